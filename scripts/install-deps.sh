@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Parley needs, only when one is missing, so a second run costs
+# a dpkg query and nothing else. Usage: scripts/install-deps.sh [build|test]
+set -euo pipefail
+mode=${1:-build}
+
+build_pkgs=(cmake g++ make pkg-config ccache libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
+  libssl-dev libsqlite3-dev libpq-dev libhiredis-dev libjwt-dev libsodium-dev libspdlog-dev
+  libfmt-dev libcli11-dev libgtest-dev nodejs npm)
+test_pkgs=(chromium postgresql redis-server)
+
+pkgs=("${build_pkgs[@]}")
+[ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+# node/npm may come from outside Debian's packages on some machines: accept working binaries.
+if command -v node >/dev/null && command -v npm >/dev/null; then
+  missing=("${missing[@]/nodejs/}"); missing=("${missing[@]/npm/}")
+fi
+missing=($(printf '%s\n' "${missing[@]}" | grep -v '^$' || true))
+if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "missing packages: ${missing[*]} (run as root, or install them with apt-get)" >&2
+  exit 1
+fi
+echo "installing: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# --no-remove: Boost 1.74 and 1.81 dev packages conflict; never let apt swap one for the other.
+apt-get install -y -qq --no-remove "${missing[@]}"

@@ -1,0 +1,90 @@
+#include "app/Config.h"
+
+#include <CLI/CLI.hpp>
+#include <sys/resource.h>
+
+#include <thread>
+
+namespace parley::app {
+
+namespace {
+
+// Durations are given in seconds on the command line (fractions allowed: 0.5).
+void addSeconds(CLI::App& app, const char* name, std::chrono::milliseconds& target,
+                const char* env, const std::string& help) {
+  auto* opt = app.add_option_function<double>(
+      name,
+      [&target](double seconds) {
+        target = std::chrono::milliseconds(static_cast<long long>(seconds * 1000.0));
+      },
+      help + " (seconds, default " + std::to_string(target.count() / 1000.0).substr(0, 4) + ")");
+  opt->envname(env)->check(CLI::PositiveNumber);
+}
+
+std::size_t defaultMaxConnections() {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 1000;
+  // Keep headroom for the listeners, the store and log files.
+  return rl.rlim_cur > 128 ? static_cast<std::size_t>(rl.rlim_cur - 64) : 64;
+}
+
+}  // namespace
+
+std::optional<Config> parseConfig(int argc, char** argv, int& exitCode) {
+  Config c;
+  CLI::App app{"Parley: a real-time chat server (WebSocket rooms). Every flag can also be set "
+               "through the PARLEY_* variable named beside it."};
+  app.option_defaults()->always_capture_default();
+  app.add_option("--host", c.host, "Address to listen on")->envname("PARLEY_HOST");
+  app.add_option("--port", c.port, "TCP port")->envname("PARLEY_PORT");
+  app.add_option("--threads", c.threads, "Shards (one thread each); 0 = number of cores")
+      ->envname("PARLEY_THREADS");
+  app.add_option("--max-frame", c.maxFrameBytes,
+                 "Largest WebSocket message accepted, in bytes (larger: close 1009)")
+      ->envname("PARLEY_MAX_FRAME")
+      ->check(CLI::Range(std::size_t{128}, std::size_t{16} << 20));
+  app.add_option("--max-content", c.maxContentChars,
+                 "Longest message content, in characters (longer: error content_too_long)")
+      ->envname("PARLEY_MAX_CONTENT")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
+  app.add_option("--max-outbound", c.maxOutboundBytes,
+                 "Outbound queue limit per connection, in bytes (past it: close 4008)")
+      ->envname("PARLEY_MAX_OUTBOUND")
+      ->check(CLI::Range(std::size_t{4096}, std::size_t{1} << 30));
+  app.add_option("--max-connections", c.maxConnections,
+                 "Most simultaneous connections (0 = the open-file limit less headroom)")
+      ->envname("PARLEY_MAX_CONNECTIONS");
+  addSeconds(app, "--handshake-timeout", c.handshakeTimeout, "PARLEY_HANDSHAKE_TIMEOUT",
+             "Time allowed for an HTTP request or WebSocket handshake");
+  addSeconds(app, "--ping-interval", c.pingInterval, "PARLEY_PING_INTERVAL",
+             "Silence after which the server pings a WebSocket");
+  addSeconds(app, "--idle-timeout", c.idleTimeout, "PARLEY_IDLE_TIMEOUT",
+             "Silence after which a WebSocket is closed with 4002");
+  addSeconds(app, "--shutdown-grace", c.shutdownGrace, "PARLEY_SHUTDOWN_GRACE",
+             "Time given to clients to acknowledge the 1001 close on shutdown");
+  app.add_option("--log-level", c.logLevel, "error, warn, info or debug")
+      ->envname("PARLEY_LOG_LEVEL")
+      ->check(CLI::IsMember({"error", "warn", "info", "debug"}));
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    exitCode = app.exit(e);
+    return std::nullopt;
+  }
+  if (c.threads == 0) c.threads = std::max(1u, std::thread::hardware_concurrency());
+  if (c.threads > 64) {
+    std::fprintf(stderr, "--threads: at most 64 shards\n");
+    exitCode = 2;
+    return std::nullopt;
+  }
+  if (c.maxConnections == 0) c.maxConnections = defaultMaxConnections();
+  if (c.idleTimeout <= c.pingInterval) {
+    std::fprintf(stderr, "--idle-timeout must be longer than --ping-interval\n");
+    exitCode = 2;
+    return std::nullopt;
+  }
+  return c;
+}
+
+}  // namespace parley::app

@@ -1,0 +1,36 @@
+// Config: every tunable of the server, filled from flags and PARLEY_* environment variables.
+// Values only: parsing lives in Config.cpp so the rest of the server never sees CLI11.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace parley::app {
+
+struct Config {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8000;
+  unsigned threads = 0;  // 0: one shard per core
+
+  // Limits (docs/PROTOCOL.md).
+  std::size_t maxFrameBytes = 64 * 1024;
+  std::size_t maxContentChars = 4000;
+  std::size_t maxOutboundBytes = 1024 * 1024;
+  std::size_t maxConnections = 0;  // 0: derived from the open-file limit
+
+  std::chrono::milliseconds handshakeTimeout{10'000};
+  std::chrono::milliseconds pingInterval{30'000};
+  std::chrono::milliseconds idleTimeout{75'000};
+  std::chrono::milliseconds shutdownGrace{3'000};
+
+  std::string logLevel = "info";
+};
+
+// Parses argv (and PARLEY_* variables). Returns the config, or nothing with `exitCode` set when
+// the process should exit now (--help, or a bad flag: the message has been printed).
+std::optional<Config> parseConfig(int argc, char** argv, int& exitCode);
+
+}  // namespace parley::app

@@ -1,0 +1,96 @@
+#include "app/Server.h"
+
+#include "chat/Hub.h"
+#include "http/Metrics.h"
+#include "net/Listener.h"
+#include "net/Shard.h"
+#include "net/WsCodec.h"
+#include "net/WsSession.h"
+
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <thread>
+#include <vector>
+
+namespace parley::app {
+
+namespace {
+
+void log(const char* fmt, auto... args) {
+  std::fprintf(stderr, fmt, args...);
+  std::fputc('\n', stderr);
+}
+
+}  // namespace
+
+int runServer(const Config& config) {
+  http::Metrics metrics;
+  std::vector<std::unique_ptr<net::Shard>> shards;
+
+  chat::Hub hub(
+      config.threads,
+      [&shards](std::size_t shard, std::function<void()> task) {
+        boost::asio::post(shards[shard]->io(), std::move(task));
+      },
+      &net::makeTextFrame, &net::unixMillis);
+  net::ServerContext ctx{config, hub, metrics, net::unixMillis()};
+
+  for (unsigned i = 0; i < config.threads; ++i)
+    shards.push_back(std::make_unique<net::Shard>(i, ctx));
+
+  const boost::asio::ip::tcp::endpoint endpoint(boost::asio::ip::make_address(config.host),
+                                                config.port);
+  std::vector<std::unique_ptr<net::Listener>> listeners;
+  for (auto& shard : shards) {
+    // With port 0 the first bind picks the port; the other shards share it.
+    auto ep = endpoint;
+    if (!listeners.empty()) ep.port(listeners.front()->port());
+    listeners.push_back(std::make_unique<net::Listener>(*shard, ep));
+  }
+
+  // Signals are waited for on the main thread, which otherwise only supervises.
+  boost::asio::io_context mainIo;
+  boost::asio::signal_set signals(mainIo, SIGINT, SIGTERM);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < shards.size(); ++i) {
+    listeners[i]->start();
+    shards[i]->startTimers();
+    threads.emplace_back([&shard = *shards[i]] { shard.io().run(); });
+  }
+  log("parley listening on http://%s:%u (%u shard%s)", config.host.c_str(),
+      static_cast<unsigned>(listeners.front()->port()), config.threads,
+      config.threads == 1 ? "" : "s");
+
+  int signalNumber = 0;
+  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+    if (!ec) signalNumber = sig;
+  });
+  mainIo.run();
+  log("signal %d: closing connections with 1001", signalNumber);
+
+  ctx.stopping.store(true);
+  for (std::size_t i = 0; i < shards.size(); ++i)
+    boost::asio::post(shards[i]->io(), [&listener = *listeners[i], &shard = *shards[i]] {
+      listener.stop();
+      shard.closeAll(net::close_code::GoingAway, "server shutting down");
+    });
+  // Clients normally answer the close within milliseconds; the grace period bounds the wait.
+  const auto deadline = std::chrono::steady_clock::now() + config.shutdownGrace +
+                        std::chrono::milliseconds(500);
+  while (metrics.openConnections() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+
+  for (auto& shard : shards) shard->io().stop();
+  for (auto& t : threads) t.join();
+  log("stopped");
+  return 0;
+}
+
+}  // namespace parley::app

@@ -1,0 +1,37 @@
+// Routes: the plain HTTP endpoints (/, /healthz, /metrics) as functions from request to reply.
+// Knows nothing of sockets or Beast: net/HttpSession puts the reply on the wire.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace parley::http {
+
+class Metrics;
+
+struct HttpReply {
+  unsigned status = 200;
+  std::string_view contentType = "application/json";
+  std::string body;
+};
+
+struct ServerStatus {
+  std::int64_t connections = 0;
+  std::size_t rooms = 0;
+  std::int64_t uptimeSeconds = 0;
+  std::uint64_t messagesSequenced = 0;
+};
+
+// {"error":code,"message":message} with `status`, counted as a rejection by the caller.
+HttpReply jsonError(unsigned status, std::string_view code, std::string_view message);
+
+// Routes a request that is not a WebSocket upgrade. `path` is the target without its query.
+HttpReply routeRequest(std::string_view method, std::string_view path, const ServerStatus& status,
+                       Metrics& metrics);
+
+}  // namespace parley::http
+
+namespace parley::web {
+std::string_view indexHtml();  // web/index.html, compiled in
+}

@@ -1,0 +1,191 @@
+#include "net/HttpSession.h"
+
+#include "app/Config.h"
+#include "chat/Hub.h"
+#include "chat/Names.h"
+#include "http/Metrics.h"
+#include "http/Routes.h"
+#include "net/Shard.h"
+#include "net/WsSession.h"
+
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+#include <boost/url/parse.hpp>
+#include <boost/url/url_view.hpp>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+
+#include <optional>
+
+namespace parley::net {
+
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = boost::asio::ip::tcp;
+
+namespace {
+
+constexpr std::size_t kHeaderLimit = 8 * 1024;
+constexpr std::size_t kBodyLimit = 64 * 1024;
+
+// Sec-WebSocket-Accept (RFC 6455 §4.2.2): base64(SHA-1(key + GUID)).
+std::string acceptKey(std::string_view key) {
+  std::string input(key);
+  input.append("258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
+  unsigned char digest[SHA_DIGEST_LENGTH];
+  SHA1(reinterpret_cast<const unsigned char*>(input.data()), input.size(), digest);
+  unsigned char out[32];
+  const int n = EVP_EncodeBlock(out, digest, SHA_DIGEST_LENGTH);
+  return std::string(reinterpret_cast<char*>(out), static_cast<std::size_t>(n));
+}
+
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(Shard& shard, tcp::socket socket) : shard_(shard), stream_(std::move(socket)) {}
+
+  void readRequest() {
+    parser_.emplace();
+    parser_->header_limit(kHeaderLimit);
+    parser_->body_limit(kBodyLimit);
+    stream_.expires_after(shard_.ctx().config.handshakeTimeout);
+    bhttp::async_read(stream_, buffer_, *parser_,
+                      [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                        self->onRequest(ec);
+                      });
+  }
+
+ private:
+  void onRequest(beast::error_code ec) {
+    if (ec == bhttp::error::end_of_stream || ec == beast::error::timeout ||
+        ec == boost::asio::error::operation_aborted || ec == boost::asio::error::connection_reset ||
+        ec == boost::asio::error::eof)
+      return close();
+    if (ec) {
+      shard_.ctx().metrics.reject(http::Rejection::BadRequest);
+      return reply(http::jsonError(400, "bad_request", "malformed HTTP request"), false);
+    }
+    const auto& req = parser_->get();
+    const std::string_view target = req.target();
+    const std::string_view path = target.substr(0, target.find('?'));
+    if (path == "/ws" || path.starts_with("/ws/")) return handleWebSocket();
+
+    auto& ctx = shard_.ctx();
+    http::ServerStatus status;
+    status.connections = ctx.metrics.openConnections();
+    status.rooms = ctx.hub.roomCount();
+    status.uptimeSeconds = (unixMillis() - ctx.startedAtMs) / 1000;
+    status.messagesSequenced = ctx.hub.messagesSequenced();
+    http::HttpReply r = http::routeRequest(req.method_string(), path, status, ctx.metrics);
+    if (req.method() == bhttp::verb::head) r.body.clear();
+    reply(std::move(r), req.keep_alive() && !ctx.stopping.load());
+  }
+
+  void handleWebSocket() {
+    auto& ctx = shard_.ctx();
+    const auto& req = parser_->get();
+    auto refuse = [&](unsigned status, http::Rejection why, std::string_view code,
+                      std::string_view message) {
+      ctx.metrics.reject(why);
+      reply(http::jsonError(status, code, message), false);
+    };
+
+    auto url = boost::urls::parse_origin_form(req.target());
+    if (!url) return refuse(400, http::Rejection::BadRequest, "bad_request", "malformed URL");
+    auto segments = url->segments();  // percent-decoded
+    std::string room;
+    {
+      auto it = segments.begin();
+      ++it;  // "ws"
+      if (it != segments.end()) room = *it++;
+      if (it != segments.end())
+        return refuse(400, http::Rejection::InvalidRoom, "invalid_room",
+                      "room name may not contain '/'");
+    }
+    if (const char* why = chat::roomNameError(room))
+      return refuse(400, http::Rejection::InvalidRoom, "invalid_room", why);
+
+    std::string username = "anonymous";  // as the original backend
+    auto params = url->params();
+    if (auto it = params.find("username"); it != params.end()) {
+      username = (*it).has_value ? std::string((*it).value) : std::string();
+      if (const char* why = chat::usernameError(username))
+        return refuse(400, http::Rejection::InvalidUsername, "invalid_username", why);
+    }
+
+    if (!beast::websocket::is_upgrade(req))
+      return refuse(426, http::Rejection::UpgradeRequired, "upgrade_required",
+                    "this endpoint speaks WebSocket only");
+    const auto key = req[bhttp::field::sec_websocket_key];
+    if (key.empty() || key.size() > 64 || req[bhttp::field::sec_websocket_version] != "13")
+      return refuse(400, http::Rejection::BadRequest, "bad_request",
+                    "missing Sec-WebSocket-Key or unsupported Sec-WebSocket-Version");
+    if (ctx.stopping.load())
+      return refuse(503, http::Rejection::ServerFull, "shutting_down", "server is shutting down");
+    if (static_cast<std::size_t>(ctx.metrics.openConnections()) >= ctx.config.maxConnections)
+      return refuse(503, http::Rejection::ServerFull, "server_full", "too many connections");
+
+    response_ = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                "Sec-WebSocket-Accept: " +
+                acceptKey(key) + "\r\n\r\n";
+    room_ = std::move(room);
+    username_ = std::move(username);
+    boost::asio::async_write(stream_, boost::asio::buffer(response_),
+                             [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                               if (ec) return self->close();
+                               self->upgrade();
+                             });
+  }
+
+  void upgrade() {
+    // Bytes the client sent after its request (a first frame, already) go to the session.
+    std::string early(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+    stream_.expires_never();
+    auto session = std::make_shared<WsSession>(shard_, stream_.release_socket(), std::move(room_),
+                                               std::move(username_));
+    session->start(std::move(early));
+  }
+
+  void reply(http::HttpReply r, bool keepAlive) {
+    auto res = std::make_shared<bhttp::response<bhttp::string_body>>(
+        static_cast<bhttp::status>(r.status), 11);
+    res->set(bhttp::field::server, "parley");
+    res->set(bhttp::field::content_type, r.contentType);
+    res->set(bhttp::field::cache_control, "no-store");
+    res->body() = std::move(r.body);
+    res->keep_alive(keepAlive);
+    res->prepare_payload();
+    bhttp::async_write(stream_, *res,
+                       [self = shared_from_this(), res, keepAlive](beast::error_code ec, std::size_t) {
+                         if (ec || !keepAlive) return self->close();
+                         self->readRequest();
+                       });
+  }
+
+  void close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.close();
+  }
+
+  Shard& shard_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_{kHeaderLimit + kBodyLimit};
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  std::string response_;
+  std::string room_;
+  std::string username_;
+};
+
+}  // namespace
+
+void startHttpSession(Shard& shard, tcp::socket socket) {
+  std::make_shared<HttpSession>(shard, std::move(socket))->readRequest();
+}
+
+}  // namespace parley::net

@@ -1,0 +1,86 @@
+// Shard: one thread's event loop and everything that lives on it (sessions, scratch buffer,
+// the end-of-turn flush). Never touched from another thread except through post() on io().
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+namespace parley::app {
+struct Config;
+}
+namespace parley::chat {
+class Hub;
+}
+namespace parley::http {
+class Metrics;
+}
+
+namespace parley::net {
+
+class WsSession;
+
+// What every shard shares: read-only config, the hub (whose per-shard parts are thread-owned),
+// and the lock-free metrics.
+struct ServerContext {
+  const app::Config& config;
+  chat::Hub& hub;
+  http::Metrics& metrics;
+  std::int64_t startedAtMs;
+  std::atomic<bool> stopping{false};
+};
+
+class Shard {
+ public:
+  Shard(std::size_t index, ServerContext& ctx);
+  ~Shard();
+
+  boost::asio::io_context& io() { return io_; }
+  std::size_t index() const { return index_; }
+  ServerContext& ctx() { return ctx_; }
+
+  // Scratch space every session of this shard reads into: an idle connection owns no buffer.
+  std::span<char> readBuffer() { return {readBuffer_.data(), readBuffer_.size()}; }
+
+  void add(WsSession* session);
+  void remove(WsSession* session);
+  std::size_t sessionCount() const { return sessions_.size(); }
+
+  // Queues `session` for the end-of-turn flush: every frame it got during this loop turn leaves
+  // in one gather write (corking).
+  void markDirty(std::shared_ptr<WsSession> session);
+  void countDelivered(std::uint64_t n) { delivered_ += n; }
+  void countWrite() { ++writes_; }
+
+  void startTimers();
+  // Closes every WebSocket of the shard with `code` (shutdown: 1001).
+  void closeAll(std::uint16_t code, const char* reason);
+
+ private:
+  void flushDirty();
+  void sweep();
+  void armSweep();
+
+  std::size_t index_;
+  ServerContext& ctx_;
+  boost::asio::io_context io_{1};
+  std::vector<char> readBuffer_;
+  std::vector<WsSession*> sessions_;
+  std::vector<std::shared_ptr<WsSession>> dirty_;
+  std::vector<std::shared_ptr<WsSession>> flushing_;
+  bool flushPosted_ = false;
+  boost::asio::steady_timer sweepTimer_;
+  std::uint64_t delivered_ = 0;
+  std::uint64_t writes_ = 0;
+};
+
+std::int64_t steadyMillis();
+std::int64_t unixMillis();
+
+}  // namespace parley::net

@@ -1,0 +1,314 @@
+#include "net/WsSession.h"
+
+#include "app/Config.h"
+#include "chat/Protocol.h"
+#include "http/Metrics.h"
+#include "net/Shard.h"
+
+#include <boost/asio/post.hpp>
+
+#include <cerrno>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+namespace parley::net {
+
+namespace {
+
+constexpr std::size_t kMaxIov = 1024;  // IOV_MAX on Linux
+constexpr int kReadRoundsPerTurn = 8;  // then yield to the other connections of the shard
+
+chat::Frame makeFrame(WsOpcode opcode, std::string_view payload) {
+  return std::make_shared<const std::string>(buildFrame(opcode, payload));
+}
+
+const chat::Frame& pingFrame() {
+  static const chat::Frame frame = makeFrame(WsOpcode::Ping, {});
+  return frame;
+}
+
+}  // namespace
+
+chat::Frame makeTextFrame(std::string_view json) { return makeFrame(WsOpcode::Text, json); }
+
+WsSession::WsSession(Shard& shard, boost::asio::ip::tcp::socket socket, std::string room,
+                     std::string username)
+    : shard_(shard),
+      socket_(std::move(socket)),
+      parser_(shard.ctx().config.maxFrameBytes),
+      room_(std::move(room)),
+      username_(std::move(username)) {}
+
+WsSession::~WsSession() = default;
+
+void WsSession::start(std::string early) {
+  boost::system::error_code ec;
+  socket_.non_blocking(true, ec);
+  socket_.set_option(boost::asio::ip::tcp::no_delay(true), ec);
+  shard_.add(this);
+  shard_.ctx().metrics.connectionOpened();
+  lastHeardMs_ = steadyMillis();
+  shard_.ctx().hub.join(shard_.index(), room_, this);
+  inRoom_ = true;
+  if (!early.empty() && !consume(early.data(), early.size())) return;
+  readLoop();
+}
+
+void WsSession::readLoop() {
+  if (state_ == State::Closed) return;
+  const auto buf = shard_.readBuffer();
+  const int fd = socket_.native_handle();
+  for (int round = 0; round < kReadRoundsPerTurn; ++round) {
+    const ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
+    if (n > 0) {
+      lastHeardMs_ = steadyMillis();
+      pingOutstanding_ = false;
+      if (!consume(buf.data(), static_cast<std::size_t>(n))) return;
+      continue;
+    }
+    if (n == 0) {
+      finish(1006);  // the peer closed TCP (without a close handshake if we were still open)
+      return;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      waitReadable();
+      return;
+    }
+    finish(1006);
+    return;
+  }
+  // Still more to read: let the shard's other connections have their turn first.
+  boost::asio::post(shard_.io(), [self = shared_from_this()] { self->readLoop(); });
+}
+
+void WsSession::waitReadable() {
+  // Only armed after recv() said EAGAIN: with edge-triggered epoll, data left unread would
+  // never wake us again.
+  socket_.async_wait(boost::asio::ip::tcp::socket::wait_read,
+                     [self = shared_from_this()](const boost::system::error_code& ec) {
+                       if (!ec) self->readLoop();
+                     });
+}
+
+bool WsSession::consume(char* data, std::size_t len) {
+  if (state_ == State::Closed) return false;
+  if (parserFailed_) return true;  // closing after a protocol error: discard until EOF/deadline
+  const std::uint16_t error =
+      parser_.feed(data, len, [this](const WsMessage& msg) { return onMessage(msg); });
+  if (error) {
+    parserFailed_ = true;
+    beginClose(error, error == close_code::TooBig          ? "message too big"
+                      : error == close_code::InvalidPayload ? "invalid UTF-8"
+                                                            : "protocol error");
+  }
+  return state_ != State::Closed;
+}
+
+bool WsSession::onMessage(const WsMessage& msg) {
+  auto& ctx = shard_.ctx();
+  if (state_ != State::Open) {
+    // Waiting for the peer's answer to our close; everything else is moot now.
+    if (msg.opcode == WsOpcode::Close) {
+      finish(0);
+      return false;
+    }
+    return true;
+  }
+  switch (msg.opcode) {
+    case WsOpcode::Text: {
+      ctx.metrics.messagesReceived(1);
+      chat::ProtocolLimits limits{ctx.config.maxContentChars};
+      chat::ClientRequest req = chat::parseClientFrame(msg.payload, limits);
+      if (req.kind == chat::ClientRequest::Kind::Chat) {
+        ctx.hub.publish(shard_.index(), room_, username_, std::move(req.content));
+      } else {
+        ctx.metrics.reject(http::rejectionForCode(req.code));
+        sendNow(makeTextFrame(chat::buildErrorJson(req.code, req.message)));
+      }
+      return true;
+    }
+    case WsOpcode::Binary:
+      beginClose(close_code::UnsupportedData, "binary frames are not accepted");
+      return false;
+    case WsOpcode::Ping:
+      sendNow(makeFrame(WsOpcode::Pong, msg.payload));
+      return true;
+    case WsOpcode::Pong:
+      return true;
+    case WsOpcode::Close: {
+      // The peer starts the close handshake: answer with its code, then wait for it to hang up.
+      state_ = State::Closing;
+      const std::uint16_t code = msg.closeCode == 1005 ? close_code::Normal : msg.closeCode;
+      ctx.metrics.disconnect(code);
+      leaveRoom();
+      enqueue(makeFrame(WsOpcode::Close, msg.closeCode == 1005 ? std::string_view{}
+                                                               : msg.payload.substr(0, 2)));
+      closeQueued_ = true;
+      closeDeadlineMs_ = steadyMillis() + ctx.config.shutdownGrace.count();
+      return false;
+    }
+    case WsOpcode::Continuation:
+      break;
+  }
+  return true;
+}
+
+void WsSession::deliver(const chat::Frame& frame) {
+  if (state_ != State::Open || pendingClose_) return;
+  if (queuedBytes_ + frame->size() > shard_.ctx().config.maxOutboundBytes) {
+    // Closing here would change the room's member list while the hub walks it: decide now,
+    // act in flush().
+    pendingClose_ = close_code::SlowConsumer;
+    if (!dirty_) {
+      dirty_ = true;
+      shard_.markDirty(shared_from_this());
+    }
+    return;
+  }
+  enqueue(frame);
+  shard_.countDelivered(1);
+}
+
+void WsSession::sendNow(chat::Frame frame) {
+  if (state_ == State::Open) enqueue(frame);
+}
+
+void WsSession::enqueue(const chat::Frame& frame) {
+  queue_.push_back(frame);
+  queuedBytes_ += frame->size();
+  if (!dirty_) {
+    dirty_ = true;
+    shard_.markDirty(shared_from_this());
+  }
+}
+
+void WsSession::beginClose(std::uint16_t code, const char* reason) {
+  if (state_ != State::Open) return;
+  state_ = State::Closing;
+  shard_.ctx().metrics.disconnect(code);
+  leaveRoom();
+  if (code == close_code::SlowConsumer) {
+    // The backlog is what made it slow: drop it, but finish a frame already part-written,
+    // since cutting it would corrupt the stream.
+    const std::size_t keep = queueHead_ + (headOffset_ > 0 && queueHead_ < queue_.size() ? 1 : 0);
+    for (std::size_t i = keep; i < queue_.size(); ++i) queuedBytes_ -= queue_[i]->size();
+    queue_.resize(keep);
+  }
+  enqueue(std::make_shared<const std::string>(buildCloseFrame(code, reason)));
+  closeQueued_ = true;
+  closeDeadlineMs_ = steadyMillis() + shard_.ctx().config.shutdownGrace.count();
+}
+
+void WsSession::closeWith(std::uint16_t code, const char* reason) { beginClose(code, reason); }
+
+void WsSession::flush() {
+  dirty_ = false;
+  if (state_ == State::Closed) return;
+  if (pendingClose_) beginClose(std::exchange(pendingClose_, 0), "slow consumer");
+  if (waitingWritable_) return;
+  const int fd = socket_.native_handle();
+  iovec iov[kMaxIov];
+  while (queueHead_ < queue_.size()) {
+    std::size_t count = 0;
+    for (std::size_t i = queueHead_; i < queue_.size() && count < kMaxIov; ++i, ++count) {
+      const std::string& f = *queue_[i];
+      const std::size_t off = i == queueHead_ ? headOffset_ : 0;
+      iov[count].iov_base = const_cast<char*>(f.data() + off);
+      iov[count].iov_len = f.size() - off;
+    }
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = count;
+    const ssize_t written = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+    shard_.countWrite();
+    if (written >= 0) {
+      consumeWritten(static_cast<std::size_t>(written));
+      continue;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      if (queueHead_ > 64 && queueHead_ * 2 > queue_.size()) {
+        queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(queueHead_));
+        queueHead_ = 0;
+      }
+      waitingWritable_ = true;
+      socket_.async_wait(boost::asio::ip::tcp::socket::wait_write,
+                         [self = shared_from_this()](const boost::system::error_code& ec) {
+                           self->waitingWritable_ = false;
+                           if (!ec) self->flush();
+                         });
+      return;
+    }
+    finish(1006);
+    return;
+  }
+  queueHead_ = 0;
+  headOffset_ = 0;
+  queuedBytes_ = 0;
+  // A burst can leave a large array behind; an idle connection should not keep it.
+  if (queue_.capacity() > 64)
+    std::vector<chat::Frame>().swap(queue_);
+  else
+    queue_.clear();
+  if (closeQueued_ && !writeShut_) {
+    // Our close frame is out: half-close, and let the peer's close or EOF end the session.
+    writeShut_ = true;
+    ::shutdown(fd, SHUT_WR);
+  }
+}
+
+void WsSession::consumeWritten(std::size_t bytes) {
+  while (bytes > 0) {
+    const std::size_t size = queue_[queueHead_]->size();
+    const std::size_t rest = size - headOffset_;
+    if (bytes < rest) {
+      headOffset_ += bytes;
+      return;
+    }
+    bytes -= rest;
+    queuedBytes_ -= size;
+    queue_[queueHead_].reset();
+    ++queueHead_;
+    headOffset_ = 0;
+  }
+}
+
+void WsSession::keepAliveTick(std::int64_t nowMs) {
+  if (state_ == State::Closing) {
+    if (nowMs >= closeDeadlineMs_) finish(0);
+    return;
+  }
+  if (state_ != State::Open) return;
+  const auto& config = shard_.ctx().config;
+  const std::int64_t silentMs = nowMs - lastHeardMs_;
+  if (silentMs >= config.idleTimeout.count()) {
+    beginClose(close_code::KeepAliveTimeout, "keep-alive timeout");
+  } else if (silentMs >= config.pingInterval.count() && !pingOutstanding_) {
+    pingOutstanding_ = true;
+    enqueue(pingFrame());
+  }
+}
+
+void WsSession::leaveRoom() {
+  if (!inRoom_) return;
+  inRoom_ = false;
+  shard_.ctx().hub.leave(shard_.index(), room_, this);
+}
+
+void WsSession::finish(std::uint16_t countedCode) {
+  if (state_ == State::Closed) return;
+  if (state_ == State::Open && countedCode) shard_.ctx().metrics.disconnect(countedCode);
+  state_ = State::Closed;
+  leaveRoom();
+  shard_.remove(this);
+  shard_.ctx().metrics.connectionClosed();
+  boost::system::error_code ec;
+  socket_.close(ec);  // cancels the pending waits, which release their hold on the session
+  queue_.clear();
+  queueHead_ = 0;
+  headOffset_ = 0;
+  queuedBytes_ = 0;
+}
+
+}  // namespace parley::net

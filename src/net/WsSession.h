@@ -1,0 +1,85 @@
+// WsSession: one WebSocket connection after the upgrade: reads and parses client frames, hands
+// chat messages to the hub, and writes its outbound queue in gather writes. Owns its socket;
+// never blocks, never lets its queue grow past the configured bound (it closes with 4008 instead).
+#pragma once
+
+#include "chat/Hub.h"
+#include "net/WsCodec.h"
+
+#include <boost/asio/ip/tcp.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace parley::net {
+
+class Shard;
+
+// A complete text frame around `json`, shared by every recipient.
+chat::Frame makeTextFrame(std::string_view json);
+
+class WsSession final : public std::enable_shared_from_this<WsSession>, public chat::Member {
+ public:
+  WsSession(Shard& shard, boost::asio::ip::tcp::socket socket, std::string room,
+            std::string username);
+  ~WsSession();
+
+  // Joins the room and starts reading; `early` holds bytes the client sent right after its
+  // handshake (they arrived with the HTTP request).
+  void start(std::string early);
+
+  void deliver(const chat::Frame& frame) override;
+
+  // Server-initiated close: drops what is still queued (but a frame half on the wire), sends a
+  // close frame, and gives the peer until a deadline to answer before the socket is closed.
+  void closeWith(std::uint16_t code, const char* reason);
+
+  // Called by the shard at the end of a loop turn, and when the socket becomes writable.
+  void flush();
+  void keepAliveTick(std::int64_t nowMs);
+
+ private:
+  friend class Shard;
+  enum class State : std::uint8_t { Open, Closing, Closed };
+
+  void readLoop();
+  void waitReadable();
+  // Returns false once the session stopped reading (closing or closed).
+  bool consume(char* data, std::size_t len);
+  bool onMessage(const WsMessage& msg);
+  void sendNow(chat::Frame frame);  // control and error frames for this connection only
+  void enqueue(const chat::Frame& frame);
+  void leaveRoom();
+  void beginClose(std::uint16_t code, const char* reason);
+  void finish(std::uint16_t countedCode);
+  void consumeWritten(std::size_t bytes);
+
+  Shard& shard_;
+  boost::asio::ip::tcp::socket socket_;
+  WsFrameParser parser_;
+  std::string room_;
+  std::string username_;
+
+  // Outbound queue: frames from queueHead_ on, the first one already written up to headOffset_.
+  std::vector<chat::Frame> queue_;
+  std::size_t queueHead_ = 0;
+  std::size_t headOffset_ = 0;
+  std::size_t queuedBytes_ = 0;
+
+  std::int64_t lastHeardMs_ = 0;
+  std::int64_t closeDeadlineMs_ = 0;
+  std::size_t shardSlot_ = 0;
+  State state_ = State::Open;
+  bool inRoom_ = false;
+  bool dirty_ = false;
+  bool waitingWritable_ = false;
+  bool pingOutstanding_ = false;
+  bool closeQueued_ = false;
+  bool writeShut_ = false;
+  bool parserFailed_ = false;
+  std::uint16_t pendingClose_ = 0;  // decided inside deliver(); carried out at flush
+};
+
+}  // namespace parley::net
