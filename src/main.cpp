@@ -1,9 +1,9 @@
 // parley: flags and PARLEY_* variables -> Config -> the server.
-#include "app/Config.h"
-#include "app/Server.h"
-
 #include <cstdio>
 #include <exception>
+
+#include "app/Config.h"
+#include "app/Server.h"
 
 int main(int argc, char** argv) {
   int exitCode = 0;

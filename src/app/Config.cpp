@@ -1,8 +1,8 @@
 #include "app/Config.h"
 
-#include <CLI/CLI.hpp>
 #include <sys/resource.h>
 
+#include <CLI/CLI.hpp>
 #include <thread>
 
 namespace parley::app {
@@ -10,8 +10,8 @@ namespace parley::app {
 namespace {
 
 // Durations are given in seconds on the command line (fractions allowed: 0.5).
-void addSeconds(CLI::App& app, const char* name, std::chrono::milliseconds& target,
-                const char* env, const std::string& help) {
+void addSeconds(CLI::App& app, const char* name, std::chrono::milliseconds& target, const char* env,
+                const std::string& help) {
   auto* opt = app.add_option_function<double>(
       name,
       [&target](double seconds) {
@@ -32,8 +32,9 @@ std::size_t defaultMaxConnections() {
 
 std::optional<Config> parseConfig(int argc, char** argv, int& exitCode) {
   Config c;
-  CLI::App app{"Parley: a real-time chat server (WebSocket rooms). Every flag can also be set "
-               "through the PARLEY_* variable named beside it."};
+  CLI::App app{
+      "Parley: a real-time chat server (WebSocket rooms). Every flag can also be set "
+      "through the PARLEY_* variable named beside it."};
   app.option_defaults()->always_capture_default();
   app.add_option("--host", c.host, "Address to listen on")->envname("PARLEY_HOST");
   app.add_option("--port", c.port, "TCP port")->envname("PARLEY_PORT");

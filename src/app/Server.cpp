@@ -1,21 +1,20 @@
 #include "app/Server.h"
 
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <thread>
+#include <vector>
+
 #include "chat/Hub.h"
 #include "http/Metrics.h"
 #include "net/Listener.h"
 #include "net/Shard.h"
 #include "net/WsCodec.h"
 #include "net/WsSession.h"
-
-#include <boost/asio/ip/address.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/signal_set.hpp>
-
-#include <chrono>
-#include <cstdio>
-#include <memory>
-#include <thread>
-#include <vector>
 
 namespace parley::app {
 
@@ -82,8 +81,8 @@ int runServer(const Config& config) {
       shard.closeAll(net::close_code::GoingAway, "server shutting down");
     });
   // Clients normally answer the close within milliseconds; the grace period bounds the wait.
-  const auto deadline = std::chrono::steady_clock::now() + config.shutdownGrace +
-                        std::chrono::milliseconds(500);
+  const auto deadline =
+      std::chrono::steady_clock::now() + config.shutdownGrace + std::chrono::milliseconds(500);
   while (metrics.openConnections() > 0 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
 

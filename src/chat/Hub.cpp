@@ -1,8 +1,8 @@
 #include "chat/Hub.h"
 
-#include "chat/Protocol.h"
-
 #include <cassert>
+
+#include "chat/Protocol.h"
 
 namespace parley::chat {
 

@@ -17,9 +17,9 @@ struct ProtocolLimits {
 struct ClientRequest {
   enum class Kind { Chat, Error };
   Kind kind = Kind::Error;
-  std::string content;      // Chat
-  std::string_view code;    // Error: a stable code from docs/PROTOCOL.md
-  std::string_view message; // Error: a human sentence
+  std::string content;       // Chat
+  std::string_view code;     // Error: a stable code from docs/PROTOCOL.md
+  std::string_view message;  // Error: a human sentence
 };
 
 // Parses one text frame (already checked to be valid UTF-8 by the WebSocket layer).

@@ -8,9 +8,9 @@ namespace parley::http {
 namespace {
 
 constexpr std::array<std::string_view, static_cast<unsigned>(Rejection::Count)> kRejectionNames = {
-    "invalid_room",   "invalid_username", "server_full",   "upgrade_required",
-    "not_found",      "method_not_allowed", "bad_request", "invalid_json",
-    "invalid_message", "empty_content",   "content_too_long", "unknown_type"};
+    "invalid_room",    "invalid_username",   "server_full",      "upgrade_required",
+    "not_found",       "method_not_allowed", "bad_request",      "invalid_json",
+    "invalid_message", "empty_content",      "content_too_long", "unknown_type"};
 
 void line(std::string& out, std::string_view name, std::string_view labels, std::uint64_t value) {
   out.append(name);
@@ -40,10 +40,11 @@ std::string Metrics::renderPrometheus(std::string_view extra) const {
   out.append("# HELP parley_rejected_total Inputs refused, by reason.\n");
   out.append("# TYPE parley_rejected_total counter\n");
   for (unsigned i = 0; i < kRejectionNames.size(); ++i)
-    line(out, "parley_rejected_total",
-         "{reason=\"" + std::string(kRejectionNames[i]) + "\"}", rejected_[i].load(relaxed));
-  out.append("# HELP parley_disconnects_total WebSocket connections ended, by close code "
-             "(1006: the peer vanished without a close).\n");
+    line(out, "parley_rejected_total", "{reason=\"" + std::string(kRejectionNames[i]) + "\"}",
+         rejected_[i].load(relaxed));
+  out.append(
+      "# HELP parley_disconnects_total WebSocket connections ended, by close code "
+      "(1006: the peer vanished without a close).\n");
   out.append("# TYPE parley_disconnects_total counter\n");
   for (unsigned i = 0; i < kCodeCount; ++i)
     line(out, "parley_disconnects_total", "{code=\"" + std::to_string(kCodes[i]) + "\"}",

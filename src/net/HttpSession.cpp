@@ -1,12 +1,7 @@
 #include "net/HttpSession.h"
 
-#include "app/Config.h"
-#include "chat/Hub.h"
-#include "chat/Names.h"
-#include "http/Metrics.h"
-#include "http/Routes.h"
-#include "net/Shard.h"
-#include "net/WsSession.h"
+#include <openssl/evp.h>
+#include <openssl/sha.h>
 
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -18,10 +13,15 @@
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
-#include <openssl/evp.h>
-#include <openssl/sha.h>
-
 #include <optional>
+
+#include "app/Config.h"
+#include "chat/Hub.h"
+#include "chat/Names.h"
+#include "http/Metrics.h"
+#include "http/Routes.h"
+#include "net/Shard.h"
+#include "net/WsSession.h"
 
 namespace parley::net {
 
@@ -54,10 +54,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     parser_->header_limit(kHeaderLimit);
     parser_->body_limit(kBodyLimit);
     stream_.expires_after(shard_.ctx().config.handshakeTimeout);
-    bhttp::async_read(stream_, buffer_, *parser_,
-                      [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                        self->onRequest(ec);
-                      });
+    bhttp::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->onRequest(ec); });
   }
 
  private:
@@ -73,7 +72,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     const auto& req = parser_->get();
     const std::string_view target = req.target();
     const std::string_view path = target.substr(0, target.find('?'));
-    if (path == "/ws" || path.starts_with("/ws/")) return handleWebSocket();
+    if (path.starts_with("/ws/")) return handleWebSocket();
 
     auto& ctx = shard_.ctx();
     http::ServerStatus status;
@@ -96,7 +95,15 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     };
 
     auto url = boost::urls::parse_origin_form(req.target());
-    if (!url) return refuse(400, http::Rejection::BadRequest, "bad_request", "malformed URL");
+    if (!url) {
+      // Tell which half is broken (a stray '%' in the room, or in the query).
+      const std::string_view target = req.target();
+      if (!boost::urls::parse_origin_form(target.substr(0, target.find('?'))))
+        return refuse(400, http::Rejection::InvalidRoom, "invalid_room",
+                      "room name is not a valid percent-encoded path segment");
+      return refuse(400, http::Rejection::InvalidUsername, "invalid_username",
+                    "query string is not valid percent-encoding");
+    }
     auto segments = url->segments();  // percent-decoded
     std::string room;
     {
@@ -130,14 +137,21 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     if (static_cast<std::size_t>(ctx.metrics.openConnections()) >= ctx.config.maxConnections)
       return refuse(503, http::Rejection::ServerFull, "server_full", "too many connections");
 
-    response_ = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                "Sec-WebSocket-Accept: " +
-                acceptKey(key) + "\r\n\r\n";
+    response_ =
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Accept: " +
+        acceptKey(key) + "\r\n\r\n";
     room_ = std::move(room);
     username_ = std::move(username);
+    // Counted from here, so neither the connection limit nor the shutdown drain can miss a
+    // connection whose 101 is still on its way.
+    ctx.metrics.connectionOpened();
     boost::asio::async_write(stream_, boost::asio::buffer(response_),
                              [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                               if (ec) return self->close();
+                               if (ec) {
+                                 self->shard_.ctx().metrics.connectionClosed();
+                                 return self->close();
+                               }
                                self->upgrade();
                              });
   }
@@ -149,6 +163,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     auto session = std::make_shared<WsSession>(shard_, stream_.release_socket(), std::move(room_),
                                                std::move(username_));
     session->start(std::move(early));
+    // A shutdown that began while the 101 was in flight did not see this session.
+    if (shard_.ctx().stopping.load())
+      session->closeWith(close_code::GoingAway, "server shutting down");
   }
 
   void reply(http::HttpReply r, bool keepAlive) {
@@ -160,11 +177,12 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     res->body() = std::move(r.body);
     res->keep_alive(keepAlive);
     res->prepare_payload();
-    bhttp::async_write(stream_, *res,
-                       [self = shared_from_this(), res, keepAlive](beast::error_code ec, std::size_t) {
-                         if (ec || !keepAlive) return self->close();
-                         self->readRequest();
-                       });
+    bhttp::async_write(
+        stream_, *res,
+        [self = shared_from_this(), res, keepAlive](beast::error_code ec, std::size_t) {
+          if (ec || !keepAlive) return self->close();
+          self->readRequest();
+        });
   }
 
   void close() {

@@ -1,12 +1,12 @@
 #include "net/Listener.h"
 
-#include "net/HttpSession.h"
-#include "net/Shard.h"
-
-#include <boost/asio/socket_base.hpp>
 #include <sys/socket.h>
 
+#include <boost/asio/socket_base.hpp>
 #include <chrono>
+
+#include "net/HttpSession.h"
+#include "net/Shard.h"
 
 namespace parley::net {
 

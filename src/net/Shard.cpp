@@ -1,13 +1,12 @@
 #include "net/Shard.h"
 
+#include <algorithm>
+#include <boost/asio/post.hpp>
+#include <chrono>
+
 #include "app/Config.h"
 #include "http/Metrics.h"
 #include "net/WsSession.h"
-
-#include <boost/asio/post.hpp>
-
-#include <algorithm>
-#include <chrono>
 
 namespace parley::net {
 

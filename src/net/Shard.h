@@ -2,10 +2,9 @@
 // the end-of-turn flush). Never touched from another thread except through post() on io().
 #pragma once
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
-
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>

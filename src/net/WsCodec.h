@@ -1,5 +1,6 @@
 // RFC 6455 framing for the server side: parses masked client frames, builds unmasked server frames.
-// Pure byte handling: never does I/O, never allocates per frame on the hot path, never includes Boost.
+// Pure byte handling: never does I/O, never allocates per frame on the hot path, never includes
+// Boost.
 #pragma once
 
 #include <cstddef>
@@ -76,9 +77,9 @@ class WsFrameParser {
 
  private:
   struct Step {
-    std::uint16_t error = 0;     // close code if the stream is invalid
-    std::size_t consumed = 0;    // bytes of input used (0 = need more data)
-    bool haveMessage = false;    // `message` is valid
+    std::uint16_t error = 0;   // close code if the stream is invalid
+    std::size_t consumed = 0;  // bytes of input used (0 = need more data)
+    bool haveMessage = false;  // `message` is valid
     WsMessage message{};
   };
   // Parses at most one frame from [data, data+len). Defined in WsCodec.cpp.

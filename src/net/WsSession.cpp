@@ -1,15 +1,15 @@
 #include "net/WsSession.h"
 
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <boost/asio/post.hpp>
+#include <cerrno>
+
 #include "app/Config.h"
 #include "chat/Protocol.h"
 #include "http/Metrics.h"
 #include "net/Shard.h"
-
-#include <boost/asio/post.hpp>
-
-#include <cerrno>
-#include <sys/socket.h>
-#include <sys/uio.h>
 
 namespace parley::net {
 
@@ -45,8 +45,7 @@ void WsSession::start(std::string early) {
   boost::system::error_code ec;
   socket_.non_blocking(true, ec);
   socket_.set_option(boost::asio::ip::tcp::no_delay(true), ec);
-  shard_.add(this);
-  shard_.ctx().metrics.connectionOpened();
+  shard_.add(this);  // counted as open by HttpSession, before its 101 went out
   lastHeardMs_ = steadyMillis();
   shard_.ctx().hub.join(shard_.index(), room_, this);
   inRoom_ = true;
@@ -98,7 +97,7 @@ bool WsSession::consume(char* data, std::size_t len) {
       parser_.feed(data, len, [this](const WsMessage& msg) { return onMessage(msg); });
   if (error) {
     parserFailed_ = true;
-    beginClose(error, error == close_code::TooBig          ? "message too big"
+    beginClose(error, error == close_code::TooBig           ? "message too big"
                       : error == close_code::InvalidPayload ? "invalid UTF-8"
                                                             : "protocol error");
   }
@@ -130,7 +129,7 @@ bool WsSession::onMessage(const WsMessage& msg) {
     }
     case WsOpcode::Binary:
       beginClose(close_code::UnsupportedData, "binary frames are not accepted");
-      return false;
+      return true;  // keep parsing: the peer's close answer may follow in the same read
     case WsOpcode::Ping:
       sendNow(makeFrame(WsOpcode::Pong, msg.payload));
       return true;
@@ -142,11 +141,11 @@ bool WsSession::onMessage(const WsMessage& msg) {
       const std::uint16_t code = msg.closeCode == 1005 ? close_code::Normal : msg.closeCode;
       ctx.metrics.disconnect(code);
       leaveRoom();
-      enqueue(makeFrame(WsOpcode::Close, msg.closeCode == 1005 ? std::string_view{}
-                                                               : msg.payload.substr(0, 2)));
+      enqueue(makeFrame(WsOpcode::Close,
+                        msg.closeCode == 1005 ? std::string_view{} : msg.payload.substr(0, 2)));
       closeQueued_ = true;
       closeDeadlineMs_ = steadyMillis() + ctx.config.shutdownGrace.count();
-      return false;
+      return true;
     }
     case WsOpcode::Continuation:
       break;
@@ -156,7 +155,12 @@ bool WsSession::onMessage(const WsMessage& msg) {
 
 void WsSession::deliver(const chat::Frame& frame) {
   if (state_ != State::Open || pendingClose_) return;
-  if (queuedBytes_ + frame->size() > shard_.ctx().config.maxOutboundBytes) {
+  const std::size_t limit = shard_.ctx().config.maxOutboundBytes;
+  // Over the bound, the kernel may still have room: a burst within one loop turn is not a slow
+  // reader. Only a queue the socket cannot take counts. (A failed write is acted on in flush.)
+  if (queuedBytes_ + frame->size() > limit && !waitingWritable_ && !writeFailed_)
+    writeFailed_ = writeQueued() == WriteResult::Failed;
+  if (queuedBytes_ + frame->size() > limit) {
     // Closing here would change the room's member list while the hub walks it: decide now,
     // act in flush().
     pendingClose_ = close_code::SlowConsumer;
@@ -202,11 +206,7 @@ void WsSession::beginClose(std::uint16_t code, const char* reason) {
 
 void WsSession::closeWith(std::uint16_t code, const char* reason) { beginClose(code, reason); }
 
-void WsSession::flush() {
-  dirty_ = false;
-  if (state_ == State::Closed) return;
-  if (pendingClose_) beginClose(std::exchange(pendingClose_, 0), "slow consumer");
-  if (waitingWritable_) return;
+WsSession::WriteResult WsSession::writeQueued() {
   const int fd = socket_.native_handle();
   iovec iov[kMaxIov];
   while (queueHead_ < queue_.size()) {
@@ -227,7 +227,30 @@ void WsSession::flush() {
       continue;
     }
     if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return WriteResult::Blocked;
+    return WriteResult::Failed;
+  }
+  queueHead_ = 0;
+  headOffset_ = 0;
+  queuedBytes_ = 0;
+  // A burst can leave a large array behind; an idle connection should not keep it.
+  if (queue_.capacity() > 64)
+    std::vector<chat::Frame>().swap(queue_);
+  else
+    queue_.clear();
+  return WriteResult::Done;
+}
+
+void WsSession::flush() {
+  dirty_ = false;
+  if (state_ == State::Closed) return;
+  if (writeFailed_) return finish(1006);
+  if (pendingClose_) beginClose(std::exchange(pendingClose_, 0), "slow consumer");
+  if (waitingWritable_) return;
+  switch (writeQueued()) {
+    case WriteResult::Failed:
+      return finish(1006);
+    case WriteResult::Blocked:
       if (queueHead_ > 64 && queueHead_ * 2 > queue_.size()) {
         queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(queueHead_));
         queueHead_ = 0;
@@ -239,22 +262,13 @@ void WsSession::flush() {
                            if (!ec) self->flush();
                          });
       return;
-    }
-    finish(1006);
-    return;
-  }
-  queueHead_ = 0;
-  headOffset_ = 0;
-  queuedBytes_ = 0;
-  // A burst can leave a large array behind; an idle connection should not keep it.
-  if (queue_.capacity() > 64)
-    std::vector<chat::Frame>().swap(queue_);
-  else
-    queue_.clear();
-  if (closeQueued_ && !writeShut_) {
-    // Our close frame is out: half-close, and let the peer's close or EOF end the session.
-    writeShut_ = true;
-    ::shutdown(fd, SHUT_WR);
+    case WriteResult::Done:
+      if (closeQueued_ && !writeShut_) {
+        // Our close frame is out: half-close, and let the peer's close or EOF end the session.
+        writeShut_ = true;
+        ::shutdown(socket_.native_handle(), SHUT_WR);
+      }
+      return;
   }
 }
 

@@ -3,15 +3,14 @@
 // never blocks, never lets its queue grow past the configured bound (it closes with 4008 instead).
 #pragma once
 
-#include "chat/Hub.h"
-#include "net/WsCodec.h"
-
 #include <boost/asio/ip/tcp.hpp>
-
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include "chat/Hub.h"
+#include "net/WsCodec.h"
 
 namespace parley::net {
 
@@ -55,6 +54,10 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public c
   void beginClose(std::uint16_t code, const char* reason);
   void finish(std::uint16_t countedCode);
   void consumeWritten(std::size_t bytes);
+  enum class WriteResult : std::uint8_t { Done, Blocked, Failed };
+  // Gather-writes the queue until it is empty or the socket is full. Touches nothing but the
+  // socket and the queue, so it is safe inside the hub's fan-out loop.
+  WriteResult writeQueued();
 
   Shard& shard_;
   boost::asio::ip::tcp::socket socket_;
@@ -79,6 +82,7 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public c
   bool closeQueued_ = false;
   bool writeShut_ = false;
   bool parserFailed_ = false;
+  bool writeFailed_ = false;
   std::uint16_t pendingClose_ = 0;  // decided inside deliver(); carried out at flush
 };
 
