@@ -63,6 +63,24 @@ std::optional<Config> parseConfig(int argc, char** argv, int& exitCode) {
              "Silence after which a WebSocket is closed with 4002");
   addSeconds(app, "--shutdown-grace", c.shutdownGrace, "PARLEY_SHUTDOWN_GRACE",
              "Time given to clients to acknowledge the 1001 close on shutdown");
+  app.add_option("--db", c.db,
+                 "Message store: sqlite:PATH, postgres://user:pass@host:port/db, or none")
+      ->envname("PARLEY_DB");
+  app.add_option("--history-on-join", c.historyOnJoin,
+                 "Messages sent to a client when it joins (0: none)")
+      ->envname("PARLEY_HISTORY_ON_JOIN")
+      ->check(CLI::Range(std::size_t{0}, std::size_t{200}));
+  app.add_option("--max-replay", c.maxReplay,
+                 "Most messages replayed to a client resuming with ?since=")
+      ->envname("PARLEY_MAX_REPLAY")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{100000}));
+  app.add_option("--retention-messages", c.retentionMessages,
+                 "Keep at most this many messages per room (0: all)")
+      ->envname("PARLEY_RETENTION_MESSAGES");
+  app.add_option("--retention-days", c.retentionDays,
+                 "Delete messages older than this many days (0: never)")
+      ->envname("PARLEY_RETENTION_DAYS")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--log-level", c.logLevel, "error, warn, info or debug")
       ->envname("PARLEY_LOG_LEVEL")
       ->check(CLI::IsMember({"error", "warn", "info", "debug"}));

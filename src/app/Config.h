@@ -26,6 +26,13 @@ struct Config {
   std::chrono::milliseconds idleTimeout{75'000};
   std::chrono::milliseconds shutdownGrace{3'000};
 
+  // History (docs/PROTOCOL.md): "none", "sqlite:PATH" or "postgres://...".
+  std::string db = "sqlite:./data/parley.db";
+  std::size_t historyOnJoin = 50;
+  std::size_t maxReplay = 1000;
+  std::size_t retentionMessages = 0;  // per room; 0: keep all
+  double retentionDays = 0;           // 0: keep forever
+
   std::string logLevel = "info";
 };
 

@@ -15,6 +15,9 @@
 #include "net/Shard.h"
 #include "net/WsCodec.h"
 #include "net/WsSession.h"
+#include "store/MessageStore.h"
+#include "store/StoreReader.h"
+#include "store/StoreWriter.h"
 
 namespace parley::app {
 
@@ -31,13 +34,31 @@ int runServer(const Config& config) {
   http::Metrics metrics;
   std::vector<std::unique_ptr<net::Shard>> shards;
 
+  // The store: one writing thread (ids + group commit) and one reading thread, each with its
+  // own connection. Opening fails loudly here, at start-up, never later.
+  std::unique_ptr<store::StoreWriter> writer;
+  std::unique_ptr<store::StoreReader> reader;
+  if (config.db != "none") {
+    store::Retention retention;
+    retention.keepPerRoom = config.retentionMessages;
+    retention.maxAgeMs = static_cast<std::int64_t>(config.retentionDays * 86'400'000.0);
+    writer = std::make_unique<store::StoreWriter>(store::openStore(config.db), retention);
+    reader = std::make_unique<store::StoreReader>(store::openStore(config.db));
+    log("store: %s (%s)", std::string(writer->kind()).c_str(), config.db.c_str());
+  } else {
+    log("store: none (messages are not kept)");
+  }
+
+  chat::HubOptions hubOptions;
+  hubOptions.historyOnJoin = config.historyOnJoin;
+  hubOptions.maxReplay = config.maxReplay;
   chat::Hub hub(
       config.threads,
       [&shards](std::size_t shard, std::function<void()> task) {
         boost::asio::post(shards[shard]->io(), std::move(task));
       },
-      &net::makeTextFrame, &net::unixMillis);
-  net::ServerContext ctx{config, hub, metrics, net::unixMillis()};
+      &net::makeTextFrame, &net::unixMillis, writer.get(), reader.get(), hubOptions);
+  net::ServerContext ctx{config, hub, metrics, net::unixMillis(), writer.get()};
 
   for (unsigned i = 0; i < config.threads; ++i)
     shards.push_back(std::make_unique<net::Shard>(i, ctx));
@@ -88,6 +109,10 @@ int runServer(const Config& config) {
 
   for (auto& shard : shards) shard->io().stop();
   for (auto& t : threads) t.join();
+  // The store threads finish what they hold (their answers are posted to loops that no longer
+  // run, and dropped); they go before the hub they call into.
+  reader.reset();
+  writer.reset();
   log("stopped");
   return 0;
 }

@@ -1,16 +1,58 @@
 #include "chat/Hub.h"
 
+#include <algorithm>
 #include <cassert>
 
 #include "chat/Protocol.h"
+#include "store/StoreReader.h"
+#include "store/StoreWriter.h"
 
 namespace parley::chat {
 
-Hub::Hub(std::size_t shardCount, PostFn post, FrameEncoder encode, ClockFn clock)
+namespace {
+
+ChatMessage view(const store::StoredMessage& m) {
+  ChatMessage c;
+  c.id = m.id;
+  c.room = m.room;
+  c.username = m.username;
+  c.content = m.content;
+  c.clientId = m.clientId;
+  c.unixMillis = m.unixMillis;
+  return c;
+}
+
+std::string messagesArray(const std::vector<store::StoredMessage>& messages, std::size_t from,
+                          std::size_t to) {
+  std::string out = "[";
+  for (std::size_t i = from; i < to; ++i) {
+    if (i != from) out.push_back(',');
+    appendMessageJson(out, view(messages[i]));
+  }
+  out.push_back(']');
+  return out;
+}
+
+std::string idempotencyKey(std::string_view username, std::string_view clientId) {
+  std::string key;
+  key.reserve(username.size() + 1 + clientId.size());
+  key.append(username);
+  key.push_back('\n');
+  key.append(clientId);
+  return key;
+}
+
+}  // namespace
+
+Hub::Hub(std::size_t shardCount, PostFn post, FrameEncoder encode, ClockFn clock,
+         store::StoreWriter* writer, store::StoreReader* reader, HubOptions options)
     : shardCount_(shardCount),
       post_(std::move(post)),
       encode_(encode),
       clock_(clock),
+      writer_(writer),
+      reader_(reader),
+      options_(options),
       shards_(std::make_unique<ShardState[]>(shardCount)) {
   assert(shardCount >= 1 && shardCount <= 64);
 }
@@ -37,14 +79,22 @@ void Hub::onHome(std::size_t from, std::size_t home, std::function<void()> task)
     post_(home, std::move(task));
 }
 
-void Hub::join(std::size_t shard, const std::string& room, Member* member) {
+bool Hub::join(std::size_t shard, const std::string& room, Member* member,
+               std::weak_ptr<Member> handle, std::optional<std::uint64_t> since) {
   auto& local = shards_[shard].local[room];
   member->hubSlot_ = local.members.size();
   local.members.push_back(member);
-  if (local.members.size() == 1)
-    onHome(shard, homeShard(room), [this, home = homeShard(room), room, shard] {
-      setShardMembership(home, room, shard, true);
-    });
+  const bool firstHere = local.members.size() == 1;
+  const bool catchUp = reader_ && (since || options_.historyOnJoin > 0);
+  const std::size_t home = homeShard(room);
+  // The catch-up read is started from the home shard, after it knows this shard has members:
+  // every message committed later is delivered here live, every one committed before is in
+  // the read. Duplicates at the seam are dropped by id; no gap is possible.
+  onHome(shard, home, [this, home, room, shard, firstHere, catchUp, handle, since] {
+    memberJoined(home, room, shard, firstHere);
+    if (catchUp) startCatchUp(shard, room, handle, since);
+  });
+  return catchUp;
 }
 
 void Hub::leave(std::size_t shard, const std::string& room, Member* member) {
@@ -57,68 +107,193 @@ void Hub::leave(std::size_t shard, const std::string& room, Member* member) {
   members[slot] = members.back();
   members[slot]->hubSlot_ = slot;
   members.pop_back();
-  if (members.empty()) {
-    rooms.erase(it);
-    onHome(shard, homeShard(room), [this, home = homeShard(room), room, shard] {
-      setShardMembership(home, room, shard, false);
-    });
-  }
+  const bool lastHere = members.empty();
+  if (lastHere) rooms.erase(it);
+  const std::size_t home = homeShard(room);
+  onHome(shard, home,
+         [this, home, room, shard, lastHere] { memberLeft(home, room, shard, lastHere); });
 }
 
-void Hub::setShardMembership(std::size_t home, const std::string& room, std::size_t shard,
-                             bool hasMembers) {
+void Hub::memberJoined(std::size_t home, const std::string& room, std::size_t shard,
+                       bool firstHere) {
+  auto [it, created] = shards_[home].home.try_emplace(room);
+  HomeRoom& r = it->second;
+  if (r.members++ == 0) roomCount_.fetch_add(1, std::memory_order_relaxed);
+  if (firstHere) r.shardsWithMembers |= std::uint64_t{1} << shard;
+  std::lock_guard lock(countsMutex_);
+  counts_[room] = r.members;
+}
+
+void Hub::memberLeft(std::size_t home, const std::string& room, std::size_t shard, bool lastHere) {
   auto& rooms = shards_[home].home;
-  const std::uint64_t bit = std::uint64_t{1} << shard;
-  if (hasMembers) {
-    auto [it, created] = rooms.try_emplace(room);
-    if (created) roomCount_.fetch_add(1, std::memory_order_relaxed);
-    it->second.shardsWithMembers |= bit;
-    return;
-  }
   auto it = rooms.find(room);
   if (it == rooms.end()) return;
-  it->second.shardsWithMembers &= ~bit;
-  // Until history is durable, a room nobody is in is forgotten, and its ids start over.
-  if (it->second.shardsWithMembers == 0) {
-    rooms.erase(it);
+  HomeRoom& r = it->second;
+  if (lastHere) r.shardsWithMembers &= ~(std::uint64_t{1} << shard);
+  const std::size_t left = --r.members;
+  {
+    std::lock_guard lock(countsMutex_);
+    if (left == 0)
+      counts_.erase(room);
+    else
+      counts_[room] = left;
+  }
+  if (left == 0) {
     roomCount_.fetch_sub(1, std::memory_order_relaxed);
+    // An empty room is forgotten. With a store its ids live on in the store; without one its
+    // sequence starts over (there is no history it could disagree with).
+    rooms.erase(it);
   }
 }
 
-void Hub::publish(std::size_t shard, const std::string& room, std::string username,
-                  std::string content) {
+std::vector<std::pair<std::string, std::size_t>> Hub::memberCounts() const {
+  std::lock_guard lock(countsMutex_);
+  return {counts_.begin(), counts_.end()};
+}
+
+void Hub::publish(std::size_t shard, const std::string& room, Publish message) {
+  Pending p;
+  p.room = room;
+  p.username = std::move(message.username);
+  p.content = std::move(message.content);
+  p.clientId = std::move(message.clientId);
+  p.unixMillis = clock_();
+  p.originShard = shard;
+  p.sender = std::move(message.sender);
   const std::size_t home = homeShard(room);
-  if (home == shard) {
-    sequence(home, room, username, content);
+  if (home == shard) return sequence(home, std::move(p));
+  post_(home, [this, home, p = std::move(p)]() mutable { sequence(home, std::move(p)); });
+}
+
+void Hub::remember(HomeRoom& r, const std::string& key, Frame frame, std::int64_t now) {
+  r.recent[key] = RecentSend{std::move(frame), now};
+  r.recentOrder.push_back(key);
+  // Bounded in count and in time; the map entry goes with its own (latest) order entry.
+  while (!r.recentOrder.empty()) {
+    const std::string& oldest = r.recentOrder.front();
+    auto it = r.recent.find(oldest);
+    const bool expired =
+        it == r.recent.end() || now - it->second.atMs > options_.idempotencyWindowMs;
+    if (!expired && r.recentOrder.size() <= options_.idempotencyPerRoom) break;
+    if (it != r.recent.end() && (expired || r.recent.size() > options_.idempotencyPerRoom))
+      r.recent.erase(it);
+    r.recentOrder.pop_front();
+  }
+}
+
+void Hub::sequence(std::size_t home, Pending p) {
+  auto& state = shards_[home];
+  auto it = state.home.find(p.room);
+  HomeRoom* r = it == state.home.end() ? nullptr : &it->second;
+
+  std::string key;
+  if (!p.clientId.empty()) {
+    key = idempotencyKey(p.username, p.clientId);
+    if (r) {
+      auto seen = r->recent.find(key);
+      if (seen != r->recent.end() &&
+          p.unixMillis - seen->second.atMs <= options_.idempotencyWindowMs) {
+        duplicates_.fetch_add(1, std::memory_order_relaxed);
+        // The original goes back to the sender alone; one still on its way to the store will
+        // reach it with everyone else.
+        if (seen->second.frame) sendTo(p.originShard, p.sender, seen->second.frame);
+        return;
+      }
+      remember(*r, key, nullptr, p.unixMillis);
+    }
+  }
+
+  if (!writer_) {
+    // The sender left with the room's last member before its message got here: no one to tell.
+    if (!r) return;
+    ChatMessage m;
+    m.id = ++r->lastId;
+    m.room = p.room;
+    m.username = p.username;
+    m.content = p.content;
+    m.clientId = p.clientId;
+    m.unixMillis = p.unixMillis;
+    std::string json;
+    json.reserve(112 + p.room.size() + p.username.size() + p.content.size());
+    appendMessageJson(json, m);
+    Frame frame = encode_(json, m.id);
+    state.sequenced.fetch_add(1, std::memory_order_relaxed);
+    if (!key.empty()) r->recent[key].frame = frame;
+    fanOut(home, p.room, r->shardsWithMembers, frame);
     return;
   }
-  post_(home, [this, home, room, username = std::move(username), content = std::move(content)] {
-    sequence(home, room, username, content);
-  });
+
+  state.toStore.push_back(std::move(p));
+  if (!state.storeFlushPosted) {
+    state.storeFlushPosted = true;
+    // Everything sequenced during this loop turn goes to the store as one batch.
+    post_(home, [this, home] { flushToStore(home); });
+  }
 }
 
-void Hub::sequence(std::size_t home, const std::string& room, const std::string& username,
-                   const std::string& content) {
+void Hub::flushToStore(std::size_t home) {
   auto& state = shards_[home];
-  auto it = state.home.find(room);
-  // The sender left (and with it the room's last member) before its message got here.
-  if (it == state.home.end()) return;
-  HomeRoom& r = it->second;
+  state.storeFlushPosted = false;
+  if (state.toStore.empty()) return;  // already flushed ahead of a catch-up marker
+  auto pending = std::make_shared<std::vector<Pending>>(std::move(state.toStore));
+  state.toStore.clear();
+  std::vector<store::StoredMessage> messages(pending->size());
+  for (std::size_t i = 0; i < pending->size(); ++i) {
+    Pending& p = (*pending)[i];
+    store::StoredMessage& m = messages[i];
+    m.room = p.room;
+    m.username = std::move(p.username);
+    m.content = std::move(p.content);
+    m.clientId = p.clientId;
+    m.unixMillis = p.unixMillis;
+  }
+  writer_->submit(std::move(messages),
+                  [this, home, pending](const store::StoreStatus& status,
+                                        std::vector<store::StoredMessage>&& stored) {
+                    post_(home, [this, home, status, stored = std::move(stored),
+                                 pending]() mutable { onStored(home, status, stored, *pending); });
+                  });
+}
 
-  ChatMessage m;
-  m.id = ++r.lastId;
-  m.room = room;
-  m.username = username;
-  m.content = content;
-  m.unixMillis = clock_();
-  std::string json;
-  json.reserve(96 + room.size() + username.size() + content.size());
-  appendMessageJson(json, m);
-  Frame frame = encode_(json);
-  state.sequenced.fetch_add(1, std::memory_order_relaxed);
+void Hub::onStored(std::size_t home, const store::StoreStatus& status,
+                   std::vector<store::StoredMessage>& messages, std::vector<Pending>& pending) {
+  auto& state = shards_[home];
+  for (std::size_t i = 0; i < messages.size(); ++i) {
+    const store::StoredMessage& m = messages[i];
+    Pending& p = pending[i];
+    auto it = state.home.find(m.room);
+    HomeRoom* r = it == state.home.end() ? nullptr : &it->second;
+    const std::string key =
+        m.clientId.empty() ? std::string() : idempotencyKey(m.username, m.clientId);
+    if (!status.ok) {
+      storeRefusals_.fetch_add(1, std::memory_order_relaxed);
+      if (r && !key.empty()) r->recent.erase(key);  // a retry must be able to go through
+      sendTo(p.originShard, p.sender,
+             encode_(buildErrorJson("store_unavailable",
+                                    "the message could not be stored and was not delivered; "
+                                    "send it again",
+                                    m.clientId),
+                     0));
+      continue;
+    }
+    state.sequenced.fetch_add(1, std::memory_order_relaxed);
+    if (!r) continue;  // stored; nobody is left in the room to deliver it to
+    std::string json;
+    json.reserve(112 + m.room.size() + m.username.size() + m.content.size());
+    appendMessageJson(json, view(m));
+    Frame frame = encode_(json, m.id);
+    if (!key.empty()) {
+      auto seen = r->recent.find(key);
+      if (seen != r->recent.end()) seen->second.frame = frame;
+    }
+    fanOut(home, m.room, r->shardsWithMembers, frame);
+  }
+}
 
+void Hub::fanOut(std::size_t home, const std::string& room, std::uint64_t shardMask,
+                 const Frame& frame) {
   // Posts leave in id order on each home->shard queue, so every shard sees the room's order.
-  for (std::uint64_t mask = r.shardsWithMembers; mask != 0; mask &= mask - 1) {
+  for (std::uint64_t mask = shardMask; mask != 0; mask &= mask - 1) {
     const auto shard = static_cast<std::size_t>(__builtin_ctzll(mask));
     if (shard == home)
       deliverLocal(shard, room, frame);
@@ -132,6 +307,129 @@ void Hub::deliverLocal(std::size_t shard, const std::string& room, const Frame& 
   auto it = rooms.find(room);
   if (it == rooms.end()) return;
   for (Member* m : it->second.members) m->deliver(frame);
+}
+
+void Hub::sendTo(std::size_t shard, std::weak_ptr<Member> member, Frame frame) {
+  post_(shard, [member = std::move(member), frame = std::move(frame)] {
+    if (auto m = member.lock()) m->deliver(frame);
+  });
+}
+
+void Hub::startCatchUp(std::size_t shard, const std::string& room, std::weak_ptr<Member> handle,
+                       std::optional<std::uint64_t> since) {
+  auto giveUp = [this, shard, handle, since](std::string why) {
+    std::vector<Frame> frames{encode_(buildErrorJson("history_unavailable", why), 0)};
+    post_(shard, [handle, frames = std::move(frames), since]() mutable {
+      if (auto m = handle.lock()) m->endCatchUp(std::move(frames), since.value_or(0));
+    });
+  };
+  // The seam is the room's last id among everything this home shard sequenced before the
+  // member was registered: those messages are in the read, all later ones arrive live. A
+  // marker in the writer's queue yields that id once it is durable.
+  auto& state = shards_[homeShard(room)];
+  if (!state.toStore.empty()) flushToStore(homeShard(room));
+  writer_->submitMarker(room, [this, shard, room, handle, since, giveUp](
+                                  const store::StoreStatus& status, std::uint64_t bound) {
+    if (!status.ok) return giveUp("history could not be read: " + status.error);
+    auto job = [this, shard, room, handle, since, bound, giveUp](store::MessageStore& store) {
+      std::vector<store::StoredMessage> messages;
+      std::vector<Frame> frames;
+      store::StoreStatus st;
+      if (since) {
+        if (*since < bound && bound - *since > options_.maxReplay) {
+          // Too far behind: the newest max-replay messages, and a word that older ones exist.
+          st = store.before(room, bound + 1, options_.maxReplay, messages);
+          if (st.ok && !messages.empty())
+            frames.push_back(encode_(buildResumeTruncatedJson(*since, messages.front().id), 0));
+        } else if (*since < bound) {
+          st = store.after(room, *since, bound - *since, messages);
+        }
+        while (!messages.empty() && messages.back().id > bound) messages.pop_back();
+        for (std::size_t i = 0; st.ok && i < messages.size(); i += options_.replayPage) {
+          const std::size_t end = std::min(messages.size(), i + options_.replayPage);
+          frames.push_back(
+              encode_(buildHistoryJson(messagesArray(messages, i, end), messages[i].id > 1, 0), 0));
+        }
+        if (st.ok && messages.empty())
+          frames.push_back(encode_(buildHistoryJson("[]", *since > 0 && bound > 0, 0), 0));
+      } else {
+        const std::size_t n = options_.historyOnJoin;
+        st = store.before(room, bound + 1, n + 1, messages);
+        const bool hasMore = messages.size() > n;
+        if (hasMore) messages.erase(messages.begin());
+        if (st.ok)
+          frames.push_back(encode_(
+              buildHistoryJson(messagesArray(messages, 0, messages.size()), hasMore, 0), 0));
+      }
+      if (!st.ok) return giveUp("history could not be read: " + st.error);
+      const std::uint64_t covered = std::max(since.value_or(0), bound);
+      post_(shard, [handle, frames = std::move(frames), covered]() mutable {
+        if (auto m = handle.lock()) m->endCatchUp(std::move(frames), covered);
+      });
+    };
+    if (!reader_->submit(std::move(job))) giveUp("the server is too busy to read history");
+  });
+}
+
+void Hub::history(std::size_t shard, const std::string& room, std::uint64_t before,
+                  std::size_t limit, std::function<void(HistoryPage)> done) {
+  if (!reader_) {
+    HistoryPage page;
+    page.json = "[]";
+    done(std::move(page));
+    return;
+  }
+  auto job = [this, shard, room, before, limit, done](store::MessageStore& store) {
+    std::vector<store::StoredMessage> messages;
+    HistoryPage page;
+    store::StoreStatus status = store.before(room, before, limit + 1, messages);
+    if (!status.ok) {
+      page.ok = false;
+      page.error = status.error;
+    } else {
+      page.hasMore = messages.size() > limit;
+      const std::size_t from = page.hasMore ? 1 : 0;
+      page.json = messagesArray(messages, from, messages.size());
+    }
+    post_(shard, [done, page = std::move(page)]() mutable { done(std::move(page)); });
+  };
+  if (!reader_->submit(std::move(job))) {
+    HistoryPage page;
+    page.ok = false;
+    page.error = "the server is too busy to read history";
+    done(std::move(page));
+  }
+}
+
+}  // namespace parley::chat
+
+namespace parley::chat {
+
+void Hub::listRooms(std::size_t shard, std::size_t limit,
+                    std::function<void(bool ok, std::vector<RoomInfo>)> done) {
+  auto merge = [](std::vector<std::pair<std::string, std::size_t>> counts,
+                  const std::vector<store::RoomSummary>& stored) {
+    std::vector<RoomInfo> rooms;
+    std::unordered_map<std::string, std::size_t> members(counts.begin(), counts.end());
+    for (const auto& s : stored) {
+      auto it = members.find(s.room);
+      rooms.push_back({s.room, it == members.end() ? 0 : it->second, s.lastId});
+      if (it != members.end()) members.erase(it);
+    }
+    for (auto& [room, n] : members) rooms.push_back({room, n, 0});
+    return rooms;
+  };
+  if (!reader_) {
+    done(true, merge(memberCounts(), {}));
+    return;
+  }
+  auto job = [this, shard, limit, done, merge](store::MessageStore& store) {
+    std::vector<store::RoomSummary> stored;
+    const bool ok = store.rooms(limit, stored).ok;
+    auto rooms = merge(memberCounts(), stored);
+    post_(shard, [done, ok, rooms = std::move(rooms)]() mutable { done(ok, std::move(rooms)); });
+  };
+  if (!reader_->submit(std::move(job))) done(false, {});
 }
 
 }  // namespace parley::chat

@@ -1,28 +1,45 @@
-// Hub: the rooms. Knows which local members each room has on each shard, gives every message its
-// place in its room's order on the room's home shard, and fans one shared frame out to members.
-// Never does I/O and never takes a lock: each shard's part is touched only by that shard's thread.
+// Hub: the rooms. Knows the local members of each room on each shard, gives every message its
+// place in its room's order (through the store when there is one), and fans ONE shared frame out.
+// Never does socket I/O and never takes a lock: each shard's part is touched by its thread only.
 #pragma once
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
+namespace parley::store {
+class StoreWriter;
+class StoreReader;
+struct StoredMessage;
+struct StoreStatus;
+}  // namespace parley::store
+
 namespace parley::chat {
 
 // A complete frame as it goes on the wire: the same immutable bytes for every recipient.
-using Frame = std::shared_ptr<const std::string>;
+struct WireFrame {
+  std::string bytes;
+  std::uint64_t messageId = 0;  // chat messages only: lets a catching-up member drop duplicates
+};
+using Frame = std::shared_ptr<const WireFrame>;
 
-// A local member of a room (a WebSocket session). The hub calls deliver() on the member's own
-// shard thread; deliver() must only queue, never close or re-enter the hub.
+// A local member of a room (a WebSocket session). The hub calls it on the member's own shard
+// thread only; the calls must only queue, never close or re-enter the hub.
 class Member {
  public:
   virtual void deliver(const Frame& frame) = 0;
+  // Ends the catch-up that join() started: send `frames` (history) first, then the live frames
+  // held since join whose id is above `coveredId`.
+  virtual void endCatchUp(std::vector<Frame> frames, std::uint64_t coveredId) = 0;
 
  protected:
   ~Member() = default;
@@ -32,63 +49,139 @@ class Member {
   std::size_t hubSlot_ = 0;  // index in its room's member list, kept by the hub
 };
 
+struct HubOptions {
+  std::size_t historyOnJoin = 50;  // messages sent on join (0: none)
+  std::size_t maxReplay = 1000;    // most messages replayed for ?since=
+  std::size_t replayPage = 200;    // messages per history frame of a replay
+  std::int64_t idempotencyWindowMs = 10 * 60 * 1000;
+  std::size_t idempotencyPerRoom = 1000;
+};
+
+// The answer to a paging request: ok, the page (oldest first), and whether older ones exist.
+struct HistoryPage {
+  bool ok = true;
+  std::string error;
+  std::string json;  // the messages as a JSON array
+  bool hasMore = false;
+};
+
 class Hub {
  public:
-  // Runs `task` on shard `shard`'s thread, after what is already queued there (FIFO per pair
-  // of shards: the order guarantee rests on it).
   using PostFn = std::function<void(std::size_t shard, std::function<void()> task)>;
-  // Wraps a JSON text into a complete server frame.
-  using FrameEncoder = Frame (*)(std::string_view json);
-  // Milliseconds since the Unix epoch, for timestamps.
+  using FrameEncoder = Frame (*)(std::string_view json, std::uint64_t messageId);
   using ClockFn = std::int64_t (*)();
 
-  Hub(std::size_t shardCount, PostFn post, FrameEncoder encode, ClockFn clock);
+  // `writer` and `reader` are null when messages are not stored (--db none).
+  Hub(std::size_t shardCount, PostFn post, FrameEncoder encode, ClockFn clock,
+      store::StoreWriter* writer, store::StoreReader* reader, HubOptions options);
   ~Hub();
   Hub(const Hub&) = delete;
   Hub& operator=(const Hub&) = delete;
 
   std::size_t homeShard(std::string_view room) const;
+  bool durable() const { return writer_ != nullptr; }
 
   // The calls below run on shard `shard`'s thread, with `shard` the caller's own.
-  void join(std::size_t shard, const std::string& room, Member* member);
-  void leave(std::size_t shard, const std::string& room, Member* member);
-  void publish(std::size_t shard, const std::string& room, std::string username,
-               std::string content);
 
-  // Rooms with at least one member (any thread; eventually consistent).
+  // Adds `member` to `room`. Returns true when a catch-up follows (history or replay of
+  // `since`): the member must then hold live frames until endCatchUp().
+  bool join(std::size_t shard, const std::string& room, Member* member,
+            std::weak_ptr<Member> handle, std::optional<std::uint64_t> since);
+  void leave(std::size_t shard, const std::string& room, Member* member);
+
+  struct Publish {
+    std::string username;
+    std::string content;
+    std::string clientId;
+    std::weak_ptr<Member> sender;  // told about a refusal, or given the original of a retry
+  };
+  void publish(std::size_t shard, const std::string& room, Publish message);
+
+  // A page of `room` older than `before` (0: the newest); `done` runs on `shard`.
+  void history(std::size_t shard, const std::string& room, std::uint64_t before, std::size_t limit,
+               std::function<void(HistoryPage)> done);
+
+  struct RoomInfo {
+    std::string room;
+    std::size_t members = 0;
+    std::uint64_t lastId = 0;
+  };
+  // Rooms with members or with stored messages (most recently active first, at most `limit`
+  // from the store); `done` runs on `shard`.
+  void listRooms(std::size_t shard, std::size_t limit,
+                 std::function<void(bool ok, std::vector<RoomInfo>)> done);
+
+  // Any thread, eventually consistent.
   std::size_t roomCount() const { return roomCount_.load(std::memory_order_relaxed); }
-  // Messages given an id (any thread).
+  // Rooms with members and their member counts (connections), from a snapshot the home shards
+  // keep up to date on join and leave (never on the message path).
+  std::vector<std::pair<std::string, std::size_t>> memberCounts() const;
   std::uint64_t messagesSequenced() const;
+  std::uint64_t storeRefusals() const { return storeRefusals_.load(std::memory_order_relaxed); }
+  std::uint64_t duplicatesSuppressed() const { return duplicates_.load(std::memory_order_relaxed); }
 
  private:
   struct LocalRoom {
     std::vector<Member*> members;
   };
+  struct RecentSend {
+    Frame frame;  // null while the original is still on its way to the store
+    std::int64_t atMs = 0;
+  };
   struct HomeRoom {
-    std::uint64_t lastId = 0;
+    std::uint64_t lastId = 0;             // the sequence when there is no store
     std::uint64_t shardsWithMembers = 0;  // bit i: shard i has local members
+    std::size_t members = 0;
+    std::unordered_map<std::string, RecentSend> recent;  // "user\n client_id" -> the original
+    std::deque<std::string> recentOrder;
+  };
+  struct Pending {
+    std::string room;
+    std::string username;
+    std::string content;
+    std::string clientId;
+    std::int64_t unixMillis = 0;
+    std::size_t originShard = 0;
+    std::weak_ptr<Member> sender;
   };
   struct alignas(64) ShardState {
     std::unordered_map<std::string, LocalRoom> local;
     std::unordered_map<std::string, HomeRoom> home;
+    std::vector<Pending> toStore;  // sequenced this loop turn, handed to the store at its end
+    bool storeFlushPosted = false;
     std::atomic<std::uint64_t> sequenced{0};
   };
 
-  // On the home shard.
-  void sequence(std::size_t home, const std::string& room, const std::string& username,
-                const std::string& content);
-  void setShardMembership(std::size_t home, const std::string& room, std::size_t shard,
-                          bool hasMembers);
-  // On a shard with members.
-  void deliverLocal(std::size_t shard, const std::string& room, const Frame& frame);
   void onHome(std::size_t from, std::size_t home, std::function<void()> task);
+  // On the home shard.
+  void sequence(std::size_t home, Pending p);
+  void memberJoined(std::size_t home, const std::string& room, std::size_t shard, bool firstHere);
+  void memberLeft(std::size_t home, const std::string& room, std::size_t shard, bool lastHere);
+  void flushToStore(std::size_t home);
+  void onStored(std::size_t home, const store::StoreStatus& status,
+                std::vector<store::StoredMessage>& messages, std::vector<Pending>& pending);
+  void fanOut(std::size_t home, const std::string& room, std::uint64_t shardMask,
+              const Frame& frame);
+  void remember(HomeRoom& r, const std::string& key, Frame frame, std::int64_t now);
+  void startCatchUp(std::size_t shard, const std::string& room, std::weak_ptr<Member> handle,
+                    std::optional<std::uint64_t> since);
+  // On any shard.
+  void deliverLocal(std::size_t shard, const std::string& room, const Frame& frame);
+  void sendTo(std::size_t shard, std::weak_ptr<Member> member, Frame frame);
 
   std::size_t shardCount_;
   PostFn post_;
   FrameEncoder encode_;
   ClockFn clock_;
+  store::StoreWriter* writer_;
+  store::StoreReader* reader_;
+  HubOptions options_;
   std::unique_ptr<ShardState[]> shards_;
   std::atomic<std::size_t> roomCount_{0};
+  mutable std::mutex countsMutex_;  // join/leave only
+  std::unordered_map<std::string, std::size_t> counts_;
+  std::atomic<std::uint64_t> storeRefusals_{0};
+  std::atomic<std::uint64_t> duplicates_{0};
 };
 
 }  // namespace parley::chat

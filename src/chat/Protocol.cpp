@@ -1,10 +1,12 @@
 #include "chat/Protocol.h"
 
+#include <algorithm>
 #include <array>
 #include <boost/json/parser.hpp>
 #include <boost/json/value.hpp>
 #include <chrono>
 #include <cstdio>
+#include <optional>
 
 namespace parley::chat {
 
@@ -23,6 +25,28 @@ ClientRequest error(std::string_view code, std::string_view message) {
 boost::json::parser& threadParser() {
   thread_local boost::json::parser parser;
   return parser;
+}
+
+// A positive integer member, or `fallback` when absent; nullopt when present but not one.
+std::optional<std::uint64_t> positiveInteger(const boost::json::object& obj, const char* key,
+                                             std::uint64_t fallback) {
+  const auto* v = obj.if_contains(key);
+  if (!v) return fallback;
+  if (const auto* i = v->if_int64(); i && *i > 0) return static_cast<std::uint64_t>(*i);
+  if (const auto* u = v->if_uint64(); u && *u > 0) return *u;
+  return std::nullopt;
+}
+
+ClientRequest parseHistoryRequest(const boost::json::object& obj) {
+  ClientRequest r;
+  const auto before = positiveInteger(obj, "before", 0);
+  const auto limit = positiveInteger(obj, "limit", kDefaultPageLimit);
+  if (!before || !limit)
+    return error("invalid_message", "\"before\" and \"limit\" must be positive integers");
+  r.kind = ClientRequest::Kind::History;
+  r.before = *before;
+  r.limit = std::min<std::uint64_t>(*limit, kMaxPageLimit);
+  return r;
 }
 
 }  // namespace
@@ -45,6 +69,7 @@ ClientRequest parseClientFrame(std::string_view text, const ProtocolLimits& limi
 
   if (const auto* type = obj->if_contains("type")) {
     const auto* s = type->if_string();
+    if (s && *s == "history") return parseHistoryRequest(*obj);
     if (!s || *s != "message") return error("unknown_type", "unknown or unsupported \"type\"");
   }
   const auto* contentValue = obj->if_contains("content");
@@ -56,6 +81,12 @@ ClientRequest parseClientFrame(std::string_view text, const ProtocolLimits& limi
     return error("content_too_long", "\"content\" is longer than the server accepts");
 
   ClientRequest r;
+  if (const auto* idValue = obj->if_contains("client_id")) {
+    const auto* id = idValue->if_string();
+    if (!id || id->empty() || countCodePoints(*id) > kMaxClientIdChars)
+      return error("invalid_client_id", "\"client_id\" must be a string of 1 to 64 characters");
+    r.clientId.assign(id->data(), id->size());
+  }
   r.kind = ClientRequest::Kind::Chat;
   r.content.assign(content->data(), content->size());
   return r;
@@ -134,16 +165,44 @@ void appendMessageJson(std::string& out, const ChatMessage& m) {
   out.append(std::to_string(m.id));
   out.append(R"(,"room":)");
   appendJsonString(out, m.room);
+  if (!m.clientId.empty()) {
+    out.append(R"(,"client_id":)");
+    appendJsonString(out, m.clientId);
+  }
   out.push_back('}');
 }
 
-std::string buildErrorJson(std::string_view code, std::string_view message) {
+std::string buildErrorJson(std::string_view code, std::string_view message,
+                           std::string_view clientId) {
   std::string out = R"({"type":"error","code":)";
   appendJsonString(out, code);
   out.append(R"(,"message":)");
   appendJsonString(out, message);
+  if (!clientId.empty()) {
+    out.append(R"(,"client_id":)");
+    appendJsonString(out, clientId);
+  }
   out.push_back('}');
   return out;
+}
+
+std::string buildHistoryJson(std::string_view messagesArray, bool hasMore, std::uint64_t before) {
+  std::string out = R"({"type":"history","messages":)";
+  out.append(messagesArray);
+  out.append(R"(,"has_more":)");
+  out.append(hasMore ? "true" : "false");
+  if (before) {
+    out.append(R"(,"before":)");
+    out.append(std::to_string(before));
+  }
+  out.push_back('}');
+  return out;
+}
+
+std::string buildResumeTruncatedJson(std::uint64_t since, std::uint64_t firstId) {
+  return R"({"type":"resume_truncated","since":)" + std::to_string(since) + R"(,"first_id":)" +
+         std::to_string(firstId) +
+         R"(,"message":"more messages were missed than the server replays; older ones can be paged back with history requests"})";
 }
 
 }  // namespace parley::chat

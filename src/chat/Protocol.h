@@ -13,11 +13,18 @@ struct ProtocolLimits {
   std::size_t maxContentChars = 4000;
 };
 
+inline constexpr std::size_t kMaxClientIdChars = 64;
+inline constexpr std::size_t kDefaultPageLimit = 50;
+inline constexpr std::size_t kMaxPageLimit = 200;
+
 // What a client frame asks for. Error carries the `error` frame's code and message.
 struct ClientRequest {
-  enum class Kind { Chat, Error };
+  enum class Kind { Chat, History, Error };
   Kind kind = Kind::Error;
   std::string content;       // Chat
+  std::string clientId;      // Chat: optional, echoed back, makes retries idempotent
+  std::uint64_t before = 0;  // History: messages with id < before (0: the newest)
+  std::size_t limit = 0;     // History: page size, capped at kMaxPageLimit
   std::string_view code;     // Error: a stable code from docs/PROTOCOL.md
   std::string_view message;  // Error: a human sentence
 };
@@ -31,15 +38,24 @@ struct ChatMessage {
   std::string_view room;
   std::string_view username;
   std::string_view content;
+  std::string_view clientId;  // omitted from the JSON when empty
   std::int64_t unixMillis = 0;
 };
 
 // {"type":"message","username":...,"content":...,"timestamp":...,"id":...,"room":...}
-// The first four fields keep the original backend's order.
+// (+ "client_id" when the sender gave one). The first four fields keep the original's order.
 void appendMessageJson(std::string& out, const ChatMessage& m);
 
-// {"type":"error","code":...,"message":...}
-std::string buildErrorJson(std::string_view code, std::string_view message);
+// {"type":"history","messages":<messagesArray>,"has_more":...} (+ "before" when answering a
+// paging request, before > 0). `messagesArray` is a JSON array of message objects.
+std::string buildHistoryJson(std::string_view messagesArray, bool hasMore, std::uint64_t before);
+
+// {"type":"error","code":...,"message":...} (+ "client_id" when not empty)
+std::string buildErrorJson(std::string_view code, std::string_view message,
+                           std::string_view clientId = {});
+
+// {"type":"resume_truncated","since":...,"first_id":...,"message":...}
+std::string buildResumeTruncatedJson(std::uint64_t since, std::uint64_t firstId);
 
 // "2025-09-17T15:23:45.123Z" (UTC, milliseconds).
 std::string formatTimestamp(std::int64_t unixMillis);

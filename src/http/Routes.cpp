@@ -16,6 +16,16 @@ HttpReply jsonError(unsigned status, std::string_view code, std::string_view mes
   return r;
 }
 
+std::optional<std::uint64_t> parseUnsigned(std::string_view s) {
+  if (s.empty() || s.size() > 19) return std::nullopt;
+  std::uint64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  return v;
+}
+
 HttpReply routeRequest(std::string_view method, std::string_view path, const ServerStatus& status,
                        Metrics& metrics) {
   const bool isGet = method == "GET" || method == "HEAD";
@@ -31,10 +41,23 @@ HttpReply routeRequest(std::string_view method, std::string_view path, const Ser
       metrics.reject(Rejection::MethodNotAllowed);
       return jsonError(405, "method_not_allowed", "use GET");
     }
+    // A store that refuses writes makes this instance unable to accept messages: 503, so a
+    // load balancer sends users elsewhere until it recovers.
     HttpReply r;
-    r.body = R"({"status":"ok","connections":)" + std::to_string(status.connections) +
-             R"(,"rooms":)" + std::to_string(status.rooms) + R"(,"uptime_seconds":)" +
-             std::to_string(status.uptimeSeconds) + "}";
+    r.status = status.storeOk ? 200 : 503;
+    r.body = R"({"status":)";
+    r.body.append(status.storeOk ? R"("ok")" : R"("degraded")");
+    r.body.append(R"(,"connections":)" + std::to_string(status.connections) + R"(,"rooms":)" +
+                  std::to_string(status.rooms) + R"(,"uptime_seconds":)" +
+                  std::to_string(status.uptimeSeconds) + R"(,"store":{"kind":)");
+    chat::appendJsonString(r.body, status.storeKind);
+    r.body.append(R"(,"ok":)");
+    r.body.append(status.storeOk ? "true" : "false");
+    if (!status.storeOk) {
+      r.body.append(R"(,"error":)");
+      chat::appendJsonString(r.body, status.storeError);
+    }
+    r.body.append("}}");
     return r;
   }
   if (path == "/metrics") {
@@ -45,7 +68,17 @@ HttpReply routeRequest(std::string_view method, std::string_view path, const Ser
     std::string extra = "# TYPE parley_rooms gauge\nparley_rooms " + std::to_string(status.rooms) +
                         "\n# TYPE parley_messages_sequenced_total counter\n"
                         "parley_messages_sequenced_total " +
-                        std::to_string(status.messagesSequenced) + "\n";
+                        std::to_string(status.messagesSequenced) + "\n" +
+                        "# HELP parley_store_refusals_total Messages refused because the store "
+                        "could not take them.\n# TYPE parley_store_refusals_total counter\n"
+                        "parley_store_refusals_total " +
+                        std::to_string(status.storeRefusals) + "\n" +
+                        "# HELP parley_duplicates_suppressed_total Retries (same client_id) not "
+                        "stored again.\n# TYPE parley_duplicates_suppressed_total counter\n"
+                        "parley_duplicates_suppressed_total " +
+                        std::to_string(status.duplicatesSuppressed) + "\n" +
+                        "# TYPE parley_store_up gauge\nparley_store_up " +
+                        (status.storeOk ? "1" : "0") + "\n";
     return {200, "text/plain; version=0.0.4", metrics.renderPrometheus(extra)};
   }
   metrics.reject(Rejection::NotFound);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -21,10 +22,18 @@ struct ServerStatus {
   std::size_t rooms = 0;
   std::int64_t uptimeSeconds = 0;
   std::uint64_t messagesSequenced = 0;
+  std::string_view storeKind = "none";
+  bool storeOk = true;
+  std::string storeError;
+  std::uint64_t storeRefusals = 0;
+  std::uint64_t duplicatesSuppressed = 0;
 };
 
 // {"error":code,"message":message} with `status`, counted as a rejection by the caller.
 HttpReply jsonError(unsigned status, std::string_view code, std::string_view message);
+
+// Parses a non-negative decimal integer (no sign, no spaces, fits in 64 bits).
+std::optional<std::uint64_t> parseUnsigned(std::string_view s);
 
 // Routes a request that is not a WebSocket upgrade. `path` is the target without its query.
 HttpReply routeRequest(std::string_view method, std::string_view path, const ServerStatus& status,

@@ -18,10 +18,12 @@
 #include "app/Config.h"
 #include "chat/Hub.h"
 #include "chat/Names.h"
+#include "chat/Protocol.h"
 #include "http/Metrics.h"
 #include "http/Routes.h"
 #include "net/Shard.h"
 #include "net/WsSession.h"
+#include "store/StoreWriter.h"
 
 namespace parley::net {
 
@@ -73,6 +75,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     const std::string_view target = req.target();
     const std::string_view path = target.substr(0, target.find('?'));
     if (path.starts_with("/ws/")) return handleWebSocket();
+    if (path.starts_with("/api/")) return handleApi();
 
     auto& ctx = shard_.ctx();
     http::ServerStatus status;
@@ -80,9 +83,88 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     status.rooms = ctx.hub.roomCount();
     status.uptimeSeconds = (unixMillis() - ctx.startedAtMs) / 1000;
     status.messagesSequenced = ctx.hub.messagesSequenced();
+    status.storeRefusals = ctx.hub.storeRefusals();
+    status.duplicatesSuppressed = ctx.hub.duplicatesSuppressed();
+    if (ctx.store) {
+      status.storeKind = ctx.store->kind();
+      status.storeOk = ctx.store->healthy();
+      if (!status.storeOk) status.storeError = ctx.store->lastError();
+    }
     http::HttpReply r = http::routeRequest(req.method_string(), path, status, ctx.metrics);
     if (req.method() == bhttp::verb::head) r.body.clear();
     reply(std::move(r), req.keep_alive() && !ctx.stopping.load());
+  }
+
+  // REST: /api/rooms and /api/rooms/{room}/messages. Answers come from the store thread, so
+  // the reply is written when the hub calls back on this shard.
+  void handleApi() {
+    auto& ctx = shard_.ctx();
+    const auto& req = parser_->get();
+    const bool keepAlive = req.keep_alive();
+    auto refuse = [&](unsigned status, http::Rejection why, std::string_view code,
+                      std::string_view message) {
+      ctx.metrics.reject(why);
+      reply(http::jsonError(status, code, message), keepAlive);
+    };
+    auto url = boost::urls::parse_origin_form(req.target());
+    if (!url) return refuse(400, http::Rejection::BadRequest, "bad_request", "malformed URL");
+    std::vector<std::string> parts;
+    for (auto seg : url->segments()) parts.emplace_back(seg);
+    if (req.method() != bhttp::verb::get)
+      return refuse(405, http::Rejection::MethodNotAllowed, "method_not_allowed", "use GET");
+
+    if (parts.size() == 2 && parts[1] == "rooms") {
+      ctx.hub.listRooms(
+          shard_.index(), 1000, [self = shared_from_this(), keepAlive](bool ok, auto rooms) {
+            std::string body = R"({"rooms":[)";
+            for (std::size_t i = 0; i < rooms.size(); ++i) {
+              if (i) body.push_back(',');
+              body.append(R"({"room":)");
+              chat::appendJsonString(body, rooms[i].room);
+              body.append(R"(,"members":)" + std::to_string(rooms[i].members) + R"(,"last_id":)" +
+                          std::to_string(rooms[i].lastId) + "}");
+            }
+            body.append(R"(],"complete":)");
+            body.append(ok ? "true}" : "false}");
+            self->reply(http::HttpReply{200, "application/json", std::move(body)}, keepAlive);
+          });
+      return;
+    }
+    if (parts.size() == 4 && parts[1] == "rooms" && parts[3] == "messages") {
+      const std::string& room = parts[2];
+      if (const char* why = chat::roomNameError(room))
+        return refuse(400, http::Rejection::InvalidRoom, "invalid_room", why);
+      std::uint64_t before = 0;
+      std::uint64_t limit = chat::kDefaultPageLimit;
+      auto params = url->params();
+      if (auto it = params.find("before"); it != params.end()) {
+        auto v = http::parseUnsigned((*it).value);
+        if (!v)
+          return refuse(400, http::Rejection::BadRequest, "invalid_parameter",
+                        "before must be a non-negative integer");
+        before = *v;
+      }
+      if (auto it = params.find("limit"); it != params.end()) {
+        auto v = http::parseUnsigned((*it).value);
+        if (!v || *v == 0)
+          return refuse(400, http::Rejection::BadRequest, "invalid_parameter",
+                        "limit must be a positive integer");
+        limit = std::min<std::uint64_t>(*v, chat::kMaxPageLimit);
+      }
+      ctx.hub.history(
+          shard_.index(), room, before, limit,
+          [self = shared_from_this(), keepAlive](chat::HistoryPage page) {
+            if (!page.ok) {
+              self->reply(http::jsonError(503, "store_unavailable", page.error), keepAlive);
+              return;
+            }
+            std::string body = R"({"messages":)" + page.json + R"(,"has_more":)" +
+                               (page.hasMore ? "true" : "false") + "}";
+            self->reply(http::HttpReply{200, "application/json", std::move(body)}, keepAlive);
+          });
+      return;
+    }
+    refuse(404, http::Rejection::NotFound, "not_found", "no such endpoint");
   }
 
   void handleWebSocket() {
@@ -125,6 +207,14 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
         return refuse(400, http::Rejection::InvalidUsername, "invalid_username", why);
     }
 
+    std::optional<std::uint64_t> since;
+    if (auto it = params.find("since"); it != params.end()) {
+      since = http::parseUnsigned((*it).value);
+      if (!since)
+        return refuse(400, http::Rejection::BadRequest, "invalid_since",
+                      "since must be a non-negative integer (a message id)");
+    }
+
     if (!beast::websocket::is_upgrade(req))
       return refuse(426, http::Rejection::UpgradeRequired, "upgrade_required",
                     "this endpoint speaks WebSocket only");
@@ -143,6 +233,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
         acceptKey(key) + "\r\n\r\n";
     room_ = std::move(room);
     username_ = std::move(username);
+    since_ = since;
     // Counted from here, so neither the connection limit nor the shutdown drain can miss a
     // connection whose 101 is still on its way.
     ctx.metrics.connectionOpened();
@@ -162,7 +253,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     stream_.expires_never();
     auto session = std::make_shared<WsSession>(shard_, stream_.release_socket(), std::move(room_),
                                                std::move(username_));
-    session->start(std::move(early));
+    session->start(std::move(early), since_);
     // A shutdown that began while the 101 was in flight did not see this session.
     if (shard_.ctx().stopping.load())
       session->closeWith(close_code::GoingAway, "server shutting down");
@@ -198,6 +289,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   std::string response_;
   std::string room_;
   std::string username_;
+  std::optional<std::uint64_t> since_;
 };
 
 }  // namespace

@@ -20,6 +20,9 @@ class Hub;
 namespace parley::http {
 class Metrics;
 }
+namespace parley::store {
+class StoreWriter;
+}
 
 namespace parley::net {
 
@@ -32,6 +35,7 @@ struct ServerContext {
   chat::Hub& hub;
   http::Metrics& metrics;
   std::int64_t startedAtMs;
+  const store::StoreWriter* store;  // null with --db none; for /healthz
   std::atomic<bool> stopping{false};
 };
 

@@ -18,8 +18,9 @@ namespace {
 constexpr std::size_t kMaxIov = 1024;  // IOV_MAX on Linux
 constexpr int kReadRoundsPerTurn = 8;  // then yield to the other connections of the shard
 
-chat::Frame makeFrame(WsOpcode opcode, std::string_view payload) {
-  return std::make_shared<const std::string>(buildFrame(opcode, payload));
+chat::Frame makeFrame(WsOpcode opcode, std::string_view payload, std::uint64_t messageId = 0) {
+  return std::make_shared<const chat::WireFrame>(
+      chat::WireFrame{buildFrame(opcode, payload), messageId});
 }
 
 const chat::Frame& pingFrame() {
@@ -29,7 +30,9 @@ const chat::Frame& pingFrame() {
 
 }  // namespace
 
-chat::Frame makeTextFrame(std::string_view json) { return makeFrame(WsOpcode::Text, json); }
+chat::Frame makeTextFrame(std::string_view json, std::uint64_t messageId) {
+  return makeFrame(WsOpcode::Text, json, messageId);
+}
 
 WsSession::WsSession(Shard& shard, boost::asio::ip::tcp::socket socket, std::string room,
                      std::string username)
@@ -41,13 +44,14 @@ WsSession::WsSession(Shard& shard, boost::asio::ip::tcp::socket socket, std::str
 
 WsSession::~WsSession() = default;
 
-void WsSession::start(std::string early) {
+void WsSession::start(std::string early, std::optional<std::uint64_t> since) {
   boost::system::error_code ec;
   socket_.non_blocking(true, ec);
   socket_.set_option(boost::asio::ip::tcp::no_delay(true), ec);
   shard_.add(this);  // counted as open by HttpSession, before its 101 went out
   lastHeardMs_ = steadyMillis();
-  shard_.ctx().hub.join(shard_.index(), room_, this);
+  catchingUp_ = shard_.ctx().hub.join(shard_.index(), room_, this,
+                                      std::weak_ptr<chat::Member>(shared_from_this()), since);
   inRoom_ = true;
   if (!early.empty() && !consume(early.data(), early.size())) return;
   readLoop();
@@ -120,10 +124,15 @@ bool WsSession::onMessage(const WsMessage& msg) {
       chat::ProtocolLimits limits{ctx.config.maxContentChars};
       chat::ClientRequest req = chat::parseClientFrame(msg.payload, limits);
       if (req.kind == chat::ClientRequest::Kind::Chat) {
-        ctx.hub.publish(shard_.index(), room_, username_, std::move(req.content));
+        ctx.hub.publish(
+            shard_.index(), room_,
+            chat::Hub::Publish{username_, std::move(req.content), std::move(req.clientId),
+                               std::weak_ptr<chat::Member>(shared_from_this())});
+      } else if (req.kind == chat::ClientRequest::Kind::History) {
+        requestHistory(req.before, req.limit);
       } else {
         ctx.metrics.reject(http::rejectionForCode(req.code));
-        sendNow(makeTextFrame(chat::buildErrorJson(req.code, req.message)));
+        sendNow(makeTextFrame(chat::buildErrorJson(req.code, req.message), 0));
       }
       return true;
     }
@@ -156,11 +165,25 @@ bool WsSession::onMessage(const WsMessage& msg) {
 void WsSession::deliver(const chat::Frame& frame) {
   if (state_ != State::Open || pendingClose_) return;
   const std::size_t limit = shard_.ctx().config.maxOutboundBytes;
+  if (catchingUp_) {
+    // Held frames count against the same bound as queued ones.
+    if (heldBytes_ + queuedBytes_ + frame->bytes.size() > limit) {
+      pendingClose_ = close_code::SlowConsumer;
+      if (!dirty_) {
+        dirty_ = true;
+        shard_.markDirty(shared_from_this());
+      }
+      return;
+    }
+    held_.push_back(frame);
+    heldBytes_ += frame->bytes.size();
+    return;
+  }
   // Over the bound, the kernel may still have room: a burst within one loop turn is not a slow
   // reader. Only a queue the socket cannot take counts. (A failed write is acted on in flush.)
-  if (queuedBytes_ + frame->size() > limit && !waitingWritable_ && !writeFailed_)
+  if (queuedBytes_ + frame->bytes.size() > limit && !waitingWritable_ && !writeFailed_)
     writeFailed_ = writeQueued() == WriteResult::Failed;
-  if (queuedBytes_ + frame->size() > limit) {
+  if (queuedBytes_ + frame->bytes.size() > limit) {
     // Closing here would change the room's member list while the hub walks it: decide now,
     // act in flush().
     pendingClose_ = close_code::SlowConsumer;
@@ -174,13 +197,44 @@ void WsSession::deliver(const chat::Frame& frame) {
   shard_.countDelivered(1);
 }
 
+void WsSession::endCatchUp(std::vector<chat::Frame> frames, std::uint64_t coveredId) {
+  if (!catchingUp_) return;
+  catchingUp_ = false;
+  std::vector<chat::Frame> held;
+  held.swap(held_);
+  heldBytes_ = 0;
+  if (state_ != State::Open) return;
+  for (auto& f : frames) enqueue(f);
+  // Live frames the history already covered are dropped: no duplicate at the seam.
+  for (auto& f : held)
+    if (f->messageId == 0 || f->messageId > coveredId) deliver(f);
+}
+
+void WsSession::requestHistory(std::uint64_t before, std::size_t limit) {
+  std::weak_ptr<WsSession> weak = shared_from_this();
+  shard_.ctx().hub.history(
+      shard_.index(), room_, before, limit, [weak, before](chat::HistoryPage page) {
+        auto self = weak.lock();
+        if (!self) return;
+        if (!page.ok) {
+          self->sendNow(
+              makeTextFrame(chat::buildErrorJson("history_unavailable",
+                                                 "history could not be read: " + page.error),
+                            0));
+          return;
+        }
+        self->sendNow(
+            makeTextFrame(chat::buildHistoryJson(page.json, page.hasMore, before ? before : 0), 0));
+      });
+}
+
 void WsSession::sendNow(chat::Frame frame) {
   if (state_ == State::Open) enqueue(frame);
 }
 
 void WsSession::enqueue(const chat::Frame& frame) {
   queue_.push_back(frame);
-  queuedBytes_ += frame->size();
+  queuedBytes_ += frame->bytes.size();
   if (!dirty_) {
     dirty_ = true;
     shard_.markDirty(shared_from_this());
@@ -196,10 +250,11 @@ void WsSession::beginClose(std::uint16_t code, const char* reason) {
     // The backlog is what made it slow: drop it, but finish a frame already part-written,
     // since cutting it would corrupt the stream.
     const std::size_t keep = queueHead_ + (headOffset_ > 0 && queueHead_ < queue_.size() ? 1 : 0);
-    for (std::size_t i = keep; i < queue_.size(); ++i) queuedBytes_ -= queue_[i]->size();
+    for (std::size_t i = keep; i < queue_.size(); ++i) queuedBytes_ -= queue_[i]->bytes.size();
     queue_.resize(keep);
   }
-  enqueue(std::make_shared<const std::string>(buildCloseFrame(code, reason)));
+  enqueue(
+      std::make_shared<const chat::WireFrame>(chat::WireFrame{buildCloseFrame(code, reason), 0}));
   closeQueued_ = true;
   closeDeadlineMs_ = steadyMillis() + shard_.ctx().config.shutdownGrace.count();
 }
@@ -212,7 +267,7 @@ WsSession::WriteResult WsSession::writeQueued() {
   while (queueHead_ < queue_.size()) {
     std::size_t count = 0;
     for (std::size_t i = queueHead_; i < queue_.size() && count < kMaxIov; ++i, ++count) {
-      const std::string& f = *queue_[i];
+      const std::string& f = queue_[i]->bytes;
       const std::size_t off = i == queueHead_ ? headOffset_ : 0;
       iov[count].iov_base = const_cast<char*>(f.data() + off);
       iov[count].iov_len = f.size() - off;
@@ -274,7 +329,7 @@ void WsSession::flush() {
 
 void WsSession::consumeWritten(std::size_t bytes) {
   while (bytes > 0) {
-    const std::size_t size = queue_[queueHead_]->size();
+    const std::size_t size = queue_[queueHead_]->bytes.size();
     const std::size_t rest = size - headOffset_;
     if (bytes < rest) {
       headOffset_ += bytes;
@@ -323,6 +378,8 @@ void WsSession::finish(std::uint16_t countedCode) {
   queueHead_ = 0;
   headOffset_ = 0;
   queuedBytes_ = 0;
+  held_.clear();
+  heldBytes_ = 0;
 }
 
 }  // namespace parley::net

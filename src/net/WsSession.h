@@ -6,6 +6,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,8 +17,9 @@ namespace parley::net {
 
 class Shard;
 
-// A complete text frame around `json`, shared by every recipient.
-chat::Frame makeTextFrame(std::string_view json);
+// A complete text frame around `json`, shared by every recipient (`messageId`: a chat
+// message's id, 0 for other frames).
+chat::Frame makeTextFrame(std::string_view json, std::uint64_t messageId);
 
 class WsSession final : public std::enable_shared_from_this<WsSession>, public chat::Member {
  public:
@@ -26,10 +28,11 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public c
   ~WsSession();
 
   // Joins the room and starts reading; `early` holds bytes the client sent right after its
-  // handshake (they arrived with the HTTP request).
-  void start(std::string early);
+  // handshake (they arrived with the HTTP request). `since`: replay what the client missed.
+  void start(std::string early, std::optional<std::uint64_t> since);
 
   void deliver(const chat::Frame& frame) override;
+  void endCatchUp(std::vector<chat::Frame> frames, std::uint64_t coveredId) override;
 
   // Server-initiated close: drops what is still queued (but a frame half on the wire), sends a
   // close frame, and gives the peer until a deadline to answer before the socket is closed.
@@ -48,7 +51,9 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public c
   // Returns false once the session stopped reading (closing or closed).
   bool consume(char* data, std::size_t len);
   bool onMessage(const WsMessage& msg);
-  void sendNow(chat::Frame frame);  // control and error frames for this connection only
+  void sendNow(chat::Frame frame);
+  void requestHistory(std::uint64_t before,
+                      std::size_t limit);  // control and error frames for this connection only
   void enqueue(const chat::Frame& frame);
   void leaveRoom();
   void beginClose(std::uint16_t code, const char* reason);
@@ -70,6 +75,9 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public c
   std::size_t queueHead_ = 0;
   std::size_t headOffset_ = 0;
   std::size_t queuedBytes_ = 0;
+  // Live frames that arrive while the history is being read (catch-up), sent after it.
+  std::vector<chat::Frame> held_;
+  std::size_t heldBytes_ = 0;
 
   std::int64_t lastHeardMs_ = 0;
   std::int64_t closeDeadlineMs_ = 0;
@@ -83,6 +91,7 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public c
   bool writeShut_ = false;
   bool parserFailed_ = false;
   bool writeFailed_ = false;
+  bool catchingUp_ = false;
   std::uint16_t pendingClose_ = 0;  // decided inside deliver(); carried out at flush
 };
 

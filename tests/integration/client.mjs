@@ -81,7 +81,11 @@ class Inbox {
 // Connects a `ws` client to /ws/{room}?username=NAME (no username query when `username` is
 // undefined; `path` overrides the whole path). Resolves once open; rejects (error.status and
 // error.body set) when the server refuses the upgrade.
-export function connect(port, room, username, { path, timeoutMs = DEFAULT_TIMEOUT, wsOptions = {} } = {}) {
+//
+// The history the server sends on join (and for ?since=) is kept apart, in `client.history`,
+// so tests about live traffic see only live frames; `keepHistory: true` puts history frames in
+// the inbox too, for the tests about history itself.
+export function connect(port, room, username, { path, timeoutMs = DEFAULT_TIMEOUT, wsOptions = {}, keepHistory = false } = {}) {
   const url = `ws://127.0.0.1:${port}${path ?? wsPath(room, username)}`;
   const ws = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: timeoutMs, ...wsOptions });
   const inbox = new Inbox();
@@ -89,6 +93,7 @@ export function connect(port, room, username, { path, timeoutMs = DEFAULT_TIMEOU
     ws,
     url,
     received: [], // every parsed frame, in arrival order (never consumed)
+    history: [], // history/resume_truncated frames, when not kept in the inbox
     errors: [], // socket errors seen (e.g. ECONNRESET after a server close)
     pings: 0,
     closeInfo: null, // {code, reason} once closed
@@ -134,7 +139,8 @@ export function connect(port, room, username, { path, timeoutMs = DEFAULT_TIMEOU
     try { frame = JSON.parse(text); } catch { frame = { unparsable: text, isBinary }; }
     Object.defineProperty(frame, 'raw', { value: text, enumerable: false });
     client.received.push(frame);
-    inbox.push(frame);
+    if (!keepHistory && (frame.type === 'history' || frame.type === 'resume_truncated')) client.history.push(frame);
+    else inbox.push(frame);
   });
   ws.on('ping', () => { client.pings++; });
   ws.on('error', (err) => client.errors.push(err));

@@ -20,7 +20,7 @@ test('GET / serves the chat client', { timeout: 10000 }, async () => {
 
 test('GET /healthz', { timeout: 10000 }, async () => {
   const c = await srv.connect('health', 'H');
-  await srv.waitHealth((h) => h?.connections === 1); // the counts may lag the 101 a moment
+  await srv.waitHealth((h) => h?.connections === 1 && h?.rooms === 1); // counts may lag the 101 a moment
   const r = await request(srv.port, '/healthz');
   assert.equal(r.status, 200);
   assert.match(r.headers['content-type'] ?? '', /^application\/json/);

@@ -44,7 +44,8 @@ test('any frame counts as life: a talker that never pongs stays connected', { ti
     r.sendFrame(0x1, JSON.stringify({ content: `tick ${i}` }));
     await sleep(500);
   }
-  const messages = r.frames.filter((f) => f.opcode === 0x1).map((f) => JSON.parse(f.text).content);
+  const messages = r.frames.filter((f) => f.opcode === 0x1).map((f) => JSON.parse(f.text))
+    .filter((m) => m.type === 'message').map((m) => m.content);
   assert.deepEqual(messages, Array.from({ length: 9 }, (_, i) => `tick ${i}`));
   assert.ok(!r.frames.some((f) => f.opcode === 0x8), 'closed although it kept talking');
   assert.ok(!r.socket.destroyed && r.socket.readyState === 'open', 'TCP connection closed');

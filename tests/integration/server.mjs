@@ -5,6 +5,10 @@
 //   (cd tests/integration && npm ci)                       # once: installs ws and playwright-core
 //   PARLEY_BIN=build/parley node --test --test-concurrency=1 tests/integration/ tests/browser/
 //
+// or, from this folder, `PARLEY_BIN=../../build/parley npm test` (PARLEY_BIN is resolved against
+// the current directory). The whole run takes about a minute; tests/browser/ is skipped when
+// there is no Chromium.
+//
 // One test file at a time (--test-concurrency=1): the fan-out test opens 1,000 sockets and the
 // timing tests (keep-alive, shutdown) must not compete for the 2 CPUs. Each file starts its own
 // server(s) on free ports, so files never share state. Set PARLEY_TEST_LOG=1 to echo the server's
@@ -14,6 +18,8 @@ import { spawn } from 'node:child_process';
 import net from 'node:net';
 import http from 'node:http';
 import path from 'node:path';
+import fs from 'node:fs';
+import os from 'node:os';
 import { connect } from './client.mjs';
 
 const live = new Set(); // every child still running, killed if the test process dies first
@@ -117,7 +123,14 @@ export async function startServer({ args = [], readyTimeoutMs = 10000, env = {} 
   const bin = process.env.PARLEY_BIN;
   if (!bin) throw new Error('PARLEY_BIN is not set: point it at the parley binary (e.g. build/parley)');
   const port = await freePort();
-  const argv = ['--host', '127.0.0.1', '--port', String(port), '--threads', '2', ...args];
+  // Each server gets its own fresh SQLite store (the default kind) unless the test names one.
+  let dataDir = null;
+  const storeArgs = [];
+  if (!args.includes('--db')) {
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'parley-test-'));
+    storeArgs.push('--db', `sqlite:${path.join(dataDir, 'parley.db')}`);
+  }
+  const argv = ['--host', '127.0.0.1', '--port', String(port), '--threads', '2', ...storeArgs, ...args];
   const proc = spawn(path.resolve(bin), argv, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
@@ -171,6 +184,7 @@ export async function startServer({ args = [], readyTimeoutMs = 10000, env = {} 
       await exited;
       clearTimeout(timer);
     }
+    if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
     return exitValue;
   }
 

@@ -1,0 +1,24 @@
+#include "store/MessageStore.h"
+
+#include <stdexcept>
+
+#include "store/PostgresStore.h"
+#include "store/SqliteStore.h"
+
+namespace parley::store {
+
+std::unique_ptr<MessageStore> openStore(const std::string& url) {
+  const std::string_view u(url);
+  if (u.starts_with("sqlite:")) {
+    if (u.size() == 7)
+      throw std::runtime_error("--db sqlite: needs a path, e.g. sqlite:./data/parley.db");
+    return std::make_unique<SqliteStore>(url.substr(7));
+  }
+  // libpq parses the URI itself, including the parameters it documents after '?'.
+  if (u.starts_with("postgres://") || u.starts_with("postgresql://"))
+    return std::make_unique<PostgresStore>(url);
+  throw std::runtime_error("unknown --db URL \"" + PostgresStore::redacted(url) +
+                           "\": expected sqlite:PATH or postgres://user:pass@host:port/dbname");
+}
+
+}  // namespace parley::store

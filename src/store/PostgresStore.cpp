@@ -1,0 +1,517 @@
+#include "store/PostgresStore.h"
+
+#include <libpq-fe.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+#include <limits>
+#include <stdexcept>
+#include <utility>
+
+namespace parley::store {
+
+namespace {
+
+// Key of the transaction-scoped advisory lock that serializes schema migrations between
+// servers starting at the same time ("parley" in ASCII).
+constexpr const char* kMigrationLockKey = "123563833845113";
+// Rows per prune statement (each one its own transaction): row locks are held for milliseconds.
+constexpr std::int64_t kPruneChunk = 1000;
+constexpr std::int64_t kMaxSql = std::numeric_limits<std::int64_t>::max();
+
+struct Migration {
+  int version;
+  const char* sql;
+};
+
+// Numbered steps, applied in order inside one transaction under the advisory lock. A released
+// step is never edited (databases out there already ran it): changes go into a new step.
+//
+// COLLATE "C": room names compare as bytes, as in SQLite, and faster than a locale would.
+// `rooms` is kept by append() in the same statement as the messages, rather than computed with
+// GROUP BY over the messages key: PostgreSQL does not skip-scan to each room's newest row, so
+// GROUP BY would read every stored message on each rooms() call, while the table costs one
+// small upsert per room per batch. Pruning never deletes a room's newest message, so a row here
+// never points at a message that is gone.
+constexpr Migration kMigrations[] = {
+    {1, R"sql(
+CREATE TABLE messages (
+  room TEXT COLLATE "C" NOT NULL,
+  id BIGINT NOT NULL,
+  username TEXT NOT NULL,
+  content TEXT NOT NULL,
+  client_id TEXT,
+  created_ms BIGINT NOT NULL,
+  PRIMARY KEY (room, id)
+);
+CREATE INDEX messages_client_id ON messages (room, username, client_id)
+  WHERE client_id IS NOT NULL;
+CREATE INDEX messages_created ON messages (created_ms);
+CREATE TABLE rooms (
+  room TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+  last_id BIGINT NOT NULL,
+  last_ms BIGINT NOT NULL
+);
+)sql"},
+};
+static_assert(std::size(kMigrations) > 0 &&
+              kMigrations[std::size(kMigrations) - 1].version == PostgresStore::kSchemaVersion);
+
+struct StmtDef {
+  const char* name;
+  const char* sql;
+};
+
+// The batch travels as six text arrays, so one prepared statement serves every batch size and
+// an append is one round trip. One statement is one transaction: all rows or none.
+#define PARLEY_BATCH                                                                    \
+  "unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[]) " \
+  "AS b (room, id, username, content, client_id, created_ms)"
+
+constexpr StmtDef kStmts[] = {
+    {"parley_append",
+     "WITH ins AS (INSERT INTO messages (room, id, username, content, client_id, created_ms) "
+     "SELECT room, id, username, content, client_id, created_ms FROM " PARLEY_BATCH
+     " RETURNING room, id, created_ms) "
+     "INSERT INTO rooms (room, last_id, last_ms) "
+     "SELECT room, max(id), max(created_ms) FROM ins GROUP BY room "
+     "ON CONFLICT (room) DO UPDATE SET last_id = GREATEST(rooms.last_id, EXCLUDED.last_id), "
+     "last_ms = GREATEST(rooms.last_ms, EXCLUDED.last_ms)"},
+    {"parley_stored_count",
+     "SELECT count(*) FROM " PARLEY_BATCH
+     " JOIN messages m ON m.room = b.room AND m.id = b.id AND m.username = b.username "
+     "AND m.content = b.content AND m.client_id IS NOT DISTINCT FROM b.client_id "
+     "AND m.created_ms = b.created_ms"},
+    {"parley_last_id", "SELECT max(id) FROM messages WHERE room = $1"},
+    {"parley_after",
+     "SELECT id, username, content, client_id, created_ms FROM messages "
+     "WHERE room = $1 AND id > $2 ORDER BY id LIMIT $3"},
+    {"parley_before",
+     "SELECT id, username, content, client_id, created_ms FROM messages "
+     "WHERE room = $1 AND id < $2 ORDER BY id DESC LIMIT $3"},
+    {"parley_find_client_id",
+     "SELECT id, username, content, client_id, created_ms FROM messages "
+     "WHERE room = $1 AND username = $2 AND client_id = $3 AND created_ms >= $4 "
+     "ORDER BY id DESC LIMIT 1"},
+    {"parley_rooms",
+     "SELECT room, last_id, last_ms FROM rooms ORDER BY last_ms DESC, room LIMIT $1"},
+    {"parley_room_names", "SELECT room FROM rooms"},
+    // The bound is recomputed from the room's own newest id in the same statement, and keep is
+    // at least 1, so the newest message can never qualify.
+    {"parley_prune_keep_last",
+     "DELETE FROM messages WHERE room = $1 AND id IN (SELECT id FROM messages "
+     "WHERE room = $1 AND id <= (SELECT max(id) FROM messages WHERE room = $1) - $2::bigint "
+     "ORDER BY id LIMIT $3)"},
+    // Walks the created_ms index upwards from $1 so rows it skipped (rooms' newest) are not
+    // examined again by every chunk.
+    {"parley_prune_older_than",
+     "DELETE FROM messages WHERE (room, id) IN (SELECT room, id FROM messages AS m "
+     "WHERE created_ms >= $1 AND created_ms < $2 "
+     "AND id < (SELECT max(id) FROM messages WHERE room = m.room) "
+     "ORDER BY created_ms LIMIT $3) RETURNING created_ms"},
+    {"parley_ping", "SELECT 1"},
+};
+#undef PARLEY_BATCH
+
+// Same rules as SqliteStore, so both stores accept exactly the same batches: text must be
+// NUL-free (PostgreSQL cannot store NUL) and ids fit a signed 64-bit column.
+std::string batchError(std::span<const StoredMessage> batch) {
+  for (const auto& m : batch) {
+    if (m.id == 0 || m.id > static_cast<std::uint64_t>(kMaxSql))
+      return "message id " + std::to_string(m.id) + " is out of range";
+    for (std::string_view s : {std::string_view(m.room), std::string_view(m.username),
+                               std::string_view(m.content), std::string_view(m.clientId)})
+      if (s.find('\0') != std::string_view::npos) return "message text contains a NUL byte";
+  }
+  return {};
+}
+
+// A key with a NUL byte can never have been stored, and as a C string parameter it would be cut
+// short into another key: such lookups find nothing without asking the server.
+bool hasNul(std::string_view s) { return s.find('\0') != std::string_view::npos; }
+
+std::string clampedLimit(std::size_t n) {
+  return std::to_string(n > static_cast<std::size_t>(kMaxSql) ? kMaxSql
+                                                              : static_cast<std::int64_t>(n));
+}
+
+// libpq's messages span lines ("...failed: Connection refused\n\tIs the server running...").
+std::string oneLine(std::string_view s) {
+  std::string out;
+  std::size_t i = 0;
+  while (i < s.size()) {
+    std::size_t end = s.find('\n', i);
+    if (end == std::string_view::npos) end = s.size();
+    std::string_view line = s.substr(i, end - i);
+    while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+    while (!line.empty() && (line.back() == ' ' || line.back() == '\t' || line.back() == '\r'))
+      line.remove_suffix(1);
+    if (!line.empty()) {
+      if (!out.empty()) out += ' ';
+      out += line;
+    }
+    i = end + 1;
+  }
+  return out.empty() ? std::string("unknown error") : out;
+}
+
+std::string resultError(const PGresult* r, const PGconn* c) {
+  if (r) {
+    if (const char* primary = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY)) {
+      std::string out = primary;
+      if (const char* detail = PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL))
+        out.append(": ").append(detail);
+      return oneLine(out);
+    }
+    if (const char* msg = PQresultErrorMessage(r); msg && *msg) return oneLine(msg);
+  }
+  return oneLine(PQerrorMessage(c));
+}
+
+bool succeeded(const PGresult* r) {
+  const auto st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+  return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+}
+
+std::int64_t toInt64(const PGresult* r, int row, int col) {
+  std::int64_t v = 0;
+  const char* p = PQgetvalue(r, row, col);
+  std::from_chars(p, p + PQgetlength(r, row, col), v);  // NULL reads as "" -> 0
+  return v;
+}
+
+std::string toText(const PGresult* r, int row, int col) {
+  return std::string(PQgetvalue(r, row, col), static_cast<std::size_t>(PQgetlength(r, row, col)));
+}
+
+// An element of a text[] literal: quoted, so braces, commas, spaces and the word NULL stay text.
+void appendElement(std::string& array, std::string_view s) {
+  if (array.size() > 1) array += ',';
+  array += '"';
+  for (char c : s) {
+    if (c == '"' || c == '\\') array += '\\';
+    array += c;
+  }
+  array += '"';
+}
+
+void appendNumber(std::string& array, std::int64_t v) {
+  if (array.size() > 1) array += ',';
+  array += std::to_string(v);
+}
+
+void appendNull(std::string& array) {
+  if (array.size() > 1) array += ',';
+  array += "NULL";
+}
+
+}  // namespace
+
+void PostgresStore::Finish::operator()(pg_conn* conn) const { PQfinish(conn); }
+void PostgresStore::Clear::operator()(pg_result* res) const { PQclear(res); }
+
+std::string PostgresStore::redacted(std::string_view url) {
+  std::string out(url);
+  if (const auto scheme = out.find("://"); scheme != std::string::npos) {
+    const auto hostStart = scheme + 3;
+    const auto authorityEnd = std::min(out.find_first_of("/?#", hostStart), out.size());
+    const auto at = out.rfind('@', authorityEnd);
+    if (at != std::string::npos && at >= hostStart) {
+      const auto colon = out.find(':', hostStart);
+      if (colon != std::string::npos && colon < at) out.replace(colon + 1, at - colon - 1, "***");
+    }
+  }
+  // libpq also takes the password as a query parameter.
+  for (std::size_t p = out.find("password="); p != std::string::npos;
+       p = out.find("password=", p + 1)) {
+    if (p > 0 && out[p - 1] != '?' && out[p - 1] != '&') continue;
+    const auto start = p + 9;
+    const auto end = std::min(out.find('&', start), out.size());
+    out.replace(start, end - start, "***");
+  }
+  return out;
+}
+
+PostgresStore::PostgresStore(const std::string& url) : where_(redacted(url)) {
+  // Defaults come before the URI, so anything the URI says wins. connect_timeout bounds a
+  // (re)connect to an unreachable host, statement_timeout a query stuck behind a lock, and TCP
+  // keepalives a server that vanished without closing the connection.
+  const char* const keys[] = {"connect_timeout",  "keepalives_idle", "keepalives_interval",
+                              "keepalives_count", "options",         "application_name",
+                              "client_encoding",  "dbname",          nullptr};
+  const char* const values[] = {"5",      "30",   "10",        "3",    "-c statement_timeout=10s",
+                                "parley", "UTF8", url.c_str(), nullptr};
+  conn_.reset(PQconnectdbParams(keys, values, /*expand_dbname=*/1));
+  if (!conn_) throw std::runtime_error("postgres " + where_ + ": out of memory");
+  if (PQstatus(conn_.get()) != CONNECTION_OK)
+    throw std::runtime_error("postgres: cannot connect to " + where_ + ": " +
+                             oneLine(PQerrorMessage(conn_.get())));
+  // Server notices ("relation already exists, skipping") are not errors; libpq would print
+  // them on stderr.
+  PQsetNoticeProcessor(
+      conn_.get(), [](void*, const char*) {}, nullptr);
+  migrate();
+}
+
+PostgresStore::~PostgresStore() = default;
+
+void PostgresStore::migrate() {
+  PGconn* c = conn_.get();
+  auto run = [&](const char* sql) {
+    Result r(PQexec(c, sql));
+    if (!succeeded(r.get()))
+      throw std::runtime_error("postgres " + where_ +
+                               ": schema migration failed: " + resultError(r.get(), c));
+    return r;
+  };
+  run("BEGIN");
+  try {
+    // No timeout here: waiting for another server's migration, or a long one, is expected.
+    run("SET LOCAL statement_timeout = 0");
+    run((std::string("SELECT pg_advisory_xact_lock(") + kMigrationLockKey + ")").c_str());
+    run("CREATE TABLE IF NOT EXISTS schema_version ("
+        "singleton BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (singleton), version INTEGER NOT NULL)");
+    Result v = run("SELECT version FROM schema_version");
+    const int version = PQntuples(v.get()) > 0 ? static_cast<int>(toInt64(v.get(), 0, 0)) : 0;
+    if (version > kSchemaVersion)
+      throw std::runtime_error("database schema version " + std::to_string(version) +
+                               " is newer than this parley (knows up to " +
+                               std::to_string(kSchemaVersion) + "): upgrade parley");
+    for (const auto& m : kMigrations)
+      if (m.version > version) run(m.sql);
+    if (version < kSchemaVersion)
+      run(("INSERT INTO schema_version (singleton, version) VALUES (TRUE, " +
+           std::to_string(kSchemaVersion) +
+           ") ON CONFLICT (singleton) DO UPDATE SET version = EXCLUDED.version")
+              .c_str());
+    run("COMMIT");
+  } catch (...) {
+    Result r(PQexec(c, "ROLLBACK"));
+    throw;
+  }
+}
+
+bool PostgresStore::exec(Stmt which, std::span<const char* const> params, Result& res,
+                         std::string& error) {
+  PGconn* c = conn_.get();
+  const int n = static_cast<int>(params.size());
+  if (!prepared_[which]) {
+    res.reset(PQprepare(c, kStmts[which].name, kStmts[which].sql, n, nullptr));
+    if (!succeeded(res.get())) {
+      error = resultError(res.get(), c);
+      return false;
+    }
+    prepared_[which] = true;
+  }
+  res.reset(PQexecPrepared(c, kStmts[which].name, n, params.data(), nullptr, nullptr, 0));
+  if (succeeded(res.get())) return true;
+  error = resultError(res.get(), c);
+  return false;
+}
+
+bool PostgresStore::reconnect(std::string& error) {
+  PQreset(conn_.get());
+  prepared_.fill(false);  // a new session has none of them
+  if (PQstatus(conn_.get()) == CONNECTION_OK) return true;
+  error = oneLine(PQerrorMessage(conn_.get()));
+  return false;
+}
+
+template <class Attempt>
+StoreStatus PostgresStore::call(const char* what, Attempt&& attempt) {
+  auto fail = [&](const std::string& why) {
+    return StoreStatus::failure(std::string("postgres ") + what + ": " + why);
+  };
+  std::string error;
+  bool reconnected = false;
+  if (PQstatus(conn_.get()) != CONNECTION_OK) {
+    if (!reconnect(error)) return fail("connection lost; reconnect failed: " + error);
+    reconnected = true;
+  } else if (PQtransactionStatus(conn_.get()) != PQTRANS_IDLE) {
+    Result r(PQexec(conn_.get(), "ROLLBACK"));  // never happens by design; cheap insurance
+  }
+  if (attempt(error)) return {};
+  if (reconnected || PQstatus(conn_.get()) == CONNECTION_OK) return fail(error);
+  const std::string lost = error;
+  if (!reconnect(error)) return fail(lost + "; reconnect failed: " + error);
+  error.clear();
+  if (attempt(error)) return {};
+  return fail(error);
+}
+
+StoreStatus PostgresStore::append(std::span<const StoredMessage> batch) {
+  if (batch.empty()) return {};
+  if (auto why = batchError(batch); !why.empty())
+    return StoreStatus::failure("postgres append: " + why);
+  std::string rooms = "{", ids = "{", users = "{", contents = "{", clientIds = "{", millis = "{";
+  for (const auto& m : batch) {
+    appendElement(rooms, m.room);
+    appendNumber(ids, static_cast<std::int64_t>(m.id));
+    appendElement(users, m.username);
+    appendElement(contents, m.content);
+    if (m.clientId.empty())
+      appendNull(clientIds);
+    else
+      appendElement(clientIds, m.clientId);
+    appendNumber(millis, m.unixMillis);
+  }
+  for (auto* a : {&rooms, &ids, &users, &contents, &clientIds, &millis}) *a += '}';
+  const char* const params[] = {rooms.c_str(),    ids.c_str(),       users.c_str(),
+                                contents.c_str(), clientIds.c_str(), millis.c_str()};
+  return call("append", [&](std::string& error) {
+    Result r;
+    if (exec(kAppend, params, r, error)) return true;
+    // Appending what is already stored, exactly, succeeds: after a connection lost during the
+    // statement (here, or in an earlier call), the batch may have committed without our hearing
+    // it, and the caller's retry must not be stuck on its own success.
+    const char* state = r ? PQresultErrorField(r.get(), PG_DIAG_SQLSTATE) : nullptr;
+    if (!state || std::strcmp(state, "23505") != 0) return false;
+    Result count;
+    std::string ignored;
+    return exec(kStoredCount, params, count, ignored) && PQntuples(count.get()) == 1 &&
+           toInt64(count.get(), 0, 0) == static_cast<std::int64_t>(batch.size());
+  });
+}
+
+StoreStatus PostgresStore::lastId(std::string_view room, std::uint64_t& out) {
+  out = 0;
+  if (hasNul(room)) return {};
+  const std::string r(room);
+  const char* const params[] = {r.c_str()};
+  return call("lastId", [&](std::string& error) {
+    Result res;
+    if (!exec(kLastId, params, res, error)) return false;
+    out = static_cast<std::uint64_t>(PQntuples(res.get()) ? toInt64(res.get(), 0, 0) : 0);
+    return true;
+  });
+}
+
+bool PostgresStore::readMessages(Stmt which, std::span<const char* const> params,
+                                 std::string_view room, std::vector<StoredMessage>& out,
+                                 std::string& error) {
+  out.clear();
+  Result res;
+  if (!exec(which, params, res, error)) return false;
+  const int rows = PQntuples(res.get());
+  out.reserve(static_cast<std::size_t>(rows));
+  for (int i = 0; i < rows; ++i) {
+    StoredMessage& m = out.emplace_back();
+    m.id = static_cast<std::uint64_t>(toInt64(res.get(), i, 0));
+    m.room = room;
+    m.username = toText(res.get(), i, 1);
+    m.content = toText(res.get(), i, 2);
+    m.clientId = toText(res.get(), i, 3);  // NULL reads as ""
+    m.unixMillis = toInt64(res.get(), i, 4);
+  }
+  return true;
+}
+
+StoreStatus PostgresStore::after(std::string_view room, std::uint64_t afterId, std::size_t limit,
+                                 std::vector<StoredMessage>& out) {
+  out.clear();
+  if (limit == 0 || afterId >= static_cast<std::uint64_t>(kMaxSql) || hasNul(room)) return {};
+  const std::string r(room), id = std::to_string(afterId), lim = clampedLimit(limit);
+  const char* const params[] = {r.c_str(), id.c_str(), lim.c_str()};
+  return call("after",
+              [&](std::string& error) { return readMessages(kAfter, params, room, out, error); });
+}
+
+StoreStatus PostgresStore::before(std::string_view room, std::uint64_t beforeId, std::size_t limit,
+                                  std::vector<StoredMessage>& out) {
+  out.clear();
+  if (limit == 0 || hasNul(room)) return {};
+  const std::string r(room),
+      lim = clampedLimit(limit),
+      id = std::to_string(beforeId == 0 || beforeId > static_cast<std::uint64_t>(kMaxSql)
+                              ? static_cast<std::uint64_t>(kMaxSql)
+                              : beforeId);
+  const char* const params[] = {r.c_str(), id.c_str(), lim.c_str()};
+  StoreStatus st = call("before", [&](std::string& error) {
+    return readMessages(kBefore, params, room, out, error);
+  });
+  std::reverse(out.begin(), out.end());  // read newest first so LIMIT keeps the newest
+  return st;
+}
+
+StoreStatus PostgresStore::findByClientId(std::string_view room, std::string_view username,
+                                          std::string_view clientId, std::int64_t notBeforeMillis,
+                                          std::optional<StoredMessage>& out) {
+  out.reset();
+  if (clientId.empty()) return {};  // stored as NULL: "no client id" never matches
+  if (hasNul(room) || hasNul(username) || hasNul(clientId)) return {};
+  const std::string r(room), u(username), c(clientId), t = std::to_string(notBeforeMillis);
+  const char* const params[] = {r.c_str(), u.c_str(), c.c_str(), t.c_str()};
+  std::vector<StoredMessage> found;
+  StoreStatus st = call("findByClientId", [&](std::string& error) {
+    return readMessages(kFindClientId, params, room, found, error);
+  });
+  if (st.ok && !found.empty()) out = std::move(found.front());
+  return st;
+}
+
+StoreStatus PostgresStore::rooms(std::size_t limit, std::vector<RoomSummary>& out) {
+  out.clear();
+  if (limit == 0) return {};
+  const std::string lim = clampedLimit(limit);
+  const char* const params[] = {lim.c_str()};
+  return call("rooms", [&](std::string& error) {
+    out.clear();
+    Result res;
+    if (!exec(kRooms, params, res, error)) return false;
+    const int rows = PQntuples(res.get());
+    for (int i = 0; i < rows; ++i)
+      out.push_back({toText(res.get(), i, 0), static_cast<std::uint64_t>(toInt64(res.get(), i, 1)),
+                     toInt64(res.get(), i, 2)});
+    return true;
+  });
+}
+
+StoreStatus PostgresStore::pruneKeepLast(std::size_t keepPerRoom, std::uint64_t& deleted) {
+  const std::string keep = std::to_string(
+                        std::max<std::int64_t>(1, keepPerRoom > static_cast<std::size_t>(kMaxSql)
+                                                      ? kMaxSql
+                                                      : static_cast<std::int64_t>(keepPerRoom))),
+                    chunk = std::to_string(kPruneChunk);
+  return call("pruneKeepLast", [&](std::string& error) {
+    Result names;
+    if (!exec(kRoomNames, {}, names, error)) return false;
+    for (int i = 0; i < PQntuples(names.get()); ++i) {
+      const char* const params[] = {PQgetvalue(names.get(), i, 0), keep.c_str(), chunk.c_str()};
+      for (;;) {
+        Result res;
+        if (!exec(kPruneKeepLast, params, res, error)) return false;
+        const std::int64_t n = std::atoll(PQcmdTuples(res.get()));
+        deleted += static_cast<std::uint64_t>(n);
+        if (n < kPruneChunk) break;
+      }
+    }
+    return true;
+  });
+}
+
+StoreStatus PostgresStore::pruneOlderThan(std::int64_t cutoffMillis, std::uint64_t& deleted) {
+  const std::string cutoff = std::to_string(cutoffMillis), chunk = std::to_string(kPruneChunk);
+  return call("pruneOlderThan", [&](std::string& error) {
+    std::int64_t from = std::numeric_limits<std::int64_t>::min();
+    for (;;) {
+      const std::string f = std::to_string(from);
+      const char* const params[] = {f.c_str(), cutoff.c_str(), chunk.c_str()};
+      Result res;
+      if (!exec(kPruneOlderThan, params, res, error)) return false;
+      const int n = PQntuples(res.get());
+      for (int i = 0; i < n; ++i) from = std::max(from, toInt64(res.get(), i, 0));
+      deleted += static_cast<std::uint64_t>(n);
+      if (n < kPruneChunk) return true;
+    }
+  });
+}
+
+StoreStatus PostgresStore::ping() {
+  return call("ping", [&](std::string& error) {
+    Result res;
+    return exec(kPing, {}, res, error);
+  });
+}
+
+}  // namespace parley::store

@@ -1,0 +1,94 @@
+// PostgresStore: the message store in a PostgreSQL database, which several servers may share.
+// One connection per object, used by one thread at a time; never leaves a transaction open
+// between calls and never logs a password.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "store/MessageStore.h"
+
+struct pg_conn;
+struct pg_result;
+
+namespace parley::store {
+
+class PostgresStore final : public MessageStore {
+ public:
+  // The newest schema this binary creates and understands (the last migration's number).
+  static constexpr int kSchemaVersion = 1;
+
+  // Connects to `url` (a postgres:// or postgresql:// URI, handed to libpq as is) and migrates
+  // the schema. Throws std::runtime_error when the server is unreachable, refuses us, or holds
+  // a schema newer than ours.
+  explicit PostgresStore(const std::string& url);
+  ~PostgresStore() override;
+  PostgresStore(const PostgresStore&) = delete;
+  PostgresStore& operator=(const PostgresStore&) = delete;
+
+  // `url` with any password replaced by "***", fit for logs and error messages.
+  static std::string redacted(std::string_view url);
+
+  std::string_view kind() const override { return "postgres"; }
+  StoreStatus append(std::span<const StoredMessage> batch) override;
+  StoreStatus lastId(std::string_view room, std::uint64_t& out) override;
+  StoreStatus after(std::string_view room, std::uint64_t afterId, std::size_t limit,
+                    std::vector<StoredMessage>& out) override;
+  StoreStatus before(std::string_view room, std::uint64_t beforeId, std::size_t limit,
+                     std::vector<StoredMessage>& out) override;
+  StoreStatus findByClientId(std::string_view room, std::string_view username,
+                             std::string_view clientId, std::int64_t notBeforeMillis,
+                             std::optional<StoredMessage>& out) override;
+  StoreStatus rooms(std::size_t limit, std::vector<RoomSummary>& out) override;
+  StoreStatus pruneKeepLast(std::size_t keepPerRoom, std::uint64_t& deleted) override;
+  StoreStatus pruneOlderThan(std::int64_t cutoffMillis, std::uint64_t& deleted) override;
+  StoreStatus ping() override;
+
+ private:
+  enum Stmt : std::size_t {
+    kAppend,
+    kStoredCount,
+    kLastId,
+    kAfter,
+    kBefore,
+    kFindClientId,
+    kRooms,
+    kRoomNames,
+    kPruneKeepLast,
+    kPruneOlderThan,
+    kPing,
+    kStmtCount
+  };
+  struct Finish {
+    void operator()(pg_conn* conn) const;
+  };
+  struct Clear {
+    void operator()(pg_result* res) const;
+  };
+  using Result = std::unique_ptr<pg_result, Clear>;
+
+  void migrate();
+  // Runs a prepared statement, preparing it first if this connection has not yet. On failure
+  // `res` keeps the failed result (for its SQLSTATE) and `error` says why, on one line.
+  bool exec(Stmt which, std::span<const char* const> params, Result& res, std::string& error);
+  bool reconnect(std::string& error);
+  // One store call: `attempt(error)` runs it; if the connection was or turns out to be lost,
+  // reconnects once and runs it again before reporting failure.
+  template <class Attempt>
+  StoreStatus call(const char* what, Attempt&& attempt);
+  bool readMessages(Stmt which, std::span<const char* const> params, std::string_view room,
+                    std::vector<StoredMessage>& out, std::string& error);
+
+  std::string where_;  // redacted URL, for messages
+  std::unique_ptr<pg_conn, Finish> conn_;
+  std::array<bool, kStmtCount> prepared_{};  // on the current connection; cleared on reconnect
+};
+
+}  // namespace parley::store

@@ -1,0 +1,483 @@
+#include "store/SqliteStore.h"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <limits>
+#include <map>
+#include <stdexcept>
+#include <utility>
+
+namespace parley::store {
+
+namespace {
+
+constexpr int kBusyTimeoutMs = 5000;
+// Rows per prune transaction: a few milliseconds of holding the write lock at most.
+constexpr std::int64_t kPruneChunk = 1000;
+constexpr std::int64_t kMaxSql = std::numeric_limits<std::int64_t>::max();
+
+struct Migration {
+  int version;
+  const char* sql;
+};
+
+// Numbered steps, applied in order inside one transaction. A released step is never edited
+// (databases out there already ran it): changes go into a new step.
+//
+// `rooms` is kept by append() in the same transaction as the messages, rather than computed
+// with GROUP BY over the messages key: neither SQLite nor PostgreSQL skip-scans to each room's
+// newest row, so GROUP BY would read every stored message on each rooms() call, while the table
+// costs one small upsert per room per batch. Pruning never deletes a room's newest message, so a
+// row here never points at a message that is gone.
+constexpr Migration kMigrations[] = {
+    {1, R"sql(
+CREATE TABLE messages (
+  room TEXT NOT NULL,
+  id INTEGER NOT NULL,
+  username TEXT NOT NULL,
+  content TEXT NOT NULL,
+  client_id TEXT,
+  created_ms INTEGER NOT NULL,
+  PRIMARY KEY (room, id)
+) WITHOUT ROWID;
+CREATE INDEX messages_client_id ON messages (room, username, client_id)
+  WHERE client_id IS NOT NULL;
+CREATE INDEX messages_created ON messages (created_ms);
+CREATE TABLE rooms (
+  room TEXT NOT NULL PRIMARY KEY,
+  last_id INTEGER NOT NULL,
+  last_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql"},
+};
+static_assert(std::size(kMigrations) > 0 &&
+              kMigrations[std::size(kMigrations) - 1].version == SqliteStore::kSchemaVersion);
+
+constexpr const char* kSql[] = {
+    /* kBegin */ "BEGIN IMMEDIATE",  // take the write lock up front: no deadlock on upgrade
+    /* kCommit */ "COMMIT",
+    /* kRollback */ "ROLLBACK",
+    /* kInsert */
+    "INSERT INTO messages (room, id, username, content, client_id, created_ms) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    /* kTouchRoom */
+    "INSERT INTO rooms (room, last_id, last_ms) VALUES (?1, ?2, ?3) "
+    "ON CONFLICT (room) DO UPDATE SET last_id = max(last_id, excluded.last_id), "
+    "last_ms = max(last_ms, excluded.last_ms)",
+    /* kHasExactly */
+    "SELECT 1 FROM messages WHERE room = ?1 AND id = ?2 AND username = ?3 AND content = ?4 "
+    "AND client_id IS ?5 AND created_ms = ?6",
+    /* kLastId */ "SELECT max(id) FROM messages WHERE room = ?1",
+    /* kAfter */
+    "SELECT id, username, content, client_id, created_ms FROM messages "
+    "WHERE room = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+    /* kBefore */
+    "SELECT id, username, content, client_id, created_ms FROM messages "
+    "WHERE room = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
+    /* kFindClientId */
+    "SELECT id, username, content, client_id, created_ms FROM messages "
+    "WHERE room = ?1 AND username = ?2 AND client_id = ?3 AND created_ms >= ?4 "
+    "ORDER BY id DESC LIMIT 1",
+    /* kRooms */ "SELECT room, last_id, last_ms FROM rooms ORDER BY last_ms DESC, room LIMIT ?1",
+    /* kRoomNames */ "SELECT room FROM rooms",
+    // The bound is recomputed from the room's own newest id in the same statement, and keep is
+    // at least 1, so the newest message can never qualify.
+    /* kPruneKeepLast */
+    "DELETE FROM messages WHERE room = ?1 AND id IN (SELECT id FROM messages "
+    "WHERE room = ?1 AND id <= (SELECT max(id) FROM messages WHERE room = ?1) - ?2 "
+    "ORDER BY id LIMIT ?3)",
+    // Walks the created_ms index upwards from ?1 so rows it skipped (rooms' newest) are not
+    // examined again by every chunk.
+    /* kPruneOlderThan */
+    "DELETE FROM messages WHERE (room, id) IN (SELECT room, id FROM messages AS m "
+    "WHERE created_ms >= ?1 AND created_ms < ?2 "
+    "AND id < (SELECT max(id) FROM messages WHERE room = m.room) "
+    "ORDER BY created_ms LIMIT ?3) RETURNING created_ms",
+    /* kPing */ "SELECT 1",
+};
+static_assert(std::size(kSql) == 15);
+
+// Same rules as PostgresStore: text must be NUL-free (PostgreSQL cannot store NUL) and ids fit
+// a signed 64-bit column, so both stores accept exactly the same batches.
+std::string batchError(std::span<const StoredMessage> batch) {
+  for (const auto& m : batch) {
+    if (m.id == 0 || m.id > static_cast<std::uint64_t>(kMaxSql))
+      return "message id " + std::to_string(m.id) + " is out of range";
+    for (std::string_view s : {std::string_view(m.room), std::string_view(m.username),
+                               std::string_view(m.content), std::string_view(m.clientId)})
+      if (s.find('\0') != std::string_view::npos) return "message text contains a NUL byte";
+  }
+  return {};
+}
+
+std::int64_t clampLimit(std::size_t n) {
+  return n > static_cast<std::size_t>(kMaxSql) ? kMaxSql : static_cast<std::int64_t>(n);
+}
+
+// Binds are SQLITE_STATIC: every bound value outlives the step that reads it.
+void bindText(sqlite3_stmt* s, int i, std::string_view v) {
+  sqlite3_bind_text64(s, i, v.data(), v.size(), SQLITE_STATIC, SQLITE_UTF8);
+}
+
+void bindMessage(sqlite3_stmt* s, const StoredMessage& m) {
+  bindText(s, 1, m.room);
+  sqlite3_bind_int64(s, 2, static_cast<std::int64_t>(m.id));
+  bindText(s, 3, m.username);
+  bindText(s, 4, m.content);
+  if (m.clientId.empty())
+    sqlite3_bind_null(s, 5);
+  else
+    bindText(s, 5, m.clientId);
+  sqlite3_bind_int64(s, 6, m.unixMillis);
+}
+
+std::string columnText(sqlite3_stmt* s, int col) {
+  const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s, col));
+  return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(s, col))) : std::string();
+}
+
+// Leaves a cached statement ready for its next use, whatever path the caller leaves by.
+class Reset {
+ public:
+  explicit Reset(sqlite3_stmt* s) : s_(s) {}
+  ~Reset() {
+    sqlite3_reset(s_);
+    sqlite3_clear_bindings(s_);
+  }
+  Reset(const Reset&) = delete;
+  Reset& operator=(const Reset&) = delete;
+
+ private:
+  sqlite3_stmt* s_;
+};
+
+}  // namespace
+
+void SqliteStore::CloseDb::operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+void SqliteStore::Finalize::operator()(sqlite3_stmt* stmt) const { sqlite3_finalize(stmt); }
+
+SqliteStore::SqliteStore(const std::string& path) : path_(path) {
+  if (path.empty()) throw std::runtime_error("sqlite: empty database path");
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty() && path != ":memory:") {
+    std::error_code ec;
+    std::filesystem::create_directories(parent, ec);
+    if (ec)
+      throw std::runtime_error("sqlite: cannot create directory " + parent.string() + ": " +
+                               ec.message());
+  }
+  sqlite3* raw = nullptr;
+  // NOMUTEX: the object is used by one thread at a time (its statement cache needs that anyway).
+  const int rc = sqlite3_open_v2(
+      path.c_str(), &raw,
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE,
+      nullptr);
+  db_.reset(raw);
+  if (rc != SQLITE_OK)
+    throw std::runtime_error("sqlite: cannot open " + path + ": " +
+                             (raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
+  configure();
+  migrate();
+  prepareAll();
+}
+
+SqliteStore::~SqliteStore() = default;
+
+void SqliteStore::execOrThrow(const char* sql, const char* what) {
+  char* msg = nullptr;
+  if (sqlite3_exec(db_.get(), sql, nullptr, nullptr, &msg) != SQLITE_OK) {
+    std::string why = msg ? msg : sqlite3_errmsg(db_.get());
+    sqlite3_free(msg);
+    throw std::runtime_error("sqlite " + path_ + ": " + what + ": " + why);
+  }
+}
+
+void SqliteStore::configure() {
+  sqlite3_busy_timeout(db_.get(), kBusyTimeoutMs);
+  // WAL: readers never block the writer and a commit is one append to the log.
+  // synchronous=NORMAL: a commit does not fsync; the WAL is synced at checkpoints. A committed
+  // transaction is in the OS page cache when COMMIT returns, so it survives kill -9 of parley;
+  // an OS crash or power cut may lose the last commits but never corrupts the database.
+  std::string mode;
+  {
+    sqlite3_stmt* raw = nullptr;
+    if (sqlite3_prepare_v2(db_.get(), "PRAGMA journal_mode=WAL", -1, &raw, nullptr) != SQLITE_OK)
+      throw std::runtime_error("sqlite " + path_ + ": " + sqlite3_errmsg(db_.get()));
+    std::unique_ptr<sqlite3_stmt, Finalize> s(raw);
+    const int rc = sqlite3_step(raw);
+    if (rc != SQLITE_ROW)
+      throw std::runtime_error("sqlite " + path_ +
+                               ": cannot enable WAL: " + sqlite3_errmsg(db_.get()));
+    mode = columnText(raw, 0);
+  }
+  if (mode != "wal" && path_ != ":memory:")
+    throw std::runtime_error("sqlite " + path_ + ": cannot enable WAL (journal mode is " + mode +
+                             ")");
+  execOrThrow("PRAGMA synchronous=NORMAL", "cannot set synchronous=NORMAL");
+}
+
+void SqliteStore::migrate() {
+  // IMMEDIATE: two servers opening one fresh file serialize here; the second sees version 1.
+  execOrThrow("BEGIN IMMEDIATE", "cannot start the schema migration");
+  try {
+    execOrThrow(
+        "CREATE TABLE IF NOT EXISTS schema_version ("
+        "singleton INTEGER PRIMARY KEY CHECK (singleton = 1), version INTEGER NOT NULL)",
+        "cannot create schema_version");
+    int version = 0;
+    {
+      sqlite3_stmt* raw = nullptr;
+      if (sqlite3_prepare_v2(db_.get(), "SELECT version FROM schema_version", -1, &raw, nullptr) !=
+          SQLITE_OK)
+        throw std::runtime_error("sqlite " + path_ + ": " + sqlite3_errmsg(db_.get()));
+      std::unique_ptr<sqlite3_stmt, Finalize> s(raw);
+      const int rc = sqlite3_step(raw);
+      if (rc == SQLITE_ROW)
+        version = sqlite3_column_int(raw, 0);
+      else if (rc != SQLITE_DONE)
+        throw std::runtime_error("sqlite " + path_ +
+                                 ": cannot read schema_version: " + sqlite3_errmsg(db_.get()));
+    }
+    if (version > kSchemaVersion)
+      throw std::runtime_error("database schema version " + std::to_string(version) +
+                               " is newer than this parley (knows up to " +
+                               std::to_string(kSchemaVersion) + "): upgrade parley");
+    for (const auto& m : kMigrations)
+      if (m.version > version) execOrThrow(m.sql, "schema migration failed");
+    if (version < kSchemaVersion) {
+      const std::string set =
+          "INSERT INTO schema_version (singleton, version) VALUES (1, " +
+          std::to_string(kSchemaVersion) +
+          ") ON CONFLICT (singleton) DO UPDATE SET version = " + "excluded.version";
+      execOrThrow(set.c_str(), "cannot record the schema version");
+    }
+    execOrThrow("COMMIT", "cannot commit the schema migration");
+  } catch (...) {
+    sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+}
+
+void SqliteStore::prepareAll() {
+  for (std::size_t i = 0; i < kStmtCount; ++i) {
+    sqlite3_stmt* raw = nullptr;
+    if (sqlite3_prepare_v3(db_.get(), kSql[i], -1, SQLITE_PREPARE_PERSISTENT, &raw, nullptr) !=
+        SQLITE_OK)
+      throw std::runtime_error("sqlite " + path_ + ": cannot prepare \"" + kSql[i] +
+                               "\": " + sqlite3_errmsg(db_.get()));
+    stmts_[i].reset(raw);
+  }
+}
+
+StoreStatus SqliteStore::failure(const char* what) const {
+  return StoreStatus::failure(std::string("sqlite ") + what + ": " + sqlite3_errmsg(db_.get()));
+}
+
+bool SqliteStore::run(Stmt which, std::string& error) {
+  sqlite3_stmt* s = stmt(which);
+  Reset reset(s);
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+  }
+  if (rc == SQLITE_DONE) return true;
+  lastErrorCode_ = sqlite3_extended_errcode(db_.get());
+  error = sqlite3_errmsg(db_.get());
+  return false;
+}
+
+bool SqliteStore::insertAll(std::span<const StoredMessage> batch, std::string& error) {
+  // Each room's newest id and time in this batch: one rooms upsert per room, not per message.
+  std::map<std::string_view, std::pair<std::int64_t, std::int64_t>> touched;
+  for (const auto& m : batch) {
+    bindMessage(stmt(kInsert), m);
+    if (!run(kInsert, error)) return false;
+    auto [it, fresh] = touched.try_emplace(m.room, static_cast<std::int64_t>(m.id), m.unixMillis);
+    if (!fresh) {
+      it->second.first = std::max(it->second.first, static_cast<std::int64_t>(m.id));
+      it->second.second = std::max(it->second.second, m.unixMillis);
+    }
+  }
+  for (const auto& [room, last] : touched) {
+    bindText(stmt(kTouchRoom), 1, room);
+    sqlite3_bind_int64(stmt(kTouchRoom), 2, last.first);
+    sqlite3_bind_int64(stmt(kTouchRoom), 3, last.second);
+    if (!run(kTouchRoom, error)) return false;
+  }
+  return true;
+}
+
+bool SqliteStore::storedExactly(std::span<const StoredMessage> batch) {
+  sqlite3_stmt* s = stmt(kHasExactly);
+  for (const auto& m : batch) {
+    Reset reset(s);
+    bindMessage(s, m);
+    if (sqlite3_step(s) != SQLITE_ROW) return false;
+  }
+  return true;
+}
+
+StoreStatus SqliteStore::append(std::span<const StoredMessage> batch) {
+  if (batch.empty()) return {};
+  if (auto why = batchError(batch); !why.empty())
+    return StoreStatus::failure("sqlite append: " + why);
+  std::string error;
+  if (!run(kBegin, error)) return StoreStatus::failure("sqlite append: " + error);
+  if (insertAll(batch, error) && run(kCommit, error)) return {};
+  const int code = lastErrorCode_;  // before ROLLBACK replaces it
+  std::string ignored;
+  run(kRollback, ignored);
+  // Appending what is already stored, exactly, succeeds: a caller retrying a batch whose
+  // outcome it did not learn must not be stuck on its own earlier success.
+  if (code == SQLITE_CONSTRAINT_PRIMARYKEY && storedExactly(batch)) return {};
+  return StoreStatus::failure("sqlite append: " + error);
+}
+
+StoreStatus SqliteStore::lastId(std::string_view room, std::uint64_t& out) {
+  out = 0;
+  sqlite3_stmt* s = stmt(kLastId);
+  Reset reset(s);
+  bindText(s, 1, room);
+  if (sqlite3_step(s) != SQLITE_ROW) return failure("lastId");
+  out = static_cast<std::uint64_t>(sqlite3_column_int64(s, 0));  // NULL (no rows) reads as 0
+  return {};
+}
+
+StoreStatus SqliteStore::readMessages(Stmt which, std::string_view room,
+                                      std::vector<StoredMessage>& out) {
+  sqlite3_stmt* s = stmt(which);
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    StoredMessage& m = out.emplace_back();
+    m.id = static_cast<std::uint64_t>(sqlite3_column_int64(s, 0));
+    m.room = room;
+    m.username = columnText(s, 1);
+    m.content = columnText(s, 2);
+    m.clientId = columnText(s, 3);
+    m.unixMillis = sqlite3_column_int64(s, 4);
+  }
+  if (rc == SQLITE_DONE) return {};
+  out.clear();
+  return failure("read");
+}
+
+StoreStatus SqliteStore::after(std::string_view room, std::uint64_t afterId, std::size_t limit,
+                               std::vector<StoredMessage>& out) {
+  out.clear();
+  if (limit == 0 || afterId >= static_cast<std::uint64_t>(kMaxSql)) return {};
+  sqlite3_stmt* s = stmt(kAfter);
+  Reset reset(s);
+  bindText(s, 1, room);
+  sqlite3_bind_int64(s, 2, static_cast<std::int64_t>(afterId));
+  sqlite3_bind_int64(s, 3, clampLimit(limit));
+  return readMessages(kAfter, room, out);
+}
+
+StoreStatus SqliteStore::before(std::string_view room, std::uint64_t beforeId, std::size_t limit,
+                                std::vector<StoredMessage>& out) {
+  out.clear();
+  if (limit == 0) return {};
+  const std::int64_t bound = beforeId == 0 || beforeId > static_cast<std::uint64_t>(kMaxSql)
+                                 ? kMaxSql
+                                 : static_cast<std::int64_t>(beforeId);
+  sqlite3_stmt* s = stmt(kBefore);
+  Reset reset(s);
+  bindText(s, 1, room);
+  sqlite3_bind_int64(s, 2, bound);
+  sqlite3_bind_int64(s, 3, clampLimit(limit));
+  StoreStatus st = readMessages(kBefore, room, out);
+  std::reverse(out.begin(), out.end());  // read newest first so LIMIT keeps the newest
+  return st;
+}
+
+StoreStatus SqliteStore::findByClientId(std::string_view room, std::string_view username,
+                                        std::string_view clientId, std::int64_t notBeforeMillis,
+                                        std::optional<StoredMessage>& out) {
+  out.reset();
+  if (clientId.empty()) return {};  // stored as NULL: "no client id" never matches
+  sqlite3_stmt* s = stmt(kFindClientId);
+  Reset reset(s);
+  bindText(s, 1, room);
+  bindText(s, 2, username);
+  bindText(s, 3, clientId);
+  sqlite3_bind_int64(s, 4, notBeforeMillis);
+  std::vector<StoredMessage> found;
+  StoreStatus st = readMessages(kFindClientId, room, found);
+  if (st.ok && !found.empty()) out = std::move(found.front());
+  return st;
+}
+
+StoreStatus SqliteStore::rooms(std::size_t limit, std::vector<RoomSummary>& out) {
+  out.clear();
+  if (limit == 0) return {};
+  sqlite3_stmt* s = stmt(kRooms);
+  Reset reset(s);
+  sqlite3_bind_int64(s, 1, clampLimit(limit));
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    RoomSummary& r = out.emplace_back();
+    r.room = columnText(s, 0);
+    r.lastId = static_cast<std::uint64_t>(sqlite3_column_int64(s, 1));
+    r.lastMillis = sqlite3_column_int64(s, 2);
+  }
+  if (rc == SQLITE_DONE) return {};
+  out.clear();
+  return failure("rooms");
+}
+
+StoreStatus SqliteStore::pruneKeepLast(std::size_t keepPerRoom, std::uint64_t& deleted) {
+  std::vector<std::string> names;
+  {
+    sqlite3_stmt* s = stmt(kRoomNames);
+    Reset reset(s);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) names.push_back(columnText(s, 0));
+    if (rc != SQLITE_DONE) return failure("pruneKeepLast");
+  }
+  const std::int64_t keep = std::max<std::int64_t>(1, clampLimit(keepPerRoom));
+  sqlite3_stmt* s = stmt(kPruneKeepLast);
+  for (const auto& room : names) {
+    // Each chunk is its own (autocommit) transaction: the write lock is released in between.
+    for (;;) {
+      Reset reset(s);
+      bindText(s, 1, room);
+      sqlite3_bind_int64(s, 2, keep);
+      sqlite3_bind_int64(s, 3, kPruneChunk);
+      if (sqlite3_step(s) != SQLITE_DONE) return failure("pruneKeepLast");
+      const std::int64_t n = sqlite3_changes64(db_.get());
+      deleted += static_cast<std::uint64_t>(n);
+      if (n < kPruneChunk) break;
+    }
+  }
+  return {};
+}
+
+StoreStatus SqliteStore::pruneOlderThan(std::int64_t cutoffMillis, std::uint64_t& deleted) {
+  sqlite3_stmt* s = stmt(kPruneOlderThan);
+  std::int64_t from = std::numeric_limits<std::int64_t>::min();
+  for (;;) {
+    Reset reset(s);
+    sqlite3_bind_int64(s, 1, from);
+    sqlite3_bind_int64(s, 2, cutoffMillis);
+    sqlite3_bind_int64(s, 3, kPruneChunk);
+    std::int64_t n = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+      from = std::max<std::int64_t>(from, sqlite3_column_int64(s, 0));
+      ++n;
+    }
+    if (rc != SQLITE_DONE) return failure("pruneOlderThan");
+    deleted += static_cast<std::uint64_t>(n);
+    if (n < kPruneChunk) return {};
+  }
+}
+
+StoreStatus SqliteStore::ping() {
+  sqlite3_stmt* s = stmt(kPing);
+  Reset reset(s);
+  if (sqlite3_step(s) != SQLITE_ROW) return failure("ping");
+  return {};
+}
+
+}  // namespace parley::store

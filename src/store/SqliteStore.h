@@ -1,0 +1,94 @@
+// SqliteStore: the message store in one local SQLite file (WAL), for single-host deployments.
+// One connection per object, used by one thread at a time: never shared, never called from an
+// event loop.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "store/MessageStore.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace parley::store {
+
+class SqliteStore final : public MessageStore {
+ public:
+  // The newest schema this binary creates and understands (the last migration's number).
+  static constexpr int kSchemaVersion = 1;
+
+  // Opens or creates the database file at `path` (and its parent directories) and migrates it.
+  // Throws std::runtime_error when the file cannot be opened or its schema is newer than ours.
+  explicit SqliteStore(const std::string& path);
+  ~SqliteStore() override;
+  SqliteStore(const SqliteStore&) = delete;
+  SqliteStore& operator=(const SqliteStore&) = delete;
+
+  std::string_view kind() const override { return "sqlite"; }
+  StoreStatus append(std::span<const StoredMessage> batch) override;
+  StoreStatus lastId(std::string_view room, std::uint64_t& out) override;
+  StoreStatus after(std::string_view room, std::uint64_t afterId, std::size_t limit,
+                    std::vector<StoredMessage>& out) override;
+  StoreStatus before(std::string_view room, std::uint64_t beforeId, std::size_t limit,
+                     std::vector<StoredMessage>& out) override;
+  StoreStatus findByClientId(std::string_view room, std::string_view username,
+                             std::string_view clientId, std::int64_t notBeforeMillis,
+                             std::optional<StoredMessage>& out) override;
+  StoreStatus rooms(std::size_t limit, std::vector<RoomSummary>& out) override;
+  StoreStatus pruneKeepLast(std::size_t keepPerRoom, std::uint64_t& deleted) override;
+  StoreStatus pruneOlderThan(std::int64_t cutoffMillis, std::uint64_t& deleted) override;
+  StoreStatus ping() override;
+
+ private:
+  enum Stmt : std::size_t {
+    kBegin,
+    kCommit,
+    kRollback,
+    kInsert,
+    kTouchRoom,
+    kHasExactly,
+    kLastId,
+    kAfter,
+    kBefore,
+    kFindClientId,
+    kRooms,
+    kRoomNames,
+    kPruneKeepLast,
+    kPruneOlderThan,
+    kPing,
+    kStmtCount
+  };
+  struct CloseDb {
+    void operator()(sqlite3* db) const;
+  };
+  struct Finalize {
+    void operator()(sqlite3_stmt* stmt) const;
+  };
+
+  void configure();
+  void migrate();
+  void prepareAll();
+  void execOrThrow(const char* sql, const char* what);
+  sqlite3_stmt* stmt(Stmt which) const { return stmts_[which].get(); }
+  // Steps a statement that returns no rows and resets it; on failure, the database's message.
+  bool run(Stmt which, std::string& error);
+  bool insertAll(std::span<const StoredMessage> batch, std::string& error);
+  bool storedExactly(std::span<const StoredMessage> batch);
+  StoreStatus readMessages(Stmt which, std::string_view room, std::vector<StoredMessage>& out);
+  StoreStatus failure(const char* what) const;
+
+  std::string path_;
+  int lastErrorCode_ = 0;                 // extended code of run()'s last failure
+  std::unique_ptr<sqlite3, CloseDb> db_;  // declared first: statements are finalized before it
+  std::array<std::unique_ptr<sqlite3_stmt, Finalize>, kStmtCount> stmts_;
+};
+
+}  // namespace parley::store

@@ -1,0 +1,169 @@
+#include "store/StoreWriter.h"
+
+#include <chrono>
+#include <cstdio>
+
+namespace parley::store {
+
+namespace {
+
+std::int64_t nowMs() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+StoreWriter::StoreWriter(std::unique_ptr<MessageStore> store, Retention retention)
+    : store_(std::move(store)), retention_(retention), kind_(store_->kind()) {
+  thread_ = std::thread([this] { run(); });
+}
+
+StoreWriter::~StoreWriter() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  thread_.join();
+}
+
+void StoreWriter::submit(std::vector<StoredMessage> messages, Done done) {
+  {
+    std::lock_guard lock(mutex_);
+    Batch b;
+    b.messages = std::move(messages);
+    b.done = std::move(done);
+    queue_.push_back(std::move(b));
+  }
+  wake_.notify_one();
+}
+
+void StoreWriter::submitMarker(std::string room, MarkerDone done) {
+  {
+    std::lock_guard lock(mutex_);
+    Batch b;
+    b.markerRoom = std::move(room);
+    b.markerDone = std::move(done);
+    queue_.push_back(std::move(b));
+  }
+  wake_.notify_one();
+}
+
+bool StoreWriter::healthy() const {
+  std::lock_guard lock(mutex_);
+  return healthy_;
+}
+
+std::string StoreWriter::lastError() const {
+  std::lock_guard lock(mutex_);
+  return lastError_;
+}
+
+std::uint64_t StoreWriter::committed() const {
+  std::lock_guard lock(mutex_);
+  return committed_;
+}
+
+void StoreWriter::run() {
+  const bool pruning = retention_.keepPerRoom > 0 || retention_.maxAgeMs > 0;
+  auto nextPrune = std::chrono::steady_clock::now() + std::chrono::milliseconds(retention_.everyMs);
+  std::deque<Batch> batches;
+  for (;;) {
+    {
+      std::unique_lock lock(mutex_);
+      // While unhealthy, wake now and then to probe, so /healthz sees a recovery with no traffic.
+      const auto wait = !healthy_ ? std::chrono::milliseconds(1000)
+                        : pruning ? std::chrono::milliseconds(retention_.everyMs)
+                                  : std::chrono::milliseconds(60'000);
+      wake_.wait_for(lock, wait, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty() && stopping_) return;
+      batches.swap(queue_);
+    }
+    if (!batches.empty()) commit(batches);
+    batches.clear();
+    if (pruning && std::chrono::steady_clock::now() >= nextPrune) {
+      prune();  // between commits, in small chunks: writers wait at most one chunk
+      nextPrune = std::chrono::steady_clock::now() + std::chrono::milliseconds(retention_.everyMs);
+    }
+    bool probe;
+    {
+      std::lock_guard lock(mutex_);
+      probe = !healthy_ && queue_.empty();
+    }
+    if (probe) {
+      StoreStatus s = store_->ping();
+      std::lock_guard lock(mutex_);
+      healthy_ = s.ok;
+      if (!s.ok) lastError_ = s.error;
+    }
+  }
+}
+
+void StoreWriter::commit(std::deque<Batch>& batches) {
+  // Ids are given here, on the one thread that writes, so a refused transaction uses none up.
+  std::unordered_map<std::string, std::uint64_t> next;     // room -> last id given so far
+  std::unordered_map<std::string, std::uint64_t> durable;  // room -> last id before this commit
+  StoreStatus status;
+  auto cursor = [&](const std::string& room) -> std::uint64_t& {
+    auto it = next.find(room);
+    if (it != next.end()) return it->second;
+    std::uint64_t last = 0;
+    if (auto known = lastIds_.find(room); known != lastIds_.end())
+      last = known->second;
+    else if (status.ok)
+      status = store_->lastId(room, last);
+    durable.emplace(room, last);
+    return next.emplace(room, last).first->second;
+  };
+  std::size_t count = 0;
+  for (auto& b : batches) {
+    if (b.markerDone) {
+      b.markerAssigned = cursor(b.markerRoom);
+      b.markerDurable = durable[b.markerRoom];
+      continue;
+    }
+    for (auto& m : b.messages) m.id = ++cursor(m.room);
+    count += b.messages.size();
+  }
+  std::vector<StoredMessage> all;
+  if (status.ok && count > 0) {
+    all.reserve(count);
+    for (auto& b : batches)
+      for (auto& m : b.messages) all.push_back(m);
+    status = store_->append(all);
+  }
+  if (status.ok)
+    for (auto& [room, id] : next) lastIds_[room] = id;
+  else
+    for (auto& [room, id] : next) lastIds_.erase(room);  // re-read after a failure: trust the store
+  {
+    std::lock_guard lock(mutex_);
+    healthy_ = status.ok;
+    if (status.ok)
+      committed_ += all.size();
+    else
+      lastError_ = status.error;
+  }
+  if (!status.ok) std::fprintf(stderr, "store: commit failed: %s\n", status.error.c_str());
+  for (auto& b : batches) {
+    if (b.markerDone) {
+      b.markerDone(status, status.ok ? b.markerAssigned : b.markerDurable);
+      continue;
+    }
+    if (!status.ok)
+      for (auto& m : b.messages) m.id = 0;
+    b.done(status, std::move(b.messages));
+  }
+}
+
+void StoreWriter::prune() {
+  std::uint64_t deleted = 0;
+  StoreStatus s;
+  if (retention_.keepPerRoom > 0) s = store_->pruneKeepLast(retention_.keepPerRoom, deleted);
+  if (s.ok && retention_.maxAgeMs > 0)
+    s = store_->pruneOlderThan(nowMs() - retention_.maxAgeMs, deleted);
+  if (!s.ok) std::fprintf(stderr, "store: retention failed: %s\n", s.error.c_str());
+}
+
+}  // namespace parley::store

@@ -1,0 +1,80 @@
+// StoreWriter: the one thread that gives chat messages their ids and makes them durable, many at
+// a time (all batches waiting when it wakes go in ONE transaction: group commit).
+// Never called on the write path with a lock held for more than a queue push; never reorders.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "store/MessageStore.h"
+
+namespace parley::store {
+
+struct Retention {
+  std::size_t keepPerRoom = 0;    // 0: no count limit
+  std::int64_t maxAgeMs = 0;      // 0: no age limit
+  std::int64_t everyMs = 60'000;  // how often the pruning runs
+};
+
+class StoreWriter {
+ public:
+  // Called on the writer thread once the batch is committed (ok: messages carry their ids) or
+  // refused (nothing of it was stored, and no id was used up).
+  using Done = std::function<void(const StoreStatus&, std::vector<StoredMessage>&&)>;
+
+  StoreWriter(std::unique_ptr<MessageStore> store, Retention retention);
+  ~StoreWriter();  // commits what is queued, then stops
+  StoreWriter(const StoreWriter&) = delete;
+  StoreWriter& operator=(const StoreWriter&) = delete;
+
+  // Any thread. `messages` (ids 0) keep their order within their room.
+  void submit(std::vector<StoredMessage> messages, Done done);
+
+  // Called on the writer thread with the highest id of `room` that is durable once everything
+  // submitted before the marker (from the same thread) is: the exact seam for a catch-up read.
+  using MarkerDone = std::function<void(const StoreStatus&, std::uint64_t lastId)>;
+  void submitMarker(std::string room, MarkerDone done);
+
+  // Any thread: the outcome of the latest commit or probe.
+  bool healthy() const;
+  std::string lastError() const;
+  std::string_view kind() const { return kind_; }
+  std::uint64_t committed() const;
+
+ private:
+  struct Batch {
+    std::vector<StoredMessage> messages;
+    Done done;
+    // A marker instead of messages:
+    std::string markerRoom;
+    MarkerDone markerDone;
+    std::uint64_t markerAssigned = 0;  // last id given in the room up to the marker
+    std::uint64_t markerDurable = 0;   // last id durable before this commit
+  };
+  void run();
+  void commit(std::deque<Batch>& batches);
+  void prune();
+
+  std::unique_ptr<MessageStore> store_;  // used by the writer thread only
+  Retention retention_;
+  std::string kind_;
+  std::unordered_map<std::string, std::uint64_t> lastIds_;  // writer thread only
+
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<Batch> queue_;
+  bool stopping_ = false;
+  bool healthy_ = true;
+  std::string lastError_;
+  std::uint64_t committed_ = 0;
+  std::thread thread_;
+};
+
+}  // namespace parley::store

@@ -1,0 +1,887 @@
+// One behaviour suite for every MessageStore, run against SQLite and a real PostgreSQL 15.
+// The PostgreSQL server is started on first use only (so other suites in this binary, and test
+// listing, never pay for it), shared by the whole process, and always stopped and deleted at
+// the end, even when the process dies (a watchdog child does it).
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <libpq-fe.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include "store/MessageStore.h"
+#include "store/PostgresStore.h"
+#include "store/SqliteStore.h"
+
+namespace parley::store {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+std::string makeTempDir(const char* prefix) {
+  std::string pattern = (fs::temp_directory_path() / (std::string(prefix) + "XXXXXX")).string();
+  if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed for " + pattern);
+  return pattern;
+}
+
+int freeLoopbackPort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  int port = 0;
+  if (fd >= 0 && bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
+    port = ntohs(addr.sin_port);
+  if (fd >= 0) close(fd);
+  return port;
+}
+
+std::string readTail(const std::string& path, std::size_t maxBytes = 2000) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string s = ss.str();
+  return s.size() > maxBytes ? s.substr(s.size() - maxBytes) : s;
+}
+
+// A private PostgreSQL 15 cluster in a temporary directory, on a free loopback port.
+class PostgresServer {
+ public:
+  static PostgresServer& instance() {
+    static PostgresServer server;
+    return server;
+  }
+  ~PostgresServer() { shutdown(); }
+
+  // Starts the server the first time; false (with error()) when it cannot run. A failure is
+  // remembered, so every PostgreSQL test fails fast with the same message.
+  bool ensureRunning() {
+    if (!attempted_) {
+      attempted_ = true;
+      running_ = boot();
+    }
+    return running_;
+  }
+  const std::string& error() const { return error_; }
+
+  std::string url(const std::string& db) const {
+    return "postgresql://parley@127.0.0.1:" + std::to_string(port_) + "/" + db +
+           "?connect_timeout=2";
+  }
+
+  // A new empty database for one test; "" (with error()) on failure.
+  std::string createDatabase() {
+    const std::string name = "t_" + std::to_string(++databases_);
+    PGconn* c = PQconnectdb(url("postgres").c_str());
+    PGresult* r = PQexec(c, ("CREATE DATABASE " + name).c_str());
+    const bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!ok) error_ = "CREATE DATABASE failed: " + std::string(PQerrorMessage(c));
+    PQclear(r);
+    PQfinish(c);
+    return ok ? url(name) : std::string();
+  }
+
+  bool stop() { return pgCtl("-m fast -w stop"); }
+  bool start() { return pgCtl("-w -o \"" + serverOptions() + "\" start"); }
+  bool restart() { return pgCtl("-m fast -w -o \"" + serverOptions() + "\" restart"); }
+  bool isUp() const {
+    PGconn* c = PQconnectdb(url("postgres").c_str());
+    const bool up = PQstatus(c) == CONNECTION_OK;
+    PQfinish(c);
+    return up;
+  }
+
+  // Closing the pipe wakes the watchdog, which stops the server and deletes the directory.
+  void shutdown() {
+    if (watchdogPipe_ < 0) return;
+    close(watchdogPipe_);
+    watchdogPipe_ = -1;
+    int status = 0;
+    waitpid(watchdog_, &status, 0);
+    running_ = false;
+  }
+
+ private:
+  PostgresServer() = default;
+
+  std::string asPostgres() const {
+    if (geteuid() != 0) return "";  // initdb refuses root; any other user runs it directly
+    for (const char* p : {"/usr/sbin/runuser", "/sbin/runuser"})
+      if (fs::exists(p)) return std::string(p) + " -u postgres -- ";
+    return "runuser -u postgres -- ";
+  }
+  std::string serverOptions() const {
+    return "-p " + std::to_string(port_) + " -k " + base_ +
+           " -c listen_addresses=127.0.0.1 -c fsync=off";
+  }
+  std::string dataDir() const { return base_ + "/data"; }
+
+  bool sh(const std::string& cmd) {
+    const std::string log = base_ + "/cmd.log";
+    const int rc = std::system((cmd + " >" + log + " 2>&1").c_str());
+    if (rc == 0) return true;
+    error_ = cmd + " failed (status " + std::to_string(rc) + "): " + readTail(log) +
+             "\nserver log: " + readTail(base_ + "/server.log");
+    return false;
+  }
+  bool pgCtl(const std::string& args) {
+    return sh(asPostgres() + bin_ + "/pg_ctl -D " + dataDir() + " -l " + base_ +
+              "/server.log " + args);
+  }
+
+  bool boot() {
+    const char* env = std::getenv("PARLEY_PG_BINDIR");
+    bin_ = env && *env ? env : "/usr/lib/postgresql/15/bin";
+    if (!fs::exists(bin_ + "/initdb") || !fs::exists(bin_ + "/pg_ctl")) {
+      error_ = "PostgreSQL 15 server binaries not found in " + bin_ +
+               " (install the postgresql-15 package: `make test` does; or set PARLEY_PG_BINDIR)";
+      return false;
+    }
+    base_ = makeTempDir("parley-pg-");
+    if (geteuid() == 0) {
+      const passwd* pw = getpwnam("postgres");
+      if (!pw || chown(base_.c_str(), pw->pw_uid, pw->pw_gid) != 0) {
+        error_ = "running as root, but cannot hand " + base_ + " to the postgres user";
+        fs::remove_all(base_);
+        return false;
+      }
+    }
+    port_ = freeLoopbackPort();
+    startWatchdog();
+    return sh(asPostgres() + bin_ + "/initdb --no-sync -A trust -U parley -E UTF8 --locale=C -D " +
+              dataDir()) &&
+           start();
+  }
+
+  // A child that outlives nothing: it waits for this process to close the pipe (or die), then
+  // stops the server and deletes its directory. Ignores terminal signals so ^C still cleans up.
+  void startWatchdog() {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) return;  // no watchdog: the destructor path still cleans
+    const std::string cleanup = asPostgres() + bin_ + "/pg_ctl -D " + dataDir() +
+                                " -m fast -w stop >/dev/null 2>&1; rm -rf " + base_;
+    const pid_t pid = fork();
+    if (pid == 0) {
+      close(fds[1]);
+      signal(SIGINT, SIG_IGN);
+      signal(SIGTERM, SIG_IGN);
+      signal(SIGHUP, SIG_IGN);
+      char byte;
+      while (read(fds[0], &byte, 1) != 0 && errno == EINTR) {
+      }
+      execl("/bin/sh", "sh", "-c", cleanup.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    close(fds[0]);
+    if (pid < 0) {
+      close(fds[1]);
+      return;
+    }
+    watchdog_ = pid;
+    watchdogPipe_ = fds[1];
+  }
+
+  std::string bin_, base_, error_;
+  int port_ = 0;
+  int databases_ = 0;
+  bool attempted_ = false, running_ = false;
+  pid_t watchdog_ = -1;
+  int watchdogPipe_ = -1;
+};
+
+class PostgresEnvironment : public ::testing::Environment {
+ public:
+  void TearDown() override { PostgresServer::instance().shutdown(); }
+};
+[[maybe_unused]] ::testing::Environment* const kPostgresEnvironment =
+    ::testing::AddGlobalTestEnvironment(new PostgresEnvironment);
+
+// ---- helpers -------------------------------------------------------------------------------
+
+StoredMessage msg(std::string room, std::uint64_t id, std::string user = "alice",
+                  std::string content = "", std::string clientId = "", std::int64_t ms = -1) {
+  StoredMessage m;
+  m.room = std::move(room);
+  m.id = id;
+  m.username = std::move(user);
+  m.content = content.empty() ? "message " + std::to_string(id) : std::move(content);
+  m.clientId = std::move(clientId);
+  m.unixMillis = ms >= 0 ? ms : 1'700'000'000'000 + static_cast<std::int64_t>(id % 1'000'000) * 10;
+  return m;
+}
+
+std::vector<StoredMessage> range(const std::string& room, std::uint64_t first,
+                                 std::uint64_t last) {
+  std::vector<StoredMessage> out;
+  for (std::uint64_t id = first; id <= last; ++id) out.push_back(msg(room, id));
+  return out;
+}
+
+using Fields =
+    std::tuple<std::string, std::uint64_t, std::string, std::string, std::string, std::int64_t>;
+std::vector<Fields> fields(const std::vector<StoredMessage>& v) {
+  std::vector<Fields> out;
+  for (const auto& m : v) out.emplace_back(m.room, m.id, m.username, m.content, m.clientId, m.unixMillis);
+  return out;
+}
+
+std::vector<std::uint64_t> ids(const std::vector<StoredMessage>& v) {
+  std::vector<std::uint64_t> out;
+  for (const auto& m : v) out.push_back(m.id);
+  return out;
+}
+
+// std::span takes no braced list before C++26.
+StoreStatus appendTo(MessageStore& s, const std::vector<StoredMessage>& batch) {
+  return s.append(batch);
+}
+
+std::vector<std::uint64_t> iota(std::uint64_t first, std::uint64_t last) {
+  std::vector<std::uint64_t> out;
+  for (std::uint64_t id = first; id <= last; ++id) out.push_back(id);
+  return out;
+}
+
+// ---- the behaviour suite -------------------------------------------------------------------
+
+enum class Backend { Sqlite, Postgres };
+void PrintTo(Backend b, std::ostream* os) { *os << (b == Backend::Sqlite ? "sqlite" : "postgres"); }
+
+class StoreTest : public ::testing::TestWithParam<Backend> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == Backend::Postgres) {
+      auto& pg = PostgresServer::instance();
+      ASSERT_TRUE(pg.ensureRunning()) << pg.error();
+      url_ = pg.createDatabase();
+      ASSERT_FALSE(url_.empty()) << pg.error();
+    } else {
+      dir_ = makeTempDir("parley-store-");
+      path_ = dir_ + "/nested/dirs/parley.db";
+      url_ = "sqlite:" + path_;
+    }
+  }
+  void TearDown() override {
+    store_.reset();
+    if (!dir_.empty()) fs::remove_all(dir_);
+  }
+
+  MessageStore& store() {
+    if (!store_) store_ = openStore(url_);
+    return *store_;
+  }
+  void reopen() {
+    store_.reset();
+    store_ = openStore(url_);
+  }
+  int knownVersion() const {
+    return GetParam() == Backend::Sqlite ? SqliteStore::kSchemaVersion
+                                         : PostgresStore::kSchemaVersion;
+  }
+
+  // Raw SQL beside the store; returns the first column of the first row ("" if none).
+  std::string query(const std::string& sql) {
+    std::string out;
+    if (GetParam() == Backend::Sqlite) {
+      sqlite3* db = nullptr;
+      sqlite3_open(path_.c_str(), &db);
+      sqlite3_stmt* s = nullptr;
+      if (sqlite3_prepare_v2(db, sql.c_str(), -1, &s, nullptr) != SQLITE_OK) {
+        ADD_FAILURE() << sql << ": " << sqlite3_errmsg(db);
+      } else {
+        int rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW && sqlite3_column_text(s, 0))
+          out = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
+        while (rc == SQLITE_ROW) rc = sqlite3_step(s);
+        if (rc != SQLITE_DONE) ADD_FAILURE() << sql << ": " << sqlite3_errmsg(db);
+      }
+      sqlite3_finalize(s);
+      sqlite3_close(db);
+    } else {
+      PGconn* c = PQconnectdb(url_.c_str());
+      PGresult* r = PQexec(c, sql.c_str());
+      const auto st = PQresultStatus(r);
+      if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
+        ADD_FAILURE() << sql << ": " << PQerrorMessage(c);
+      else if (st == PGRES_TUPLES_OK && PQntuples(r) > 0)
+        out = PQgetvalue(r, 0, 0);
+      PQclear(r);
+      PQfinish(c);
+    }
+    return out;
+  }
+
+  std::vector<StoredMessage> all(const std::string& room) {
+    std::vector<StoredMessage> out;
+    EXPECT_TRUE(store().after(room, 0, 1'000'000, out).ok);
+    return out;
+  }
+  std::uint64_t last(const std::string& room) {
+    std::uint64_t id = 999;
+    const StoreStatus st = store().lastId(room, id);
+    EXPECT_TRUE(st.ok) << st.error;
+    return id;
+  }
+  void put(const std::vector<StoredMessage>& batch) {
+    const StoreStatus st = appendTo(store(), batch);
+    ASSERT_TRUE(st.ok) << st.error;
+  }
+
+  std::string url_, dir_, path_;
+  std::unique_ptr<MessageStore> store_;
+};
+
+TEST_P(StoreTest, FreshDatabaseIsEmptyAndAnswers) {
+  EXPECT_EQ(store().kind(), GetParam() == Backend::Sqlite ? "sqlite" : "postgres");
+  EXPECT_TRUE(store().ping().ok);
+  EXPECT_EQ(last("general"), 0u);
+  EXPECT_TRUE(all("general").empty());
+  std::vector<StoredMessage> page{msg("x", 1)};
+  EXPECT_TRUE(store().before("general", 0, 10, page).ok);
+  EXPECT_TRUE(page.empty());
+  std::vector<RoomSummary> rooms{{"x", 1, 1}};
+  EXPECT_TRUE(store().rooms(10, rooms).ok);
+  EXPECT_TRUE(rooms.empty());
+  std::optional<StoredMessage> found = msg("x", 1);
+  EXPECT_TRUE(store().findByClientId("general", "alice", "c1", 0, found).ok);
+  EXPECT_FALSE(found);
+  std::uint64_t deleted = 0;
+  EXPECT_TRUE(store().pruneKeepLast(1, deleted).ok);
+  EXPECT_TRUE(store().pruneOlderThan(std::numeric_limits<std::int64_t>::max(), deleted).ok);
+  EXPECT_EQ(deleted, 0u);
+  EXPECT_TRUE(appendTo(store(), {}).ok);
+  EXPECT_EQ(query("SELECT count(*) FROM schema_version"), "1");
+  EXPECT_EQ(query("SELECT version FROM schema_version"), std::to_string(knownVersion()));
+}
+
+TEST_P(StoreTest, PagesForwardAndBackwardOldestFirst) {
+  const auto batch = range("general", 1, 10);
+  put({batch[0]});
+  put({batch.begin() + 1, batch.begin() + 4});
+  put({batch.begin() + 4, batch.end()});
+  EXPECT_EQ(last("general"), 10u);
+  EXPECT_EQ(fields(all("general")), fields(batch));
+
+  auto afterIds = [&](std::uint64_t afterId, std::size_t limit) {
+    std::vector<StoredMessage> out;
+    const StoreStatus st = store().after("general", afterId, limit, out);
+    EXPECT_TRUE(st.ok) << st.error;
+    return ids(out);
+  };
+  auto beforeIds = [&](std::uint64_t beforeId, std::size_t limit) {
+    std::vector<StoredMessage> out;
+    const StoreStatus st = store().before("general", beforeId, limit, out);
+    EXPECT_TRUE(st.ok) << st.error;
+    return ids(out);
+  };
+  EXPECT_EQ(afterIds(0, 3), iota(1, 3));
+  EXPECT_EQ(afterIds(3, 3), iota(4, 6));
+  EXPECT_EQ(afterIds(7, 3), iota(8, 10));  // exactly the rest
+  EXPECT_EQ(afterIds(8, 3), iota(9, 10));  // fewer than asked: the caller's "no more"
+  EXPECT_EQ(afterIds(10, 3), iota(1, 0));
+  EXPECT_EQ(afterIds(99, 3), iota(1, 0));
+  EXPECT_EQ(afterIds(0, 0), iota(1, 0));
+  EXPECT_EQ(afterIds(0, std::numeric_limits<std::size_t>::max()), iota(1, 10));
+  EXPECT_EQ(afterIds(std::numeric_limits<std::uint64_t>::max(), 3), iota(1, 0));
+
+  EXPECT_EQ(beforeIds(0, 3), iota(8, 10));  // 0: the newest
+  EXPECT_EQ(beforeIds(8, 3), iota(5, 7));
+  EXPECT_EQ(beforeIds(4, 3), iota(1, 3));  // exactly the rest
+  EXPECT_EQ(beforeIds(3, 3), iota(1, 2));
+  EXPECT_EQ(beforeIds(1, 3), iota(1, 0));
+  EXPECT_EQ(beforeIds(11, 10), iota(1, 10));
+  EXPECT_EQ(beforeIds(0, 10), iota(1, 10));
+  EXPECT_EQ(beforeIds(0, 11), iota(1, 10));
+  EXPECT_EQ(beforeIds(0, 0), iota(1, 0));
+  EXPECT_EQ(beforeIds(std::numeric_limits<std::uint64_t>::max(), 2), iota(9, 10));
+
+  std::vector<StoredMessage> page;
+  ASSERT_TRUE(store().before("general", 6, 2, page).ok);
+  EXPECT_EQ(fields(page), fields({batch[3], batch[4]}));
+}
+
+TEST_P(StoreTest, RoomsAreSeparate) {
+  put({msg("a", 1), msg("ab", 1), msg("a", 2), msg("A", 1), msg("ab", 2), msg("ab", 3)});
+  EXPECT_EQ(last("a"), 2u);
+  EXPECT_EQ(last("ab"), 3u);
+  EXPECT_EQ(last("A"), 1u);
+  EXPECT_EQ(last("b"), 0u);
+  EXPECT_EQ(ids(all("a")), iota(1, 2));
+  EXPECT_EQ(ids(all("ab")), iota(1, 3));
+  for (const auto& m : all("ab")) EXPECT_EQ(m.room, "ab");
+  std::vector<StoredMessage> page;
+  ASSERT_TRUE(store().before("a", 0, 10, page).ok);
+  EXPECT_EQ(ids(page), iota(1, 2));
+}
+
+TEST_P(StoreTest, TextRoundTripsByteForByte) {
+  std::string controls;
+  for (char c = 1; c < 0x20; ++c) controls += c;
+  controls += '\x7f';
+  std::string longEmoji;
+  for (int i = 0; i < 4000; ++i) longEmoji += "\xF0\x9F\x98\x80";
+  const std::vector<StoredMessage> batch = {
+      msg("r", 1, "Zo\xC3\xAB \xF0\x9F\x98\x80", "h\xC3\xA9llo \xE2\x80\x94 \xE6\x97\xA5\xE6\x9C\xAC "
+                                                 "\xD7\xA2\xD7\x91\xD7\xA8\xD7\x99\xD7\xAA "
+                                                 "\xF0\x9F\x91\xA9\xE2\x80\x8D\xF0\x9F\x91\xA7",
+          "c\xC3\xA9"),
+      msg("r", 2, "o'brien", "it's \"quoted\" 'single' \\back\\slash\\ `tick` $1 %s ?", "c'1\""),
+      msg("r", 3, "bob", "'); DROP TABLE messages; --", "{a,b}"),
+      msg("r", 4, "bob", controls, "NULL"),
+      msg("r", 5, "bob", "NULL", "\\\""),
+      msg("r", 6, "bob", "{braces},commas,\"NULL\",{}", " spaced "),
+      msg("r", 7, "bob", "  leading and trailing spaces  \t"),
+      msg("r", 8, "bob", longEmoji),
+      msg("r", 9, " ", "\\", "\\"),
+  };
+  put(batch);
+  EXPECT_EQ(fields(all("r")), fields(batch));
+
+  std::optional<StoredMessage> found;
+  for (const auto& m : batch) {
+    if (m.clientId.empty()) continue;
+    ASSERT_TRUE(store().findByClientId("r", m.username, m.clientId, 0, found).ok);
+    ASSERT_TRUE(found) << m.clientId;
+    EXPECT_EQ(found->id, m.id);
+    EXPECT_EQ(found->clientId, m.clientId);
+  }
+  // The string "NULL" is a client id like any other; an empty one is stored as SQL NULL.
+  EXPECT_EQ(query("SELECT count(*) FROM messages WHERE client_id IS NULL"), "2");
+}
+
+TEST_P(StoreTest, DuplicateIdFailsTheWholeBatchAndChangesNothing) {
+  const auto first = range("general", 1, 3);
+  put(first);
+  put({msg("other", 1)});
+  std::vector<RoomSummary> before;
+  ASSERT_TRUE(store().rooms(10, before).ok);
+
+  // A clash at the end, after valid rows of this room and another.
+  StoreStatus st = appendTo(store(), 
+      {msg("general", 4), msg("elsewhere", 1), msg("general", 5), msg("general", 2, "eve", "x")});
+  EXPECT_FALSE(st.ok);
+  EXPECT_FALSE(st.error.empty());
+  EXPECT_EQ(st.error.find('\n'), std::string::npos) << st.error;
+  // A clash inside the batch itself.
+  st = appendTo(store(), {msg("general", 4), msg("general", 4, "eve", "y")});
+  EXPECT_FALSE(st.ok);
+
+  EXPECT_EQ(last("general"), 3u);
+  EXPECT_EQ(last("elsewhere"), 0u);
+  EXPECT_EQ(fields(all("general")), fields(first));
+  std::vector<RoomSummary> after;
+  ASSERT_TRUE(store().rooms(10, after).ok);
+  ASSERT_EQ(after.size(), before.size());
+  for (std::size_t i = 0; i < after.size(); ++i) {
+    EXPECT_EQ(after[i].room, before[i].room);
+    EXPECT_EQ(after[i].lastId, before[i].lastId);
+    EXPECT_EQ(after[i].lastMillis, before[i].lastMillis);
+  }
+
+  // The store is still usable, and the sequence continues where it was.
+  put(range("general", 4, 5));
+  EXPECT_EQ(last("general"), 5u);
+}
+
+TEST_P(StoreTest, AppendingAStoredBatchAgainIsANoOp) {
+  // A retry of a batch whose commit the caller never heard about must not fail forever.
+  const auto batch = range("general", 1, 3);
+  put(batch);
+  put(batch);
+  put({batch[1]});
+  EXPECT_EQ(fields(all("general")), fields(batch));
+  auto changed = batch;
+  changed[2].content = "edited";
+  EXPECT_FALSE(appendTo(store(), changed).ok);
+  changed = batch;
+  changed[2].clientId = "now-with-id";
+  EXPECT_FALSE(appendTo(store(), changed).ok);
+  EXPECT_EQ(fields(all("general")), fields(batch));
+}
+
+TEST_P(StoreTest, RefusesWhatCannotBeStored) {
+  EXPECT_FALSE(appendTo(store(), {msg("r", 0)}).ok);
+  EXPECT_FALSE(appendTo(store(), {msg("r", 1ull << 63)}).ok);
+  const StoreStatus st = appendTo(store(), {msg("r", 1), msg("r", 2, "bob", std::string("a\0b", 3))});
+  EXPECT_FALSE(st.ok);
+  EXPECT_NE(st.error.find("NUL"), std::string::npos) << st.error;
+  EXPECT_EQ(last("r"), 0u);
+  std::vector<RoomSummary> rooms;
+  ASSERT_TRUE(store().rooms(10, rooms).ok);
+  EXPECT_TRUE(rooms.empty());
+
+  put({msg("r", 1, "bob", "hi", "c")});
+  // Keys that could never have been stored find nothing (and never a truncated key's rows).
+  const std::string nulRoom("r\0x", 3);
+  EXPECT_EQ(last(nulRoom), 0u);
+  EXPECT_TRUE(all(nulRoom).empty());
+  std::optional<StoredMessage> found;
+  ASSERT_TRUE(store().findByClientId("r", std::string("bob\0", 4), "c", 0, found).ok);
+  EXPECT_FALSE(found);
+}
+
+TEST_P(StoreTest, FindsByClientIdPerUserRoomAndWindow) {
+  put({msg("r", 1, "alice", "first", "c1", 1000), msg("r", 2, "bob", "same id", "c1", 2000),
+       msg("r", 3, "alice", "no id", "", 3000), msg("r", 4, "alice", "other id", "c2", 4000)});
+  put({msg("r2", 1, "alice", "other room", "c1", 5000)});
+
+  std::optional<StoredMessage> found;
+  auto find = [&](const char* room, const char* user, const char* cid, std::int64_t notBefore) {
+    found.reset();
+    const StoreStatus st = store().findByClientId(room, user, cid, notBefore, found);
+    EXPECT_TRUE(st.ok) << st.error;
+    return found ? found->id : 0;
+  };
+  EXPECT_EQ(find("r", "alice", "c1", 0), 1u);
+  ASSERT_TRUE(found);
+  EXPECT_EQ(fields({*found}), fields({msg("r", 1, "alice", "first", "c1", 1000)}));
+  EXPECT_EQ(find("r", "alice", "c1", 1000), 1u);  // "at or after"
+  EXPECT_EQ(find("r", "alice", "c1", 1001), 0u);  // outside the window
+  EXPECT_EQ(find("r", "bob", "c1", 0), 2u);
+  EXPECT_EQ(find("r", "carol", "c1", 0), 0u);  // another user's id is not ours
+  EXPECT_EQ(find("r", "Alice", "c1", 0), 0u);
+  EXPECT_EQ(find("r", "alice", "c2", 0), 4u);
+  EXPECT_EQ(find("r", "alice", "c3", 0), 0u);
+  EXPECT_EQ(find("r", "alice", "", 0), 0u);  // "no id" never matches
+  EXPECT_EQ(find("r2", "alice", "c1", 1000), 1u);
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->room, "r2");
+  EXPECT_EQ(found->content, "other room");
+  EXPECT_EQ(find("r3", "alice", "c1", 0), 0u);
+
+  // The same id reused later (a new window): the newest one.
+  put({msg("r", 5, "alice", "again", "c1", 90000)});
+  EXPECT_EQ(find("r", "alice", "c1", 0), 5u);
+  EXPECT_EQ(find("r", "alice", "c1", 90001), 0u);
+}
+
+TEST_P(StoreTest, RoomsNewestActivityFirst) {
+  put({msg("a", 1, "u", "x", "", 100), msg("b", 1, "u", "x", "", 250)});
+  put({msg("b", 2, "u", "x", "", 300), msg("c", 1, "u", "x", "", 200)});
+  std::vector<RoomSummary> rooms;
+  auto names = [&](std::size_t limit) {
+    const StoreStatus st = store().rooms(limit, rooms);
+    EXPECT_TRUE(st.ok) << st.error;
+    std::vector<std::string> out;
+    for (const auto& r : rooms) out.push_back(r.room);
+    return out;
+  };
+  EXPECT_EQ(names(10), (std::vector<std::string>{"b", "c", "a"}));
+  EXPECT_EQ(rooms[0].lastId, 2u);
+  EXPECT_EQ(rooms[0].lastMillis, 300);
+  EXPECT_EQ(rooms[2].lastId, 1u);
+  EXPECT_EQ(rooms[2].lastMillis, 100);
+  EXPECT_EQ(names(2), (std::vector<std::string>{"b", "c"}));
+  EXPECT_EQ(names(0), std::vector<std::string>{});
+
+  put({msg("a", 2, "u", "x", "", 400)});
+  EXPECT_EQ(names(10), (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_EQ(rooms[0].lastId, 2u);
+  EXPECT_EQ(rooms[0].lastMillis, 400);
+
+  std::uint64_t deleted = 0;
+  ASSERT_TRUE(store().pruneKeepLast(0, deleted).ok);
+  EXPECT_EQ(names(10), (std::vector<std::string>{"a", "b", "c"}));
+}
+
+TEST_P(StoreTest, PruneKeepLastNeverDeletesARoomsNewest) {
+  put(range("big", 1, 2500));  // more than one prune chunk
+  put(range("small", 1, 3));
+  put(range("single", 1, 1));
+
+  std::uint64_t deleted = 7;  // added to, not overwritten
+  StoreStatus st = store().pruneKeepLast(10, deleted);
+  ASSERT_TRUE(st.ok) << st.error;
+  EXPECT_EQ(deleted, 7u + 2490u);
+  EXPECT_EQ(ids(all("big")), iota(2491, 2500));
+  EXPECT_EQ(ids(all("small")), iota(1, 3));
+  EXPECT_EQ(ids(all("single")), iota(1, 1));
+
+  deleted = 0;
+  st = store().pruneKeepLast(0, deleted);  // "keep none" still keeps the newest
+  ASSERT_TRUE(st.ok) << st.error;
+  EXPECT_EQ(deleted, 9u + 2u);
+  EXPECT_EQ(ids(all("big")), iota(2500, 2500));
+  EXPECT_EQ(ids(all("small")), iota(3, 3));
+  EXPECT_EQ(ids(all("single")), iota(1, 1));
+  deleted = 0;
+  ASSERT_TRUE(store().pruneKeepLast(0, deleted).ok);
+  ASSERT_TRUE(store().pruneKeepLast(std::numeric_limits<std::size_t>::max(), deleted).ok);
+  EXPECT_EQ(deleted, 0u);
+
+  EXPECT_EQ(last("big"), 2500u);
+  put({msg("big", 2501)});
+  EXPECT_EQ(ids(all("big")), iota(2500, 2501));
+}
+
+TEST_P(StoreTest, PruneOlderThanNeverDeletesARoomsNewest) {
+  std::vector<StoredMessage> old;
+  for (std::uint64_t id = 1; id <= 2500; ++id) old.push_back(msg("old", id, "u", "", "", 10 + id));
+  put(old);
+  put({msg("mixed", 1, "u", "", "", 1000), msg("mixed", 2, "u", "", "", 2000),
+       msg("mixed", 3, "u", "", "", 3000), msg("mixed", 4, "u", "", "", 4000),
+       msg("mixed", 5, "u", "", "", 5000)});
+  put({msg("stale", 1, "u", "", "", 100), msg("stale", 2, "u", "", "", 200)});
+  put({msg("fresh", 1, "u", "", "", 9000)});
+
+  std::uint64_t deleted = 0;
+  StoreStatus st = store().pruneOlderThan(3000, deleted);
+  ASSERT_TRUE(st.ok) << st.error;
+  EXPECT_EQ(deleted, 2499u + 2u + 1u);
+  EXPECT_EQ(ids(all("old")), iota(2500, 2500));   // older than the cutoff, but the newest
+  EXPECT_EQ(ids(all("mixed")), iota(3, 5));       // 3000 is not older than 3000
+  EXPECT_EQ(ids(all("stale")), iota(2, 2));
+  EXPECT_EQ(ids(all("fresh")), iota(1, 1));
+
+  deleted = 0;
+  ASSERT_TRUE(store().pruneOlderThan(3000, deleted).ok);
+  EXPECT_EQ(deleted, 0u);
+  ASSERT_TRUE(store().pruneOlderThan(std::numeric_limits<std::int64_t>::max(), deleted).ok);
+  EXPECT_EQ(deleted, 2u);  // mixed 3 and 4
+  EXPECT_EQ(last("old"), 2500u);
+  EXPECT_EQ(last("mixed"), 5u);
+  std::vector<RoomSummary> rooms;
+  ASSERT_TRUE(store().rooms(10, rooms).ok);
+  EXPECT_EQ(rooms.size(), 4u);
+}
+
+TEST_P(StoreTest, ReopeningKeepsEverythingAndIdsContinue) {
+  const auto batch = range("general", 1, 5);
+  put(batch);
+  put({msg("side", 1, "bob", "hello", "cid", 1234)});
+  reopen();
+  EXPECT_EQ(last("general"), 5u);
+  EXPECT_EQ(fields(all("general")), fields(batch));
+  std::optional<StoredMessage> found;
+  ASSERT_TRUE(store().findByClientId("side", "bob", "cid", 0, found).ok);
+  EXPECT_TRUE(found);
+  std::vector<RoomSummary> rooms;
+  ASSERT_TRUE(store().rooms(10, rooms).ok);
+  EXPECT_EQ(rooms.size(), 2u);
+
+  put({msg("general", 6)});
+  EXPECT_FALSE(appendTo(store(), {msg("general", 5, "x", "again")}).ok);
+  reopen();
+  EXPECT_EQ(last("general"), 6u);
+  EXPECT_EQ(query("SELECT version FROM schema_version"), std::to_string(knownVersion()));
+}
+
+TEST_P(StoreTest, NewerSchemaIsRefusedAtOpen) {
+  put(range("general", 1, 2));
+  store_.reset();
+  const int newer = knownVersion() + 1;
+  query("UPDATE schema_version SET version = " + std::to_string(newer));
+  try {
+    openStore(url_);
+    FAIL() << "opened a database with a newer schema";
+  } catch (const std::runtime_error& e) {
+    EXPECT_EQ(std::string(e.what()), "database schema version " + std::to_string(newer) +
+                                         " is newer than this parley (knows up to " +
+                                         std::to_string(knownVersion()) + "): upgrade parley");
+  }
+  EXPECT_EQ(query("SELECT version FROM schema_version"), std::to_string(newer));  // untouched
+  query("UPDATE schema_version SET version = " + std::to_string(knownVersion()));
+  EXPECT_EQ(last("general"), 2u);
+}
+
+TEST_P(StoreTest, ServersOpeningAFreshDatabaseTogetherAllSucceed) {
+  constexpr int kOpeners = 4;
+  std::mutex mu;
+  std::vector<std::string> errors;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kOpeners; ++i)
+    threads.emplace_back([&, i] {
+      try {
+        auto s = openStore(url_);
+        const StoreStatus st = appendTo(*s, range("room" + std::to_string(i), 1, 3));
+        if (!st.ok) {
+          std::lock_guard lock(mu);
+          errors.push_back(st.error);
+        }
+      } catch (const std::exception& e) {
+        std::lock_guard lock(mu);
+        errors.push_back(e.what());
+      }
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_TRUE(errors.empty()) << errors.front();
+  EXPECT_EQ(query("SELECT count(*) FROM schema_version"), "1");
+  std::vector<RoomSummary> rooms;
+  ASSERT_TRUE(store().rooms(10, rooms).ok);
+  EXPECT_EQ(rooms.size(), static_cast<std::size_t>(kOpeners));
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, StoreTest,
+                         ::testing::Values(Backend::Sqlite, Backend::Postgres),
+                         [](const ::testing::TestParamInfo<Backend>& info) {
+                           return info.param == Backend::Sqlite ? "Sqlite" : "Postgres";
+                         });
+
+// ---- what only one backend has -------------------------------------------------------------
+
+TEST(OpenStore, RefusesUnknownUrlsWithoutEchoingPasswords) {
+  for (const char* url : {"", "none", "mysql://u:secret@host/db", "sqlite", "postgres:/x", "sqlite:"}) {
+    try {
+      openStore(url);
+      ADD_FAILURE() << "opened " << url;
+    } catch (const std::runtime_error& e) {
+      const std::string what = e.what();
+      EXPECT_FALSE(what.empty());
+      EXPECT_EQ(what.find("secret"), std::string::npos) << what;
+    }
+  }
+  try {
+    openStore("mysql://u:secret@host/db");
+  } catch (const std::runtime_error& e) {
+    EXPECT_EQ(std::string(e.what()).rfind("unknown --db URL \"mysql://u:***@host/db\"", 0), 0u)
+        << e.what();
+  }
+}
+
+TEST(OpenStore, RedactsPostgresPasswords) {
+  EXPECT_EQ(PostgresStore::redacted("postgres://u:pw@h:5/db"), "postgres://u:***@h:5/db");
+  EXPECT_EQ(PostgresStore::redacted("postgresql://u:p@w@h/db"), "postgresql://u:***@h/db");
+  EXPECT_EQ(PostgresStore::redacted("postgresql://u@h/db?password=pw&sslmode=require"),
+            "postgresql://u@h/db?password=***&sslmode=require");
+  EXPECT_EQ(PostgresStore::redacted("postgresql://u@h/db?x=1&password=pw"),
+            "postgresql://u@h/db?x=1&password=***");
+  EXPECT_EQ(PostgresStore::redacted("postgresql://h:5432/db"), "postgresql://h:5432/db");
+  EXPECT_EQ(PostgresStore::redacted("postgresql:///db?host=/tmp"), "postgresql:///db?host=/tmp");
+}
+
+TEST(OpenStore, SqliteCreatesDirectoriesAndUsesWal) {
+  const std::string dir = makeTempDir("parley-store-");
+  const std::string path = dir + "/a/b/c/parley.db";
+  {
+    auto s = openStore("sqlite:" + path);
+    EXPECT_TRUE(appendTo(*s, {msg("r", 1)}).ok);
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, nullptr), SQLITE_OK);
+    ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+    EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)), "wal");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+  }
+  // A directory where the file should be: a clear error at start-up, not a broken store.
+  EXPECT_THROW(openStore("sqlite:" + dir + "/a"), std::runtime_error);
+  // A file that is not a database.
+  { std::ofstream(dir + "/junk.db") << "this is not an SQLite database, not even close......"; }
+  EXPECT_THROW(openStore("sqlite:" + dir + "/junk.db"), std::runtime_error);
+  fs::remove_all(dir);
+}
+
+TEST(OpenStore, UnreachablePostgresThrowsQuickly) {
+  const auto started = Clock::now();
+  try {
+    openStore("postgresql://parley:pw@127.0.0.1:" + std::to_string(freeLoopbackPort()) +
+              "/x?connect_timeout=2");
+    ADD_FAILURE() << "connected to nothing";
+  } catch (const std::runtime_error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("cannot connect"), std::string::npos) << what;
+    EXPECT_EQ(what.find(":pw@"), std::string::npos) << what;
+  }
+  EXPECT_LT(Clock::now() - started, std::chrono::seconds(5));
+}
+
+// The server going away under a running store, and coming back.
+class PostgresRecovery : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(pg().ensureRunning()) << pg().error();
+    url_ = pg().createDatabase();
+    ASSERT_FALSE(url_.empty()) << pg().error();
+    store_ = openStore(url_);
+    ASSERT_TRUE(appendTo(*store_, {msg("r", 1)}).ok);
+  }
+  void TearDown() override {
+    store_.reset();
+    if (!pg().isUp()) {
+      EXPECT_TRUE(pg().start()) << pg().error();  // leave it up for the rest
+    }
+  }
+  static PostgresServer& pg() { return PostgresServer::instance(); }
+
+  std::string url_;
+  std::unique_ptr<MessageStore> store_;
+};
+
+TEST_F(PostgresRecovery, NextCallAfterARestartSucceeds) {
+  ASSERT_TRUE(pg().restart()) << pg().error();
+  std::uint64_t id = 0;
+  const StoreStatus st = store_->lastId("r", id);
+  EXPECT_TRUE(st.ok) << st.error;
+  EXPECT_EQ(id, 1u);
+  ASSERT_TRUE(pg().restart()) << pg().error();
+  EXPECT_TRUE(appendTo(*store_, {msg("r", 2)}).ok);  // an append is the first call this time
+  EXPECT_TRUE(store_->lastId("r", id).ok);
+  EXPECT_EQ(id, 2u);
+}
+
+TEST_F(PostgresRecovery, CallsFailFastWhileDownThenWorkAgain) {
+  ASSERT_TRUE(pg().stop()) << pg().error();
+  const auto started = Clock::now();
+  const StoreStatus down = appendTo(*store_, {msg("r", 2)});
+  EXPECT_FALSE(down.ok);
+  EXPECT_FALSE(down.error.empty());
+  EXPECT_EQ(down.error.find('\n'), std::string::npos) << down.error;
+  std::uint64_t id = 0;
+  EXPECT_FALSE(store_->lastId("r", id).ok);
+  EXPECT_FALSE(store_->ping().ok);
+  std::vector<StoredMessage> page;
+  EXPECT_FALSE(store_->after("r", 0, 10, page).ok);
+  EXPECT_LT(Clock::now() - started, std::chrono::seconds(4));
+
+  ASSERT_TRUE(pg().start()) << pg().error();
+  const StoreStatus up = appendTo(*store_, {msg("r", 2)});
+  EXPECT_TRUE(up.ok) << up.error;
+  EXPECT_TRUE(store_->lastId("r", id).ok);
+  EXPECT_EQ(id, 2u);
+}
+
+TEST_F(PostgresRecovery, SurvivesItsSessionBeingKilled) {
+  // The server ends our session (admin action, idle timeout, failover proxy) between calls.
+  PGconn* c = PQconnectdb(url_.c_str());
+  PGresult* r = PQexec(c,
+                       "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                       "WHERE application_name = 'parley' AND datname = current_database()");
+  ASSERT_EQ(PQresultStatus(r), PGRES_TUPLES_OK) << PQerrorMessage(c);
+  EXPECT_STREQ(PQgetvalue(r, 0, 0), "1");
+  PQclear(r);
+  PQfinish(c);
+  const StoreStatus st = appendTo(*store_, {msg("r", 2)});  // its prepared statements are gone too
+  EXPECT_TRUE(st.ok) << st.error;
+  std::vector<StoredMessage> page;
+  EXPECT_TRUE(store_->after("r", 0, 10, page).ok);
+  EXPECT_EQ(ids(page), iota(1, 2));
+}
+
+}  // namespace
+}  // namespace parley::store
