@@ -81,10 +81,8 @@ std::optional<Config> parseConfig(int argc, char** argv, int& exitCode) {
                  "Delete messages older than this many days (0: never)")
       ->envname("PARLEY_RETENTION_DAYS")
       ->check(CLI::NonNegativeNumber);
-  app.add_option("--log-level", c.logLevel, "error, warn, info or debug")
-      ->envname("PARLEY_LOG_LEVEL")
-      ->check(CLI::IsMember({"error", "warn", "info", "debug"}));
-
+  addSeconds(app, "--retention-interval", c.retentionInterval, "PARLEY_RETENTION_INTERVAL",
+             "How often retention runs");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -32,8 +32,7 @@ struct Config {
   std::size_t maxReplay = 1000;
   std::size_t retentionMessages = 0;  // per room; 0: keep all
   double retentionDays = 0;           // 0: keep forever
-
-  std::string logLevel = "info";
+  std::chrono::milliseconds retentionInterval{60'000};
 };
 
 // Parses argv (and PARLEY_* variables). Returns the config, or nothing with `exitCode` set when

@@ -42,6 +42,7 @@ int runServer(const Config& config) {
     store::Retention retention;
     retention.keepPerRoom = config.retentionMessages;
     retention.maxAgeMs = static_cast<std::int64_t>(config.retentionDays * 86'400'000.0);
+    retention.everyMs = config.retentionInterval.count();
     writer = std::make_unique<store::StoreWriter>(store::openStore(config.db), retention);
     reader = std::make_unique<store::StoreReader>(store::openStore(config.db));
     log("store: %s (%s)", std::string(writer->kind()).c_str(), config.db.c_str());

@@ -79,22 +79,27 @@ void Hub::onHome(std::size_t from, std::size_t home, std::function<void()> task)
     post_(home, std::move(task));
 }
 
-bool Hub::join(std::size_t shard, const std::string& room, Member* member,
+void Hub::join(std::size_t shard, const std::string& room, Member* member,
                std::weak_ptr<Member> handle, std::optional<std::uint64_t> since) {
   auto& local = shards_[shard].local[room];
   member->hubSlot_ = local.members.size();
   local.members.push_back(member);
   const bool firstHere = local.members.size() == 1;
-  const bool catchUp = reader_ && (since || options_.historyOnJoin > 0);
+  const bool readHistory = reader_ && (since || options_.historyOnJoin > 0);
   const std::size_t home = homeShard(room);
-  // The catch-up read is started from the home shard, after it knows this shard has members:
-  // every message committed later is delivered here live, every one committed before is in
-  // the read. Duplicates at the seam are dropped by id; no gap is possible.
-  onHome(shard, home, [this, home, room, shard, firstHere, catchUp, handle, since] {
-    memberJoined(home, room, shard, firstHere);
-    if (catchUp) startCatchUp(shard, room, handle, since);
-  });
-  return catchUp;
+  // The catch-up is started from the home shard, after it knows this shard has members: every
+  // message committed later is delivered here live, every one committed before is in the read.
+  // Duplicates at the seam are dropped by id; no gap is possible.
+  onHome(shard, home,
+         [this, home, room, shard, firstHere, readHistory, handle, since,
+          username = member->username()] {
+           Frame presence = memberJoined(home, room, shard, firstHere, username);
+           if (readHistory) return startCatchUp(shard, room, handle, since, std::move(presence));
+           // Nothing to read: no history could repeat a held frame, so all of them go out.
+           post_(shard, [handle, presence = std::move(presence)]() mutable {
+             if (auto m = handle.lock()) m->endCatchUp({std::move(presence)}, 0);
+           });
+         });
 }
 
 void Hub::leave(std::size_t shard, const std::string& room, Member* member) {
@@ -110,24 +115,38 @@ void Hub::leave(std::size_t shard, const std::string& room, Member* member) {
   const bool lastHere = members.empty();
   if (lastHere) rooms.erase(it);
   const std::size_t home = homeShard(room);
-  onHome(shard, home,
-         [this, home, room, shard, lastHere] { memberLeft(home, room, shard, lastHere); });
+  onHome(shard, home, [this, home, room, shard, lastHere, username = member->username()] {
+    memberLeft(home, room, shard, lastHere, username);
+  });
 }
 
-void Hub::memberJoined(std::size_t home, const std::string& room, std::size_t shard,
-                       bool firstHere) {
-  auto [it, created] = shards_[home].home.try_emplace(room);
-  HomeRoom& r = it->second;
+Frame Hub::memberJoined(std::size_t home, const std::string& room, std::size_t shard,
+                        bool firstHere, const std::string& username) {
+  auto& state = shards_[home];
+  HomeRoom& r = state.home.try_emplace(room).first->second;
   if (r.members++ == 0) roomCount_.fetch_add(1, std::memory_order_relaxed);
   if (firstHere) r.shardsWithMembers |= std::uint64_t{1} << shard;
-  std::lock_guard lock(countsMutex_);
-  counts_[room] = r.members;
+  {
+    std::lock_guard lock(countsMutex_);
+    counts_[room] = r.members;
+  }
+  if (r.presence.addConnection(username)) {
+    if (r.presence.summarised(options_.presence)) {
+      r.presence.countJoin();
+      state.ticking.insert(room);
+    } else {
+      fanOut(home, room, r.shardsWithMembers,
+             encode_(buildMembershipJson("join", username, clock_()), 0));
+    }
+  }
+  return encode_(r.presence.presenceJson(options_.presence), 0);
 }
 
-void Hub::memberLeft(std::size_t home, const std::string& room, std::size_t shard, bool lastHere) {
-  auto& rooms = shards_[home].home;
-  auto it = rooms.find(room);
-  if (it == rooms.end()) return;
+void Hub::memberLeft(std::size_t home, const std::string& room, std::size_t shard, bool lastHere,
+                     const std::string& username) {
+  auto& state = shards_[home];
+  auto it = state.home.find(room);
+  if (it == state.home.end()) return;
   HomeRoom& r = it->second;
   if (lastHere) r.shardsWithMembers &= ~(std::uint64_t{1} << shard);
   const std::size_t left = --r.members;
@@ -138,12 +157,86 @@ void Hub::memberLeft(std::size_t home, const std::string& room, std::size_t shar
     else
       counts_[room] = left;
   }
+  const bool wasTyping = r.presence.isTyping(username);
+  if (r.presence.removeConnection(username)) {
+    if (wasTyping)
+      fanOut(home, room, r.shardsWithMembers, encode_(buildTypingJson(username, false), 0));
+    if (r.presence.summarised(options_.presence) ||
+        r.presence.userCount() >= options_.presence.cap) {
+      r.presence.countLeave();
+      state.ticking.insert(room);
+    } else {
+      fanOut(home, room, r.shardsWithMembers,
+             encode_(buildMembershipJson("leave", username, clock_()), 0));
+    }
+  }
   if (left == 0) {
     roomCount_.fetch_sub(1, std::memory_order_relaxed);
     // An empty room is forgotten. With a store its ids live on in the store; without one its
     // sequence starts over (there is no history it could disagree with).
-    rooms.erase(it);
+    state.home.erase(it);
   }
+}
+
+void Hub::typing(std::size_t shard, const std::string& room, const std::string& username,
+                 bool state) {
+  const std::size_t home = homeShard(room);
+  onHome(shard, home, [this, home, room, username, state] {
+    auto& s = shards_[home];
+    auto it = s.home.find(room);
+    if (it == s.home.end()) return;
+    HomeRoom& r = it->second;
+    if (r.presence.setTyping(username, state, clock_(), options_.presence)) {
+      broadcastTyping(home, room, r, username, state);
+      if (state) s.ticking.insert(room);
+    }
+  });
+}
+
+void Hub::broadcastTyping(std::size_t home, const std::string& room, HomeRoom& r,
+                          const std::string& username, bool state) {
+  auto frame = std::make_shared<WireFrame>();
+  frame->bytes = encode_(buildTypingJson(username, state), 0)->bytes;
+  frame->skipUser = username;
+  fanOut(home, room, r.shardsWithMembers, frame);
+}
+
+void Hub::tick(std::size_t shard) {
+  auto& s = shards_[shard];
+  if (s.ticking.empty()) return;
+  const std::int64_t now = clock_();
+  for (auto it = s.ticking.begin(); it != s.ticking.end();) {
+    auto room = s.home.find(*it);
+    if (room == s.home.end()) {
+      it = s.ticking.erase(it);
+      continue;
+    }
+    HomeRoom& r = room->second;
+    for (const auto& user : r.presence.expireTyping(now))
+      broadcastTyping(shard, *it, r, user, false);
+    // At most one summary per room per tick: a crowd joining at once costs O(members) a tick,
+    // not O(members) per join.
+    if (r.presence.summaryDue())
+      fanOut(shard, *it, r.shardsWithMembers, encode_(r.presence.takeSummaryJson(now), 0));
+    if (!r.presence.anyTyping())
+      it = s.ticking.erase(it);
+    else
+      ++it;
+  }
+}
+
+void Hub::presence(std::size_t shard, const std::string& room,
+                   std::function<void(std::vector<std::string>)> done) {
+  const std::size_t home = homeShard(room);
+  onHome(shard, home, [this, home, shard, room, done = std::move(done)]() mutable {
+    auto& rooms = shards_[home].home;
+    auto it = rooms.find(room);
+    std::vector<std::string> users =
+        it == rooms.end() ? std::vector<std::string>{} : it->second.presence.users();
+    if (shard == home) return done(std::move(users));
+    post_(shard,
+          [done = std::move(done), users = std::move(users)]() mutable { done(std::move(users)); });
+  });
 }
 
 std::vector<std::pair<std::string, std::size_t>> Hub::memberCounts() const {
@@ -185,6 +278,12 @@ void Hub::sequence(std::size_t home, Pending p) {
   auto& state = shards_[home];
   auto it = state.home.find(p.room);
   HomeRoom* r = it == state.home.end() ? nullptr : &it->second;
+
+  if (r && r->presence.isTyping(p.username)) {
+    // Sending a message ends typing; the others see that before the message itself.
+    r->presence.setTyping(p.username, false, p.unixMillis, options_.presence);
+    broadcastTyping(home, p.room, *r, p.username, false);
+  }
 
   std::string key;
   if (!p.clientId.empty()) {
@@ -306,7 +405,12 @@ void Hub::deliverLocal(std::size_t shard, const std::string& room, const Frame& 
   auto& rooms = shards_[shard].local;
   auto it = rooms.find(room);
   if (it == rooms.end()) return;
-  for (Member* m : it->second.members) m->deliver(frame);
+  if (frame->skipUser.empty()) {
+    for (Member* m : it->second.members) m->deliver(frame);
+    return;
+  }
+  for (Member* m : it->second.members)
+    if (m->username() != frame->skipUser) m->deliver(frame);
 }
 
 void Hub::sendTo(std::size_t shard, std::weak_ptr<Member> member, Frame frame) {
@@ -316,9 +420,9 @@ void Hub::sendTo(std::size_t shard, std::weak_ptr<Member> member, Frame frame) {
 }
 
 void Hub::startCatchUp(std::size_t shard, const std::string& room, std::weak_ptr<Member> handle,
-                       std::optional<std::uint64_t> since) {
-  auto giveUp = [this, shard, handle, since](std::string why) {
-    std::vector<Frame> frames{encode_(buildErrorJson("history_unavailable", why), 0)};
+                       std::optional<std::uint64_t> since, Frame presence) {
+  auto giveUp = [this, shard, handle, since, presence](std::string why) {
+    std::vector<Frame> frames{encode_(buildErrorJson("history_unavailable", why), 0), presence};
     post_(shard, [handle, frames = std::move(frames), since]() mutable {
       if (auto m = handle.lock()) m->endCatchUp(std::move(frames), since.value_or(0));
     });
@@ -328,10 +432,11 @@ void Hub::startCatchUp(std::size_t shard, const std::string& room, std::weak_ptr
   // marker in the writer's queue yields that id once it is durable.
   auto& state = shards_[homeShard(room)];
   if (!state.toStore.empty()) flushToStore(homeShard(room));
-  writer_->submitMarker(room, [this, shard, room, handle, since, giveUp](
+  writer_->submitMarker(room, [this, shard, room, handle, since, giveUp, presence](
                                   const store::StoreStatus& status, std::uint64_t bound) {
     if (!status.ok) return giveUp("history could not be read: " + status.error);
-    auto job = [this, shard, room, handle, since, bound, giveUp](store::MessageStore& store) {
+    auto job = [this, shard, room, handle, since, bound, giveUp,
+                presence](store::MessageStore& store) {
       std::vector<store::StoredMessage> messages;
       std::vector<Frame> frames;
       store::StoreStatus st;
@@ -362,6 +467,7 @@ void Hub::startCatchUp(std::size_t shard, const std::string& room, std::weak_ptr
               buildHistoryJson(messagesArray(messages, 0, messages.size()), hasMore, 0), 0));
       }
       if (!st.ok) return giveUp("history could not be read: " + st.error);
+      frames.push_back(presence);
       const std::uint64_t covered = std::max(since.value_or(0), bound);
       post_(shard, [handle, frames = std::move(frames), covered]() mutable {
         if (auto m = handle.lock()) m->endCatchUp(std::move(frames), covered);

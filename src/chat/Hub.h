@@ -14,7 +14,10 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
+
+#include "chat/Presence.h"
 
 namespace parley::store {
 class StoreWriter;
@@ -29,6 +32,7 @@ namespace parley::chat {
 struct WireFrame {
   std::string bytes;
   std::uint64_t messageId = 0;  // chat messages only: lets a catching-up member drop duplicates
+  std::string skipUser;         // typing frames: not for the typer's own connections
 };
 using Frame = std::shared_ptr<const WireFrame>;
 
@@ -36,9 +40,10 @@ using Frame = std::shared_ptr<const WireFrame>;
 // thread only; the calls must only queue, never close or re-enter the hub.
 class Member {
  public:
+  virtual const std::string& username() const = 0;
   virtual void deliver(const Frame& frame) = 0;
-  // Ends the catch-up that join() started: send `frames` (history) first, then the live frames
-  // held since join whose id is above `coveredId`.
+  // Ends the catch-up that join() started: send `frames` (history, then presence) first, then
+  // the live frames held since join whose id is above `coveredId`.
   virtual void endCatchUp(std::vector<Frame> frames, std::uint64_t coveredId) = 0;
 
  protected:
@@ -55,6 +60,7 @@ struct HubOptions {
   std::size_t replayPage = 200;    // messages per history frame of a replay
   std::int64_t idempotencyWindowMs = 10 * 60 * 1000;
   std::size_t idempotencyPerRoom = 1000;
+  PresenceOptions presence;
 };
 
 // The answer to a paging request: ok, the page (oldest first), and whether older ones exist.
@@ -83,11 +89,18 @@ class Hub {
 
   // The calls below run on shard `shard`'s thread, with `shard` the caller's own.
 
-  // Adds `member` to `room`. Returns true when a catch-up follows (history or replay of
-  // `since`): the member must then hold live frames until endCatchUp().
-  bool join(std::size_t shard, const std::string& room, Member* member,
+  // Adds `member` to `room`. A catch-up always follows (history or the replay of `since`, then
+  // the presence list): the member holds live frames until its endCatchUp() is called.
+  void join(std::size_t shard, const std::string& room, Member* member,
             std::weak_ptr<Member> handle, std::optional<std::uint64_t> since);
   void leave(std::size_t shard, const std::string& room, Member* member);
+  // A typing indicator from `username` (already rate-limited by the caller).
+  void typing(std::size_t shard, const std::string& room, const std::string& username, bool state);
+  // Periodic work of the rooms homed on `shard`: typing expiry, presence summaries.
+  void tick(std::size_t shard);
+  // The users in `room`; `done` runs on `shard`.
+  void presence(std::size_t shard, const std::string& room,
+                std::function<void(std::vector<std::string>)> done);
 
   struct Publish {
     std::string username;
@@ -131,7 +144,8 @@ class Hub {
   struct HomeRoom {
     std::uint64_t lastId = 0;             // the sequence when there is no store
     std::uint64_t shardsWithMembers = 0;  // bit i: shard i has local members
-    std::size_t members = 0;
+    std::size_t members = 0;              // connections
+    RoomPresence presence;
     std::unordered_map<std::string, RecentSend> recent;  // "user\n client_id" -> the original
     std::deque<std::string> recentOrder;
   };
@@ -149,14 +163,20 @@ class Hub {
     std::unordered_map<std::string, HomeRoom> home;
     std::vector<Pending> toStore;  // sequenced this loop turn, handed to the store at its end
     bool storeFlushPosted = false;
+    std::unordered_set<std::string> ticking;  // home rooms with typing users or a summary due
     std::atomic<std::uint64_t> sequenced{0};
   };
 
   void onHome(std::size_t from, std::size_t home, std::function<void()> task);
   // On the home shard.
   void sequence(std::size_t home, Pending p);
-  void memberJoined(std::size_t home, const std::string& room, std::size_t shard, bool firstHere);
-  void memberLeft(std::size_t home, const std::string& room, std::size_t shard, bool lastHere);
+  // Return the presence frame for the joiner.
+  Frame memberJoined(std::size_t home, const std::string& room, std::size_t shard, bool firstHere,
+                     const std::string& username);
+  void memberLeft(std::size_t home, const std::string& room, std::size_t shard, bool lastHere,
+                  const std::string& username);
+  void broadcastTyping(std::size_t home, const std::string& room, HomeRoom& r,
+                       const std::string& username, bool state);
   void flushToStore(std::size_t home);
   void onStored(std::size_t home, const store::StoreStatus& status,
                 std::vector<store::StoredMessage>& messages, std::vector<Pending>& pending);
@@ -164,7 +184,7 @@ class Hub {
               const Frame& frame);
   void remember(HomeRoom& r, const std::string& key, Frame frame, std::int64_t now);
   void startCatchUp(std::size_t shard, const std::string& room, std::weak_ptr<Member> handle,
-                    std::optional<std::uint64_t> since);
+                    std::optional<std::uint64_t> since, Frame presence);
   // On any shard.
   void deliverLocal(std::size_t shard, const std::string& room, const Frame& frame);
   void sendTo(std::size_t shard, std::weak_ptr<Member> member, Frame frame);

@@ -70,6 +70,15 @@ ClientRequest parseClientFrame(std::string_view text, const ProtocolLimits& limi
   if (const auto* type = obj->if_contains("type")) {
     const auto* s = type->if_string();
     if (s && *s == "history") return parseHistoryRequest(*obj);
+    if (s && *s == "typing") {
+      const auto* state = obj->if_contains("state");
+      if (!state || !state->is_bool())
+        return error("invalid_message", "\"state\" must be true or false");
+      ClientRequest r;
+      r.kind = ClientRequest::Kind::Typing;
+      r.typing = state->get_bool();
+      return r;
+    }
     if (!s || *s != "message") return error("unknown_type", "unknown or unsupported \"type\"");
   }
   const auto* contentValue = obj->if_contains("content");
@@ -196,6 +205,25 @@ std::string buildHistoryJson(std::string_view messagesArray, bool hasMore, std::
     out.append(std::to_string(before));
   }
   out.push_back('}');
+  return out;
+}
+
+std::string buildMembershipJson(std::string_view type, std::string_view username,
+                                std::int64_t unixMillis) {
+  std::string out = R"({"type":)";
+  appendJsonString(out, type);
+  out.append(R"(,"username":)");
+  appendJsonString(out, username);
+  out.append(R"(,"timestamp":")");
+  appendTimestamp(out, unixMillis);
+  out.append("\"}");
+  return out;
+}
+
+std::string buildTypingJson(std::string_view username, bool state) {
+  std::string out = R"({"type":"typing","username":)";
+  appendJsonString(out, username);
+  out.append(state ? R"(,"state":true})" : R"(,"state":false})");
   return out;
 }
 

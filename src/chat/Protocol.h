@@ -19,12 +19,13 @@ inline constexpr std::size_t kMaxPageLimit = 200;
 
 // What a client frame asks for. Error carries the `error` frame's code and message.
 struct ClientRequest {
-  enum class Kind { Chat, History, Error };
+  enum class Kind { Chat, History, Typing, Error };
   Kind kind = Kind::Error;
   std::string content;       // Chat
   std::string clientId;      // Chat: optional, echoed back, makes retries idempotent
   std::uint64_t before = 0;  // History: messages with id < before (0: the newest)
   std::size_t limit = 0;     // History: page size, capped at kMaxPageLimit
+  bool typing = false;       // Typing: the state
   std::string_view code;     // Error: a stable code from docs/PROTOCOL.md
   std::string_view message;  // Error: a human sentence
 };
@@ -53,6 +54,13 @@ std::string buildHistoryJson(std::string_view messagesArray, bool hasMore, std::
 // {"type":"error","code":...,"message":...} (+ "client_id" when not empty)
 std::string buildErrorJson(std::string_view code, std::string_view message,
                            std::string_view clientId = {});
+
+// {"type":"join"|"leave","username":...,"timestamp":...}
+std::string buildMembershipJson(std::string_view type, std::string_view username,
+                                std::int64_t unixMillis);
+
+// {"type":"typing","username":...,"state":true|false}
+std::string buildTypingJson(std::string_view username, bool state);
 
 // {"type":"resume_truncated","since":...,"first_id":...,"message":...}
 std::string buildResumeTruncatedJson(std::uint64_t since, std::uint64_t firstId);

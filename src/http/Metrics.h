@@ -23,6 +23,8 @@ enum class Rejection : unsigned {
   EmptyContent,
   ContentTooLong,
   UnknownType,
+  InvalidClientId,
+  RateLimited,
   Count
 };
 

@@ -130,6 +130,25 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
           });
       return;
     }
+    if (parts.size() == 4 && parts[1] == "rooms" && parts[3] == "presence") {
+      const std::string& room = parts[2];
+      if (const char* why = chat::roomNameError(room))
+        return refuse(400, http::Rejection::InvalidRoom, "invalid_room", why);
+      ctx.hub.presence(
+          shard_.index(), room,
+          [self = shared_from_this(), keepAlive, room](std::vector<std::string> users) {
+            std::string body = R"({"room":)";
+            chat::appendJsonString(body, room);
+            body.append(R"(,"users":[)");
+            for (std::size_t i = 0; i < users.size(); ++i) {
+              if (i) body.push_back(',');
+              chat::appendJsonString(body, users[i]);
+            }
+            body.append(R"(],"count":)" + std::to_string(users.size()) + "}");
+            self->reply(http::HttpReply{200, "application/json", std::move(body)}, keepAlive);
+          });
+      return;
+    }
     if (parts.size() == 4 && parts[1] == "rooms" && parts[3] == "messages") {
       const std::string& room = parts[2];
       if (const char* why = chat::roomNameError(room))

@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "app/Config.h"
+#include "chat/Hub.h"
 #include "http/Metrics.h"
 #include "net/WsSession.h"
 
@@ -77,6 +78,7 @@ void Shard::sweep() {
   snapshot.reserve(sessions_.size());
   for (WsSession* s : sessions_) snapshot.push_back(s->shared_from_this());
   for (auto& s : snapshot) s->keepAliveTick(now);
+  ctx_.hub.tick(index_);
 }
 
 void Shard::closeAll(std::uint16_t code, const char* reason) {

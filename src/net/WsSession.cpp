@@ -17,10 +17,12 @@ namespace {
 
 constexpr std::size_t kMaxIov = 1024;  // IOV_MAX on Linux
 constexpr int kReadRoundsPerTurn = 8;  // then yield to the other connections of the shard
+constexpr std::int64_t kTypingIntervalMs = 1000;  // same state again: at most once a second
+constexpr std::int64_t kTypingMinGapMs = 100;     // any typing frame: at most ten a second
 
 chat::Frame makeFrame(WsOpcode opcode, std::string_view payload, std::uint64_t messageId = 0) {
   return std::make_shared<const chat::WireFrame>(
-      chat::WireFrame{buildFrame(opcode, payload), messageId});
+      chat::WireFrame{buildFrame(opcode, payload), messageId, {}});
 }
 
 const chat::Frame& pingFrame() {
@@ -50,8 +52,10 @@ void WsSession::start(std::string early, std::optional<std::uint64_t> since) {
   socket_.set_option(boost::asio::ip::tcp::no_delay(true), ec);
   shard_.add(this);  // counted as open by HttpSession, before its 101 went out
   lastHeardMs_ = steadyMillis();
-  catchingUp_ = shard_.ctx().hub.join(shard_.index(), room_, this,
-                                      std::weak_ptr<chat::Member>(shared_from_this()), since);
+  // Live frames are held until the history (if any) and the presence list have gone out.
+  catchingUp_ = true;
+  shard_.ctx().hub.join(shard_.index(), room_, this,
+                        std::weak_ptr<chat::Member>(shared_from_this()), since);
   inRoom_ = true;
   if (!early.empty() && !consume(early.data(), early.size())) return;
   readLoop();
@@ -130,6 +134,19 @@ bool WsSession::onMessage(const WsMessage& msg) {
                                std::weak_ptr<chat::Member>(shared_from_this())});
       } else if (req.kind == chat::ClientRequest::Kind::History) {
         requestHistory(req.before, req.limit);
+      } else if (req.kind == chat::ClientRequest::Kind::Typing) {
+        // A repeat of the same state within the interval adds nothing but load: dropped (the
+        // hub only broadcasts changes, and a refresh every few seconds keeps `true` alive).
+        const std::int64_t now = steadyMillis();
+        const std::int64_t since = now - lastTypingMs_;
+        if (since < kTypingMinGapMs ||
+            (req.typing == lastTypingState_ && since < kTypingIntervalMs)) {
+          ctx.metrics.reject(http::Rejection::RateLimited);
+        } else {
+          lastTypingMs_ = now;
+          lastTypingState_ = req.typing;
+          ctx.hub.typing(shard_.index(), room_, username_, req.typing);
+        }
       } else {
         ctx.metrics.reject(http::rejectionForCode(req.code));
         sendNow(makeTextFrame(chat::buildErrorJson(req.code, req.message), 0));
@@ -253,8 +270,8 @@ void WsSession::beginClose(std::uint16_t code, const char* reason) {
     for (std::size_t i = keep; i < queue_.size(); ++i) queuedBytes_ -= queue_[i]->bytes.size();
     queue_.resize(keep);
   }
-  enqueue(
-      std::make_shared<const chat::WireFrame>(chat::WireFrame{buildCloseFrame(code, reason), 0}));
+  enqueue(std::make_shared<const chat::WireFrame>(
+      chat::WireFrame{buildCloseFrame(code, reason), 0, {}}));
   closeQueued_ = true;
   closeDeadlineMs_ = steadyMillis() + shard_.ctx().config.shutdownGrace.count();
 }

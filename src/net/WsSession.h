@@ -31,6 +31,7 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public c
   // handshake (they arrived with the HTTP request). `since`: replay what the client missed.
   void start(std::string early, std::optional<std::uint64_t> since);
 
+  const std::string& username() const override { return username_; }
   void deliver(const chat::Frame& frame) override;
   void endCatchUp(std::vector<chat::Frame> frames, std::uint64_t coveredId) override;
 
@@ -80,6 +81,8 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public c
   std::size_t heldBytes_ = 0;
 
   std::int64_t lastHeardMs_ = 0;
+  std::int64_t lastTypingMs_ = 0;  // rate limit of typing frames
+  bool lastTypingState_ = false;
   std::int64_t closeDeadlineMs_ = 0;
   std::size_t shardSlot_ = 0;
   State state_ = State::Open;

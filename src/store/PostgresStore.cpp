@@ -97,12 +97,13 @@ constexpr StmtDef kStmts[] = {
     {"parley_rooms",
      "SELECT room, last_id, last_ms FROM rooms ORDER BY last_ms DESC, room LIMIT $1"},
     {"parley_room_names", "SELECT room FROM rooms"},
-    // The bound is recomputed from the room's own newest id in the same statement, and keep is
-    // at least 1, so the newest message can never qualify.
+    // A key range, so each chunk reads only the rows it deletes: up to the room's newest id
+    // minus keep (recomputed here, and keep is at least 1, so the newest never qualifies), and
+    // at most the chunk's worth of oldest ids (LEAST skips the NULL of a shorter room).
     {"parley_prune_keep_last",
-     "DELETE FROM messages WHERE room = $1 AND id IN (SELECT id FROM messages "
-     "WHERE room = $1 AND id <= (SELECT max(id) FROM messages WHERE room = $1) - $2::bigint "
-     "ORDER BY id LIMIT $3)"},
+     "DELETE FROM messages WHERE room = $1 AND id <= LEAST("
+     "(SELECT max(id) FROM messages WHERE room = $1) - $2::bigint, "
+     "(SELECT id FROM messages WHERE room = $1 ORDER BY id OFFSET $3::bigint - 1 LIMIT 1))"},
     // Walks the created_ms index upwards from $1 so rows it skipped (rooms' newest) are not
     // examined again by every chunk.
     {"parley_prune_older_than",
@@ -235,12 +236,13 @@ std::string PostgresStore::redacted(std::string_view url) {
 
 PostgresStore::PostgresStore(const std::string& url) : where_(redacted(url)) {
   // Defaults come before the URI, so anything the URI says wins. connect_timeout bounds a
-  // (re)connect to an unreachable host, statement_timeout a query stuck behind a lock, and TCP
-  // keepalives a server that vanished without closing the connection.
+  // (re)connect to an unreachable host, statement_timeout a query stuck behind a lock (5 s, as
+  // SQLite's busy timeout), and TCP keepalives a server that vanished without closing the
+  // connection: no store call blocks its thread for long.
   const char* const keys[] = {"connect_timeout",  "keepalives_idle", "keepalives_interval",
                               "keepalives_count", "options",         "application_name",
                               "client_encoding",  "dbname",          nullptr};
-  const char* const values[] = {"5",      "30",   "10",        "3",    "-c statement_timeout=10s",
+  const char* const values[] = {"5",      "30",   "10",        "3",    "-c statement_timeout=5s",
                                 "parley", "UTF8", url.c_str(), nullptr};
   conn_.reset(PQconnectdbParams(keys, values, /*expand_dbname=*/1));
   if (!conn_) throw std::runtime_error("postgres " + where_ + ": out of memory");

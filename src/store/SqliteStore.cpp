@@ -82,12 +82,13 @@ constexpr const char* kSql[] = {
     "ORDER BY id DESC LIMIT 1",
     /* kRooms */ "SELECT room, last_id, last_ms FROM rooms ORDER BY last_ms DESC, room LIMIT ?1",
     /* kRoomNames */ "SELECT room FROM rooms",
-    // The bound is recomputed from the room's own newest id in the same statement, and keep is
-    // at least 1, so the newest message can never qualify.
+    // A key range, so each chunk reads only the rows it deletes: up to the room's newest id
+    // minus keep (recomputed here, and keep is at least 1, so the newest never qualifies), and
+    // at most the chunk's worth of oldest ids (when the room is shorter, the first bound).
     /* kPruneKeepLast */
-    "DELETE FROM messages WHERE room = ?1 AND id IN (SELECT id FROM messages "
-    "WHERE room = ?1 AND id <= (SELECT max(id) FROM messages WHERE room = ?1) - ?2 "
-    "ORDER BY id LIMIT ?3)",
+    "DELETE FROM messages WHERE room = ?1 AND id <= (SELECT min(bound, coalesce("
+    "(SELECT id FROM messages WHERE room = ?1 ORDER BY id LIMIT 1 OFFSET ?3 - 1), bound)) "
+    "FROM (SELECT (SELECT max(id) FROM messages WHERE room = ?1) - ?2 AS bound))",
     // Walks the created_ms index upwards from ?1 so rows it skipped (rooms' newest) are not
     // examined again by every chunk.
     /* kPruneOlderThan */

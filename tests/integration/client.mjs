@@ -8,6 +8,8 @@ import crypto from 'node:crypto';
 import WebSocket from 'ws';
 
 const DEFAULT_TIMEOUT = 5000;
+const HISTORY_TYPES = new Set(['history', 'resume_truncated']);
+const EVENT_TYPES = new Set(['presence', 'join', 'leave', 'typing', 'presence_summary']);
 
 function wsPath(room, username) {
   const q = username === undefined ? '' : `?username=${encodeURIComponent(username)}`;
@@ -85,7 +87,9 @@ class Inbox {
 // The history the server sends on join (and for ?since=) is kept apart, in `client.history`,
 // so tests about live traffic see only live frames; `keepHistory: true` puts history frames in
 // the inbox too, for the tests about history itself.
-export function connect(port, room, username, { path, timeoutMs = DEFAULT_TIMEOUT, wsOptions = {}, keepHistory = false } = {}) {
+// Presence events (presence, join, leave, typing, presence_summary) are likewise kept in
+// `client.events` unless `keepEvents: true`.
+export function connect(port, room, username, { path, timeoutMs = DEFAULT_TIMEOUT, wsOptions = {}, keepHistory = false, keepEvents = false } = {}) {
   const url = `ws://127.0.0.1:${port}${path ?? wsPath(room, username)}`;
   const ws = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: timeoutMs, ...wsOptions });
   const inbox = new Inbox();
@@ -94,6 +98,7 @@ export function connect(port, room, username, { path, timeoutMs = DEFAULT_TIMEOU
     url,
     received: [], // every parsed frame, in arrival order (never consumed)
     history: [], // history/resume_truncated frames, when not kept in the inbox
+    events: [], // presence/join/leave/typing/presence_summary frames, when not kept in the inbox
     errors: [], // socket errors seen (e.g. ECONNRESET after a server close)
     pings: 0,
     closeInfo: null, // {code, reason} once closed
@@ -139,7 +144,8 @@ export function connect(port, room, username, { path, timeoutMs = DEFAULT_TIMEOU
     try { frame = JSON.parse(text); } catch { frame = { unparsable: text, isBinary }; }
     Object.defineProperty(frame, 'raw', { value: text, enumerable: false });
     client.received.push(frame);
-    if (!keepHistory && (frame.type === 'history' || frame.type === 'resume_truncated')) client.history.push(frame);
+    if (!keepHistory && HISTORY_TYPES.has(frame.type)) client.history.push(frame);
+    else if (!keepEvents && EVENT_TYPES.has(frame.type)) client.events.push(frame);
     else inbox.push(frame);
   });
   ws.on('ping', () => { client.pings++; });
