@@ -86,13 +86,18 @@ ClientRequest parseClientFrame(std::string_view text, const ProtocolLimits& limi
   const auto* content = contentValue->if_string();
   if (!content) return error("invalid_message", "\"content\" must be a string");
   if (content->empty()) return error("empty_content", "\"content\" must not be empty");
+  // U+0000 cannot be stored (PostgreSQL text) and no client needs it.
+  if (std::string_view(*content).find('\0') != std::string_view::npos)
+    return error("invalid_message", "\"content\" must not contain U+0000");
   if (countCodePoints(*content) > limits.maxContentChars)
     return error("content_too_long", "\"content\" is longer than the server accepts");
 
   ClientRequest r;
   if (const auto* idValue = obj->if_contains("client_id")) {
     const auto* id = idValue->if_string();
-    if (!id || id->empty() || countCodePoints(*id) > kMaxClientIdChars)
+    if (!id || id->empty() || countCodePoints(*id) > kMaxClientIdChars ||
+        std::any_of(id->begin(), id->end(),
+                    [](char c) { return static_cast<unsigned char>(c) < 0x20; }))
       return error("invalid_client_id", "\"client_id\" must be a string of 1 to 64 characters");
     r.clientId.assign(id->data(), id->size());
   }

@@ -1,5 +1,6 @@
 #include "store/MessageStore.h"
 
+#include <limits>
 #include <stdexcept>
 
 #include "store/PostgresStore.h"
@@ -19,6 +20,18 @@ std::unique_ptr<MessageStore> openStore(const std::string& url) {
     return std::make_unique<PostgresStore>(url);
   throw std::runtime_error("unknown --db URL \"" + PostgresStore::redacted(url) +
                            "\": expected sqlite:PATH or postgres://user:pass@host:port/dbname");
+}
+
+std::string validateBatch(std::span<const StoredMessage> batch) {
+  constexpr auto kMaxId = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+  for (const auto& m : batch) {
+    if (m.id == 0 || m.id > kMaxId)
+      return "message id " + std::to_string(m.id) + " is out of range";
+    for (std::string_view s : {std::string_view(m.room), std::string_view(m.username),
+                               std::string_view(m.content), std::string_view(m.clientId)})
+      if (s.find('\0') != std::string_view::npos) return "message text contains a NUL byte";
+  }
+  return {};
 }
 
 }  // namespace parley::store

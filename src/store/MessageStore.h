@@ -78,6 +78,10 @@ class MessageStore {
   virtual StoreStatus ping() = 0;
 };
 
+// Both stores accept exactly the same batches: ids in 1..2^63-1 (a signed 64-bit column) and
+// text without NUL bytes (PostgreSQL cannot store NUL). Returns why not, or "" when fine.
+std::string validateBatch(std::span<const StoredMessage> batch);
+
 // Opens (creating and migrating the schema as needed) the store named by `url`:
 //   sqlite:PATH           e.g. sqlite:./data/parley.db (parent directories are created)
 //   postgres://user:pass@host:port/dbname   (also postgresql://)

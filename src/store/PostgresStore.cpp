@@ -115,19 +115,6 @@ constexpr StmtDef kStmts[] = {
 };
 #undef PARLEY_BATCH
 
-// Same rules as SqliteStore, so both stores accept exactly the same batches: text must be
-// NUL-free (PostgreSQL cannot store NUL) and ids fit a signed 64-bit column.
-std::string batchError(std::span<const StoredMessage> batch) {
-  for (const auto& m : batch) {
-    if (m.id == 0 || m.id > static_cast<std::uint64_t>(kMaxSql))
-      return "message id " + std::to_string(m.id) + " is out of range";
-    for (std::string_view s : {std::string_view(m.room), std::string_view(m.username),
-                               std::string_view(m.content), std::string_view(m.clientId)})
-      if (s.find('\0') != std::string_view::npos) return "message text contains a NUL byte";
-  }
-  return {};
-}
-
 // A key with a NUL byte can never have been stored, and as a C string parameter it would be cut
 // short into another key: such lookups find nothing without asking the server.
 bool hasNul(std::string_view s) { return s.find('\0') != std::string_view::npos; }
@@ -344,7 +331,7 @@ StoreStatus PostgresStore::call(const char* what, Attempt&& attempt) {
 
 StoreStatus PostgresStore::append(std::span<const StoredMessage> batch) {
   if (batch.empty()) return {};
-  if (auto why = batchError(batch); !why.empty())
+  if (auto why = validateBatch(batch); !why.empty())
     return StoreStatus::failure("postgres append: " + why);
   std::string rooms = "{", ids = "{", users = "{", contents = "{", clientIds = "{", millis = "{";
   for (const auto& m : batch) {

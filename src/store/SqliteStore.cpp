@@ -100,19 +100,6 @@ constexpr const char* kSql[] = {
 };
 static_assert(std::size(kSql) == 15);
 
-// Same rules as PostgresStore: text must be NUL-free (PostgreSQL cannot store NUL) and ids fit
-// a signed 64-bit column, so both stores accept exactly the same batches.
-std::string batchError(std::span<const StoredMessage> batch) {
-  for (const auto& m : batch) {
-    if (m.id == 0 || m.id > static_cast<std::uint64_t>(kMaxSql))
-      return "message id " + std::to_string(m.id) + " is out of range";
-    for (std::string_view s : {std::string_view(m.room), std::string_view(m.username),
-                               std::string_view(m.content), std::string_view(m.clientId)})
-      if (s.find('\0') != std::string_view::npos) return "message text contains a NUL byte";
-  }
-  return {};
-}
-
 std::int64_t clampLimit(std::size_t n) {
   return n > static_cast<std::size_t>(kMaxSql) ? kMaxSql : static_cast<std::int64_t>(n);
 }
@@ -321,7 +308,7 @@ bool SqliteStore::storedExactly(std::span<const StoredMessage> batch) {
 
 StoreStatus SqliteStore::append(std::span<const StoredMessage> batch) {
   if (batch.empty()) return {};
-  if (auto why = batchError(batch); !why.empty())
+  if (auto why = validateBatch(batch); !why.empty())
     return StoreStatus::failure("sqlite append: " + why);
   std::string error;
   if (!run(kBegin, error)) return StoreStatus::failure("sqlite append: " + error);

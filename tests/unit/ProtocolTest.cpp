@@ -52,8 +52,32 @@ INSTANTIATE_TEST_SUITE_P(
                       BadCase{R"({"content":null})", "invalid_message"},
                       BadCase{R"({"content":["a"]})", "invalid_message"},
                       BadCase{R"({"content":""})", "empty_content"},
+                      BadCase{R"({"content":"a\u0000b"})", "invalid_message"},
+                      BadCase{R"({"content":"x","client_id":""})", "invalid_client_id"},
+                      BadCase{R"({"content":"x","client_id":5})", "invalid_client_id"},
+                      BadCase{R"({"content":"x","client_id":"a\nb"})", "invalid_client_id"},
+                      BadCase{R"({"type":"typing","state":"yes"})", "invalid_message"},
+                      BadCase{R"({"type":"history","before":-1})", "invalid_message"},
+                      BadCase{R"({"type":"history","limit":0})", "invalid_message"},
                       BadCase{R"({"type":"bogus","content":"x"})", "unknown_type"},
                       BadCase{R"({"type":5,"content":"x"})", "unknown_type"}));
+
+TEST(ParseClientFrame, ClientIdTypingAndHistoryRequests) {
+  auto chat = parseClientFrame(R"({"content":"hi","client_id":"c-1"})", limits());
+  ASSERT_EQ(chat.kind, ClientRequest::Kind::Chat);
+  EXPECT_EQ(chat.clientId, "c-1");
+  auto typing = parseClientFrame(R"({"type":"typing","state":true})", limits());
+  ASSERT_EQ(typing.kind, ClientRequest::Kind::Typing);
+  EXPECT_TRUE(typing.typing);
+  auto page = parseClientFrame(R"({"type":"history","before":120,"limit":500})", limits());
+  ASSERT_EQ(page.kind, ClientRequest::Kind::History);
+  EXPECT_EQ(page.before, 120u);
+  EXPECT_EQ(page.limit, kMaxPageLimit);
+  auto newest = parseClientFrame(R"({"type":"history"})", limits());
+  ASSERT_EQ(newest.kind, ClientRequest::Kind::History);
+  EXPECT_EQ(newest.before, 0u);
+  EXPECT_EQ(newest.limit, kDefaultPageLimit);
+}
 
 TEST(ParseClientFrame, ContentLimitCountsCharactersNotBytes) {
   const std::string emoji = "\xF0\x9F\x98\x80";
