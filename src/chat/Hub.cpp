@@ -216,9 +216,9 @@ void Hub::tick(std::size_t shard) {
       broadcastTyping(shard, *it, r, user, false);
     // At most one summary per room per tick: a crowd joining at once costs O(members) a tick,
     // not O(members) per join.
-    if (r.presence.summaryDue())
+    if (r.presence.summaryDue(now))
       fanOut(shard, *it, r.shardsWithMembers, encode_(r.presence.takeSummaryJson(now), 0));
-    if (!r.presence.anyTyping())
+    if (!r.presence.anyTyping() && !r.presence.summaryPending())
       it = s.ticking.erase(it);
     else
       ++it;

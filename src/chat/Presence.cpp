@@ -72,6 +72,7 @@ std::string RoomPresence::takeSummaryJson(std::int64_t unixMillis) {
   appendTimestamp(out, unixMillis);
   out.append("\"}");
   joined_ = left_ = 0;
+  lastSummaryMs_ = unixMillis;
   return out;
 }
 

@@ -44,7 +44,11 @@ class RoomPresence {
   // Summarised join/leave counts since the last summary.
   void countJoin() { ++joined_; }
   void countLeave() { ++left_; }
-  bool summaryDue() const { return joined_ + left_ > 0; }
+  // A summary is due when something changed and the last one is at least a second old.
+  bool summaryDue(std::int64_t nowMs) const {
+    return joined_ + left_ > 0 && nowMs - lastSummaryMs_ >= kSummaryIntervalMs;
+  }
+  bool summaryPending() const { return joined_ + left_ > 0; }
   // {"type":"presence_summary","count":N,"joined":J,"left":L,"timestamp":...}; resets counts.
   std::string takeSummaryJson(std::int64_t unixMillis);
 
@@ -53,8 +57,10 @@ class RoomPresence {
   std::unordered_map<std::string, std::int64_t> typingUntil_;
   std::string presenceJson_;
   bool presenceStale_ = true;
+  static constexpr std::int64_t kSummaryIntervalMs = 1000;
   std::size_t joined_ = 0;
   std::size_t left_ = 0;
+  std::int64_t lastSummaryMs_ = 0;
 };
 
 }  // namespace parley::chat

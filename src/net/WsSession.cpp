@@ -128,6 +128,7 @@ bool WsSession::onMessage(const WsMessage& msg) {
       chat::ProtocolLimits limits{ctx.config.maxContentChars};
       chat::ClientRequest req = chat::parseClientFrame(msg.payload, limits);
       if (req.kind == chat::ClientRequest::Kind::Chat) {
+        lastTypingState_ = false;  // the message ends typing, so a new `true` is a change
         ctx.hub.publish(
             shard_.index(), room_,
             chat::Hub::Publish{username_, std::move(req.content), std::move(req.clientId),
