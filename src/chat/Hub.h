@@ -43,7 +43,9 @@ class Member {
   virtual const std::string& username() const = 0;
   virtual void deliver(const Frame& frame) = 0;
   // Ends the catch-up that join() started: send `frames` (history, then presence) first, then
-  // the live frames held since join whose id is above `coveredId`.
+  // the live frames held since join whose id is above `coveredId`. A message frame with an id
+  // at or below `coveredId` may still arrive after this call (its fan-out raced the read): the
+  // member must drop it too.
   virtual void endCatchUp(std::vector<Frame> frames, std::uint64_t coveredId) = 0;
 
  protected:

@@ -182,6 +182,9 @@ bool WsSession::onMessage(const WsMessage& msg) {
 
 void WsSession::deliver(const chat::Frame& frame) {
   if (state_ != State::Open || pendingClose_) return;
+  // A message the history already carried can still arrive live after the catch-up ended (its
+  // fan-out from another shard raced the history read): ids only grow, so one compare drops it.
+  if (frame->messageId != 0 && frame->messageId <= coveredId_) return;
   const std::size_t limit = shard_.ctx().config.maxOutboundBytes;
   if (catchingUp_) {
     // Held frames count against the same bound as queued ones.
@@ -218,14 +221,14 @@ void WsSession::deliver(const chat::Frame& frame) {
 void WsSession::endCatchUp(std::vector<chat::Frame> frames, std::uint64_t coveredId) {
   if (!catchingUp_) return;
   catchingUp_ = false;
+  coveredId_ = coveredId;
   std::vector<chat::Frame> held;
   held.swap(held_);
   heldBytes_ = 0;
   if (state_ != State::Open) return;
   for (auto& f : frames) enqueue(f);
   // Live frames the history already covered are dropped: no duplicate at the seam.
-  for (auto& f : held)
-    if (f->messageId == 0 || f->messageId > coveredId) deliver(f);
+  for (auto& f : held) deliver(f);  // those the history covered are dropped there
 }
 
 void WsSession::requestHistory(std::uint64_t before, std::size_t limit) {

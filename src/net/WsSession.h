@@ -79,6 +79,7 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public c
   // Live frames that arrive while the history is being read (catch-up), sent after it.
   std::vector<chat::Frame> held_;
   std::size_t heldBytes_ = 0;
+  std::uint64_t coveredId_ = 0;  // the highest id the catch-up history carried
 
   std::int64_t lastHeardMs_ = 0;
   std::int64_t lastTypingMs_ = 0;  // rate limit of typing frames

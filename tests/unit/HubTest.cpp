@@ -67,6 +67,7 @@ class TestMember : public Member {
   explicit TestMember(std::string name) : name_(std::move(name)) {}
   const std::string& username() const override { return name_; }
   void deliver(const Frame& frame) override {
+    if (frame->messageId != 0 && frame->messageId <= coveredId_) return;  // as WsSession does
     if (catchingUp_)
       held_.push_back(frame);
     else
@@ -74,6 +75,7 @@ class TestMember : public Member {
   }
   void endCatchUp(std::vector<Frame> frames, std::uint64_t coveredId) override {
     catchingUp_ = false;
+    coveredId_ = coveredId;
     for (auto& f : frames) record(f->bytes);
     for (auto& f : held_)
       if (f->messageId == 0 || f->messageId > coveredId) record(f->bytes);
@@ -104,6 +106,7 @@ class TestMember : public Member {
 
   std::string name_;
   bool catchingUp_ = true;
+  std::uint64_t coveredId_ = 0;
   std::vector<Frame> held_;
 };
 
