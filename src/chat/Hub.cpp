@@ -172,9 +172,13 @@ void Hub::memberLeft(std::size_t home, const std::string& room, std::size_t shar
   }
   if (left == 0) {
     roomCount_.fetch_sub(1, std::memory_order_relaxed);
-    // An empty room is forgotten. With a store its ids live on in the store; without one its
-    // sequence starts over (there is no history it could disagree with).
-    state.home.erase(it);
+    // An empty room is forgotten, unless it still remembers recent client ids: a client whose
+    // reconnect found the room empty may be retrying. The tick forgets it once they expire.
+    // (With a store the ids live on in the store; without one, a forgotten room starts over.)
+    if (r.recent.empty())
+      state.home.erase(it);
+    else
+      state.ticking.insert(room);
   }
 }
 
@@ -212,6 +216,16 @@ void Hub::tick(std::size_t shard) {
       continue;
     }
     HomeRoom& r = room->second;
+    if (r.members == 0) {
+      forgetExpired(r, now);
+      if (r.recent.empty()) {
+        s.home.erase(room);
+        it = s.ticking.erase(it);
+      } else {
+        ++it;
+      }
+      continue;
+    }
     for (const auto& user : r.presence.expireTyping(now))
       broadcastTyping(shard, *it, r, user, false);
     // At most one summary per room per tick: a crowd joining at once costs O(members) a tick,
@@ -261,6 +275,10 @@ void Hub::publish(std::size_t shard, const std::string& room, Publish message) {
 void Hub::remember(HomeRoom& r, const std::string& key, Frame frame, std::int64_t now) {
   r.recent[key] = RecentSend{std::move(frame), now};
   r.recentOrder.push_back(key);
+  forgetExpired(r, now);
+}
+
+void Hub::forgetExpired(HomeRoom& r, std::int64_t now) {
   // Bounded in count and in time; the map entry goes with its own (latest) order entry.
   while (!r.recentOrder.empty()) {
     const std::string& oldest = r.recentOrder.front();
@@ -295,7 +313,12 @@ void Hub::sequence(std::size_t home, Pending p) {
         duplicates_.fetch_add(1, std::memory_order_relaxed);
         // The original goes back to the sender alone; one still on its way to the store will
         // reach it with everyone else.
-        if (seen->second.frame) sendTo(p.originShard, p.sender, seen->second.frame);
+        if (seen->second.frame) {
+          // A copy without the id: the sender's catch-up filter would drop the original if
+          // its join history already carried it, and this answer must arrive.
+          sendTo(p.originShard, p.sender,
+                 std::make_shared<const WireFrame>(WireFrame{seen->second.frame->bytes, 0, {}}));
+        }
         return;
       }
       remember(*r, key, nullptr, p.unixMillis);

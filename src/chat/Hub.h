@@ -165,7 +165,8 @@ class Hub {
     std::unordered_map<std::string, HomeRoom> home;
     std::vector<Pending> toStore;  // sequenced this loop turn, handed to the store at its end
     bool storeFlushPosted = false;
-    std::unordered_set<std::string> ticking;  // home rooms with typing users or a summary due
+    // Home rooms with typing users, a summary due, or (empty) client ids still remembered.
+    std::unordered_set<std::string> ticking;
     std::atomic<std::uint64_t> sequenced{0};
   };
 
@@ -185,6 +186,7 @@ class Hub {
   void fanOut(std::size_t home, const std::string& room, std::uint64_t shardMask,
               const Frame& frame);
   void remember(HomeRoom& r, const std::string& key, Frame frame, std::int64_t now);
+  void forgetExpired(HomeRoom& r, std::int64_t now);
   void startCatchUp(std::size_t shard, const std::string& room, std::weak_ptr<Member> handle,
                     std::optional<std::uint64_t> since, Frame presence);
   // On any shard.

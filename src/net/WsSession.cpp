@@ -46,12 +46,13 @@ WsSession::WsSession(Shard& shard, boost::asio::ip::tcp::socket socket, std::str
 
 WsSession::~WsSession() = default;
 
-void WsSession::start(std::string early, std::optional<std::uint64_t> since) {
+void WsSession::start(std::string response, std::string early, std::optional<std::uint64_t> since) {
   boost::system::error_code ec;
   socket_.non_blocking(true, ec);
   socket_.set_option(boost::asio::ip::tcp::no_delay(true), ec);
   shard_.add(this);  // counted as open by HttpSession, before its 101 went out
   lastHeardMs_ = steadyMillis();
+  enqueue(std::make_shared<const chat::WireFrame>(chat::WireFrame{std::move(response), 0, {}}));
   // Live frames are held until the history (if any) and the presence list have gone out.
   catchingUp_ = true;
   shard_.ctx().hub.join(shard_.index(), room_, this,
@@ -59,6 +60,8 @@ void WsSession::start(std::string early, std::optional<std::uint64_t> since) {
   inRoom_ = true;
   if (!early.empty() && !consume(early.data(), early.size())) return;
   readLoop();
+  // A shutdown that began while this connection was being upgraded did not see it.
+  if (shard_.ctx().stopping.load()) closeWith(close_code::GoingAway, "server shutting down");
 }
 
 void WsSession::readLoop() {
@@ -71,6 +74,9 @@ void WsSession::readLoop() {
       lastHeardMs_ = steadyMillis();
       pingOutstanding_ = false;
       if (!consume(buf.data(), static_cast<std::size_t>(n))) return;
+      // A short read emptied the socket: wait for the next edge rather than pay a recv() that
+      // only says EAGAIN (data arriving after this read raises a new edge).
+      if (static_cast<std::size_t>(n) < buf.size()) return waitReadable();
       continue;
     }
     if (n == 0) {
@@ -227,6 +233,10 @@ void WsSession::endCatchUp(std::vector<chat::Frame> frames, std::uint64_t covere
   heldBytes_ = 0;
   if (state_ != State::Open) return;
   for (auto& f : frames) enqueue(f);
+  if (!dirty_) {
+    dirty_ = true;
+    shard_.markDirty(shared_from_this());
+  }
   // Live frames the history already covered are dropped: no duplicate at the seam.
   for (auto& f : held) deliver(f);  // those the history covered are dropped there
 }
@@ -309,7 +319,7 @@ WsSession::WriteResult WsSession::writeQueued() {
   queueHead_ = 0;
   headOffset_ = 0;
   queuedBytes_ = 0;
-  // A burst can leave a large array behind; an idle connection should not keep it.
+  // A burst can leave a large array behind (the sweep frees a small one once idle).
   if (queue_.capacity() > 64)
     std::vector<chat::Frame>().swap(queue_);
   else
@@ -323,6 +333,9 @@ void WsSession::flush() {
   if (writeFailed_) return finish(1006);
   if (pendingClose_) beginClose(std::exchange(pendingClose_, 0), "slow consumer");
   if (waitingWritable_) return;
+  // The 101 (and any error frame) waits for the history and presence to join it, unless the
+  // session is closing: then everything goes now.
+  if (catchingUp_ && state_ == State::Open) return;
   switch (writeQueued()) {
     case WriteResult::Failed:
       return finish(1006);
@@ -370,6 +383,8 @@ void WsSession::keepAliveTick(std::int64_t nowMs) {
     return;
   }
   if (state_ != State::Open) return;
+  // An idle connection keeps no queue array (a busy one keeps it from turn to turn).
+  if (queue_.empty() && queue_.capacity() != 0 && !dirty_) std::vector<chat::Frame>().swap(queue_);
   const auto& config = shard_.ctx().config;
   const std::int64_t silentMs = nowMs - lastHeardMs_;
   if (silentMs >= config.idleTimeout.count()) {

@@ -27,9 +27,10 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public c
             std::string username);
   ~WsSession();
 
-  // Joins the room and starts reading; `early` holds bytes the client sent right after its
-  // handshake (they arrived with the HTTP request). `since`: replay what the client missed.
-  void start(std::string early, std::optional<std::uint64_t> since);
+  // Queues the handshake `response` (it leaves with the catch-up frames), joins the room and
+  // starts reading; `early` holds bytes the client sent right after its handshake (they arrived
+  // with the HTTP request). `since`: replay what the client missed.
+  void start(std::string response, std::string early, std::optional<std::uint64_t> since);
 
   const std::string& username() const override { return username_; }
   void deliver(const chat::Frame& frame) override;
