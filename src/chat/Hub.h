@@ -6,8 +6,8 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <functional>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -149,7 +149,7 @@ class Hub {
     std::size_t members = 0;              // connections
     RoomPresence presence;
     std::unordered_map<std::string, RecentSend> recent;  // "user\n client_id" -> the original
-    std::deque<std::string> recentOrder;
+    std::list<std::string> recentOrder;  // a list: an empty one allocates nothing (a deque does)
   };
   struct Pending {
     std::string room;

@@ -29,20 +29,23 @@ boost::json::parser& threadParser() {
 
 // A positive integer member, or `fallback` when absent; nullopt when present but not one.
 std::optional<std::uint64_t> positiveInteger(const boost::json::object& obj, const char* key,
-                                             std::uint64_t fallback) {
+                                             std::uint64_t fallback, bool allowZero = false) {
   const auto* v = obj.if_contains(key);
   if (!v) return fallback;
-  if (const auto* i = v->if_int64(); i && *i > 0) return static_cast<std::uint64_t>(*i);
-  if (const auto* u = v->if_uint64(); u && *u > 0) return *u;
+  const std::int64_t min = allowZero ? 0 : 1;
+  if (const auto* i = v->if_int64(); i && *i >= min) return static_cast<std::uint64_t>(*i);
+  if (const auto* u = v->if_uint64(); u && *u >= static_cast<std::uint64_t>(min)) return *u;
   return std::nullopt;
 }
 
 ClientRequest parseHistoryRequest(const boost::json::object& obj) {
   ClientRequest r;
-  const auto before = positiveInteger(obj, "before", 0);
+  // before: 0 (or absent) means "the newest", as over HTTP.
+  const auto before = positiveInteger(obj, "before", 0, /*allowZero=*/true);
   const auto limit = positiveInteger(obj, "limit", kDefaultPageLimit);
   if (!before || !limit)
-    return error("invalid_message", "\"before\" and \"limit\" must be positive integers");
+    return error("invalid_message",
+                 "\"before\" must be a non-negative and \"limit\" a positive integer");
   r.kind = ClientRequest::Kind::History;
   r.before = *before;
   r.limit = std::min<std::uint64_t>(*limit, kMaxPageLimit);
