@@ -6,7 +6,7 @@ HOST       ?= 127.0.0.1
 PORT       ?= 8000
 ARGS       ?=
 
-.PHONY: all run test test-fast test-asan build build-asan deps deps-test npm-test bench format clean
+.PHONY: all run test test-fast test-asan build build-asan deps deps-test npm-test bench bench-store format clean
 
 all: build
 
@@ -45,6 +45,9 @@ test-asan: deps-test npm-test build-asan
 
 bench: build
 	bench/run.sh $(BUILD)/parley $(BUILD)/bench/chatbench
+
+bench-store: deps-test build
+	bench/store-run.sh $(BUILD)/bench/storebench
 
 format:
 	clang-format -i $$(git ls-files 'src/*.cpp' 'src/*.h' 'tests/*.cpp' 'bench/*.cpp' 'bench/*.h')
