@@ -76,6 +76,10 @@ class MessageStore {
 
   // A cheap round trip to the database (SELECT 1), for /healthz and recovery probes.
   virtual StoreStatus ping() = 0;
+
+  // Housekeeping the store wants done off the write path, called about once a second by the
+  // reader thread (SQLite: a WAL checkpoint). Best effort: failures are the next call's business.
+  virtual void maintain() {}
 };
 
 // Both stores accept exactly the same batches: ids in 1..2^63-1 (a signed 64-bit column) and

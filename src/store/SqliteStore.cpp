@@ -204,6 +204,10 @@ void SqliteStore::configure() {
     throw std::runtime_error("sqlite " + path_ + ": cannot enable WAL (journal mode is " + mode +
                              ")");
   execOrThrow("PRAGMA synchronous=NORMAL", "cannot set synchronous=NORMAL");
+  // A checkpoint run by a committing connection stalls that commit for its fdatasync calls
+  // (10-20 ms here). The reader thread checkpoints every second (maintain()); the automatic one
+  // stays only as a safety net for a WAL that grows past ~40 MB.
+  execOrThrow("PRAGMA wal_autocheckpoint=10000", "cannot set wal_autocheckpoint");
 }
 
 void SqliteStore::migrate() {
@@ -459,6 +463,11 @@ StoreStatus SqliteStore::pruneOlderThan(std::int64_t cutoffMillis, std::uint64_t
     deleted += static_cast<std::uint64_t>(n);
     if (n < kPruneChunk) return {};
   }
+}
+
+void SqliteStore::maintain() {
+  // PASSIVE: copies what it can without waiting for (or blocking) the writer.
+  sqlite3_wal_checkpoint_v2(db_.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
 }
 
 StoreStatus SqliteStore::ping() {

@@ -29,25 +29,31 @@ StoreWriter::~StoreWriter() {
 }
 
 void StoreWriter::submit(std::vector<StoredMessage> messages, Done done) {
+  bool wake;
   {
     std::lock_guard lock(mutex_);
+    queuedMessages_ += messages.size();
     Batch b;
     b.messages = std::move(messages);
     b.done = std::move(done);
     queue_.push_back(std::move(b));
+    // A futex wake costs a system call: only when the writer sleeps idle or a batch is full.
+    wake = idle_ || queuedMessages_ >= kFullBatch;
   }
-  wake_.notify_one();
+  if (wake) wake_.notify_one();
 }
 
 void StoreWriter::submitMarker(std::string room, MarkerDone done) {
+  bool wake;
   {
     std::lock_guard lock(mutex_);
     Batch b;
     b.markerRoom = std::move(room);
     b.markerDone = std::move(done);
     queue_.push_back(std::move(b));
+    wake = idle_;
   }
-  wake_.notify_one();
+  if (wake) wake_.notify_one();
 }
 
 bool StoreWriter::healthy() const {
@@ -76,11 +82,24 @@ void StoreWriter::run() {
       const auto wait = !healthy_ ? std::chrono::milliseconds(1000)
                         : pruning ? std::chrono::milliseconds(retention_.everyMs)
                                   : std::chrono::milliseconds(60'000);
+      idle_ = true;
       wake_.wait_for(lock, wait, [this] { return stopping_ || !queue_.empty(); });
+      idle_ = false;
       if (queue_.empty() && stopping_) return;
+      // Under sustained load (the previous commit was moments ago), wait a little for more:
+      // one transaction per kGatherMs instead of one per wake-up. Light traffic commits at
+      // once. Submitters do not wake us meanwhile, unless a batch is full.
+      const auto now = std::chrono::steady_clock::now();
+      if (!stopping_ && now - lastCommit_ < kBusyWithin && queuedMessages_ < kFullBatch)
+        wake_.wait_for(lock, kGatherMs,
+                       [this] { return stopping_ || queuedMessages_ >= kFullBatch; });
       batches.swap(queue_);
+      queuedMessages_ = 0;
     }
-    if (!batches.empty()) commit(batches);
+    if (!batches.empty()) {
+      lastCommit_ = std::chrono::steady_clock::now();
+      commit(batches);
+    }
     batches.clear();
     if (pruning && std::chrono::steady_clock::now() >= nextPrune) {
       prune();  // between commits, in small chunks: writers wait at most one chunk

@@ -3,6 +3,7 @@
 // Never called on the write path with a lock held for more than a queue push; never reorders.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -67,9 +68,18 @@ class StoreWriter {
   std::string kind_;
   std::unordered_map<std::string, std::uint64_t> lastIds_;  // writer thread only
 
+  // Group commit under load: gather for up to kGatherMs when the last commit was less than
+  // kBusyWithin ago, or until kFullBatch messages wait.
+  static constexpr std::chrono::milliseconds kGatherMs{1};
+  static constexpr std::chrono::milliseconds kBusyWithin{5};
+  static constexpr std::size_t kFullBatch = 512;
+  std::chrono::steady_clock::time_point lastCommit_{};  // writer thread only
+
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<Batch> queue_;
+  std::size_t queuedMessages_ = 0;
+  bool idle_ = false;  // the writer waits for work (a submit must wake it)
   bool stopping_ = false;
   bool healthy_ = true;
   std::string lastError_;

@@ -294,16 +294,20 @@ function behaviourSuite(factory) {
       }
       for (const req of [
         { limit: 0 }, { limit: -1 }, { limit: 'abc' }, { limit: '5' }, { limit: 1.5 },
-        { before: -1 }, { before: 'abc' }, { before: 0 }, { before: 2.5 }, { before: null },
+        { before: -1 }, { before: 'abc' }, { before: 2.5 }, { before: null },
       ]) {
         c.send({ type: 'history', ...req });
         const f = await c.next(ours, 5000, `the answer to ${JSON.stringify(req)}`);
         assert.equal(f.type, 'error', `${JSON.stringify(req)}: ${f.raw}`);
         assert.equal(f.code, 'invalid_message', `${JSON.stringify(req)}: ${f.raw}`);
       }
-      // The connection stays open and paging still works.
+      // The connection stays open and paging still works; before 0 means "the newest", as over HTTP.
       const ok = await wsPage(c, undefined, 10);
       assert.deepEqual(ids(ok.messages), [1, 2], ok.raw);
+      c.send({ type: 'history', before: 0, limit: 10 });
+      const zero = await c.next(ours, 5000, 'the answer to before 0');
+      assert.equal(zero.type, 'history', zero.raw);
+      assert.deepEqual(ids(zero.messages), [1, 2], zero.raw);
       await c.close();
     });
 
