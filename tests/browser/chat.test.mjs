@@ -107,6 +107,30 @@ test('two pages chat in one room', { timeout: 90000, skip: !existsSync(EXE) && `
     assert.equal(await alice.$$eval('#log li.error', (x) => x.length), 0, 'Alice saw Bob\'s error');
   });
 
+  await t.test('presence and typing are shown', async () => {
+    for (const page of [alice, bob]) {
+      await page.waitForFunction(() => /Alice/.test(document.querySelector('#people').textContent)
+        && /Bob/.test(document.querySelector('#people').textContent));
+    }
+    await alice.type('#text', 'typing something');
+    await bob.waitForFunction(() => /Alice is typing/.test(document.querySelector('#typing').textContent));
+    // (Bob may still show as typing: his last input was refused, so nothing ended it.)
+    assert.doesNotMatch(await alice.textContent('#typing'), /Alice/, 'Alice sees herself typing');
+    await alice.press('#text', 'Enter');
+    await bob.waitForFunction(() => !/Alice/.test(document.querySelector('#typing').textContent));
+  });
+
+  await t.test('a page that joins later sees the history', async () => {
+    const carol = await openAndJoin('Carol');
+    const shown = await messages(carol, 4);
+    assert.match(shown[0], LINE('Alice', 'Hello from Alice'));
+    assert.match(shown[1], LINE('Bob', 'Hi Alice, Bob here'));
+    assert.match(shown[3], LINE('Alice', 'typing something'));
+    await alice.waitForFunction(() => /Carol joined/.test(document.querySelector('#log').textContent));
+    await carol.close();
+    await alice.waitForFunction(() => /Carol left/.test(document.querySelector('#log').textContent));
+  });
+
   await t.test('a server shutdown shows the close code', async () => {
     assert.equal(await srv.stop(), 0);
     for (const page of [alice, bob]) {
