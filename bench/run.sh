@@ -37,9 +37,11 @@ QUIET_WAIT=${BENCH_QUIET_WAIT:-30}
 
 # Parley variants: "name|extra arguments|a flag that `parley --help` must mention (empty: none)".
 # Every variant also gets `--threads 1 --port PORT`. Add or remove lines here.
+# The per-connection message limit is off: the scenarios send faster than a person types, and the
+# peers have no such limit.
 PARLEY_VARIANTS=(
-  "parley||"
-  "parley-nodb|--db none|--db"
+  "parley|--max-message-rate 0|"
+  "parley-nodb|--db none --max-message-rate 0|--db"
 )
 
 # Scenario shapes (clients, rooms, senders, load). seed-fastapi gets a capped "rooms" shape: at full

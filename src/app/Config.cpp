@@ -55,6 +55,11 @@ std::optional<Config> parseConfig(int argc, char** argv, int& exitCode) {
   app.add_option("--max-connections", c.maxConnections,
                  "Most simultaneous connections (0 = the open-file limit less headroom)")
       ->envname("PARLEY_MAX_CONNECTIONS");
+  app.add_option("--max-message-rate", c.maxMessageRate,
+                 "Chat messages per second per connection, bursts of twice that (over it: error "
+                 "rate_limited); 0 = no limit")
+      ->envname("PARLEY_MAX_MESSAGE_RATE")
+      ->check(CLI::NonNegativeNumber);
   addSeconds(app, "--handshake-timeout", c.handshakeTimeout, "PARLEY_HANDSHAKE_TIMEOUT",
              "Time allowed for an HTTP request or WebSocket handshake");
   addSeconds(app, "--ping-interval", c.pingInterval, "PARLEY_PING_INTERVAL",

@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <cerrno>
 
@@ -133,7 +134,14 @@ bool WsSession::onMessage(const WsMessage& msg) {
       ctx.metrics.messagesReceived(1);
       chat::ProtocolLimits limits{ctx.config.maxContentChars};
       chat::ClientRequest req = chat::parseClientFrame(msg.payload, limits);
-      if (req.kind == chat::ClientRequest::Kind::Chat) {
+      if (req.kind == chat::ClientRequest::Kind::Chat && !takeMessageToken()) {
+        // A flood is refused message by message, each refusal said: nothing is dropped silently.
+        ctx.metrics.reject(http::Rejection::RateLimited);
+        sendNow(makeTextFrame(
+            chat::buildErrorJson("rate_limited", "too many messages; this one was not sent",
+                                 req.clientId),
+            0));
+      } else if (req.kind == chat::ClientRequest::Kind::Chat) {
         lastTypingState_ = false;  // the message ends typing, so a new `true` is a change
         ctx.hub.publish(
             shard_.index(), room_,
@@ -239,6 +247,23 @@ void WsSession::endCatchUp(std::vector<chat::Frame> frames, std::uint64_t covere
   }
   // Live frames the history already covered are dropped: no duplicate at the seam.
   for (auto& f : held) deliver(f);  // those the history covered are dropped there
+}
+
+bool WsSession::takeMessageToken() {
+  const double rate = shard_.ctx().config.maxMessageRate;
+  if (rate <= 0) return true;
+  const double burst = 2 * rate;
+  const std::int64_t now = steadyMillis();
+  if (messageTokens_ < 0) {
+    messageTokens_ = static_cast<float>(burst);
+  } else {
+    messageTokens_ = static_cast<float>(
+        std::min(burst, messageTokens_ + static_cast<double>(now - lastRefillMs_) * rate / 1000.0));
+  }
+  lastRefillMs_ = now;
+  if (messageTokens_ < 1) return false;
+  messageTokens_ -= 1;
+  return true;
 }
 
 void WsSession::requestHistory(std::uint64_t before, std::size_t limit) {

@@ -53,9 +53,9 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public c
   // Returns false once the session stopped reading (closing or closed).
   bool consume(char* data, std::size_t len);
   bool onMessage(const WsMessage& msg);
-  void sendNow(chat::Frame frame);
-  void requestHistory(std::uint64_t before,
-                      std::size_t limit);  // control and error frames for this connection only
+  void sendNow(chat::Frame frame);  // control and error frames for this connection only
+  void requestHistory(std::uint64_t before, std::size_t limit);
+  bool takeMessageToken();  // control and error frames for this connection only
   void enqueue(const chat::Frame& frame);
   void leaveRoom();
   void beginClose(std::uint16_t code, const char* reason);
@@ -84,6 +84,8 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public c
 
   std::int64_t lastHeardMs_ = 0;
   std::int64_t lastTypingMs_ = 0;  // rate limit of typing frames
+  std::int64_t lastRefillMs_ = 0;  // message rate limit: a token bucket
+  float messageTokens_ = -1;       // -1: not started (a full bucket)
   bool lastTypingState_ = false;
   std::int64_t closeDeadlineMs_ = 0;
   std::size_t shardSlot_ = 0;

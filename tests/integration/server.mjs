@@ -130,7 +130,10 @@ export async function startServer({ args = [], readyTimeoutMs = 10000, env = {} 
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'parley-test-'));
     storeArgs.push('--db', `sqlite:${path.join(dataDir, 'parley.db')}`);
   }
-  const argv = ['--host', '127.0.0.1', '--port', String(port), '--threads', '2', ...storeArgs, ...args];
+  // Load tests send faster than the per-connection message limit allows; the limit has its own
+  // test (rate-limit.test.mjs), which passes --max-message-rate itself.
+  const rateArgs = args.includes('--max-message-rate') ? [] : ['--max-message-rate', '0'];
+  const argv = ['--host', '127.0.0.1', '--port', String(port), '--threads', '2', ...storeArgs, ...rateArgs, ...args];
   const proc = spawn(path.resolve(bin), argv, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
