@@ -16,6 +16,41 @@ HttpReply jsonError(unsigned status, std::string_view code, std::string_view mes
   return r;
 }
 
+HttpReply roomsReply(bool complete, const std::vector<chat::Hub::RoomInfo>& rooms) {
+  HttpReply r;
+  r.body = R"({"rooms":[)";
+  for (std::size_t i = 0; i < rooms.size(); ++i) {
+    if (i) r.body.push_back(',');
+    r.body.append(R"({"room":)");
+    chat::appendJsonString(r.body, rooms[i].room);
+    r.body.append(R"(,"members":)" + std::to_string(rooms[i].members) + R"(,"last_id":)" +
+                  std::to_string(rooms[i].lastId) + "}");
+  }
+  r.body.append(complete ? R"(],"complete":true})" : R"(],"complete":false})");
+  return r;
+}
+
+HttpReply presenceReply(std::string_view room, const std::vector<std::string>& users) {
+  HttpReply r;
+  r.body = R"({"room":)";
+  chat::appendJsonString(r.body, room);
+  r.body.append(R"(,"users":[)");
+  for (std::size_t i = 0; i < users.size(); ++i) {
+    if (i) r.body.push_back(',');
+    chat::appendJsonString(r.body, users[i]);
+  }
+  r.body.append(R"(],"count":)" + std::to_string(users.size()) + "}");
+  return r;
+}
+
+HttpReply historyReply(const chat::HistoryPage& page) {
+  if (!page.ok) return jsonError(503, "store_unavailable", page.error);
+  HttpReply r;
+  r.body =
+      R"({"messages":)" + page.json + R"(,"has_more":)" + (page.hasMore ? "true" : "false") + "}";
+  return r;
+}
+
 std::optional<std::uint64_t> parseUnsigned(std::string_view s) {
   if (s.empty() || s.size() > 19) return std::nullopt;
   std::uint64_t v = 0;

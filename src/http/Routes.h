@@ -6,6 +6,9 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include "chat/Hub.h"
 
 namespace parley::http {
 
@@ -31,6 +34,11 @@ struct ServerStatus {
 
 // {"error":code,"message":message} with `status`, counted as a rejection by the caller.
 HttpReply jsonError(unsigned status, std::string_view code, std::string_view message);
+
+// REST bodies (docs/PROTOCOL.md, "HTTP endpoints").
+HttpReply roomsReply(bool complete, const std::vector<chat::Hub::RoomInfo>& rooms);
+HttpReply presenceReply(std::string_view room, const std::vector<std::string>& users);
+HttpReply historyReply(const chat::HistoryPage& page);  // 503 store_unavailable when !page.ok
 
 // Parses a non-negative decimal integer (no sign, no spaces, fits in 64 bits).
 std::optional<std::uint64_t> parseUnsigned(std::string_view s);

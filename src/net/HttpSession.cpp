@@ -114,20 +114,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       return refuse(405, http::Rejection::MethodNotAllowed, "method_not_allowed", "use GET");
 
     if (parts.size() == 2 && parts[1] == "rooms") {
-      ctx.hub.listRooms(
-          shard_.index(), 1000, [self = shared_from_this(), keepAlive](bool ok, auto rooms) {
-            std::string body = R"({"rooms":[)";
-            for (std::size_t i = 0; i < rooms.size(); ++i) {
-              if (i) body.push_back(',');
-              body.append(R"({"room":)");
-              chat::appendJsonString(body, rooms[i].room);
-              body.append(R"(,"members":)" + std::to_string(rooms[i].members) + R"(,"last_id":)" +
-                          std::to_string(rooms[i].lastId) + "}");
-            }
-            body.append(R"(],"complete":)");
-            body.append(ok ? "true}" : "false}");
-            self->reply(http::HttpReply{200, "application/json", std::move(body)}, keepAlive);
-          });
+      ctx.hub.listRooms(shard_.index(), 1000,
+                        [self = shared_from_this(), keepAlive](bool ok, auto rooms) {
+                          self->reply(http::roomsReply(ok, rooms), keepAlive);
+                        });
       return;
     }
     if (parts.size() == 4 && parts[1] == "rooms" && parts[3] == "presence") {
@@ -137,15 +127,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       ctx.hub.presence(
           shard_.index(), room,
           [self = shared_from_this(), keepAlive, room](std::vector<std::string> users) {
-            std::string body = R"({"room":)";
-            chat::appendJsonString(body, room);
-            body.append(R"(,"users":[)");
-            for (std::size_t i = 0; i < users.size(); ++i) {
-              if (i) body.push_back(',');
-              chat::appendJsonString(body, users[i]);
-            }
-            body.append(R"(],"count":)" + std::to_string(users.size()) + "}");
-            self->reply(http::HttpReply{200, "application/json", std::move(body)}, keepAlive);
+            self->reply(http::presenceReply(room, users), keepAlive);
           });
       return;
     }
@@ -170,17 +152,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
                         "limit must be a positive integer");
         limit = std::min<std::uint64_t>(*v, chat::kMaxPageLimit);
       }
-      ctx.hub.history(
-          shard_.index(), room, before, limit,
-          [self = shared_from_this(), keepAlive](chat::HistoryPage page) {
-            if (!page.ok) {
-              self->reply(http::jsonError(503, "store_unavailable", page.error), keepAlive);
-              return;
-            }
-            std::string body = R"({"messages":)" + page.json + R"(,"has_more":)" +
-                               (page.hasMore ? "true" : "false") + "}";
-            self->reply(http::HttpReply{200, "application/json", std::move(body)}, keepAlive);
-          });
+      ctx.hub.history(shard_.index(), room, before, limit,
+                      [self = shared_from_this(), keepAlive](chat::HistoryPage page) {
+                        self->reply(http::historyReply(page), keepAlive);
+                      });
       return;
     }
     refuse(404, http::Rejection::NotFound, "not_found", "no such endpoint");
