@@ -285,7 +285,9 @@ void WsSession::requestHistory(std::uint64_t before, std::size_t limit) {
 }
 
 void WsSession::sendNow(chat::Frame frame) {
-  if (state_ == State::Open) enqueue(frame);
+  // Through deliver(): error and pong frames obey the same bound as room traffic, so a client
+  // that floods bad input (or pings) without reading is cut with 4008, not buffered forever.
+  deliver(frame);
 }
 
 void WsSession::enqueue(const chat::Frame& frame) {

@@ -3,7 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, metricValue, sleep, fileTimeout } from './server.mjs';
-import { rawConnect } from './client.mjs';
+import { rawConnect, encodeFrame } from './client.mjs';
 
 fileTimeout(90000);
 
@@ -105,4 +105,25 @@ test('a burst bigger than --max-outbound does not cut readers that keep up', { t
   const after4008 = metricValue(await srv.metrics(), 'parley_disconnects_total', { code: 4008 });
   assert.equal(after4008, before4008, 'parley_disconnects_total{code="4008"} went up');
   await Promise.all([...readers, sender].map((c) => c.close()));
+});
+
+test('a client that floods bad input and never reads is cut with 4008 too', { timeout: 40000 }, async () => {
+  const before = metricValue(await srv.metrics(), 'parley_disconnects_total', { code: 4008 });
+  const bystander = await srv.connect('flood-bad', 'Bystander');
+  const flooder = await rawConnect(srv.port, '/ws/flood-bad?username=Flooder', { pauseAfterHandshake: true });
+  // Each bad frame earns an error frame (~80 bytes); the kernel takes a few MB before the
+  // server's own queue grows, so keep going until the server reports the cut.
+  let cut = before;
+  for (let round = 0; round < 40 && cut <= before; round++) {
+    const batch = Buffer.concat(Array.from({ length: 5000 }, () => encodeFrame(0x1, '{')));
+    flooder.socket.write(batch);
+    await sleep(100);
+    cut = metricValue(await srv.metrics(), 'parley_disconnects_total', { code: 4008 });
+  }
+  assert.ok(cut > before, 'the flooder was never cut: its error frames are not bounded');
+  // The room goes on for everyone else.
+  bystander.send({ content: 'still here' });
+  assert.equal((await bystander.nextMessage(5000)).content, 'still here');
+  flooder.socket.destroy();
+  await bystander.close();
 });
