@@ -23,7 +23,7 @@ std::unique_ptr<MessageStore> openStore(const std::string& url) {
 }
 
 std::string validateBatch(std::span<const StoredMessage> batch) {
-  constexpr auto kMaxId = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+  constexpr auto kMaxId = static_cast<std::uint64_t>(kMaxStoredInteger);
   for (const auto& m : batch) {
     if (m.id == 0 || m.id > kMaxId)
       return "message id " + std::to_string(m.id) + " is out of range";

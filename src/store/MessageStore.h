@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <span>
@@ -80,6 +81,15 @@ class MessageStore {
   // Housekeeping the store wants done off the write path, called about once a second by the
   // reader thread (SQLite: a WAL checkpoint). Best effort: failures are the next call's business.
   virtual void maintain() {}
+};
+
+// The largest id or count either store can hold (a signed 64-bit column).
+inline constexpr std::int64_t kMaxStoredInteger = std::numeric_limits<std::int64_t>::max();
+
+// One step of a store's schema history: applied once, in order, never edited after release.
+struct Migration {
+  int version;
+  const char* sql;
 };
 
 // Both stores accept exactly the same batches: ids in 1..2^63-1 (a signed 64-bit column) and

@@ -18,12 +18,6 @@ namespace {
 constexpr const char* kMigrationLockKey = "123563833845113";
 // Rows per prune statement (each one its own transaction): row locks are held for milliseconds.
 constexpr std::int64_t kPruneChunk = 1000;
-constexpr std::int64_t kMaxSql = std::numeric_limits<std::int64_t>::max();
-
-struct Migration {
-  int version;
-  const char* sql;
-};
 
 // Numbered steps, applied in order inside one transaction under the advisory lock. A released
 // step is never edited (databases out there already ran it): changes go into a new step.
@@ -120,8 +114,9 @@ constexpr StmtDef kStmts[] = {
 bool hasNul(std::string_view s) { return s.find('\0') != std::string_view::npos; }
 
 std::string clampedLimit(std::size_t n) {
-  return std::to_string(n > static_cast<std::size_t>(kMaxSql) ? kMaxSql
-                                                              : static_cast<std::int64_t>(n));
+  return std::to_string(n > static_cast<std::size_t>(kMaxStoredInteger)
+                            ? kMaxStoredInteger
+                            : static_cast<std::int64_t>(n));
 }
 
 // libpq's messages span lines ("...failed: Connection refused\n\tIs the server running...").
@@ -399,7 +394,8 @@ bool PostgresStore::readMessages(Stmt which, std::span<const char* const> params
 StoreStatus PostgresStore::after(std::string_view room, std::uint64_t afterId, std::size_t limit,
                                  std::vector<StoredMessage>& out) {
   out.clear();
-  if (limit == 0 || afterId >= static_cast<std::uint64_t>(kMaxSql) || hasNul(room)) return {};
+  if (limit == 0 || afterId >= static_cast<std::uint64_t>(kMaxStoredInteger) || hasNul(room))
+    return {};
   const std::string r(room), id = std::to_string(afterId), lim = clampedLimit(limit);
   const char* const params[] = {r.c_str(), id.c_str(), lim.c_str()};
   return call("after",
@@ -412,8 +408,8 @@ StoreStatus PostgresStore::before(std::string_view room, std::uint64_t beforeId,
   if (limit == 0 || hasNul(room)) return {};
   const std::string r(room),
       lim = clampedLimit(limit),
-      id = std::to_string(beforeId == 0 || beforeId > static_cast<std::uint64_t>(kMaxSql)
-                              ? static_cast<std::uint64_t>(kMaxSql)
+      id = std::to_string(beforeId == 0 || beforeId > static_cast<std::uint64_t>(kMaxStoredInteger)
+                              ? static_cast<std::uint64_t>(kMaxStoredInteger)
                               : beforeId);
   const char* const params[] = {r.c_str(), id.c_str(), lim.c_str()};
   StoreStatus st = call("before", [&](std::string& error) {
@@ -457,10 +453,10 @@ StoreStatus PostgresStore::rooms(std::size_t limit, std::vector<RoomSummary>& ou
 }
 
 StoreStatus PostgresStore::pruneKeepLast(std::size_t keepPerRoom, std::uint64_t& deleted) {
-  const std::string keep = std::to_string(
-                        std::max<std::int64_t>(1, keepPerRoom > static_cast<std::size_t>(kMaxSql)
-                                                      ? kMaxSql
-                                                      : static_cast<std::int64_t>(keepPerRoom))),
+  const std::string keep = std::to_string(std::max<std::int64_t>(
+                        1, keepPerRoom > static_cast<std::size_t>(kMaxStoredInteger)
+                               ? kMaxStoredInteger
+                               : static_cast<std::int64_t>(keepPerRoom))),
                     chunk = std::to_string(kPruneChunk);
   return call("pruneKeepLast", [&](std::string& error) {
     Result names;

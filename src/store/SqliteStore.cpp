@@ -16,12 +16,6 @@ namespace {
 constexpr int kBusyTimeoutMs = 5000;
 // Rows per prune transaction: a few milliseconds of holding the write lock at most.
 constexpr std::int64_t kPruneChunk = 1000;
-constexpr std::int64_t kMaxSql = std::numeric_limits<std::int64_t>::max();
-
-struct Migration {
-  int version;
-  const char* sql;
-};
 
 // Numbered steps, applied in order inside one transaction. A released step is never edited
 // (databases out there already ran it): changes go into a new step.
@@ -101,7 +95,8 @@ constexpr const char* kSql[] = {
 static_assert(std::size(kSql) == 15);
 
 std::int64_t clampLimit(std::size_t n) {
-  return n > static_cast<std::size_t>(kMaxSql) ? kMaxSql : static_cast<std::int64_t>(n);
+  return n > static_cast<std::size_t>(kMaxStoredInteger) ? kMaxStoredInteger
+                                                         : static_cast<std::int64_t>(n);
 }
 
 // Binds are SQLITE_STATIC: every bound value outlives the step that reads it.
@@ -357,7 +352,7 @@ StoreStatus SqliteStore::readMessages(Stmt which, std::string_view room,
 StoreStatus SqliteStore::after(std::string_view room, std::uint64_t afterId, std::size_t limit,
                                std::vector<StoredMessage>& out) {
   out.clear();
-  if (limit == 0 || afterId >= static_cast<std::uint64_t>(kMaxSql)) return {};
+  if (limit == 0 || afterId >= static_cast<std::uint64_t>(kMaxStoredInteger)) return {};
   sqlite3_stmt* s = stmt(kAfter);
   Reset reset(s);
   bindText(s, 1, room);
@@ -370,9 +365,10 @@ StoreStatus SqliteStore::before(std::string_view room, std::uint64_t beforeId, s
                                 std::vector<StoredMessage>& out) {
   out.clear();
   if (limit == 0) return {};
-  const std::int64_t bound = beforeId == 0 || beforeId > static_cast<std::uint64_t>(kMaxSql)
-                                 ? kMaxSql
-                                 : static_cast<std::int64_t>(beforeId);
+  const std::int64_t bound =
+      beforeId == 0 || beforeId > static_cast<std::uint64_t>(kMaxStoredInteger)
+          ? kMaxStoredInteger
+          : static_cast<std::int64_t>(beforeId);
   sqlite3_stmt* s = stmt(kBefore);
   Reset reset(s);
   bindText(s, 1, room);
