@@ -172,10 +172,10 @@ void Hub::memberLeft(std::size_t home, const std::string& room, std::size_t shar
   }
   if (left == 0) {
     roomCount_.fetch_sub(1, std::memory_order_relaxed);
-    // An empty room is forgotten, unless it still remembers recent client ids: a client whose
-    // reconnect found the room empty may be retrying. The tick forgets it once they expire.
+    // An empty room is forgotten, unless it still remembers recent client ids (a client whose
+    // reconnect found the room empty may be retrying) or waits for the store: see removable().
     // (With a store the ids live on in the store; without one, a forgotten room starts over.)
-    if (r.recent.empty())
+    if (removable(r))
       state.home.erase(it);
     else
       state.ticking.insert(room);
@@ -218,7 +218,7 @@ void Hub::tick(std::size_t shard) {
     HomeRoom& r = room->second;
     if (r.members == 0) {
       forgetExpired(r, now);
-      if (r.recent.empty()) {
+      if (removable(r)) {
         s.home.erase(room);
         it = s.ticking.erase(it);
       } else {
@@ -345,6 +345,13 @@ void Hub::sequence(std::size_t home, Pending p) {
     return;
   }
 
+  if (!r) {
+    // The sender left with the room's last member. The room is kept until the store answers,
+    // so that its inFlight count (what a later join's seam relies on) stays exact.
+    r = &state.home.try_emplace(p.room).first->second;
+    state.ticking.insert(p.room);
+  }
+  ++r->inFlight;
   state.toStore.push_back(std::move(p));
   if (!state.storeFlushPosted) {
     state.storeFlushPosted = true;
@@ -385,6 +392,14 @@ void Hub::onStored(std::size_t home, const store::StoreStatus& status,
     Pending& p = pending[i];
     auto it = state.home.find(m.room);
     HomeRoom* r = it == state.home.end() ? nullptr : &it->second;
+    if (r) {
+      --r->inFlight;  // sequence() kept the room for this message
+      if (status.ok)
+        r->durableLastId = std::max(r->durableLastId, m.id);
+      else
+        r->durableKnown = false;  // the store may know better (an in-doubt commit): ask it
+      if (r->members == 0) state.ticking.insert(m.room);
+    }
     const std::string key =
         m.clientId.empty() ? std::string() : idempotencyKey(m.username, m.clientId);
     if (!status.ok) {
@@ -442,62 +457,100 @@ void Hub::sendTo(std::size_t shard, std::weak_ptr<Member> member, Frame frame) {
   });
 }
 
+void Hub::failCatchUp(std::size_t shard, const std::weak_ptr<Member>& handle,
+                      std::optional<std::uint64_t> since, const Frame& presence, std::string why) {
+  std::vector<Frame> frames{encode_(buildErrorJson("history_unavailable", why), 0), presence};
+  post_(shard, [handle, frames = std::move(frames), since]() mutable {
+    if (auto m = handle.lock()) m->endCatchUp(std::move(frames), since.value_or(0));
+  });
+}
+
 void Hub::startCatchUp(std::size_t shard, const std::string& room, std::weak_ptr<Member> handle,
                        std::optional<std::uint64_t> since, Frame presence) {
-  auto giveUp = [this, shard, handle, since, presence](std::string why) {
-    std::vector<Frame> frames{encode_(buildErrorJson("history_unavailable", why), 0), presence};
-    post_(shard, [handle, frames = std::move(frames), since]() mutable {
-      if (auto m = handle.lock()) m->endCatchUp(std::move(frames), since.value_or(0));
+  // The seam is the room's last id among everything this home shard sequenced before the
+  // member was registered: those messages are in the read, all later ones arrive live. When
+  // none of the room's messages is on its way to the store, the home shard knows that id
+  // itself; otherwise a marker in the writer's queue yields it once it is durable.
+  const std::size_t home = homeShard(room);
+  auto& state = shards_[home];
+  HomeRoom& r = state.home.try_emplace(room).first->second;  // memberJoined() made it
+  if (r.durableKnown && r.inFlight == 0)
+    return catchUpTo(shard, room, std::move(handle), since, std::move(presence), r.durableLastId);
+  if (!state.toStore.empty()) flushToStore(home);
+  ++r.markers;
+  catchUpMarkers_.fetch_add(1, std::memory_order_relaxed);
+  writer_->submitMarker(room, [this, home, shard, room, handle, since, presence](
+                                  const store::StoreStatus& status, std::uint64_t bound) {
+    post_(home, [this, home, shard, room, handle, since, presence, ok = status.ok,
+                 error = status.error, bound] {
+      auto& st = shards_[home];
+      HomeRoom& r = st.home.try_emplace(room).first->second;  // kept while markers > 0
+      --r.markers;
+      if (r.members == 0) st.ticking.insert(room);
+      if (!ok)
+        return failCatchUp(shard, handle, since, presence, "history could not be read: " + error);
+      // Messages handed to the store after the marker come back after this answer and raise
+      // durableLastId further; until they have, inFlight keeps the next join on a marker.
+      r.durableLastId = std::max(r.durableLastId, bound);
+      r.durableKnown = true;
+      catchUpTo(shard, room, handle, since, presence, bound);
+    });
+  });
+}
+
+void Hub::catchUpTo(std::size_t shard, const std::string& room, std::weak_ptr<Member> handle,
+                    std::optional<std::uint64_t> since, Frame presence, std::uint64_t bound) {
+  const std::uint64_t covered = std::max(since.value_or(0), bound);
+  if (bound == 0 || (since && *since >= bound)) {
+    // Nothing at or below the seam to send: the same frames a read of nothing would give.
+    std::vector<Frame> frames{
+        encode_(buildHistoryJson("[]", since && *since > 0 && bound > 0, 0), 0), presence};
+    post_(shard, [handle, frames = std::move(frames), covered]() mutable {
+      if (auto m = handle.lock()) m->endCatchUp(std::move(frames), covered);
+    });
+    return;
+  }
+  catchUpReads_.fetch_add(1, std::memory_order_relaxed);
+  auto job = [this, shard, room, handle, since, bound, covered,
+              presence](store::MessageStore& store) {
+    std::vector<store::StoredMessage> messages;
+    std::vector<Frame> frames;
+    store::StoreStatus st;
+    if (since) {
+      if (bound - *since > options_.maxReplay) {
+        // Too far behind: the newest max-replay messages, and a word that older ones exist.
+        st = store.before(room, bound + 1, options_.maxReplay, messages);
+        if (st.ok && !messages.empty())
+          frames.push_back(encode_(buildResumeTruncatedJson(*since, messages.front().id), 0));
+      } else {
+        st = store.after(room, *since, bound - *since, messages);
+      }
+      while (!messages.empty() && messages.back().id > bound) messages.pop_back();
+      for (std::size_t i = 0; st.ok && i < messages.size(); i += options_.replayPage) {
+        const std::size_t end = std::min(messages.size(), i + options_.replayPage);
+        frames.push_back(
+            encode_(buildHistoryJson(messagesArray(messages, i, end), messages[i].id > 1, 0), 0));
+      }
+      if (st.ok && messages.empty())
+        frames.push_back(encode_(buildHistoryJson("[]", *since > 0, 0), 0));
+    } else {
+      const std::size_t n = options_.historyOnJoin;
+      st = store.before(room, bound + 1, n + 1, messages);
+      const bool hasMore = messages.size() > n;
+      if (hasMore) messages.erase(messages.begin());
+      if (st.ok)
+        frames.push_back(
+            encode_(buildHistoryJson(messagesArray(messages, 0, messages.size()), hasMore, 0), 0));
+    }
+    if (!st.ok)
+      return failCatchUp(shard, handle, since, presence, "history could not be read: " + st.error);
+    frames.push_back(presence);
+    post_(shard, [handle, frames = std::move(frames), covered]() mutable {
+      if (auto m = handle.lock()) m->endCatchUp(std::move(frames), covered);
     });
   };
-  // The seam is the room's last id among everything this home shard sequenced before the
-  // member was registered: those messages are in the read, all later ones arrive live. A
-  // marker in the writer's queue yields that id once it is durable.
-  auto& state = shards_[homeShard(room)];
-  if (!state.toStore.empty()) flushToStore(homeShard(room));
-  writer_->submitMarker(room, [this, shard, room, handle, since, giveUp, presence](
-                                  const store::StoreStatus& status, std::uint64_t bound) {
-    if (!status.ok) return giveUp("history could not be read: " + status.error);
-    auto job = [this, shard, room, handle, since, bound, giveUp,
-                presence](store::MessageStore& store) {
-      std::vector<store::StoredMessage> messages;
-      std::vector<Frame> frames;
-      store::StoreStatus st;
-      if (since) {
-        if (*since < bound && bound - *since > options_.maxReplay) {
-          // Too far behind: the newest max-replay messages, and a word that older ones exist.
-          st = store.before(room, bound + 1, options_.maxReplay, messages);
-          if (st.ok && !messages.empty())
-            frames.push_back(encode_(buildResumeTruncatedJson(*since, messages.front().id), 0));
-        } else if (*since < bound) {
-          st = store.after(room, *since, bound - *since, messages);
-        }
-        while (!messages.empty() && messages.back().id > bound) messages.pop_back();
-        for (std::size_t i = 0; st.ok && i < messages.size(); i += options_.replayPage) {
-          const std::size_t end = std::min(messages.size(), i + options_.replayPage);
-          frames.push_back(
-              encode_(buildHistoryJson(messagesArray(messages, i, end), messages[i].id > 1, 0), 0));
-        }
-        if (st.ok && messages.empty())
-          frames.push_back(encode_(buildHistoryJson("[]", *since > 0 && bound > 0, 0), 0));
-      } else {
-        const std::size_t n = options_.historyOnJoin;
-        st = store.before(room, bound + 1, n + 1, messages);
-        const bool hasMore = messages.size() > n;
-        if (hasMore) messages.erase(messages.begin());
-        if (st.ok)
-          frames.push_back(encode_(
-              buildHistoryJson(messagesArray(messages, 0, messages.size()), hasMore, 0), 0));
-      }
-      if (!st.ok) return giveUp("history could not be read: " + st.error);
-      frames.push_back(presence);
-      const std::uint64_t covered = std::max(since.value_or(0), bound);
-      post_(shard, [handle, frames = std::move(frames), covered]() mutable {
-        if (auto m = handle.lock()) m->endCatchUp(std::move(frames), covered);
-      });
-    };
-    if (!reader_->submit(std::move(job))) giveUp("the server is too busy to read history");
-  });
+  if (!reader_->submit(std::move(job)))
+    failCatchUp(shard, handle, since, presence, "the server is too busy to read history");
 }
 
 void Hub::history(std::size_t shard, const std::string& room, std::uint64_t before,

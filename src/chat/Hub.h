@@ -134,6 +134,10 @@ class Hub {
   std::uint64_t messagesSequenced() const;
   std::uint64_t storeRefusals() const { return storeRefusals_.load(std::memory_order_relaxed); }
   std::uint64_t duplicatesSuppressed() const { return duplicates_.load(std::memory_order_relaxed); }
+  // Catch-ups that had to ask the writer for their seam / read the store (the others were
+  // answered from what the home shard knows).
+  std::uint64_t catchUpMarkers() const { return catchUpMarkers_.load(std::memory_order_relaxed); }
+  std::uint64_t catchUpReads() const { return catchUpReads_.load(std::memory_order_relaxed); }
 
  private:
   struct LocalRoom {
@@ -150,6 +154,12 @@ class Hub {
     RoomPresence presence;
     std::unordered_map<std::string, RecentSend> recent;  // "user\n client_id" -> the original
     std::list<std::string> recentOrder;  // a list: an empty one allocates nothing (a deque does)
+    // With a store: the room's last durable id, once a marker told it; exact while inFlight is
+    // 0, because only this home shard stores the room's messages. A join then needs no marker.
+    std::uint64_t durableLastId = 0;
+    std::uint32_t inFlight = 0;  // this room's messages handed to the store, not yet back
+    std::uint32_t markers = 0;   // seam markers in the writer's queue for this room
+    bool durableKnown = false;
   };
   struct Pending {
     std::string room;
@@ -189,6 +199,18 @@ class Hub {
   void forgetExpired(HomeRoom& r, std::int64_t now);
   void startCatchUp(std::size_t shard, const std::string& room, std::weak_ptr<Member> handle,
                     std::optional<std::uint64_t> since, Frame presence);
+  // The catch-up below the seam `bound` (everything above arrives live); reads the store only
+  // when there is something to read.
+  void catchUpTo(std::size_t shard, const std::string& room, std::weak_ptr<Member> handle,
+                 std::optional<std::uint64_t> since, Frame presence, std::uint64_t bound);
+  void failCatchUp(std::size_t shard, const std::weak_ptr<Member>& handle,
+                   std::optional<std::uint64_t> since, const Frame& presence, std::string why);
+  // An empty room stays while anything may still come back to it: its messages from the store
+  // (so inFlight stays exact), a seam marker (so the marker's answer is about this very room),
+  // or client ids a reconnecting sender may retry. The tick forgets it afterwards.
+  static bool removable(const HomeRoom& r) {
+    return r.members == 0 && r.recent.empty() && r.inFlight == 0 && r.markers == 0;
+  }
   // On any shard.
   void deliverLocal(std::size_t shard, const std::string& room, const Frame& frame);
   void sendTo(std::size_t shard, std::weak_ptr<Member> member, Frame frame);
@@ -206,6 +228,8 @@ class Hub {
   std::unordered_map<std::string, std::size_t> counts_;
   std::atomic<std::uint64_t> storeRefusals_{0};
   std::atomic<std::uint64_t> duplicates_{0};
+  std::atomic<std::uint64_t> catchUpMarkers_{0};
+  std::atomic<std::uint64_t> catchUpReads_{0};
 };
 
 }  // namespace parley::chat

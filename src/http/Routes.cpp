@@ -112,6 +112,16 @@ HttpReply routeRequest(std::string_view method, std::string_view path, const Ser
                         "stored again.\n# TYPE parley_duplicates_suppressed_total counter\n"
                         "parley_duplicates_suppressed_total " +
                         std::to_string(status.duplicatesSuppressed) + "\n" +
+                        "# HELP parley_catchup_markers_total Joins whose history seam was asked "
+                        "of the store writer (the others: known to the room's shard).\n"
+                        "# TYPE parley_catchup_markers_total counter\n"
+                        "parley_catchup_markers_total " +
+                        std::to_string(status.catchUpMarkers) + "\n" +
+                        "# HELP parley_catchup_reads_total Joins and resumes that read history "
+                        "from the store (the others had nothing to read).\n"
+                        "# TYPE parley_catchup_reads_total counter\n"
+                        "parley_catchup_reads_total " +
+                        std::to_string(status.catchUpReads) + "\n" +
                         "# TYPE parley_store_up gauge\nparley_store_up " +
                         (status.storeOk ? "1" : "0") + "\n";
     return {200, "text/plain; version=0.0.4", metrics.renderPrometheus(extra)};

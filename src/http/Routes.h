@@ -30,6 +30,8 @@ struct ServerStatus {
   std::string storeError;
   std::uint64_t storeRefusals = 0;
   std::uint64_t duplicatesSuppressed = 0;
+  std::uint64_t catchUpMarkers = 0;
+  std::uint64_t catchUpReads = 0;
 };
 
 // {"error":code,"message":message} with `status`, counted as a rejection by the caller.

@@ -85,6 +85,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     status.messagesSequenced = ctx.hub.messagesSequenced();
     status.storeRefusals = ctx.hub.storeRefusals();
     status.duplicatesSuppressed = ctx.hub.duplicatesSuppressed();
+    status.catchUpMarkers = ctx.hub.catchUpMarkers();
+    status.catchUpReads = ctx.hub.catchUpReads();
     if (ctx.store) {
       status.storeKind = ctx.store->kind();
       status.storeOk = ctx.store->healthy();

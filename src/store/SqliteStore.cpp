@@ -203,6 +203,7 @@ void SqliteStore::configure() {
   // (10-20 ms here). The reader thread checkpoints every second (maintain()); the automatic one
   // stays only as a safety net for a WAL that grows past ~40 MB.
   execOrThrow("PRAGMA wal_autocheckpoint=10000", "cannot set wal_autocheckpoint");
+  execOrThrow("PRAGMA cache_size=-65536", "cannot set cache_size");
 }
 
 void SqliteStore::migrate() {

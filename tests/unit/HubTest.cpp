@@ -184,9 +184,14 @@ TEST(Hub, TypingSkipsTheTypersOwnConnectionsAndEndsWithAMessage) {
 
 // With the real SQLite store: members join at random moments while others publish; each one
 // must see (history + live) a gapless run of ids with no duplicate, ending at the last id.
-TEST(Hub, CatchUpSeamHasNoGapAndNoDuplicateWithARealStore) {
+// Joins land while messages are in flight (a marker gives the seam) and while none are (the
+// home shard knows it): several seeds, so both happen in many orders.
+class HubSeam : public ::testing::TestWithParam<unsigned> {};
+
+TEST_P(HubSeam, CatchUpSeamHasNoGapAndNoDuplicateWithARealStore) {
   const auto dir =
-      std::filesystem::temp_directory_path() / ("parley-hubtest-" + std::to_string(::getpid()));
+      std::filesystem::temp_directory_path() /
+      ("parley-hubtest-" + std::to_string(::getpid()) + "-" + std::to_string(GetParam()));
   std::filesystem::remove_all(dir);
   {
     const std::string url = "sqlite:" + (dir / "hub.db").string();
@@ -199,7 +204,7 @@ TEST(Hub, CatchUpSeamHasNoGapAndNoDuplicateWithARealStore) {
     Hub hub(
         kShards, [&](std::size_t s, std::function<void()> t) { loop.post(s, std::move(t)); },
         &encode, &fakeClock, &writer, &reader, options);
-    std::mt19937 rng(42);
+    std::mt19937 rng(GetParam());
     auto drain = [&](std::function<bool()> done) {
       const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
       while (!done() && std::chrono::steady_clock::now() < deadline)
@@ -211,16 +216,25 @@ TEST(Hub, CatchUpSeamHasNoGapAndNoDuplicateWithARealStore) {
 
     std::vector<Placed> late;
     constexpr int kMessages = 150;
+    auto joinLate = [&](int k) {
+      auto m = std::make_shared<TestMember>(numbered("late", k));
+      const std::size_t shard = static_cast<std::size_t>(k / 10) % kShards;
+      loop.post(shard, [&hub, m, shard] { hub.join(shard, "seam", m.get(), m, std::nullopt); });
+      late.push_back({m, shard});
+    };
     for (int k = 0; k < kMessages; ++k) {
+      // Every 20th: a join when nothing is on its way to the store (the home shard knows the
+      // seam); the others land amid traffic (a marker gives it).
+      const bool quiet = k % 20 == 15;
+      if (quiet) {
+        drain([&] { return sender->ids.size() == static_cast<std::size_t>(k); });
+        joinLate(k);
+        drain([&] { return !late.back().member->catchingUp(); });
+      }
       loop.post(0, [&hub, sender, k] {
         hub.publish(0, "seam", Hub::Publish{"sender", numbered("m", k), {}, sender});
       });
-      if (k % 10 == 5) {
-        auto m = std::make_shared<TestMember>(numbered("late", k));
-        const std::size_t shard = static_cast<std::size_t>(k / 10) % kShards;
-        loop.post(shard, [&hub, m, shard] { hub.join(shard, "seam", m.get(), m, std::nullopt); });
-        late.push_back({m, shard});
-      }
+      if (k % 10 == 5 && !quiet) joinLate(k);
       for (int step = 0; step < 3; ++step) loop.runOne(rng);
     }
     drain([&] { return sender->ids.size() == kMessages; });
@@ -230,6 +244,9 @@ TEST(Hub, CatchUpSeamHasNoGapAndNoDuplicateWithARealStore) {
         if (p.member->ids.empty() || p.member->ids.back() != kMessages) return false;
       return true;
     });
+    // Both kinds of seam were exercised: some joins needed no marker (the sender's is one).
+    EXPECT_LT(hub.catchUpMarkers(), late.size() + 1);
+    EXPECT_GT(hub.catchUpMarkers(), 1u);
     for (auto& p : late) {
       const auto& ids = p.member->ids;
       ASSERT_FALSE(ids.empty()) << p.member->username();
@@ -238,6 +255,71 @@ TEST(Hub, CatchUpSeamHasNoGapAndNoDuplicateWithARealStore) {
         ASSERT_EQ(ids[i], ids[i - 1] + 1) << p.member->username() << " at " << i;
       EXPECT_EQ(ids.front(), 1u) << p.member->username() << ": the history starts at the start";
     }
+  }
+  std::filesystem::remove_all(dir);
+}
+
+INSTANTIATE_TEST_SUITE_P(Seeds, HubSeam, ::testing::Values(42u, 7u, 1234u, 99u, 2026u));
+
+TEST(Hub, AJoinIntoARoomItsShardKnowsNeedsNoMarkerAndAnEmptyOneNoRead) {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("parley-hubtest-known-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  {
+    const std::string url = "sqlite:" + (dir / "hub.db").string();
+    store::StoreWriter writer(store::openStore(url), store::Retention{});
+    store::StoreReader reader(store::openStore(url));
+    SimulatedShards loop(1);
+    Hub hub(
+        1, [&](std::size_t s, std::function<void()> t) { loop.post(s, std::move(t)); }, &encode,
+        &fakeClock, &writer, &reader, HubOptions{});
+    std::mt19937 rng(1);
+    auto drain = [&](std::function<bool()> done) {
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+      while (!done() && std::chrono::steady_clock::now() < deadline)
+        if (!loop.runOne(rng)) std::this_thread::sleep_for(std::chrono::microseconds(200));
+      return done();
+    };
+    auto joined = [&](const char* name, std::optional<std::uint64_t> since = std::nullopt) {
+      auto m = std::make_shared<TestMember>(name);
+      hub.join(0, "known", m.get(), m, since);
+      EXPECT_TRUE(drain([&] { return !m->catchingUp(); })) << name;
+      return m;
+    };
+
+    auto a = joined("a");  // a room never seen: the writer is asked, the store has nothing
+    EXPECT_EQ(hub.catchUpMarkers(), 1u);
+    EXPECT_EQ(hub.catchUpReads(), 0u);
+    auto b = joined("b");  // known and empty: answered on the shard
+    EXPECT_EQ(hub.catchUpMarkers(), 1u);
+    EXPECT_EQ(hub.catchUpReads(), 0u);
+
+    for (int k = 0; k < 3; ++k) hub.publish(0, "known", {"a", numbered("m", k), {}, a});
+    ASSERT_TRUE(drain([&] { return b->ids.size() == 3; }));
+    auto c = joined("c");  // known, nothing in flight: no marker, but three messages to read
+    EXPECT_EQ(hub.catchUpMarkers(), 1u);
+    EXPECT_EQ(hub.catchUpReads(), 1u);
+    EXPECT_EQ(c->ids, (std::vector<std::uint64_t>{1, 2, 3}));
+    auto d = joined("d", 3);  // resumes with nothing missed: nothing to read
+    EXPECT_EQ(hub.catchUpReads(), 1u);
+    EXPECT_TRUE(d->ids.empty());
+
+    // A message still on its way to the store sends the next join back to a marker.
+    hub.publish(0, "known", {"a", "m3", {}, a});
+    auto e = std::make_shared<TestMember>("e");
+    hub.join(0, "known", e.get(), e, std::nullopt);
+    ASSERT_TRUE(drain([&] { return !e->catchingUp() && e->ids.size() == 4; }));
+    EXPECT_EQ(hub.catchUpMarkers(), 2u);
+    EXPECT_EQ(e->ids, (std::vector<std::uint64_t>{1, 2, 3, 4}));
+
+    // Everyone leaves: the room is forgotten, and the next join asks the writer again.
+    for (auto* m : {a.get(), b.get(), c.get(), d.get(), e.get()}) hub.leave(0, "known", m);
+    while (loop.runOne(rng)) {
+    }
+    hub.tick(0);
+    auto f = joined("f");
+    EXPECT_EQ(hub.catchUpMarkers(), 3u);
+    EXPECT_EQ(f->ids, (std::vector<std::uint64_t>{1, 2, 3, 4}));
   }
   std::filesystem::remove_all(dir);
 }
