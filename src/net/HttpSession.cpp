@@ -233,8 +233,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     stream_.expires_never();
     // The session writes the 101 itself, in one write with the history and presence frames
     // that follow it: one write per connect instead of three.
-    auto session = std::make_shared<WsSession>(shard_, stream_.release_socket(), std::move(room),
-                                               std::move(username));
+    // The socket leaves Asio here: the session lives in the shard's own epoll set.
+    auto session = std::make_shared<WsSession>(shard_, stream_.release_socket().release(),
+                                               std::move(room), std::move(username));
     session->start(std::move(response), std::move(early), since);
   }
 

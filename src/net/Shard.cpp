@@ -1,8 +1,12 @@
 #include "net/Shard.h"
 
+#include <sys/epoll.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <boost/asio/post.hpp>
 #include <chrono>
+#include <system_error>
 
 #include "app/Config.h"
 #include "chat/Hub.h"
@@ -21,22 +25,74 @@ std::int64_t unixMillis() {
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
+namespace {
+constexpr int kEventsPerBatch = 256;
+}
+
 Shard::Shard(std::size_t index, ServerContext& ctx)
-    : index_(index), ctx_(ctx), readBuffer_(256 * 1024), sweepTimer_(io_) {}
+    : index_(index),
+      ctx_(ctx),
+      readBuffer_(256 * 1024),
+      epollFd_(::epoll_create1(EPOLL_CLOEXEC)),
+      epollWatch_(io_),
+      sweepTimer_(io_) {
+  if (epollFd_ < 0)
+    throw std::system_error(errno, std::generic_category(), "epoll_create1 for a shard");
+  // Asio owns the descriptor from here (and closes it).
+  epollWatch_.assign(epollFd_);
+  waitForEvents();
+}
 
 Shard::~Shard() = default;
 
-void Shard::add(WsSession* session) {
+bool Shard::add(std::shared_ptr<WsSession> session, int fd) {
+  // Registered once for everything: no epoll_ctl per read or write. EPOLLOUT comes back along
+  // with readiness to read; the session ignores it unless it waits for room to write.
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  ev.data.ptr = session.get();
+  if (::epoll_ctl(epollFd_, EPOLL_CTL_ADD, fd, &ev) != 0) return false;
   session->shardSlot_ = sessions_.size();
-  sessions_.push_back(session);
+  sessions_.push_back(std::move(session));
+  return true;
 }
 
 void Shard::remove(WsSession* session) {
   const std::size_t slot = session->shardSlot_;
-  if (slot >= sessions_.size() || sessions_[slot] != session) return;
-  sessions_[slot] = sessions_.back();
-  sessions_[slot]->shardSlot_ = slot;
+  if (slot >= sessions_.size() || sessions_[slot].get() != session) return;
+  if (retired_.empty())
+    boost::asio::post(io_, [this] { retired_.clear(); });  // after the current handler
+  retired_.push_back(std::move(sessions_[slot]));
+  if (slot + 1 != sessions_.size()) {
+    sessions_[slot] = std::move(sessions_.back());
+    sessions_[slot]->shardSlot_ = slot;
+  }
   sessions_.pop_back();
+}
+
+void Shard::waitForEvents() {
+  epollWatch_.async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                         [this](const boost::system::error_code& ec) {
+                           if (!ec) dispatchEvents();
+                         });
+}
+
+void Shard::dispatchEvents() {
+  epoll_event events[kEventsPerBatch];
+  const int n = ::epoll_wait(epollFd_, events, kEventsPerBatch, 0);
+  for (int i = 0; i < n; ++i) {
+    // Valid: a session removed earlier in this batch is held in retired_ until it is over,
+    // and its closed socket makes the call a no-op.
+    auto* session = static_cast<WsSession*>(events[i].data.ptr);
+    session->onEvents(events[i].events);
+  }
+  if (n == kEventsPerBatch) {
+    // Maybe more: take them after the handlers (and the flush) this batch made ready. Asio
+    // watches the set edge-triggered, so it would not tell us again.
+    boost::asio::post(io_, [this] { dispatchEvents(); });
+    return;
+  }
+  waitForEvents();
 }
 
 void Shard::markDirty(std::shared_ptr<WsSession> session) {
@@ -73,18 +129,17 @@ void Shard::armSweep() {
 
 void Shard::sweep() {
   const std::int64_t now = steadyMillis();
-  // A tick may close (and so remove) sessions: walk a snapshot that holds them alive.
-  std::vector<std::shared_ptr<WsSession>> snapshot;
-  snapshot.reserve(sessions_.size());
-  for (WsSession* s : sessions_) snapshot.push_back(s->shared_from_this());
-  for (auto& s : snapshot) s->keepAliveTick(now);
+  // A tick may close its own session, which moves the last one into its slot: walking from the
+  // back, that one was already visited. (retired_ keeps the closed one alive meanwhile.)
+  for (std::size_t i = sessions_.size(); i-- > 0;) {
+    if (i >= sessions_.size()) continue;
+    sessions_[i]->keepAliveTick(now);
+  }
   ctx_.hub.tick(index_);
 }
 
 void Shard::closeAll(std::uint16_t code, const char* reason) {
-  std::vector<std::shared_ptr<WsSession>> snapshot;
-  snapshot.reserve(sessions_.size());
-  for (WsSession* s : sessions_) snapshot.push_back(s->shared_from_this());
+  std::vector<std::shared_ptr<WsSession>> snapshot(sessions_);
   for (auto& s : snapshot) s->closeWith(code, reason);
 }
 

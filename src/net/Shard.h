@@ -1,9 +1,14 @@
 // Shard: one thread's event loop and everything that lives on it (sessions, scratch buffer,
 // the end-of-turn flush). Never touched from another thread except through post() on io().
+//
+// WebSocket sessions are not Asio sockets: each is registered once, edge-triggered, in the
+// shard's own epoll set, which Asio watches as one descriptor. An idle connection then costs
+// its session object and nothing else (no reactor state, no pending operation per socket).
 #pragma once
 
 #include <atomic>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <cstddef>
 #include <cstdint>
@@ -51,7 +56,11 @@ class Shard {
   // Scratch space every session of this shard reads into: an idle connection owns no buffer.
   std::span<char> readBuffer() { return {readBuffer_.data(), readBuffer_.size()}; }
 
-  void add(WsSession* session);
+  // Registers an open session (its socket in the shard's epoll set); the shard holds it until
+  // remove(). Returns false when the socket cannot be watched.
+  bool add(std::shared_ptr<WsSession> session, int fd);
+  // The session's socket is already closed (which took it out of the epoll set). It is kept
+  // alive until the current handler is over: an event for it may still be in the batch.
   void remove(WsSession* session);
   std::size_t sessionCount() const { return sessions_.size(); }
 
@@ -69,12 +78,17 @@ class Shard {
   void flushDirty();
   void sweep();
   void armSweep();
+  void waitForEvents();
+  void dispatchEvents();
 
   std::size_t index_;
   ServerContext& ctx_;
   boost::asio::io_context io_{1};
   std::vector<char> readBuffer_;
-  std::vector<WsSession*> sessions_;
+  int epollFd_ = -1;
+  boost::asio::posix::stream_descriptor epollWatch_;  // Asio's view of epollFd_
+  std::vector<std::shared_ptr<WsSession>> sessions_;
+  std::vector<std::shared_ptr<WsSession>> retired_;  // removed during the current handler
   std::vector<std::shared_ptr<WsSession>> dirty_;
   std::vector<std::shared_ptr<WsSession>> flushing_;
   bool flushPosted_ = false;

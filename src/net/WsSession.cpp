@@ -1,7 +1,12 @@
 #include "net/WsSession.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <boost/asio/post.hpp>
@@ -37,22 +42,29 @@ chat::Frame makeTextFrame(std::string_view json, std::uint64_t messageId) {
   return makeFrame(WsOpcode::Text, json, messageId);
 }
 
-WsSession::WsSession(Shard& shard, boost::asio::ip::tcp::socket socket, std::string room,
-                     std::string username)
+WsSession::WsSession(Shard& shard, int fd, std::string room, std::string username)
     : shard_(shard),
-      socket_(std::move(socket)),
+      fd_(fd),
       parser_(shard.ctx().config.maxFrameBytes),
       room_(std::move(room)),
       username_(std::move(username)) {}
 
-WsSession::~WsSession() = default;
+WsSession::~WsSession() {
+  if (fd_ >= 0) ::close(fd_);
+}
 
 void WsSession::start(std::string response, std::string early, std::optional<std::uint64_t> since) {
-  boost::system::error_code ec;
-  socket_.non_blocking(true, ec);
-  socket_.set_option(boost::asio::ip::tcp::no_delay(true), ec);
-  shard_.add(this);  // counted as open by HttpSession, before its 101 went out
+  int on = 1;
+  ::ioctl(fd_, FIONBIO, &on);
+  ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
   lastHeardMs_ = steadyMillis();
+  // Counted as open by HttpSession, before its 101 went out.
+  if (!shard_.add(shared_from_this(), fd_)) {
+    shard_.ctx().metrics.connectionClosed();
+    ::close(std::exchange(fd_, -1));
+    state_ = State::Closed;
+    return;
+  }
   enqueue(std::make_shared<const chat::WireFrame>(chat::WireFrame{std::move(response), 0, {}}));
   // Live frames are held until the history (if any) and the presence list have gone out.
   catchingUp_ = true;
@@ -65,10 +77,20 @@ void WsSession::start(std::string response, std::string early, std::optional<std
   if (shard_.ctx().stopping.load()) closeWith(close_code::GoingAway, "server shutting down");
 }
 
+void WsSession::onEvents(std::uint32_t events) {
+  if (state_ == State::Closed) return;
+  if ((events & EPOLLOUT) && waitingWritable_) {
+    waitingWritable_ = false;
+    flush();
+  }
+  // Errors and hang-ups are read too: recv() says what happened.
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readLoop();
+}
+
 void WsSession::readLoop() {
   if (state_ == State::Closed) return;
   const auto buf = shard_.readBuffer();
-  const int fd = socket_.native_handle();
+  const int fd = fd_;
   for (int round = 0; round < kReadRoundsPerTurn; ++round) {
     const ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
     if (n > 0) {
@@ -77,7 +99,7 @@ void WsSession::readLoop() {
       if (!consume(buf.data(), static_cast<std::size_t>(n))) return;
       // A short read emptied the socket: wait for the next edge rather than pay a recv() that
       // only says EAGAIN (data arriving after this read raises a new edge).
-      if (static_cast<std::size_t>(n) < buf.size()) return waitReadable();
+      if (static_cast<std::size_t>(n) < buf.size()) return;
       continue;
     }
     if (n == 0) {
@@ -85,24 +107,12 @@ void WsSession::readLoop() {
       return;
     }
     if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      waitReadable();
-      return;
-    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return;  // the next edge calls us
     finish(1006);
     return;
   }
   // Still more to read: let the shard's other connections have their turn first.
   boost::asio::post(shard_.io(), [self = shared_from_this()] { self->readLoop(); });
-}
-
-void WsSession::waitReadable() {
-  // Only armed after recv() said EAGAIN: with edge-triggered epoll, data left unread would
-  // never wake us again.
-  socket_.async_wait(boost::asio::ip::tcp::socket::wait_read,
-                     [self = shared_from_this()](const boost::system::error_code& ec) {
-                       if (!ec) self->readLoop();
-                     });
 }
 
 bool WsSession::consume(char* data, std::size_t len) {
@@ -320,7 +330,7 @@ void WsSession::beginClose(std::uint16_t code, const char* reason) {
 void WsSession::closeWith(std::uint16_t code, const char* reason) { beginClose(code, reason); }
 
 WsSession::WriteResult WsSession::writeQueued() {
-  const int fd = socket_.native_handle();
+  const int fd = fd_;
   iovec iov[kMaxIov];
   while (queueHead_ < queue_.size()) {
     std::size_t count = 0;
@@ -371,18 +381,13 @@ void WsSession::flush() {
         queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(queueHead_));
         queueHead_ = 0;
       }
-      waitingWritable_ = true;
-      socket_.async_wait(boost::asio::ip::tcp::socket::wait_write,
-                         [self = shared_from_this()](const boost::system::error_code& ec) {
-                           self->waitingWritable_ = false;
-                           if (!ec) self->flush();
-                         });
+      waitingWritable_ = true;  // the socket's next EPOLLOUT edge resumes (onEvents)
       return;
     case WriteResult::Done:
       if (closeQueued_ && !writeShut_) {
         // Our close frame is out: half-close, and let the peer's close or EOF end the session.
         writeShut_ = true;
-        ::shutdown(socket_.native_handle(), SHUT_WR);
+        ::shutdown(fd_, SHUT_WR);
       }
       return;
   }
@@ -433,10 +438,9 @@ void WsSession::finish(std::uint16_t countedCode) {
   if (state_ == State::Open && countedCode) shard_.ctx().metrics.disconnect(countedCode);
   state_ = State::Closed;
   leaveRoom();
-  shard_.remove(this);
+  ::close(std::exchange(fd_, -1));  // also takes it out of the shard's epoll set
+  shard_.remove(this);              // the shard's hold on the session ends with the current handler
   shard_.ctx().metrics.connectionClosed();
-  boost::system::error_code ec;
-  socket_.close(ec);  // cancels the pending waits, which release their hold on the session
   queue_.clear();
   queueHead_ = 0;
   headOffset_ = 0;

@@ -3,7 +3,6 @@
 // never blocks, never lets its queue grow past the configured bound (it closes with 4008 instead).
 #pragma once
 
-#include <boost/asio/ip/tcp.hpp>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -23,8 +22,8 @@ chat::Frame makeTextFrame(std::string_view json, std::uint64_t messageId);
 
 class WsSession final : public std::enable_shared_from_this<WsSession>, public chat::Member {
  public:
-  WsSession(Shard& shard, boost::asio::ip::tcp::socket socket, std::string room,
-            std::string username);
+  // Takes ownership of `fd`, a connected TCP socket.
+  WsSession(Shard& shard, int fd, std::string room, std::string username);
   ~WsSession();
 
   // Queues the handshake `response` (it leaves with the catch-up frames), joins the room and
@@ -40,8 +39,10 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public c
   // close frame, and gives the peer until a deadline to answer before the socket is closed.
   void closeWith(std::uint16_t code, const char* reason);
 
-  // Called by the shard at the end of a loop turn, and when the socket becomes writable.
+  // Called by the shard at the end of a loop turn.
   void flush();
+  // Called by the shard with the epoll events of the socket.
+  void onEvents(std::uint32_t events);
   void keepAliveTick(std::int64_t nowMs);
 
  private:
@@ -49,7 +50,6 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public c
   enum class State : std::uint8_t { Open, Closing, Closed };
 
   void readLoop();
-  void waitReadable();
   // Returns false once the session stopped reading (closing or closed).
   bool consume(char* data, std::size_t len);
   bool onMessage(const WsMessage& msg);
@@ -67,7 +67,7 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public c
   WriteResult writeQueued();
 
   Shard& shard_;
-  boost::asio::ip::tcp::socket socket_;
+  int fd_;
   WsFrameParser parser_;
   std::string room_;
   std::string username_;
