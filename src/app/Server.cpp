@@ -16,6 +16,7 @@
 #include "net/WsCodec.h"
 #include "net/WsSession.h"
 #include "store/MessageStore.h"
+#include "store/StoreMaintainer.h"
 #include "store/StoreReader.h"
 #include "store/StoreWriter.h"
 
@@ -34,10 +35,12 @@ int runServer(const Config& config) {
   http::Metrics metrics;
   std::vector<std::unique_ptr<net::Shard>> shards;
 
-  // The store: one writing thread (ids + group commit) and one reading thread, each with its
-  // own connection. Opening fails loudly here, at start-up, never later.
+  // The store: one writing thread (ids + group commit), one reading thread and (SQLite) one
+  // idle-priority checkpointing thread, each with its own connection. Opening fails loudly here, at
+  // start-up, never later.
   std::unique_ptr<store::StoreWriter> writer;
   std::unique_ptr<store::StoreReader> reader;
+  std::unique_ptr<store::StoreMaintainer> maintainer;
   if (config.db != "none") {
     store::Retention retention;
     retention.keepPerRoom = config.retentionMessages;
@@ -45,6 +48,8 @@ int runServer(const Config& config) {
     retention.everyMs = config.retentionInterval.count();
     writer = std::make_unique<store::StoreWriter>(store::openStore(config.db), retention);
     reader = std::make_unique<store::StoreReader>(store::openStore(config.db));
+    if (auto own = store::openStore(config.db); own->wantsMaintenance())
+      maintainer = std::make_unique<store::StoreMaintainer>(std::move(own));
     log("store: %s (%s)", std::string(writer->kind()).c_str(), config.db.c_str());
   } else {
     log("store: none (messages are not kept)");

@@ -78,8 +78,10 @@ class MessageStore {
   // A cheap round trip to the database (SELECT 1), for /healthz and recovery probes.
   virtual StoreStatus ping() = 0;
 
-  // Housekeeping the store wants done off the write path, called about once a second by the
-  // reader thread (SQLite: a WAL checkpoint). Best effort: failures are the next call's business.
+  // Housekeeping the store wants done off the write path (SQLite: a WAL checkpoint), called
+  // about once a second by a StoreMaintainer when wantsMaintenance(). Best effort: failures are
+  // the next call's business.
+  virtual bool wantsMaintenance() const { return false; }
   virtual void maintain() {}
 };
 

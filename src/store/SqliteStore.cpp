@@ -202,9 +202,10 @@ void SqliteStore::configure() {
                              ")");
   execOrThrow("PRAGMA synchronous=NORMAL", "cannot set synchronous=NORMAL");
   // A checkpoint run by a committing connection stalls that commit for its fdatasync calls
-  // (10-20 ms here). The reader thread checkpoints every second (maintain()); the automatic one
-  // stays only as a safety net for a WAL that grows past ~40 MB.
-  execOrThrow("PRAGMA wal_autocheckpoint=10000", "cannot set wal_autocheckpoint");
+  // (10-20 ms here). A StoreMaintainer checkpoints every second when the CPU is free
+  // (maintain()); the automatic one stays as the bound for a WAL that a saturated core left
+  // unchecked: ~200 MB.
+  execOrThrow("PRAGMA wal_autocheckpoint=50000", "cannot set wal_autocheckpoint");
   // 64 MiB at most (pages come as they are touched): the leaf pages of a thousand busy rooms
   // stay cached instead of being read back for every message.
   execOrThrow("PRAGMA cache_size=-65536", "cannot set cache_size");

@@ -46,6 +46,7 @@ class SqliteStore final : public MessageStore {
   StoreStatus pruneKeepLast(std::size_t keepPerRoom, std::uint64_t& deleted) override;
   StoreStatus pruneOlderThan(std::int64_t cutoffMillis, std::uint64_t& deleted) override;
   StoreStatus ping() override;
+  bool wantsMaintenance() const override { return true; }
   void maintain() override;
 
  private:

@@ -29,13 +29,11 @@ bool StoreReader::submit(Job job) {
 }
 
 void StoreReader::run() {
-  auto lastMaintenance = std::chrono::steady_clock::now();
   for (;;) {
     Job job;
     {
       std::unique_lock lock(mutex_);
-      wake_.wait_for(lock, std::chrono::seconds(1),
-                     [this] { return stopping_ || !queue_.empty(); });
+      wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
       if (queue_.empty() && stopping_) return;
       if (!queue_.empty()) {
         job = std::move(queue_.front());
@@ -43,12 +41,6 @@ void StoreReader::run() {
       }
     }
     if (job) job(*store_);
-    // About once a second whether or not reads keep coming.
-    const auto now = std::chrono::steady_clock::now();
-    if (now - lastMaintenance >= std::chrono::seconds(1)) {
-      lastMaintenance = now;
-      store_->maintain();
-    }
   }
 }
 

@@ -34,6 +34,7 @@
 #include "store/MessageStore.h"
 #include "store/PostgresStore.h"
 #include "store/SqliteStore.h"
+#include "store/StoreMaintainer.h"
 #include "store/WalBatchingVfs.h"
 
 namespace parley::store {
@@ -860,6 +861,30 @@ TEST(SqliteWal, ACommitIsOneWriteAndVisibleToOtherConnectionsAtOnce) {
   std::vector<StoredMessage> all;
   ASSERT_TRUE(again->after("room0", 0, 100, all).ok);
   EXPECT_EQ(all.size(), 50u);
+  fs::remove_all(dir);
+}
+
+// Checkpoints happen off the write path: the maintainer's connection copies the WAL into the
+// database file by itself, and stops promptly.
+TEST(SqliteWal, TheMaintainerCheckpointsInTheBackground) {
+  const std::string dir = makeTempDir("parley-ckpt-");
+  const std::string path = dir + "/parley.db";
+  {
+    auto writer = openStore("sqlite:" + path);
+    std::vector<StoredMessage> batch;
+    for (std::uint64_t id = 1; id <= 500; ++id)
+      batch.push_back(msg("r", id, "u", std::string(500, 'x')));
+    ASSERT_TRUE(appendTo(*writer, batch).ok);
+    const auto before = fs::file_size(path);
+    auto own = openStore("sqlite:" + path);
+    ASSERT_TRUE(own->wantsMaintenance());
+    StoreMaintainer maintainer(std::move(own), std::chrono::milliseconds(20));
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (fs::file_size(path) < before + 200 * 1024 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    EXPECT_GE(fs::file_size(path), before + 200 * 1024) << "the WAL was not copied back";
+    EXPECT_GE(maintainer.runs(), 1u);
+  }
   fs::remove_all(dir);
 }
 
