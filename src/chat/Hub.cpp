@@ -135,8 +135,7 @@ Frame Hub::memberJoined(std::size_t home, const std::string& room, std::size_t s
       r.presence.countJoin();
       state.ticking.insert(room);
     } else {
-      fanOut(home, room, r.shardsWithMembers,
-             encode_(buildMembershipJson("join", username, clock_()), 0));
+      broadcastMembership(home, room, r, "join", username);
     }
   }
   return encode_(r.presence.presenceJson(options_.presence), 0);
@@ -166,8 +165,7 @@ void Hub::memberLeft(std::size_t home, const std::string& room, std::size_t shar
       r.presence.countLeave();
       state.ticking.insert(room);
     } else {
-      fanOut(home, room, r.shardsWithMembers,
-             encode_(buildMembershipJson("leave", username, clock_()), 0));
+      broadcastMembership(home, room, r, "leave", username);
     }
   }
   if (left == 0) {
@@ -202,6 +200,14 @@ void Hub::broadcastTyping(std::size_t home, const std::string& room, HomeRoom& r
   auto frame = std::make_shared<WireFrame>();
   frame->bytes = encode_(buildTypingJson(username, state), 0)->bytes;
   frame->skipUser = username;
+  fanOut(home, room, r.shardsWithMembers, frame);
+}
+
+void Hub::broadcastMembership(std::size_t home, const std::string& room, HomeRoom& r,
+                              const char* type, const std::string& username) {
+  auto frame = std::make_shared<WireFrame>();
+  frame->bytes = encode_(buildMembershipJson(type, username, clock_()), 0)->bytes;
+  frame->deferrable = true;
   fanOut(home, room, r.shardsWithMembers, frame);
 }
 

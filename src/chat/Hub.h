@@ -33,6 +33,9 @@ struct WireFrame {
   std::string bytes;
   std::uint64_t messageId = 0;  // chat messages only: lets a catching-up member drop duplicates
   std::string skipUser;         // typing frames: not for the typer's own connections
+  // join/leave: may wait (briefly) to leave with the connection's next frames. A crowd joining
+  // a room otherwise costs every member one write per newcomer.
+  bool deferrable = false;
 };
 using Frame = std::shared_ptr<const WireFrame>;
 
@@ -190,6 +193,8 @@ class Hub {
                   const std::string& username);
   void broadcastTyping(std::size_t home, const std::string& room, HomeRoom& r,
                        const std::string& username, bool state);
+  void broadcastMembership(std::size_t home, const std::string& room, HomeRoom& r, const char* type,
+                           const std::string& username);
   void flushToStore(std::size_t home);
   void onStored(std::size_t home, const store::StoreStatus& status,
                 std::vector<store::StoredMessage>& messages, std::vector<Pending>& pending);

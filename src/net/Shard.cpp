@@ -35,6 +35,7 @@ Shard::Shard(std::size_t index, ServerContext& ctx)
       readBuffer_(256 * 1024),
       epollFd_(::epoll_create1(EPOLL_CLOEXEC)),
       epollWatch_(io_),
+      deferTimer_(io_),
       sweepTimer_(io_) {
   if (epollFd_ < 0)
     throw std::system_error(errno, std::generic_category(), "epoll_create1 for a shard");
@@ -102,6 +103,21 @@ void Shard::markDirty(std::shared_ptr<WsSession> session) {
   // Posted, so it runs after the handlers already ready in this turn: frames from every
   // message handled in the meantime ride in the same write.
   boost::asio::post(io_, [this] { flushDirty(); });
+}
+
+void Shard::markDeferred(std::shared_ptr<WsSession> session) {
+  deferred_.push_back(std::move(session));
+  if (deferred_.size() > 1) return;
+  deferTimer_.expires_after(kDeferMs);
+  deferTimer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) flushDeferred();
+  });
+}
+
+void Shard::flushDeferred() {
+  std::vector<std::shared_ptr<WsSession>> due;
+  due.swap(deferred_);
+  for (auto& s : due) s->flushDeferred();
 }
 
 void Shard::flushDirty() {

@@ -10,6 +10,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -67,6 +68,9 @@ class Shard {
   // Queues `session` for the end-of-turn flush: every frame it got during this loop turn leaves
   // in one gather write (corking).
   void markDirty(std::shared_ptr<WsSession> session);
+  // Queues `session` for a flush within kDeferMs (it holds only deferrable frames so far).
+  void markDeferred(std::shared_ptr<WsSession> session);
+  static constexpr std::chrono::milliseconds kDeferMs{250};
   void countDelivered(std::uint64_t n) { delivered_ += n; }
   void countWrite() { ++writes_; }
 
@@ -80,6 +84,7 @@ class Shard {
   void armSweep();
   void waitForEvents();
   void dispatchEvents();
+  void flushDeferred();
 
   std::size_t index_;
   ServerContext& ctx_;
@@ -92,6 +97,8 @@ class Shard {
   std::vector<std::shared_ptr<WsSession>> dirty_;
   std::vector<std::shared_ptr<WsSession>> flushing_;
   bool flushPosted_ = false;
+  std::vector<std::shared_ptr<WsSession>> deferred_;
+  boost::asio::steady_timer deferTimer_;
   boost::asio::steady_timer sweepTimer_;
   std::uint64_t delivered_ = 0;
   std::uint64_t writes_ = 0;

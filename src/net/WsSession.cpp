@@ -303,10 +303,23 @@ void WsSession::sendNow(chat::Frame frame) {
 void WsSession::enqueue(const chat::Frame& frame) {
   queue_.push_back(frame);
   queuedBytes_ += frame->bytes.size();
-  if (!dirty_) {
-    dirty_ = true;
-    shard_.markDirty(shared_from_this());
+  if (dirty_) return;
+  if (frame->deferrable) {
+    // Leaves with the next frame that cannot wait, or when the shard's deferral timer fires;
+    // either way in queue order.
+    if (!deferred_) {
+      deferred_ = true;
+      shard_.markDeferred(shared_from_this());
+    }
+    return;
   }
+  dirty_ = true;
+  shard_.markDirty(shared_from_this());
+}
+
+void WsSession::flushDeferred() {
+  deferred_ = false;
+  if (!dirty_) flush();
 }
 
 void WsSession::beginClose(std::uint16_t code, const char* reason) {

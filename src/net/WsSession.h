@@ -57,6 +57,7 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public c
   void requestHistory(std::uint64_t before, std::size_t limit);
   bool takeMessageToken();  // control and error frames for this connection only
   void enqueue(const chat::Frame& frame);
+  void flushDeferred();  // the shard's deferral timer: write what waited, unless already due
   void leaveRoom();
   void beginClose(std::uint16_t code, const char* reason);
   void finish(std::uint16_t countedCode);
@@ -92,6 +93,7 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public c
   State state_ = State::Open;
   bool inRoom_ = false;
   bool dirty_ = false;
+  bool deferred_ = false;  // in the shard's deferred list
   bool waitingWritable_ = false;
   bool pingOutstanding_ = false;
   bool closeQueued_ = false;
