@@ -106,18 +106,27 @@ void Shard::markDirty(std::shared_ptr<WsSession> session) {
 }
 
 void Shard::markDeferred(std::shared_ptr<WsSession> session) {
-  deferred_.push_back(std::move(session));
-  if (deferred_.size() > 1) return;
-  deferTimer_.expires_after(kDeferMs);
+  const bool idle = deferred_.empty();
+  deferred_.push_back({std::chrono::steady_clock::now() + kDeferMs, std::move(session)});
+  if (idle) armDeferTimer();
+}
+
+void Shard::armDeferTimer() {
+  deferTimer_.expires_at(deferred_.front().due);
   deferTimer_.async_wait([this](const boost::system::error_code& ec) {
     if (!ec) flushDeferred();
   });
 }
 
 void Shard::flushDeferred() {
-  std::vector<std::shared_ptr<WsSession>> due;
-  due.swap(deferred_);
-  for (auto& s : due) s->flushDeferred();
+  // With some slack, so the timer fires a few dozen times a second, not once per session.
+  const auto now = std::chrono::steady_clock::now() + kDeferMs / 10;
+  while (!deferred_.empty() && deferred_.front().due <= now) {
+    auto session = std::move(deferred_.front().session);
+    deferred_.pop_front();
+    session->flushDeferred();
+  }
+  if (!deferred_.empty()) armDeferTimer();
 }
 
 void Shard::flushDirty() {

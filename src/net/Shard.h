@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <span>
 #include <vector>
@@ -68,7 +69,7 @@ class Shard {
   // Queues `session` for the end-of-turn flush: every frame it got during this loop turn leaves
   // in one gather write (corking).
   void markDirty(std::shared_ptr<WsSession> session);
-  // Queues `session` for a flush within kDeferMs (it holds only deferrable frames so far).
+  // Queues `session` for a flush kDeferMs from now (it holds only deferrable frames so far).
   void markDeferred(std::shared_ptr<WsSession> session);
   static constexpr std::chrono::milliseconds kDeferMs{250};
   void countDelivered(std::uint64_t n) { delivered_ += n; }
@@ -85,6 +86,7 @@ class Shard {
   void waitForEvents();
   void dispatchEvents();
   void flushDeferred();
+  void armDeferTimer();
 
   std::size_t index_;
   ServerContext& ctx_;
@@ -97,7 +99,11 @@ class Shard {
   std::vector<std::shared_ptr<WsSession>> dirty_;
   std::vector<std::shared_ptr<WsSession>> flushing_;
   bool flushPosted_ = false;
-  std::vector<std::shared_ptr<WsSession>> deferred_;
+  struct Deferred {
+    std::chrono::steady_clock::time_point due;
+    std::shared_ptr<WsSession> session;
+  };
+  std::deque<Deferred> deferred_;  // in order of `due`: each waits its own full kDeferMs
   boost::asio::steady_timer deferTimer_;
   boost::asio::steady_timer sweepTimer_;
   std::uint64_t delivered_ = 0;

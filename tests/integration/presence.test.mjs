@@ -135,6 +135,35 @@ describe('default server (--threads 2, SQLite)', () => {
     });
   }
 
+  test('join/leave wait at most 250 ms, and never pass a message (docs/PROTOCOL.md "join / leave")', { timeout: 20000 }, async (t) => {
+    const room = 'deferred';
+    const opts = { keepEvents: true };
+    const a = await enter(srv, room, 'Ada', opts);
+    await a.next(isJoin('Ada'));
+    // Bob speaks the moment he is in: Ada gets his join first, then his message.
+    const t0 = Date.now();
+    const b = await enter(srv, room, 'Bob', opts);
+    b.send({ content: 'first words' });
+    const first = await a.next((f) => isJoin('Bob')(f) || f.type === 'message');
+    assert.ok(isJoin('Bob')(first), `Ada got ${first.raw} before Bob's join`);
+    assert.equal((await a.nextMessage()).content, 'first words');
+    // Carol joins and says nothing: her join still comes, within the deferral (+ slack).
+    const t1 = Date.now();
+    const c = await enter(srv, room, 'Cyd', opts);
+    await a.next(isJoin('Cyd'));
+    const joinDelay = Date.now() - t1;
+    t.diagnostic(`join after ${joinDelay} ms`);
+    assert.ok(joinDelay < 1500, `join(Cyd) took ${joinDelay} ms`);
+    // Bob's last message arrives before his leave.
+    b.send({ content: 'bye' });
+    await b.close();
+    assert.equal((await a.nextMessage()).content, 'bye');
+    await a.next(isLeave('Bob'));
+    assert.ok(Date.now() - t0 < 10000);
+    await c.close();
+    await a.close();
+  });
+
   for (const room of ROOMS) {
     test(`three tabs are one member: one join, counted once, one leave after the last tab (room tabs-${room})`, { timeout: 20000 }, async () => {
       const r = `tabs-${room}`;
