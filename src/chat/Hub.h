@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <list>
 #include <memory>
@@ -173,11 +174,17 @@ class Hub {
     std::size_t originShard = 0;
     std::weak_ptr<Member> sender;
   };
+  struct StoredBatch;  // a commit's outcome, waiting to be fanned out (Hub.cpp)
   struct alignas(64) ShardState {
     std::unordered_map<std::string, LocalRoom> local;
     std::unordered_map<std::string, HomeRoom> home;
     std::vector<Pending> toStore;  // sequenced this loop turn, handed to the store at its end
     bool storeFlushPosted = false;
+    // Commits come back whole; they are fanned out a few messages per task, in order, so the
+    // shard writes (and reads) between them instead of sending one burst per commit.
+    std::deque<std::shared_ptr<StoredBatch>> stored;
+    std::size_t storedNext = 0;  // the next message of stored.front()
+    bool storedDrainPosted = false;
     // Home rooms with typing users, a summary due, or (empty) client ids still remembered.
     std::unordered_set<std::string> ticking;
     std::atomic<std::uint64_t> sequenced{0};
@@ -196,8 +203,9 @@ class Hub {
   void broadcastMembership(std::size_t home, const std::string& room, HomeRoom& r, const char* type,
                            const std::string& username);
   void flushToStore(std::size_t home);
-  void onStored(std::size_t home, const store::StoreStatus& status,
-                std::vector<store::StoredMessage>& messages, std::vector<Pending>& pending);
+  void drainStored(std::size_t home);
+  void onStored(std::size_t home, const store::StoreStatus& status, const store::StoredMessage& m,
+                Pending& p);
   void fanOut(std::size_t home, const std::string& room, std::uint64_t shardMask,
               const Frame& frame);
   void remember(HomeRoom& r, const std::string& key, Frame frame, std::int64_t now);

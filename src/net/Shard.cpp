@@ -26,7 +26,7 @@ std::int64_t unixMillis() {
 }
 
 namespace {
-constexpr int kEventsPerBatch = 256;
+constexpr int kEventsPerBatch = 32;
 }
 
 Shard::Shard(std::size_t index, ServerContext& ctx)
