@@ -145,12 +145,16 @@ void StoreWriter::commit(std::deque<Batch>& batches) {
     for (auto& m : b.messages) m.id = ++cursor(m.room);
     count += b.messages.size();
   }
+  // One span for the transaction: the messages move into it and back (no string copies).
   std::vector<StoredMessage> all;
   if (status.ok && count > 0) {
     all.reserve(count);
     for (auto& b : batches)
-      for (auto& m : b.messages) all.push_back(m);
+      for (auto& m : b.messages) all.push_back(std::move(m));
     status = store_->append(all);
+    std::size_t next = 0;
+    for (auto& b : batches)
+      for (auto& m : b.messages) m = std::move(all[next++]);
   }
   if (status.ok)
     for (auto& [room, id] : next) lastIds_[room] = id;
@@ -160,7 +164,7 @@ void StoreWriter::commit(std::deque<Batch>& batches) {
     std::lock_guard lock(mutex_);
     healthy_ = status.ok;
     if (status.ok)
-      committed_ += all.size();
+      committed_ += count;
     else
       lastError_ = status.error;
   }
