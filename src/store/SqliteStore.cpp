@@ -47,6 +47,31 @@ CREATE TABLE rooms (
   last_ms INTEGER NOT NULL
 ) WITHOUT ROWID;
 )sql"},
+    // Messages move to a rowid table in arrival order with a (room, id) index beside it. Keyed
+    // by (room, id), every message dirtied its room's leaf, and a WITHOUT ROWID table's interior
+    // cells hold whole rows (~18 per page), so splits climb often: 2.3 pages written per message
+    // in a 50-message commit over 1,000 rooms. Appended by seq, rows fill the last page, and the
+    // room's leaf to dirty is an index leaf of ~30-byte entries: 1.4 pages per message.
+    {2, R"sql(
+CREATE TABLE messages_by_seq (
+  seq INTEGER PRIMARY KEY,
+  room TEXT NOT NULL,
+  id INTEGER NOT NULL,
+  username TEXT NOT NULL,
+  content TEXT NOT NULL,
+  client_id TEXT,
+  created_ms INTEGER NOT NULL
+);
+INSERT INTO messages_by_seq (room, id, username, content, client_id, created_ms)
+  SELECT room, id, username, content, client_id, created_ms FROM messages
+  ORDER BY created_ms, room, id;
+DROP TABLE messages;
+ALTER TABLE messages_by_seq RENAME TO messages;
+CREATE UNIQUE INDEX messages_room_id ON messages (room, id);
+CREATE INDEX messages_client_id ON messages (room, username, client_id)
+  WHERE client_id IS NOT NULL;
+CREATE INDEX messages_created ON messages (created_ms);
+)sql"},
 };
 static_assert(std::size(kMigrations) > 0 &&
               kMigrations[std::size(kMigrations) - 1].version == SqliteStore::kSchemaVersion);
@@ -88,7 +113,7 @@ constexpr const char* kSql[] = {
     // Walks the created_ms index upwards from ?1 so rows it skipped (rooms' newest) are not
     // examined again by every chunk.
     /* kPruneOlderThan */
-    "DELETE FROM messages WHERE (room, id) IN (SELECT room, id FROM messages AS m "
+    "DELETE FROM messages WHERE seq IN (SELECT seq FROM messages AS m "
     "WHERE created_ms >= ?1 AND created_ms < ?2 "
     "AND id < (SELECT max(id) FROM messages WHERE room = m.room) "
     "ORDER BY created_ms LIMIT ?3) RETURNING created_ms",
@@ -323,7 +348,7 @@ StoreStatus SqliteStore::append(std::span<const StoredMessage> batch) {
   run(kRollback, ignored);
   // Appending what is already stored, exactly, succeeds: a caller retrying a batch whose
   // outcome it did not learn must not be stuck on its own earlier success.
-  if (code == SQLITE_CONSTRAINT_PRIMARYKEY && storedExactly(batch)) return {};
+  if (code == SQLITE_CONSTRAINT_UNIQUE && storedExactly(batch)) return {};
   return StoreStatus::failure("sqlite append: " + error);
 }
 

@@ -23,7 +23,7 @@ namespace parley::store {
 class SqliteStore final : public MessageStore {
  public:
   // The newest schema this binary creates and understands (the last migration's number).
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
   // Opens or creates the database file at `path` (and its parent directories) and migrates it.
   // Throws std::runtime_error when the file cannot be opened or its schema is newer than ours.

@@ -802,6 +802,76 @@ TEST(OpenStore, SqliteCreatesDirectoriesAndUsesWal) {
   fs::remove_all(dir);
 }
 
+// A database written by schema version 1 (messages keyed by (room, id), WITHOUT ROWID) opens
+// with everything in it: history, client ids, room summaries, and ids that continue.
+TEST(SqliteMigration, VersionOneDatabaseKeepsEverything) {
+  const std::string dir = makeTempDir("parley-migrate-");
+  const std::string path = dir + "/parley.db";
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    char* err = nullptr;
+    const int rc = sqlite3_exec(db, R"sql(
+CREATE TABLE schema_version (singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+                             version INTEGER NOT NULL);
+INSERT INTO schema_version VALUES (1, 1);
+CREATE TABLE messages (room TEXT NOT NULL, id INTEGER NOT NULL, username TEXT NOT NULL,
+  content TEXT NOT NULL, client_id TEXT, created_ms INTEGER NOT NULL,
+  PRIMARY KEY (room, id)) WITHOUT ROWID;
+CREATE INDEX messages_client_id ON messages (room, username, client_id)
+  WHERE client_id IS NOT NULL;
+CREATE INDEX messages_created ON messages (created_ms);
+CREATE TABLE rooms (room TEXT NOT NULL PRIMARY KEY, last_id INTEGER NOT NULL,
+  last_ms INTEGER NOT NULL) WITHOUT ROWID;
+INSERT INTO messages VALUES ('b', 1, 'bob', 'b one', NULL, 1000);
+INSERT INTO messages VALUES ('a', 1, 'alice', 'a one', 'c-1', 1001);
+INSERT INTO messages VALUES ('a', 2, 'bob', 'a two', NULL, 1002);
+INSERT INTO messages VALUES ('b', 2, 'bob', 'b two', 'c-2', 1003);
+INSERT INTO rooms VALUES ('a', 2, 1002), ('b', 2, 1003);
+)sql",
+                                nullptr, nullptr, &err);
+    ASSERT_EQ(rc, SQLITE_OK) << (err ? err : "");
+    sqlite3_close(db);
+  }
+  auto store = openStore("sqlite:" + path);
+  std::vector<StoredMessage> a, b;
+  ASSERT_TRUE(store->after("a", 0, 10, a).ok);
+  ASSERT_TRUE(store->after("b", 0, 10, b).ok);
+  using F = Fields;
+  EXPECT_EQ(fields(a), (std::vector<F>{{"a", 1, "alice", "a one", "c-1", 1001},
+                                       {"a", 2, "bob", "a two", "", 1002}}));
+  EXPECT_EQ(fields(b), (std::vector<F>{{"b", 1, "bob", "b one", "", 1000},
+                                       {"b", 2, "bob", "b two", "c-2", 1003}}));
+  std::optional<StoredMessage> found;
+  ASSERT_TRUE(store->findByClientId("b", "bob", "c-2", 0, found).ok);
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->id, 2u);
+  std::uint64_t last = 0;
+  ASSERT_TRUE(store->lastId("a", last).ok);
+  EXPECT_EQ(last, 2u);
+  std::vector<RoomSummary> rooms;
+  ASSERT_TRUE(store->rooms(10, rooms).ok);
+  ASSERT_EQ(rooms.size(), 2u);
+  EXPECT_EQ(rooms[0].room, "b");
+  // The (room, id) key is still unique, and appends go on after the migrated rows.
+  EXPECT_FALSE(appendTo(*store, {msg("a", 2, "eve", "a second two")}).ok);
+  ASSERT_TRUE(appendTo(*store, {msg("a", 3, "eve", "a three")}).ok);
+  a.clear();
+  ASSERT_TRUE(store->after("a", 1, 10, a).ok);
+  EXPECT_EQ(ids(a), (std::vector<std::uint64_t>{2, 3}));
+  store.reset();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT version FROM schema_version", -1, &st, nullptr),
+            SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(st, 0), SqliteStore::kSchemaVersion);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  fs::remove_all(dir);
+}
+
 // The WAL-batching VFS: a commit's frames (two writes per page in plain SQLite) reach the log in
 // as few writes as the unix VFS allows, and what a commit returned is readable at once by another
 // connection (the server's reader) and by a plain SQLite connection that knows nothing of the VFS.
