@@ -1,11 +1,14 @@
 #include "app/Server.h"
 
+#include <pthread.h>
+
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <chrono>
 #include <cstdio>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -88,7 +91,11 @@ int runServer(const Config& config) {
   for (std::size_t i = 0; i < shards.size(); ++i) {
     listeners[i]->start();
     shards[i]->startTimers();
-    threads.emplace_back([&shard = *shards[i]] { shard.io().run(); });
+    threads.emplace_back([&shard = *shards[i], i] {
+      const std::string name = "shard-" + std::to_string(i);  // for top -H, perf, /proc
+      pthread_setname_np(pthread_self(), name.c_str());
+      shard.io().run();
+    });
   }
   log("parley listening on http://%s:%u (%u shard%s)", config.host.c_str(),
       static_cast<unsigned>(listeners.front()->port()), config.threads,

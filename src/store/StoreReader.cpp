@@ -1,5 +1,7 @@
 #include "store/StoreReader.h"
 
+#include <pthread.h>
+
 #include <chrono>
 
 namespace parley::store {
@@ -29,6 +31,7 @@ bool StoreReader::submit(Job job) {
 }
 
 void StoreReader::run() {
+  pthread_setname_np(pthread_self(), "store-reader");  // for top -H, perf, /proc
   for (;;) {
     Job job;
     {

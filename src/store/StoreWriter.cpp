@@ -1,5 +1,7 @@
 #include "store/StoreWriter.h"
 
+#include <pthread.h>
+
 #include <chrono>
 #include <cstdio>
 
@@ -72,6 +74,7 @@ std::uint64_t StoreWriter::committed() const {
 }
 
 void StoreWriter::run() {
+  pthread_setname_np(pthread_self(), "store-writer");  // for top -H, perf, /proc
   const bool pruning = retention_.keepPerRoom > 0 || retention_.maxAgeMs > 0;
   auto nextPrune = std::chrono::steady_clock::now() + std::chrono::milliseconds(retention_.everyMs);
   std::deque<Batch> batches;
