@@ -1,5 +1,7 @@
 #include "net/Listener.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <boost/asio/socket_base.hpp>
@@ -21,6 +23,10 @@ Listener::Listener(Shard& shard, const tcp::endpoint& endpoint)
     throw std::runtime_error("SO_REUSEPORT is not available");
   acceptor_.bind(endpoint);
   acceptor_.listen(4096);
+  // Linux copies TCP_NODELAY to every socket accept() returns: set once here, not per connect.
+  // Frames are corked by the server (one gather write per turn); Nagle would only delay them.
+  if (::setsockopt(acceptor_.native_handle(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0)
+    throw std::runtime_error("cannot set TCP_NODELAY on the listening socket");
 }
 
 std::uint16_t Listener::port() const { return acceptor_.local_endpoint().port(); }

@@ -105,14 +105,21 @@ void Shard::markDirty(std::shared_ptr<WsSession> session) {
   boost::asio::post(io_, [this] { flushDirty(); });
 }
 
-void Shard::markDeferred(std::shared_ptr<WsSession> session) {
-  const bool idle = deferred_.empty();
-  deferred_.push_back({std::chrono::steady_clock::now() + kDeferMs, std::move(session)});
-  if (idle) armDeferTimer();
+void Shard::markDeferred(std::shared_ptr<WsSession> session, bool repeat) {
+  auto& list = repeat ? deferredRepeat_ : deferredSoon_;
+  const auto due = std::chrono::steady_clock::now() + (repeat ? kDeferRepeatMs : kDeferMs);
+  list.push_back({due, std::move(session)});
+  if (due < deferArmedFor_) armDeferTimer();
 }
 
 void Shard::armDeferTimer() {
-  deferTimer_.expires_at(deferred_.front().due);
+  auto due = std::chrono::steady_clock::time_point::max();
+  if (!deferredSoon_.empty()) due = deferredSoon_.front().due;
+  if (!deferredRepeat_.empty()) due = std::min(due, deferredRepeat_.front().due);
+  deferArmedFor_ = due;
+  if (due == std::chrono::steady_clock::time_point::max()) return;
+  // Re-arming cancels the wait already pending (its handler sees operation_aborted).
+  deferTimer_.expires_at(due);
   deferTimer_.async_wait([this](const boost::system::error_code& ec) {
     if (!ec) flushDeferred();
   });
@@ -121,12 +128,14 @@ void Shard::armDeferTimer() {
 void Shard::flushDeferred() {
   // With some slack, so the timer fires a few dozen times a second, not once per session.
   const auto now = std::chrono::steady_clock::now() + kDeferMs / 10;
-  while (!deferred_.empty() && deferred_.front().due <= now) {
-    auto session = std::move(deferred_.front().session);
-    deferred_.pop_front();
-    session->flushDeferred();
+  for (auto* list : {&deferredSoon_, &deferredRepeat_}) {
+    while (!list->empty() && list->front().due <= now) {
+      auto session = std::move(list->front().session);
+      list->pop_front();
+      session->flushDeferred();
+    }
   }
-  if (!deferred_.empty()) armDeferTimer();
+  armDeferTimer();
 }
 
 void Shard::flushDirty() {

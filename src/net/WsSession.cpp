@@ -1,9 +1,6 @@
 #include "net/WsSession.h"
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/epoll.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -54,9 +51,8 @@ WsSession::~WsSession() {
 }
 
 void WsSession::start(std::string response, std::string early, std::optional<std::uint64_t> since) {
-  int on = 1;
-  ::ioctl(fd_, FIONBIO, &on);
-  ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+  // Nothing to set on the socket: Asio made it non-blocking for the HTTP read, and TCP_NODELAY
+  // came from the listening socket (Listener). Two syscalls less per connect.
   lastHeardMs_ = steadyMillis();
   // Counted as open by HttpSession, before its 101 went out.
   if (!shard_.add(shared_from_this(), fd_)) {
@@ -72,7 +68,8 @@ void WsSession::start(std::string response, std::string early, std::optional<std
                         std::weak_ptr<chat::Member>(shared_from_this()), since);
   inRoom_ = true;
   if (!early.empty() && !consume(early.data(), early.size())) return;
-  readLoop();
+  // No read here: adding the socket to the epoll set (edge-triggered) reports data that is
+  // already waiting, so the first event reads it. A read now would mostly say EAGAIN.
   // A shutdown that began while this connection was being upgraded did not see it.
   if (shard_.ctx().stopping.load()) closeWith(close_code::GoingAway, "server shutting down");
 }
@@ -309,7 +306,10 @@ void WsSession::enqueue(const chat::Frame& frame) {
     // either way in queue order.
     if (!deferred_) {
       deferred_ = true;
-      shard_.markDeferred(shared_from_this());
+      // (Unsigned arithmetic: the 32-bit millisecond clock wraps every 49 days.)
+      const auto sinceLast = static_cast<std::uint32_t>(steadyMillis()) - lastDeferredFlushMs_;
+      shard_.markDeferred(shared_from_this(),
+                          lastDeferredFlushMs_ != 0 && sinceLast < Shard::kDeferRepeatMs.count());
     }
     return;
   }
@@ -319,6 +319,7 @@ void WsSession::enqueue(const chat::Frame& frame) {
 
 void WsSession::flushDeferred() {
   deferred_ = false;
+  lastDeferredFlushMs_ = static_cast<std::uint32_t>(steadyMillis());
   if (!dirty_) flush();
 }
 

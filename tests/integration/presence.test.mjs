@@ -164,6 +164,42 @@ describe('default server (--threads 2, SQLite)', () => {
     await a.close();
   });
 
+  test('a crowd joining costs each member about one write a second (docs/PROTOCOL.md "join / leave")', { timeout: 30000 }, async (t) => {
+    const room = 'crowd';
+    const a = await enter(srv, room, 'Ada');
+    await a.next(isJoin('Ada'));
+    // When each join from the others reached Ada, and when it happened (the frame's timestamp).
+    const seen = [];
+    a.ws.on('message', (data) => {
+      const f = JSON.parse(data.toString());
+      if (f.type === 'join' && f.username !== 'Ada') seen.push({ at: Date.now(), event: Date.parse(f.timestamp) });
+    });
+    await sleep(1200); // a quiet second: the first batch is due within 250 ms
+    const crowd = [];
+    for (let i = 0; i < 16; i++) {
+      crowd.push(await enter(srv, room, `crowd${i}`));
+      await sleep(100);
+    }
+    const deadline = Date.now() + 5000;
+    while (seen.length < crowd.length && Date.now() < deadline) await sleep(20);
+    assert.equal(seen.length, crowd.length, 'every join reached Ada');
+    // Writes show as bursts of frames separated by silence.
+    let bursts = 0;
+    let last = -Infinity;
+    for (const s of seen) {
+      if (s.at - last > 150) bursts++;
+      last = s.at;
+    }
+    const delays = seen.map((s) => s.at - s.event);
+    t.diagnostic(`16 joins over ${seen.at(-1).event - seen[0].event} ms: ${bursts} bursts, delays ${delays.join(' ')} ms`);
+    assert.ok(seen[0].at - seen[0].event < 800, `the first join after a quiet second took ${seen[0].at - seen[0].event} ms`);
+    assert.ok(Math.max(...delays) < 1800, `a join waited ${Math.max(...delays)} ms (at most 1 s + slack)`);
+    // One batch every 250 ms would be 7 or more over ~1.6 s; one a second after the first, 3.
+    assert.ok(bursts <= 4, `${bursts} bursts: the batches after the first are not a second apart`);
+    for (const c of crowd) await c.close();
+    await a.close();
+  });
+
   for (const room of ROOMS) {
     test(`three tabs are one member: one join, counted once, one leave after the last tab (room tabs-${room})`, { timeout: 20000 }, async () => {
       const r = `tabs-${room}`;
