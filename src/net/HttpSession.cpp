@@ -2,10 +2,14 @@
 
 #include <openssl/evp.h>
 #include <openssl/sha.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -13,7 +17,10 @@
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
+#include <cerrno>
+#include <cstring>
 #include <optional>
+#include <variant>
 
 #include "app/Config.h"
 #include "chat/Hub.h"
@@ -47,9 +54,99 @@ std::string acceptKey(std::string_view key) {
   return std::string(reinterpret_cast<char*>(out), static_cast<std::size_t>(n));
 }
 
+// What a WebSocket upgrade request asks for, once every check passed.
+struct Upgrade {
+  std::string room;
+  std::string username;
+  std::optional<std::uint64_t> since;
+  std::string response;  // the 101, with its Sec-WebSocket-Accept
+};
+struct Refusal {
+  unsigned status;
+  http::Rejection why;
+  std::string_view code;
+  std::string_view message;
+};
+
+// The checks of a request for /ws/{room}: the same for the first request of a connection
+// (serveConnection) and for one that follows plain requests on a kept-alive one.
+template <class Body>
+std::variant<Upgrade, Refusal> checkUpgrade(const bhttp::request<Body>& req, ServerContext& ctx) {
+  auto url = boost::urls::parse_origin_form(req.target());
+  if (!url) {
+    // Tell which half is broken (a stray '%' in the room, or in the query).
+    const std::string_view target = req.target();
+    if (!boost::urls::parse_origin_form(target.substr(0, target.find('?'))))
+      return Refusal{400, http::Rejection::InvalidRoom, "invalid_room",
+                     "room name is not a valid percent-encoded path segment"};
+    return Refusal{400, http::Rejection::InvalidUsername, "invalid_username",
+                   "query string is not valid percent-encoding"};
+  }
+  Upgrade up;
+  auto segments = url->segments();  // percent-decoded
+  {
+    auto it = segments.begin();
+    ++it;  // "ws"
+    if (it != segments.end()) up.room = *it++;
+    if (it != segments.end())
+      return Refusal{400, http::Rejection::InvalidRoom, "invalid_room",
+                     "room name may not contain '/'"};
+  }
+  if (const char* why = chat::roomNameError(up.room))
+    return Refusal{400, http::Rejection::InvalidRoom, "invalid_room", why};
+
+  up.username = "anonymous";  // as the original backend
+  auto params = url->params();
+  if (auto it = params.find("username"); it != params.end()) {
+    up.username = (*it).has_value ? std::string((*it).value) : std::string();
+    if (const char* why = chat::usernameError(up.username))
+      return Refusal{400, http::Rejection::InvalidUsername, "invalid_username", why};
+  }
+  if (auto it = params.find("since"); it != params.end()) {
+    up.since = http::parseUnsigned((*it).value);
+    if (!up.since)
+      return Refusal{400, http::Rejection::BadRequest, "invalid_since",
+                     "since must be a non-negative integer (a message id)"};
+  }
+
+  if (!beast::websocket::is_upgrade(req))
+    return Refusal{426, http::Rejection::UpgradeRequired, "upgrade_required",
+                   "this endpoint speaks WebSocket only"};
+  const auto key = req[bhttp::field::sec_websocket_key];
+  if (key.empty() || key.size() > 64 || req[bhttp::field::sec_websocket_version] != "13")
+    return Refusal{400, http::Rejection::BadRequest, "bad_request",
+                   "missing Sec-WebSocket-Key or unsupported Sec-WebSocket-Version"};
+  if (ctx.stopping.load())
+    return Refusal{503, http::Rejection::ServerFull, "shutting_down", "server is shutting down"};
+  if (static_cast<std::size_t>(ctx.metrics.openConnections()) >= ctx.config.maxConnections)
+    return Refusal{503, http::Rejection::ServerFull, "server_full", "too many connections"};
+
+  up.response =
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Accept: " +
+      acceptKey(key) + "\r\n\r\n";
+  return up;
+}
+
+// Hands an upgraded socket to its WebSocket session. `early`: bytes the client sent after its
+// request (a first frame, already).
+void startWebSocket(Shard& shard, int fd, Upgrade up, std::string early) {
+  shard.ctx().metrics.connectionOpened();
+  // The session writes the 101 itself, in one write with the history and presence frames that
+  // follow it: one write per connect instead of three.
+  auto session = std::make_shared<WsSession>(shard, fd, std::move(up.room), std::move(up.username));
+  session->start(std::move(up.response), std::move(early), up.since);
+}
+
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(Shard& shard, tcp::socket socket) : shard_(shard), stream_(std::move(socket)) {}
+  // `received`: what was already read from the socket (the start of the first request).
+  HttpSession(Shard& shard, tcp::socket socket, std::string_view received)
+      : shard_(shard), stream_(std::move(socket)) {
+    const auto n = std::min(received.size(), buffer_.max_size());
+    std::memcpy(buffer_.prepare(n).data(), received.data(), n);
+    buffer_.commit(n);
+  }
 
   void readRequest() {
     parser_.emplace();
@@ -164,79 +261,17 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   void handleWebSocket() {
-    auto& ctx = shard_.ctx();
-    const auto& req = parser_->get();
-    auto refuse = [&](unsigned status, http::Rejection why, std::string_view code,
-                      std::string_view message) {
-      ctx.metrics.reject(why);
-      reply(http::jsonError(status, code, message), false);
-    };
-
-    auto url = boost::urls::parse_origin_form(req.target());
-    if (!url) {
-      // Tell which half is broken (a stray '%' in the room, or in the query).
-      const std::string_view target = req.target();
-      if (!boost::urls::parse_origin_form(target.substr(0, target.find('?'))))
-        return refuse(400, http::Rejection::InvalidRoom, "invalid_room",
-                      "room name is not a valid percent-encoded path segment");
-      return refuse(400, http::Rejection::InvalidUsername, "invalid_username",
-                    "query string is not valid percent-encoding");
+    auto checked = checkUpgrade(parser_->get(), shard_.ctx());
+    if (auto* no = std::get_if<Refusal>(&checked)) {
+      shard_.ctx().metrics.reject(no->why);
+      return reply(http::jsonError(no->status, no->code, no->message), false);
     }
-    auto segments = url->segments();  // percent-decoded
-    std::string room;
-    {
-      auto it = segments.begin();
-      ++it;  // "ws"
-      if (it != segments.end()) room = *it++;
-      if (it != segments.end())
-        return refuse(400, http::Rejection::InvalidRoom, "invalid_room",
-                      "room name may not contain '/'");
-    }
-    if (const char* why = chat::roomNameError(room))
-      return refuse(400, http::Rejection::InvalidRoom, "invalid_room", why);
-
-    std::string username = "anonymous";  // as the original backend
-    auto params = url->params();
-    if (auto it = params.find("username"); it != params.end()) {
-      username = (*it).has_value ? std::string((*it).value) : std::string();
-      if (const char* why = chat::usernameError(username))
-        return refuse(400, http::Rejection::InvalidUsername, "invalid_username", why);
-    }
-
-    std::optional<std::uint64_t> since;
-    if (auto it = params.find("since"); it != params.end()) {
-      since = http::parseUnsigned((*it).value);
-      if (!since)
-        return refuse(400, http::Rejection::BadRequest, "invalid_since",
-                      "since must be a non-negative integer (a message id)");
-    }
-
-    if (!beast::websocket::is_upgrade(req))
-      return refuse(426, http::Rejection::UpgradeRequired, "upgrade_required",
-                    "this endpoint speaks WebSocket only");
-    const auto key = req[bhttp::field::sec_websocket_key];
-    if (key.empty() || key.size() > 64 || req[bhttp::field::sec_websocket_version] != "13")
-      return refuse(400, http::Rejection::BadRequest, "bad_request",
-                    "missing Sec-WebSocket-Key or unsupported Sec-WebSocket-Version");
-    if (ctx.stopping.load())
-      return refuse(503, http::Rejection::ServerFull, "shutting_down", "server is shutting down");
-    if (static_cast<std::size_t>(ctx.metrics.openConnections()) >= ctx.config.maxConnections)
-      return refuse(503, http::Rejection::ServerFull, "server_full", "too many connections");
-
-    std::string response =
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        "Sec-WebSocket-Accept: " +
-        acceptKey(key) + "\r\n\r\n";
-    ctx.metrics.connectionOpened();
     // Bytes the client sent after its request (a first frame, already) go to the session.
     std::string early(static_cast<const char*>(buffer_.data().data()), buffer_.size());
     stream_.expires_never();
-    // The session writes the 101 itself, in one write with the history and presence frames
-    // that follow it: one write per connect instead of three.
     // The socket leaves Asio here: the session lives in the shard's own epoll set.
-    auto session = std::make_shared<WsSession>(shard_, stream_.release_socket().release(),
-                                               std::move(room), std::move(username));
-    session->start(std::move(response), std::move(early), since);
+    startWebSocket(shard_, stream_.release_socket().release(),
+                   std::get<Upgrade>(std::move(checked)), std::move(early));
   }
 
   void reply(http::HttpReply r, bool keepAlive) {
@@ -270,8 +305,50 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
 }  // namespace
 
-void startHttpSession(Shard& shard, tcp::socket socket) {
-  std::make_shared<HttpSession>(shard, std::move(socket))->readRequest();
+// A fresh connection's first request is usually a WebSocket upgrade that arrived with the
+// connection: read and check it here, with no Asio socket in between (Asio would register the
+// socket with its reactor and deregister it at the upgrade: two epoll_ctl, plus the async
+// operation and timeout machinery, for one read). Anything else, or a request not complete in
+// the first read, goes to an HttpSession with the bytes read so far.
+void serveConnection(Shard& shard, int fd, const tcp& protocol) {
+  char bytes[kHeaderLimit];
+  ssize_t n;
+  do n = ::recv(fd, bytes, sizeof bytes, 0);
+  while (n < 0 && errno == EINTR);
+  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+    ::close(fd);  // gone before it said anything
+    return;
+  }
+  const std::string_view received(bytes, n > 0 ? static_cast<std::size_t>(n) : 0);
+  if (!received.empty()) {
+    bhttp::request_parser<bhttp::empty_body> parser;
+    parser.header_limit(kHeaderLimit);
+    beast::error_code ec;
+    std::size_t used = 0;
+    while (!ec && !parser.is_done() && used < received.size()) {
+      const std::size_t step =
+          parser.put(boost::asio::buffer(received.data() + used, received.size() - used), ec);
+      if (step == 0) break;
+      used += step;
+    }
+    if (!ec && parser.is_done()) {
+      const std::string_view target = parser.get().target();
+      if (target.substr(0, target.find('?')).starts_with("/ws/")) {
+        auto checked = checkUpgrade(parser.get(), shard.ctx());
+        if (auto* up = std::get_if<Upgrade>(&checked))
+          return startWebSocket(shard, fd, std::move(*up), std::string(received.substr(used)));
+        // A refusal: the HttpSession below answers it, with the metrics and the JSON body.
+      }
+    }
+  }
+  tcp::socket socket(shard.io());
+  boost::system::error_code ec;
+  socket.assign(protocol, fd, ec);
+  if (ec) {
+    ::close(fd);
+    return;
+  }
+  std::make_shared<HttpSession>(shard, std::move(socket), received)->readRequest();
 }
 
 }  // namespace parley::net

@@ -10,7 +10,8 @@ namespace parley::net {
 
 class Shard;
 
-// Starts serving `socket` on `shard` (defined in HttpSession.cpp, where Beast lives).
-void startHttpSession(Shard& shard, boost::asio::ip::tcp::socket socket);
+// Serves a connection accept() just returned (non-blocking): a WebSocket upgrade goes straight
+// to a WsSession, anything else to an HttpSession (defined in HttpSession.cpp, where Beast lives).
+void serveConnection(Shard& shard, int fd, const boost::asio::ip::tcp& protocol);
 
 }  // namespace parley::net

@@ -20,8 +20,10 @@ class Listener {
 
  private:
   void accept();
+  static constexpr int kAcceptsPerTurn = 64;
 
   Shard& shard_;
+  boost::asio::ip::tcp protocol_;
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::steady_timer backoff_;
 };

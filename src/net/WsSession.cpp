@@ -51,8 +51,8 @@ WsSession::~WsSession() {
 }
 
 void WsSession::start(std::string response, std::string early, std::optional<std::uint64_t> since) {
-  // Nothing to set on the socket: Asio made it non-blocking for the HTTP read, and TCP_NODELAY
-  // came from the listening socket (Listener). Two syscalls less per connect.
+  // Nothing to set on the socket: it is non-blocking (accept4, or Asio's for a kept-alive HTTP
+  // connection), and TCP_NODELAY came from the listening socket (Listener).
   lastHeardMs_ = steadyMillis();
   // Counted as open by HttpSession, before its 101 went out.
   if (!shard_.add(shared_from_this(), fd_)) {

@@ -70,7 +70,9 @@ function silentTcp(payload) {
 test('a TCP connection that sends nothing is closed after --handshake-timeout', { timeout: 15000 }, async (t) => {
   const took = await silentTcp();
   t.diagnostic(`closed after ${took} ms`);
-  assert.ok(took >= 500 && took <= 3000, `closed after ${took} ms`);
+  // The kernel holds a silent connection ~1 s first (TCP_DEFER_ACCEPT, docs/PROTOCOL.md), then
+  // the server's 1 s timeout runs: ~2 s.
+  assert.ok(took >= 1500 && took <= 4000, `closed after ${took} ms`);
 });
 
 test('a half-sent handshake is closed after --handshake-timeout', { timeout: 15000 }, async (t) => {
