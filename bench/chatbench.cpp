@@ -44,6 +44,7 @@
 #include <string_view>
 #include <vector>
 
+#include "flags.h"
 #include "histogram.h"
 #include "ws_handshake.h"
 
@@ -104,130 +105,92 @@ struct Options {
   std::string room_prefix;
 };
 
-void usage(FILE* f) {
-  std::fprintf(
-      f,
-      "usage: chatbench --port P [options]\n"
-      "  --host ADDR               server address, 127.0.0.0/8 only (127.0.0.1)\n"
-      "  --port P                  server port (required)\n"
-      "  --clients N               connections (100)\n"
-      "  --rooms R                 rooms; client i joins room i %% R (1)\n"
-      "  --senders S               the first S clients send (1; 0 with --idle)\n"
-      "  --window W                window mode: max in-flight messages per sender, a message being "
-      "in\n"
-      "                            flight until its sender gets it back (8)\n"
-      "  --rate X                  rate mode instead: X messages/s in total, spread evenly over "
-      "senders\n"
-      "  --size BYTES              content size (140)\n"
-      "  --duration S              measured phase, seconds (10); with --idle: how long to hold\n"
-      "  --warmup S                sending before the measured phase (2)\n"
-      "  --settle S                quiet time between the last connect and the first send (0.5)\n"
-      "  --drain S                 after the measured phase, wait up to S for in-flight deliveries "
-      "(2)\n"
-      "  --sources K               bind client sockets to 127.0.0.1 .. 127.0.0.K round-robin (1)\n"
-      "  --connect-concurrency C   connects/handshakes in progress at once (100)\n"
-      "  --connect-timeout S       per connection, TCP connect + upgrade (10)\n"
-      "  --connect-limit S         the whole connect phase (120)\n"
-      "  --idle                    only connect and hold: connects/s, server RSS per connection\n"
-      "  --server-pid PID          report the server's CPU time (and RSS) from /proc/PID\n"
-      "  --cpu N                   pin this process to CPU N\n"
-      "  --json                    also print one JSON line with every figure\n"
-      "  --label NAME, --scenario NAME, --note TEXT   copied into the output\n"
-      "  --room-prefix STR         room names are STR<k> (default bench-<pid>-)\n"
-      "  --progress                one status line per second on stderr\n"
-      "  --self-test               check SHA-1/base64 and the histogram, then exit\n");
-}
-
-double parse_num(const char* opt, const char* v) {
-  char* end = nullptr;
-  errno = 0;
-  const double d = std::strtod(v, &end);
-  if (errno || end == v || *end) die("bad value for %s: %s", opt, v);
-  return d;
-}
-
 Options parse_args(int argc, char** argv, bool& self_test) {
   Options o;
   self_test = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto need = [&]() -> const char* {
-      if (i + 1 >= argc) die("%s needs a value", a.c_str());
-      return argv[++i];
-    };
-    auto integer = [&](int lo, int hi) {
-      const double d = parse_num(a.c_str(), need());
-      if (d != static_cast<double>(static_cast<long long>(d)) || d < lo || d > hi)
-        die("%s must be an integer in [%d, %d]", a.c_str(), lo, hi);
-      return static_cast<int>(d);
-    };
-    auto real = [&](double lo, double hi) {
-      const double d = parse_num(a.c_str(), need());
-      if (!(d >= lo && d <= hi)) die("%s must be in [%g, %g]", a.c_str(), lo, hi);
-      return d;
-    };
-    if (a == "--host")
-      o.host = need();
-    else if (a == "--port")
-      o.port = integer(1, 65535);
-    else if (a == "--clients")
-      o.clients = integer(1, 1'000'000);
-    else if (a == "--rooms")
-      o.rooms = integer(1, 1'000'000);
-    else if (a == "--senders")
-      o.senders = integer(0, 1'000'000);
-    else if (a == "--window")
-      o.window = integer(1, 1'000'000);
-    else if (a == "--rate")
-      o.rate = real(0, 1e9);
-    else if (a == "--size")
-      o.size = integer(1, 1 << 20);
-    else if (a == "--duration")
-      o.duration = real(0, 86400);
-    else if (a == "--warmup")
-      o.warmup = real(0, 3600);
-    else if (a == "--settle")
-      o.settle = real(0, 60);
-    else if (a == "--drain")
-      o.drain = real(0, 60);
-    else if (a == "--sources")
-      o.sources = integer(1, 254);
-    else if (a == "--connect-concurrency")
-      o.connect_concurrency = integer(1, 1'000'000);
-    else if (a == "--connect-timeout")
-      o.connect_timeout = real(0.01, 3600);
-    else if (a == "--connect-limit")
-      o.connect_limit = real(0.01, 86400);
-    else if (a == "--stall-timeout")
-      o.stall_timeout = real(0.01, 3600);
-    else if (a == "--idle")
-      o.idle = true;
-    else if (a == "--server-pid")
-      o.server_pid = integer(1, 1 << 30);
-    else if (a == "--json")
-      o.json = true;
-    else if (a == "--cpu")
-      o.cpu = integer(0, CPU_SETSIZE - 1);
-    else if (a == "--label")
-      o.label = need();
-    else if (a == "--scenario")
-      o.scenario = need();
-    else if (a == "--note")
-      o.note = need();
-    else if (a == "--room-prefix")
-      o.room_prefix = need();
-    else if (a == "--progress")
-      o.progress = true;
-    else if (a == "--self-test")
-      self_test = true;
-    else if (a == "-h" || a == "--help") {
-      usage(stdout);
-      std::exit(0);
-    } else {
-      usage(stderr);
-      die("unknown option %s", a.c_str());
-    }
-  }
+  CLI::App app{"chatbench: load generator for Parley and the peer chat servers (bench/README.md).",
+               "chatbench"};
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // as it always was
+  app.get_formatter()->column_width(36);
+  using flags::integer, flags::real;
+  app.add_option("--host", o.host, "server address, 127.0.0.0/8 only (127.0.0.1)")
+      ->type_name("ADDR");
+  app.add_option("--port", o.port, "server port (required)")
+      ->type_name("P")
+      ->transform(integer(1, 65535));
+  app.add_option("--clients", o.clients, "connections (100)")
+      ->type_name("N")
+      ->transform(integer(1, 1'000'000));
+  app.add_option("--rooms", o.rooms, "rooms; client i joins room i % R (1)")
+      ->type_name("R")
+      ->transform(integer(1, 1'000'000));
+  app.add_option("--senders", o.senders, "the first S clients send (1; 0 with --idle)")
+      ->type_name("S")
+      ->transform(integer(0, 1'000'000));
+  app.add_option("--window", o.window,
+                 "window mode: max in-flight messages per sender, a message being in\n"
+                 "flight until its sender gets it back (8)")
+      ->type_name("W")
+      ->transform(integer(1, 1'000'000));
+  app.add_option("--rate", o.rate,
+                 "rate mode instead: X messages/s in total, spread evenly over senders")
+      ->type_name("X")
+      ->check(real(0, 1e9));
+  app.add_option("--size", o.size, "content size (140)")
+      ->type_name("BYTES")
+      ->transform(integer(1, 1 << 20));
+  app.add_option("--duration", o.duration,
+                 "measured phase, seconds (10); with --idle: how long to hold")
+      ->type_name("S")
+      ->check(real(0, 86400));
+  app.add_option("--warmup", o.warmup, "sending before the measured phase (2)")
+      ->type_name("S")
+      ->check(real(0, 3600));
+  app.add_option("--settle", o.settle,
+                 "quiet time between the last connect and the first send (0.5)")
+      ->type_name("S")
+      ->check(real(0, 60));
+  app.add_option("--drain", o.drain,
+                 "after the measured phase, wait up to S for in-flight deliveries (2)")
+      ->type_name("S")
+      ->check(real(0, 60));
+  app.add_option("--sources", o.sources,
+                 "bind client sockets to 127.0.0.1 .. 127.0.0.K round-robin (1)")
+      ->type_name("K")
+      ->transform(integer(1, 254));
+  app.add_option("--connect-concurrency", o.connect_concurrency,
+                 "connects/handshakes in progress at once (100)")
+      ->type_name("C")
+      ->transform(integer(1, 1'000'000));
+  app.add_option("--connect-timeout", o.connect_timeout,
+                 "per connection, TCP connect + upgrade (10)")
+      ->type_name("S")
+      ->check(real(0.01, 3600));
+  app.add_option("--connect-limit", o.connect_limit, "the whole connect phase (120)")
+      ->type_name("S")
+      ->check(real(0.01, 86400));
+  app.add_option("--stall-timeout", o.stall_timeout,
+                 "window mode: a message not back after S counts as a stall and is\n"
+                 "no longer waited for (5)")
+      ->type_name("S")
+      ->check(real(0.01, 3600));
+  app.add_flag("--idle", o.idle, "only connect and hold: connects/s, server RSS per connection");
+  app.add_option("--server-pid", o.server_pid,
+                 "report the server's CPU time (and RSS) from /proc/PID")
+      ->type_name("PID")
+      ->transform(integer(1, 1 << 30));
+  app.add_option("--cpu", o.cpu, "pin this process to CPU N")
+      ->type_name("N")
+      ->transform(integer(0, CPU_SETSIZE - 1));
+  app.add_flag("--json", o.json, "also print one JSON line with every figure");
+  app.add_option("--label", o.label, "copied into the output")->type_name("NAME");
+  app.add_option("--scenario", o.scenario, "copied into the output")->type_name("NAME");
+  app.add_option("--note", o.note, "copied into the output")->type_name("TEXT");
+  app.add_option("--room-prefix", o.room_prefix, "room names are STR<k> (default bench-<pid>-)")
+      ->type_name("STR");
+  app.add_flag("--progress", o.progress, "one status line per second on stderr");
+  app.add_flag("--self-test", self_test, "check SHA-1/base64 and the histogram, then exit");
+  if (const std::string err = flags::parse(app, argc, argv); !err.empty()) die("%s", err.c_str());
   if (self_test) return o;
   if (o.port == 0) die("--port is required");
   if (o.senders < 0) o.senders = o.idle ? 0 : 1;

@@ -40,12 +40,12 @@
 #include <fstream>
 #include <memory>
 #include <mutex>
-#include <sstream>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
+#include "flags.h"
 #include "histogram.h"
 #include "store/MessageStore.h"
 #include "store/StoreWriter.h"
@@ -133,107 +133,59 @@ struct Options {
   std::string label;
 };
 
-void usage(FILE* f) {
-  std::fprintf(
-      f,
-      "usage: storebench [--db URL] [options]\n"
-      "  --db URL              sqlite:PATH or postgres://user[:pass]@host:port/db (default: a fresh\n"
-      "                        SQLite file in a temp dir). A sqlite PATH must not exist (it is\n"
-      "                        created, measured and deleted) unless --keep is given.\n"
-      "  --seconds S           measured wall time of each case (3)\n"
-      "  --warmup S            before each case's measured time, the same load unmeasured (0.5)\n"
-      "  --batches LIST        append() batch sizes, comma-separated (1,10,100); empty: none\n"
-      "  --producers LIST      StoreWriter producer thread counts (1,4); empty: none\n"
-      "  --window W            unacknowledged messages per producer (64)\n"
-      "  --rooms N             room names messages are spread over (100)\n"
-      "  --size BYTES          content size (140)\n"
-      "  --client-ids          give every message a client id (exercises that index)\n"
-      "  --room-prefix STR     room names are STR<k> (sb<pid>.)\n"
-      "  --keep                use an existing SQLite file and keep it (and keep a new one)\n"
-      "  --drain S             after a writer case, wait at most S for in-flight messages (30)\n"
-      "  --timeout S           hard limit for the whole run (default: cases x (warmup + seconds +\n"
-      "                        10) + 60)\n"
-      "  --label TEXT          copied into the output\n"
-      "PostgreSQL rows are not deleted: point it at a scratch database (bench/store-run.sh does).\n");
-}
-
-double parse_num(const std::string& opt, const char* v) {
-  char* end = nullptr;
-  errno = 0;
-  const double d = std::strtod(v, &end);
-  if (errno || end == v || *end) die(2, "bad value for %s: %s", opt.c_str(), v);
-  return d;
-}
-
-std::vector<int> parse_list(const std::string& opt, const std::string& v, int lo, int hi) {
-  std::vector<int> out;
-  std::stringstream ss(v);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    if (item.empty()) continue;
-    const double d = parse_num(opt, item.c_str());
-    if (d != static_cast<double>(static_cast<long long>(d)) || d < lo || d > hi)
-      die(2, "%s: %s is not an integer in [%d, %d]", opt.c_str(), item.c_str(), lo, hi);
-    out.push_back(static_cast<int>(d));
-  }
-  return out;
-}
-
 Options parse_args(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto need = [&]() -> const char* {
-      if (i + 1 >= argc) die(2, "%s needs a value", a.c_str());
-      return argv[++i];
-    };
-    auto integer = [&](int lo, int hi) {
-      const double d = parse_num(a, need());
-      if (d != static_cast<double>(static_cast<long long>(d)) || d < lo || d > hi)
-        die(2, "%s must be an integer in [%d, %d]", a.c_str(), lo, hi);
-      return static_cast<int>(d);
-    };
-    auto real = [&](double lo, double hi) {
-      const double d = parse_num(a, need());
-      if (!(d >= lo && d <= hi)) die(2, "%s must be in [%g, %g]", a.c_str(), lo, hi);
-      return d;
-    };
-    if (a == "--db")
-      o.db = need();
-    else if (a == "--seconds")
-      o.seconds = real(0.1, 3600);
-    else if (a == "--warmup")
-      o.warmup = real(0, 3600);
-    else if (a == "--batches")
-      o.batches = parse_list(a, need(), 1, 100'000);
-    else if (a == "--producers")
-      o.producers = parse_list(a, need(), 1, 256);
-    else if (a == "--window")
-      o.window = integer(1, 1'000'000);
-    else if (a == "--rooms")
-      o.rooms = integer(1, 1'000'000);
-    else if (a == "--size")
-      o.size = integer(1, 1 << 20);
-    else if (a == "--client-ids")
-      o.client_ids = true;
-    else if (a == "--room-prefix")
-      o.room_prefix = need();
-    else if (a == "--keep")
-      o.keep = true;
-    else if (a == "--drain")
-      o.drain = real(1, 3600);
-    else if (a == "--timeout")
-      o.timeout = real(1, 86400);
-    else if (a == "--label")
-      o.label = need();
-    else if (a == "-h" || a == "--help") {
-      usage(stdout);
-      std::exit(0);
-    } else {
-      usage(stderr);
-      die(2, "unknown option %s", a.c_str());
-    }
-  }
+  CLI::App app{
+      "storebench: how fast Parley's message store makes chat messages durable "
+      "(bench/README.md).",
+      "storebench"};
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // as it always was
+  app.get_formatter()->column_width(34);
+  app.footer(
+      "PostgreSQL rows are not deleted: point it at a scratch database (bench/store-run.sh does).");
+  using flags::integer, flags::real;
+  app.add_option("--db", o.db,
+                 "sqlite:PATH or postgres://user[:pass]@host:port/db (default: a fresh\n"
+                 "SQLite file in a temp dir). A sqlite PATH must not exist (it is\n"
+                 "created, measured and deleted) unless --keep is given.")
+      ->type_name("URL");
+  app.add_option("--seconds", o.seconds, "measured wall time of each case (3)")
+      ->type_name("S")
+      ->check(real(0.1, 3600));
+  app.add_option("--warmup", o.warmup,
+                 "before each case's measured time, the same load unmeasured (0.5)")
+      ->type_name("S")
+      ->check(real(0, 3600));
+  flags::add_list(app, "--batches", o.batches, 1, 100'000,
+                  "append() batch sizes, comma-separated (1,10,100); empty: none");
+  flags::add_list(app, "--producers", o.producers, 1, 256,
+                  "StoreWriter producer thread counts (1,4); empty: none");
+  app.add_option("--window", o.window, "unacknowledged messages per producer (64)")
+      ->type_name("W")
+      ->transform(integer(1, 1'000'000));
+  app.add_option("--rooms", o.rooms, "room names messages are spread over (100)")
+      ->type_name("N")
+      ->transform(integer(1, 1'000'000));
+  app.add_option("--size", o.size, "content size (140)")
+      ->type_name("BYTES")
+      ->transform(integer(1, 1 << 20));
+  app.add_flag("--client-ids", o.client_ids,
+               "give every message a client id (exercises that index)");
+  app.add_option("--room-prefix", o.room_prefix, "room names are STR<k> (sb<pid>.)")
+      ->type_name("STR");
+  app.add_flag("--keep", o.keep, "use an existing SQLite file and keep it (and keep a new one)");
+  app.add_option("--drain", o.drain,
+                 "after a writer case, wait at most S for in-flight messages (30)")
+      ->type_name("S")
+      ->check(real(1, 3600));
+  app.add_option("--timeout", o.timeout,
+                 "hard limit for the whole run\n"
+                 "(default: cases x (warmup + seconds + 10) + 60)")
+      ->type_name("S")
+      ->check(real(1, 86400));
+  app.add_option("--label", o.label, "copied into the output")->type_name("TEXT");
+  if (const std::string err = flags::parse(app, argc, argv); !err.empty())
+    die(2, "%s", err.c_str());
   if (o.batches.empty() && o.producers.empty()) die(2, "nothing to measure");
   if (o.room_prefix.empty()) o.room_prefix = "sb" + std::to_string(getpid()) + ".";
   return o;
