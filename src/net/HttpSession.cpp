@@ -144,6 +144,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   HttpSession(Shard& shard, tcp::socket socket, std::string_view received)
       : shard_(shard), stream_(std::move(socket)) {
     const auto n = std::min(received.size(), buffer_.max_size());
+    if (n == 0) return;  // (an empty buffer has no storage: no memcpy to null)
     std::memcpy(buffer_.prepare(n).data(), received.data(), n);
     buffer_.commit(n);
   }
