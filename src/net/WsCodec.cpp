@@ -156,11 +156,12 @@ bool isValidUtf8(std::string_view s) {
 }
 
 std::size_t WsFrameParser::bytesToCompletePartial(const char* data, std::size_t len) const {
-  const std::size_t have = partial_.size();
+  const std::string& partial = carry_->partial;  // (called only while there is one)
+  const std::size_t have = partial.size();
   const std::size_t avail = have + len;
   // The header may itself straddle the two buffers.
   auto byteAt = [&](std::size_t i) -> unsigned char {
-    return static_cast<unsigned char>(i < have ? partial_[i] : data[i - have]);
+    return static_cast<unsigned char>(i < have ? partial[i] : data[i - have]);
   };
   if (avail < 2) return len;
   const unsigned len7 = byteAt(1) & 0x7F;
@@ -207,10 +208,10 @@ WsFrameParser::Step WsFrameParser::step(char* data, std::size_t len) {
   const std::uint64_t payloadLen = ext ? readBigEndian(u + 2, ext) : len7;
   if (payloadLen >> 63) return fail(close_code::ProtocolError);  // RFC 6455 §5.2
   // Control frames are already capped at 125 by the protocol; the limit guards data messages, and
-  // a continuation counts towards the message it extends. fragments_ never exceeds the limit, so
+  // a continuation counts towards the message it extends. The fragments never exceed the limit, so
   // the subtraction cannot wrap.
   if (!control) {
-    const std::uint64_t already = opcode == 0 ? fragments_.size() : 0;
+    const std::uint64_t already = opcode == 0 ? fragmentBytes() : 0;
     if (payloadLen > maxMessageBytes_ - already) return fail(close_code::TooBig);
   }
 
@@ -229,7 +230,7 @@ WsFrameParser::Step WsFrameParser::step(char* data, std::size_t len) {
     case WsOpcode::Binary:
       if (!fin) {
         fragmentOpcode_ = static_cast<WsOpcode>(opcode);
-        fragments_.assign(body);
+        carry().fragments.assign(body);
         return s;
       }
       if (opcode == 0x1 && !isValidUtf8(body)) return fail(close_code::InvalidPayload);
@@ -238,17 +239,18 @@ WsFrameParser::Step WsFrameParser::step(char* data, std::size_t len) {
       return s;
 
     case WsOpcode::Continuation: {
-      fragments_.append(body);
+      std::string& fragments = carry().fragments;
+      fragments.append(body);
       if (!fin) return s;
       const WsOpcode messageOpcode = fragmentOpcode_;
       fragmentOpcode_ = WsOpcode::Continuation;
       // A character may straddle fragments, so only the joined message can be judged.
-      if (messageOpcode == WsOpcode::Text && !isValidUtf8(fragments_)) {
-        std::string().swap(fragments_);
+      if (messageOpcode == WsOpcode::Text && !isValidUtf8(fragments)) {
+        std::string().swap(fragments);
         return fail(close_code::InvalidPayload);
       }
-      // fragments_ is released by feed() once the callback is done with this view.
-      s.message = WsMessage{messageOpcode, std::string_view(fragments_), 0};
+      // The fragments are released by feed() once the callback is done with this view.
+      s.message = WsMessage{messageOpcode, std::string_view(fragments), 0};
       s.haveMessage = true;
       return s;
     }

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -73,7 +74,9 @@ class WsFrameParser {
   std::uint16_t feed(char* data, std::size_t len, OnMessage&& onMessage);
 
   // Bytes held between calls (partial frame + fragments): what an idle connection costs.
-  std::size_t bufferedBytes() const { return partial_.size() + fragments_.size(); }
+  std::size_t bufferedBytes() const {
+    return carry_ ? carry_->partial.size() + carry_->fragments.size() : 0;
+  }
 
  private:
   struct Step {
@@ -84,20 +87,35 @@ class WsFrameParser {
   };
   // Parses at most one frame from [data, data+len). Defined in WsCodec.cpp.
   Step step(char* data, std::size_t len);
-  // How many of the `len` bytes at `data` belong to the frame carried in partial_ (all of them if
+  // How many of the `len` bytes at `data` belong to the carried partial frame (all of them if
   // its end is not yet known), so only those are copied. Defined in WsCodec.cpp.
   std::size_t bytesToCompletePartial(const char* data, std::size_t len) const;
-  // A joined message is handed out as a view of fragments_, so its memory can only be released
+  // A joined message is handed out as a view of the fragments, so their memory can only be released
   // once the callback has returned.
   void releaseDeliveredFragments() {
-    if (fragmentOpcode_ == WsOpcode::Continuation && !fragments_.empty()) {
-      std::string().swap(fragments_);
-    }
+    if (fragmentOpcode_ == WsOpcode::Continuation && carry_ && !carry_->fragments.empty())
+      std::string().swap(carry_->fragments);
+    dropEmptyCarry();
+  }
+
+  // What is kept between feed() calls, allocated only while there is some: two empty strings
+  // would cost every idle connection 64 bytes.
+  struct Carry {
+    std::string partial;    // an incomplete frame carried over from the previous feed()
+    std::string fragments;  // payload of a fragmented data message so far
+  };
+  Carry& carry() {
+    if (!carry_) carry_ = std::make_unique<Carry>();
+    return *carry_;
+  }
+  bool hasPartial() const { return carry_ && !carry_->partial.empty(); }
+  std::size_t fragmentBytes() const { return carry_ ? carry_->fragments.size() : 0; }
+  void dropEmptyCarry() {
+    if (carry_ && carry_->partial.empty() && carry_->fragments.empty()) carry_.reset();
   }
 
   std::size_t maxMessageBytes_;
-  std::string partial_;    // an incomplete frame carried over from the previous feed()
-  std::string fragments_;  // payload of a fragmented data message so far
+  std::unique_ptr<Carry> carry_;
   WsOpcode fragmentOpcode_ = WsOpcode::Continuation;  // Continuation = no message in progress
   bool failed_ = false;
 };
@@ -108,19 +126,21 @@ std::uint16_t WsFrameParser::feed(char* data, std::size_t len, OnMessage&& onMes
   // A carried-over partial frame is completed first, taking from the new bytes only what it still
   // lacks: a large frame arriving in many small reads is then copied once (not once per read), and
   // the frames after it parse straight out of the caller's buffer like in the common case.
-  if (!partial_.empty()) {
+  if (hasPartial()) {
+    std::string& partial = carry_->partial;
     const std::size_t take = bytesToCompletePartial(data, len);
-    partial_.append(data, take);
+    partial.append(data, take);
     data += take;
     len -= take;
-    Step s = step(partial_.data(), partial_.size());
+    Step s = step(partial.data(), partial.size());
     if (s.error) {
       failed_ = true;
       return s.error;
     }
-    if (s.consumed == 0) return 0;  // still incomplete, and every new byte went into partial_
+    if (s.consumed == 0)
+      return 0;  // still incomplete, and every new byte went into the partial frame
     const bool keepGoing = !s.haveMessage || onMessage(static_cast<const WsMessage&>(s.message));
-    std::string().swap(partial_);  // an idle connection holds no buffer
+    std::string().swap(carry_->partial);  // an idle connection holds no buffer
     releaseDeliveredFragments();
     if (!keepGoing) return 0;
   }
@@ -139,7 +159,7 @@ std::uint16_t WsFrameParser::feed(char* data, std::size_t len, OnMessage&& onMes
       if (!keepGoing) return 0;
     }
   }
-  if (off < len) partial_.assign(data + off, len - off);
+  if (off < len) carry().partial.assign(data + off, len - off);
   return 0;
 }
 

@@ -69,6 +69,7 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public c
 
   Shard& shard_;
   int fd_;
+  std::uint32_t lastDeferredFlushMs_ = 0;  // steadyMillis() of the last deferral-timer flush
   WsFrameParser parser_;
   std::string room_;
   std::string username_;
@@ -84,14 +85,13 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public c
   std::uint64_t coveredId_ = 0;  // the highest id the catch-up history carried
 
   std::int64_t lastHeardMs_ = 0;
-  std::int64_t lastTypingMs_ = 0;          // rate limit of typing frames
-  std::int64_t lastRefillMs_ = 0;          // message rate limit: a token bucket
-  float messageTokens_ = -1;               // -1: not started (a full bucket)
-  std::uint32_t lastDeferredFlushMs_ = 0;  // steadyMillis() of the last deferral-timer flush
-  bool lastTypingState_ = false;
+  std::int64_t lastTypingMs_ = 0;  // rate limit of typing frames
+  std::int64_t lastRefillMs_ = 0;  // message rate limit: a token bucket
+  float messageTokens_ = -1;       // -1: not started (a full bucket)
   std::int64_t closeDeadlineMs_ = 0;
   std::size_t shardSlot_ = 0;
   State state_ = State::Open;
+  bool lastTypingState_ = false;
   bool inRoom_ = false;
   bool dirty_ = false;
   bool deferred_ = false;  // in the shard's deferred list
