@@ -54,6 +54,9 @@ std::string acceptKey(std::string_view key) {
   return std::string(reinterpret_cast<char*>(out), static_cast<std::size_t>(n));
 }
 
+// A request target without its query string.
+std::string_view pathOf(std::string_view target) { return target.substr(0, target.find('?')); }
+
 // What a WebSocket upgrade request asks for, once every check passed.
 struct Upgrade {
   std::string room;
@@ -76,7 +79,7 @@ std::variant<Upgrade, Refusal> checkUpgrade(const bhttp::request<Body>& req, Ser
   if (!url) {
     // Tell which half is broken (a stray '%' in the room, or in the query).
     const std::string_view target = req.target();
-    if (!boost::urls::parse_origin_form(target.substr(0, target.find('?'))))
+    if (!boost::urls::parse_origin_form(pathOf(target)))
       return Refusal{400, http::Rejection::InvalidRoom, "invalid_room",
                      "room name is not a valid percent-encoded path segment"};
     return Refusal{400, http::Rejection::InvalidUsername, "invalid_username",
@@ -171,7 +174,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     }
     const auto& req = parser_->get();
     const std::string_view target = req.target();
-    const std::string_view path = target.substr(0, target.find('?'));
+    const std::string_view path = pathOf(target);
     if (path.starts_with("/ws/")) return handleWebSocket();
     if (path.starts_with("/api/")) return handleApi();
 
@@ -333,8 +336,7 @@ void serveConnection(Shard& shard, int fd, const tcp& protocol) {
       used += step;
     }
     if (!ec && parser.is_done()) {
-      const std::string_view target = parser.get().target();
-      if (target.substr(0, target.find('?')).starts_with("/ws/")) {
+      if (pathOf(parser.get().target()).starts_with("/ws/")) {
         auto checked = checkUpgrade(parser.get(), shard.ctx());
         if (auto* up = std::get_if<Upgrade>(&checked))
           return startWebSocket(shard, fd, std::move(*up), std::string(received.substr(used)));

@@ -155,9 +155,9 @@ void StoreWriter::commit(std::deque<Batch>& batches) {
     for (auto& b : batches)
       for (auto& m : b.messages) all.push_back(std::move(m));
     status = store_->append(all);
-    std::size_t next = 0;
+    std::size_t k = 0;  // (not `next`: that is the map of ids assigned above)
     for (auto& b : batches)
-      for (auto& m : b.messages) m = std::move(all[next++]);
+      for (auto& m : b.messages) m = std::move(all[k++]);
   }
   if (status.ok)
     for (auto& [room, id] : next) lastIds_[room] = id;
