@@ -28,6 +28,7 @@
 #include "chat/Protocol.h"
 #include "http/Metrics.h"
 #include "http/Routes.h"
+#include "net/SessionPool.h"
 #include "net/Shard.h"
 #include "net/WsSession.h"
 #include "store/StoreWriter.h"
@@ -137,7 +138,8 @@ void startWebSocket(Shard& shard, int fd, Upgrade up, std::string early) {
   shard.ctx().metrics.connectionOpened();
   // The session writes the 101 itself, in one write with the history and presence frames that
   // follow it: one write per connect instead of three.
-  auto session = std::make_shared<WsSession>(shard, fd, std::move(up.room), std::move(up.username));
+  auto session = std::allocate_shared<WsSession>(PooledAllocator<WsSession>(), shard, fd,
+                                                 std::move(up.room), std::move(up.username));
   session->start(std::move(up.response), std::move(early), up.since);
 }
 
