@@ -54,7 +54,7 @@ void WsSession::start(std::string response, std::string early, std::optional<std
   // Nothing to set on the socket: it is non-blocking (accept4, or Asio's for a kept-alive HTTP
   // connection), and TCP_NODELAY came from the listening socket (Listener).
   lastHeardMs_ = steadyMillis();
-  // Counted as open by HttpSession, before its 101 went out.
+  // Counted as open by startWebSocket (HttpSession.cpp), before its 101 went out.
   if (!shard_.add(shared_from_this(), fd_)) {
     shard_.ctx().metrics.connectionClosed();
     ::close(std::exchange(fd_, -1));

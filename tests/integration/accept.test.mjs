@@ -6,9 +6,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import crypto from 'node:crypto';
 import { startServer, sleep, fileTimeout } from './server.mjs';
-import { encodeFrame, frameParser } from './client.mjs';
+import { encodeFrame, frameParser, upgradeRequestText } from './client.mjs';
 
 fileTimeout(60000);
 
@@ -51,9 +50,7 @@ function rawExchange(parts, gapMs) {
 }
 
 function upgrade(room, user) {
-  const key = crypto.randomBytes(16).toString('base64');
-  return `GET /ws/${room}?username=${user} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n` +
-    `Connection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`;
+  return upgradeRequestText(srv.port, `/ws/${room}?username=${user}`);
 }
 
 async function waitFor(pred, what, ms = 5000) {

@@ -285,6 +285,12 @@ export function frameParser(onFrame) {
   };
 }
 
+// The bytes of a WebSocket upgrade request for `path`, for clients that write them by hand.
+export function upgradeRequestText(port, path, key = crypto.randomBytes(16).toString('base64')) {
+  return `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+    `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`;
+}
+
 // A raw TCP WebSocket client: does the handshake by hand, then never answers pings or closes on
 // its own. `pauseAfterHandshake` stops reading from the socket right after the 101 response (a
 // slow or stuck reader); `resume()` starts reading again.
@@ -325,12 +331,7 @@ export function rawConnect(port, path, { pauseAfterHandshake = false, timeoutMs 
       });
     });
 
-    socket.on('connect', () => {
-      socket.write(
-        `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-        `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
-      );
-    });
+    socket.on('connect', () => socket.write(upgradeRequestText(port, path, key)));
     socket.on('data', (chunk) => {
       result.bytesRead += chunk.length;
       if (handshakeDone) { parse(chunk); return; }
