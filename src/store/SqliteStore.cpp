@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "store/SqliteInbox.h"
 #include "store/WalBatchingVfs.h"
 
 namespace parley::store {
@@ -163,12 +164,30 @@ class Reset {
   sqlite3_stmt* s_;
 };
 
+// Adds the inbox's messages (`waiting`, ascending) to the database's (`out`, ascending): the same
+// message can be in both while an ingest is finishing. Keeps `limit`: the lowest ids, or the
+// highest when `newest`.
+void mergeById(std::vector<StoredMessage>& out, std::vector<StoredMessage>&& waiting,
+               std::size_t limit, bool newest) {
+  if (waiting.empty()) return;
+  const std::uint64_t stored = out.empty() ? 0 : out.back().id;
+  for (auto& m : waiting)
+    if (m.id > stored) out.push_back(std::move(m));
+  // The inbox holds each room's newest messages, so its ids beyond the database's come last.
+  // Any id it shares with the database was skipped above; what remains is ascending.
+  if (out.size() <= limit) return;
+  if (newest)
+    out.erase(out.begin(), out.end() - static_cast<std::ptrdiff_t>(limit));
+  else
+    out.resize(limit);
+}
+
 }  // namespace
 
 void SqliteStore::CloseDb::operator()(sqlite3* db) const { sqlite3_close_v2(db); }
 void SqliteStore::Finalize::operator()(sqlite3_stmt* stmt) const { sqlite3_finalize(stmt); }
 
-SqliteStore::SqliteStore(const std::string& path) : path_(path) {
+SqliteStore::SqliteStore(const std::string& path, Mode mode) : path_(path) {
   if (path.empty()) throw std::runtime_error("sqlite: empty database path");
   const std::filesystem::path parent = std::filesystem::path(path).parent_path();
   if (!parent.empty() && path != ":memory:") {
@@ -191,6 +210,7 @@ SqliteStore::SqliteStore(const std::string& path) : path_(path) {
   configure();
   migrate();
   prepareAll();
+  if (mode == Mode::Inbox && path != ":memory:") inbox_ = SqliteInbox::forPath(path);
 }
 
 SqliteStore::~SqliteStore() = default;
@@ -343,6 +363,17 @@ StoreStatus SqliteStore::append(std::span<const StoredMessage> batch) {
   if (batch.empty()) return {};
   if (auto why = validateBatch(batch); !why.empty())
     return StoreStatus::failure("sqlite append: " + why);
+  if (inbox_)
+    return inbox_->append(batch, {[this](std::string_view room, std::uint64_t& last) {
+                                    return storedLastId(room, last);
+                                  },
+                                  [this](const StoredMessage& m) {
+                                    return storedExactly({&m, 1});
+                                  }});
+  return appendDirect(batch);
+}
+
+StoreStatus SqliteStore::appendDirect(std::span<const StoredMessage> batch) {
   std::string error;
   if (!run(kBegin, error)) return StoreStatus::failure("sqlite append: " + error);
   if (insertAll(batch, error) && run(kCommit, error)) return {};
@@ -356,6 +387,15 @@ StoreStatus SqliteStore::append(std::span<const StoredMessage> batch) {
 }
 
 StoreStatus SqliteStore::lastId(std::string_view room, std::uint64_t& out) {
+  out = 0;
+  // The inbox first: a message leaves it only once the database has it (see collect()).
+  const std::uint64_t waiting = inbox_ ? inbox_->lastId(room) : 0;
+  StoreStatus st = storedLastId(room, out);
+  out = std::max(out, waiting);
+  return st;
+}
+
+StoreStatus SqliteStore::storedLastId(std::string_view room, std::uint64_t& out) {
   out = 0;
   sqlite3_stmt* s = stmt(kLastId);
   Reset reset(s);
@@ -387,12 +427,16 @@ StoreStatus SqliteStore::after(std::string_view room, std::uint64_t afterId, std
                                std::vector<StoredMessage>& out) {
   out.clear();
   if (limit == 0 || afterId >= static_cast<std::uint64_t>(kMaxStoredInteger)) return {};
+  std::vector<StoredMessage> waiting;
+  if (inbox_) inbox_->collect(room, afterId, 0, limit, false, waiting);
   sqlite3_stmt* s = stmt(kAfter);
   Reset reset(s);
   bindText(s, 1, room);
   sqlite3_bind_int64(s, 2, static_cast<std::int64_t>(afterId));
   sqlite3_bind_int64(s, 3, clampLimit(limit));
-  return readMessages(kAfter, room, out);
+  StoreStatus st = readMessages(kAfter, room, out);
+  if (st.ok) mergeById(out, std::move(waiting), limit, false);
+  return st;
 }
 
 StoreStatus SqliteStore::before(std::string_view room, std::uint64_t beforeId, std::size_t limit,
@@ -403,6 +447,8 @@ StoreStatus SqliteStore::before(std::string_view room, std::uint64_t beforeId, s
       beforeId == 0 || beforeId > static_cast<std::uint64_t>(kMaxStoredInteger)
           ? kMaxStoredInteger
           : static_cast<std::int64_t>(beforeId);
+  std::vector<StoredMessage> waiting;
+  if (inbox_) inbox_->collect(room, 0, static_cast<std::uint64_t>(bound), limit, true, waiting);
   sqlite3_stmt* s = stmt(kBefore);
   Reset reset(s);
   bindText(s, 1, room);
@@ -410,6 +456,7 @@ StoreStatus SqliteStore::before(std::string_view room, std::uint64_t beforeId, s
   sqlite3_bind_int64(s, 3, clampLimit(limit));
   StoreStatus st = readMessages(kBefore, room, out);
   std::reverse(out.begin(), out.end());  // read newest first so LIMIT keeps the newest
+  if (st.ok) mergeById(out, std::move(waiting), limit, true);
   return st;
 }
 
@@ -418,6 +465,10 @@ StoreStatus SqliteStore::findByClientId(std::string_view room, std::string_view 
                                         std::optional<StoredMessage>& out) {
   out.reset();
   if (clientId.empty()) return {};  // stored as NULL: "no client id" never matches
+  if (inbox_) {
+    out = inbox_->findByClientId(room, username, clientId, notBeforeMillis);
+    if (out) return {};  // newer than anything the database has
+  }
   sqlite3_stmt* s = stmt(kFindClientId);
   Reset reset(s);
   bindText(s, 1, room);
@@ -433,9 +484,12 @@ StoreStatus SqliteStore::findByClientId(std::string_view room, std::string_view 
 StoreStatus SqliteStore::rooms(std::size_t limit, std::vector<RoomSummary>& out) {
   out.clear();
   if (limit == 0) return {};
+  std::vector<RoomSummary> waiting;
+  if (inbox_) inbox_->rooms(waiting);
   sqlite3_stmt* s = stmt(kRooms);
   Reset reset(s);
-  sqlite3_bind_int64(s, 1, clampLimit(limit));
+  // Rooms waiting in the inbox may rank above some of the database's top `limit`.
+  sqlite3_bind_int64(s, 1, clampLimit(limit + std::min(waiting.size(), limit)));
   int rc;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
     RoomSummary& r = out.emplace_back();
@@ -443,12 +497,29 @@ StoreStatus SqliteStore::rooms(std::size_t limit, std::vector<RoomSummary>& out)
     r.lastId = static_cast<std::uint64_t>(sqlite3_column_int64(s, 1));
     r.lastMillis = sqlite3_column_int64(s, 2);
   }
-  if (rc == SQLITE_DONE) return {};
-  out.clear();
-  return failure("rooms");
+  if (rc != SQLITE_DONE) {
+    out.clear();
+    return failure("rooms");
+  }
+  if (waiting.empty()) return {};
+  for (auto& w : waiting) {
+    auto it = std::find_if(out.begin(), out.end(), [&](const auto& r) { return r.room == w.room; });
+    if (it == out.end()) {
+      out.push_back(std::move(w));
+    } else {
+      it->lastId = std::max(it->lastId, w.lastId);
+      it->lastMillis = std::max(it->lastMillis, w.lastMillis);
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const RoomSummary& a, const RoomSummary& b) {
+    return a.lastMillis != b.lastMillis ? a.lastMillis > b.lastMillis : a.room < b.room;
+  });
+  if (out.size() > limit) out.resize(limit);
+  return {};
 }
 
 StoreStatus SqliteStore::pruneKeepLast(std::size_t keepPerRoom, std::uint64_t& deleted) {
+  if (inbox_) inbox_->ingest();  // what waits there counts too
   std::vector<std::string> names;
   {
     sqlite3_stmt* s = stmt(kRoomNames);
@@ -476,6 +547,7 @@ StoreStatus SqliteStore::pruneKeepLast(std::size_t keepPerRoom, std::uint64_t& d
 }
 
 StoreStatus SqliteStore::pruneOlderThan(std::int64_t cutoffMillis, std::uint64_t& deleted) {
+  if (inbox_) inbox_->ingest();  // what waits there counts too
   sqlite3_stmt* s = stmt(kPruneOlderThan);
   std::int64_t from = std::numeric_limits<std::int64_t>::min();
   for (;;) {
@@ -496,6 +568,7 @@ StoreStatus SqliteStore::pruneOlderThan(std::int64_t cutoffMillis, std::uint64_t
 }
 
 void SqliteStore::maintain() {
+  if (inbox_) inbox_->ingest();
   // PASSIVE: copies what it can without waiting for (or blocking) the writer.
   sqlite3_wal_checkpoint_v2(db_.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
 }

@@ -20,14 +20,21 @@ struct sqlite3_stmt;
 
 namespace parley::store {
 
+class SqliteInbox;
+
 class SqliteStore final : public MessageStore {
  public:
   // The newest schema this binary creates and understands (the last migration's number).
   static constexpr int kSchemaVersion = 2;
 
+  // Inbox: appends become durable in the file's SqliteInbox and reach the database in bulk
+  // (maintain()); reads see both. Direct: appends are transactions on the database itself (the
+  // inbox's own connection, and ":memory:", which has no file to put an inbox beside).
+  enum class Mode { Inbox, Direct };
+
   // Opens or creates the database file at `path` (and its parent directories) and migrates it.
   // Throws std::runtime_error when the file cannot be opened or its schema is newer than ours.
-  explicit SqliteStore(const std::string& path);
+  explicit SqliteStore(const std::string& path, Mode mode = Mode::Inbox);
   ~SqliteStore() override;
   SqliteStore(const SqliteStore&) = delete;
   SqliteStore& operator=(const SqliteStore&) = delete;
@@ -85,9 +92,12 @@ class SqliteStore final : public MessageStore {
   bool insertAll(std::span<const StoredMessage> batch, std::string& error);
   bool storedExactly(std::span<const StoredMessage> batch);
   StoreStatus readMessages(Stmt which, std::string_view room, std::vector<StoredMessage>& out);
+  StoreStatus appendDirect(std::span<const StoredMessage> batch);
+  StoreStatus storedLastId(std::string_view room, std::uint64_t& out);  // the database alone
   StoreStatus failure(const char* what) const;
 
   std::string path_;
+  std::shared_ptr<SqliteInbox> inbox_;    // null in Direct mode
   int lastErrorCode_ = 0;                 // extended code of run()'s last failure
   std::unique_ptr<sqlite3, CloseDb> db_;  // declared first: statements are finalized before it
   std::array<std::unique_ptr<sqlite3_stmt, Finalize>, kStmtCount> stmts_;

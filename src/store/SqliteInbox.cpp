@@ -1,0 +1,386 @@
+#include "store/SqliteInbox.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <stdexcept>
+#include <system_error>
+#include <utility>
+
+#include "store/SqliteStore.h"
+
+namespace parley::store {
+
+namespace {
+
+constexpr std::size_t kHeaderBytes = 8;
+constexpr std::size_t kFixedPayloadBytes = 8 + 8 + 4 * 4;
+
+template <typename T>
+void put(std::string& out, T v) {
+  out.append(reinterpret_cast<const char*>(&v), sizeof v);
+}
+
+template <typename T>
+T get(const char* p) {
+  T v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+std::uint32_t checksum(const char* p, std::size_t n) {
+  return static_cast<std::uint32_t>(
+      crc32(0L, reinterpret_cast<const Bytef*>(p), static_cast<uInt>(n)));
+}
+
+std::string logPath(const std::string& db, int which) {
+  return db + "-inbox-" + std::to_string(which);
+}
+
+std::runtime_error startupError(const std::string& path, const std::string& what) {
+  return std::runtime_error("sqlite " + path + ": " + what + ": " + std::strerror(errno));
+}
+
+}  // namespace
+
+void SqliteInbox::encodeRecord(const StoredMessage& m, std::string& out) {
+  const std::size_t start = out.size();
+  out.resize(start + kHeaderBytes);
+  put<std::uint64_t>(out, m.id);
+  put<std::int64_t>(out, m.unixMillis);
+  for (const std::string* s : {&m.room, &m.username, &m.content, &m.clientId})
+    put<std::uint32_t>(out, static_cast<std::uint32_t>(s->size()));
+  for (const std::string* s : {&m.room, &m.username, &m.content, &m.clientId}) out.append(*s);
+  const std::size_t payload = out.size() - start - kHeaderBytes;
+  const auto size = static_cast<std::uint32_t>(payload);
+  const std::uint32_t crc = checksum(out.data() + start + kHeaderBytes, payload);
+  std::memcpy(out.data() + start, &size, 4);
+  std::memcpy(out.data() + start + 4, &crc, 4);
+}
+
+std::vector<StoredMessage> SqliteInbox::decodeLog(std::string_view bytes) {
+  std::vector<StoredMessage> out;
+  std::size_t pos = 0;
+  while (bytes.size() - pos >= kHeaderBytes) {
+    const char* h = bytes.data() + pos;
+    const auto size = get<std::uint32_t>(h);
+    if (size < kFixedPayloadBytes || bytes.size() - pos - kHeaderBytes < size) break;
+    const char* p = h + kHeaderBytes;
+    if (checksum(p, size) != get<std::uint32_t>(h + 4)) break;
+    std::uint32_t lens[4];
+    std::size_t total = kFixedPayloadBytes;
+    for (int i = 0; i < 4; ++i) {
+      lens[i] = get<std::uint32_t>(p + 16 + 4 * i);
+      total += lens[i];
+    }
+    if (total != size) break;  // a checksum collision on garbage: treat as the end
+    StoredMessage& m = out.emplace_back();
+    m.id = get<std::uint64_t>(p);
+    m.unixMillis = get<std::int64_t>(p + 8);
+    const char* s = p + kFixedPayloadBytes;
+    for (int i = 0; i < 4; ++i) {
+      std::string& field = i == 0 ? m.room : i == 1 ? m.username : i == 2 ? m.content : m.clientId;
+      field.assign(s, lens[i]);
+      s += lens[i];
+    }
+    pos += kHeaderBytes + size;
+  }
+  return out;
+}
+
+void SqliteInbox::Generation::add(const StoredMessage& m) {
+  auto it = byRoom.find(std::string_view(m.room));
+  if (it == byRoom.end()) it = byRoom.emplace(m.room, std::vector<std::uint32_t>{}).first;
+  it->second.push_back(static_cast<std::uint32_t>(messages.size()));
+  messages.push_back(m);
+}
+
+void SqliteInbox::Generation::absorb(Generation&& later) {
+  if (messages.empty()) {
+    *this = std::move(later);
+    return;
+  }
+  for (auto& m : later.messages) {
+    auto it = byRoom.find(std::string_view(m.room));
+    if (it == byRoom.end()) it = byRoom.emplace(m.room, std::vector<std::uint32_t>{}).first;
+    it->second.push_back(static_cast<std::uint32_t>(messages.size()));
+    messages.push_back(std::move(m));
+  }
+  later = Generation{};
+}
+
+std::shared_ptr<SqliteInbox> SqliteInbox::forPath(const std::string& path) {
+  // One inbox per file and process, whatever path spelling each connection was given: they
+  // must all read the same tail, and only one may write the logs.
+  static std::mutex registryMutex;
+  static std::map<std::string, std::weak_ptr<SqliteInbox>> registry;
+  std::error_code ec;
+  std::string key = std::filesystem::weakly_canonical(path, ec).string();
+  if (ec || key.empty()) key = path;
+  std::lock_guard lock(registryMutex);
+  if (auto existing = registry[key].lock()) return existing;
+  std::shared_ptr<SqliteInbox> inbox(new SqliteInbox(key));
+  registry[key] = inbox;
+  return inbox;
+}
+
+SqliteInbox::SqliteInbox(std::string path) : path_(std::move(path)) {
+  db_ = std::make_unique<SqliteStore>(path_, SqliteStore::Mode::Direct);
+  for (int i = 0; i < 2; ++i) {
+    const std::string p = logPath(path_, i);
+    fds_[i] = ::open(p.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fds_[i] < 0) throw startupError(path_, "cannot open " + p);
+  }
+  // Two processes appending to one inbox would interleave ids and tails: refuse the second.
+  if (::flock(fds_[0], LOCK_EX | LOCK_NB) != 0) {
+    const bool held = errno == EWOULDBLOCK;
+    for (int& fd : fds_) ::close(std::exchange(fd, -1));
+    if (held)
+      throw std::runtime_error("sqlite " + path_ + ": the database is in use by another parley (" +
+                               logPath(path_, 0) + " is locked)");
+    throw startupError(path_, "cannot lock " + logPath(path_, 0));
+  }
+  try {
+    recover();
+  } catch (...) {
+    for (int& fd : fds_) ::close(std::exchange(fd, -1));
+    throw;
+  }
+}
+
+void SqliteInbox::recover() {
+  // What a crash left: every message in the logs that the database does not have yet (a crash
+  // between an ingest's commit and its truncation leaves some it already has).
+  std::vector<StoredMessage> found;
+  for (int i = 0; i < 2; ++i) {
+    std::string bytes;
+    char buf[65536];
+    ssize_t n;
+    while ((n = ::pread(fds_[i], buf, sizeof buf, static_cast<off_t>(bytes.size()))) > 0)
+      bytes.append(buf, static_cast<std::size_t>(n));
+    if (n < 0) throw startupError(path_, "cannot read " + logPath(path_, i));
+    for (auto& m : decodeLog(bytes)) found.push_back(std::move(m));
+  }
+  std::map<std::string, std::uint64_t, std::less<>> stored;
+  std::vector<StoredMessage> missing;
+  for (auto& m : found) {
+    auto it = stored.find(std::string_view(m.room));
+    if (it == stored.end()) {
+      std::uint64_t last = 0;
+      if (StoreStatus s = db_->lastId(m.room, last); !s.ok)
+        throw std::runtime_error("sqlite " + path_ + ": inbox recovery: " + s.error);
+      it = stored.emplace(m.room, last).first;
+    }
+    if (m.id > it->second) missing.push_back(std::move(m));
+  }
+  std::sort(missing.begin(), missing.end(), [](const StoredMessage& a, const StoredMessage& b) {
+    return a.room != b.room ? a.room < b.room : a.id < b.id;
+  });
+  if (!missing.empty()) {
+    if (StoreStatus s = db_->append(missing); !s.ok)
+      throw std::runtime_error("sqlite " + path_ + ": inbox recovery: " + s.error);
+    std::fprintf(stderr, "sqlite %s: recovered %zu messages from the inbox logs\n", path_.c_str(),
+                 missing.size());
+  }
+  for (int i = 0; i < 2; ++i)
+    if (::ftruncate(fds_[i], 0) != 0) throw startupError(path_, "cannot truncate the inbox log");
+}
+
+SqliteInbox::~SqliteInbox() {
+  const bool clean = ingest();
+  // Removed only when the database has everything (unlinking before the lock goes: a new
+  // process then creates fresh files rather than locking the old ones).
+  if (clean)
+    for (int i = 0; i < 2; ++i) ::unlink(logPath(path_, i).c_str());
+  for (int& fd : fds_)
+    if (fd >= 0) ::close(fd);
+}
+
+std::string SqliteInbox::checkIds(std::span<const StoredMessage> batch, const Lookup& lookup,
+                                  bool& retry) {
+  std::size_t fresh = 0;
+  std::unordered_map<std::string_view, std::uint64_t> last;  // as this batch goes on
+  for (const auto& m : batch) {
+    auto it = last.find(m.room);
+    if (it == last.end()) {
+      auto known = lastIds_.find(std::string_view(m.room));
+      if (known == lastIds_.end()) {
+        std::uint64_t stored = 0;
+        if (StoreStatus s = lookup.lastId(m.room, stored); !s.ok) return s.error;
+        known = lastIds_.emplace(m.room, stored).first;
+      }
+      it = last.emplace(m.room, known->second).first;
+    }
+    if (m.id > it->second) {
+      it->second = m.id;
+      ++fresh;
+      continue;
+    }
+    bool same = false;
+    forRoom(m.room, [&](const StoredMessage& w) {
+      same = same || (w.id == m.id && w.username == m.username && w.content == m.content &&
+                      w.clientId == m.clientId && w.unixMillis == m.unixMillis);
+    });
+    if (!same && !lookup.storedExactly(m))
+      return "id " + std::to_string(m.id) + " of room \"" + m.room +
+             "\" is taken (UNIQUE constraint: a room's ids continue its sequence)";
+  }
+  // A retry is all or nothing, like the transaction it repeats.
+  if (fresh != 0 && fresh != batch.size())
+    return "part of the batch is stored already (UNIQUE constraint: a retry repeats it whole)";
+  retry = fresh == 0;
+  return {};
+}
+
+StoreStatus SqliteInbox::append(std::span<const StoredMessage> batch, const Lookup& lookup) {
+  if (batch.empty()) return {};
+  bool full;
+  {
+    std::lock_guard lock(mutex_);
+    if (open_.messages.size() + sealed_.messages.size() + batch.size() > kHardLimitMessages)
+      return StoreStatus::failure("sqlite append: the inbox is full (the database is not " +
+                                  std::string("taking its messages: see the log)"));
+    bool retry = false;
+    if (std::string why = checkIds(batch, lookup, retry); !why.empty())
+      return StoreStatus::failure("sqlite append: " + why);
+    if (retry) return {};
+    encoded_.clear();
+    for (const auto& m : batch) encodeRecord(m, encoded_);
+    const int fd = fds_[active_];
+    std::size_t done = 0;
+    while (done < encoded_.size()) {
+      const ssize_t n = ::write(fd, encoded_.data() + done, encoded_.size() - done);
+      if (n > 0) {
+        done += static_cast<std::size_t>(n);
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      const std::string why = n < 0 ? std::strerror(errno) : "no progress";
+      // Cut off what part of the batch got in: recovery must never find half of a batch that
+      // was refused, nor stop at it before later batches.
+      if (::ftruncate(fd, static_cast<off_t>(sizes_[active_])) != 0)
+        std::fprintf(stderr, "sqlite %s: cannot cut a failed append from the inbox log: %s\n",
+                     path_.c_str(), std::strerror(errno));
+      if (encoded_.capacity() > (1u << 20)) std::string().swap(encoded_);
+      return StoreStatus::failure("sqlite append: cannot write the inbox log: " + why);
+    }
+    sizes_[active_] += done;
+    if (encoded_.capacity() > (1u << 20)) std::string().swap(encoded_);
+    for (const auto& m : batch) {
+      open_.add(m);
+      auto& last = lastIds_.find(std::string_view(m.room))->second;
+      last = std::max(last, m.id);
+    }
+    full = open_.messages.size() + sealed_.messages.size() >= kSoftLimitMessages;
+  }
+  if (full) ingest();  // failures are logged there; the hard limit then refuses
+  return {};
+}
+
+bool SqliteInbox::ingest() {
+  std::lock_guard ingesting(ingestMutex_);
+  int old;
+  {
+    std::lock_guard lock(mutex_);
+    if (open_.messages.empty() && sealed_.messages.empty()) return true;
+    sealed_.absorb(std::move(open_));
+    // Appends from now on go to the other log; this one will hold nothing the database lacks.
+    old = active_;
+    active_ ^= 1;
+  }
+  // sealed_ changes only under ingestMutex_, which we hold: read without mutex_.
+  if (StoreStatus s = db_->append(sealed_.messages); !s.ok) {
+    std::fprintf(stderr, "sqlite %s: cannot ingest %zu messages from the inbox (kept): %s\n",
+                 path_.c_str(), sealed_.messages.size(), s.error.c_str());
+    return false;
+  }
+  Generation done;
+  {
+    std::lock_guard lock(mutex_);
+    done = std::move(sealed_);
+    sealed_ = Generation{};
+    if (::ftruncate(fds_[old], 0) == 0)
+      sizes_[old] = 0;
+    else  // harmless: recovery skips what the database has; the next ingest tries again
+      std::fprintf(stderr, "sqlite %s: cannot truncate the inbox log: %s\n", path_.c_str(),
+                   std::strerror(errno));
+  }
+  return true;  // `done` is freed here, outside the lock
+}
+
+template <typename Visit>
+void SqliteInbox::forRoom(std::string_view room, Visit&& visit) const {
+  for (const Generation* g : {&sealed_, &open_}) {
+    auto it = g->byRoom.find(room);
+    if (it == g->byRoom.end()) continue;
+    for (std::uint32_t i : it->second) visit(g->messages[i]);
+  }
+}
+
+void SqliteInbox::collect(std::string_view room, std::uint64_t afterId, std::uint64_t beforeId,
+                          std::size_t limit, bool newest, std::vector<StoredMessage>& out) const {
+  out.clear();
+  if (limit == 0) return;
+  std::vector<const StoredMessage*> hits;
+  std::lock_guard lock(mutex_);
+  forRoom(room, [&](const StoredMessage& m) {
+    if (m.id > afterId && (beforeId == 0 || m.id < beforeId)) hits.push_back(&m);
+  });
+  // Ids ascend through sealed_ and then open_ (both in arrival order, which is id order).
+  const std::size_t n = std::min(limit, hits.size());
+  const std::size_t from = newest ? hits.size() - n : 0;
+  out.reserve(n);
+  for (std::size_t i = from; i < from + n; ++i) out.push_back(*hits[i]);
+}
+
+std::uint64_t SqliteInbox::lastId(std::string_view room) const {
+  std::uint64_t last = 0;
+  std::lock_guard lock(mutex_);
+  forRoom(room, [&](const StoredMessage& m) { last = std::max(last, m.id); });
+  return last;
+}
+
+std::optional<StoredMessage> SqliteInbox::findByClientId(std::string_view room,
+                                                         std::string_view username,
+                                                         std::string_view clientId,
+                                                         std::int64_t notBeforeMillis) const {
+  std::optional<StoredMessage> found;
+  if (clientId.empty()) return found;
+  std::lock_guard lock(mutex_);
+  forRoom(room, [&](const StoredMessage& m) {  // the newest match wins, as in the database
+    if (m.username == username && m.clientId == clientId && m.unixMillis >= notBeforeMillis)
+      found = m;
+  });
+  return found;
+}
+
+void SqliteInbox::rooms(std::vector<RoomSummary>& out) const {
+  out.clear();
+  std::lock_guard lock(mutex_);
+  std::map<std::string_view, RoomSummary> merged;
+  for (const Generation* g : {&sealed_, &open_})
+    for (const auto& [room, positions] : g->byRoom) {
+      const StoredMessage& newest = g->messages[positions.back()];
+      RoomSummary& r = merged[room];
+      r.lastId = std::max(r.lastId, newest.id);
+      r.lastMillis = std::max(r.lastMillis, newest.unixMillis);
+    }
+  for (auto& [room, r] : merged) {
+    r.room = room;
+    out.push_back(std::move(r));
+  }
+}
+
+std::size_t SqliteInbox::waiting() const {
+  std::lock_guard lock(mutex_);
+  return open_.messages.size() + sealed_.messages.size();
+}
+
+}  // namespace parley::store

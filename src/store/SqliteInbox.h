@@ -1,0 +1,117 @@
+// SqliteInbox: where a SQLite store's new messages become durable (an append-only log beside the
+// database file, with an in-memory copy for readers) before they are ingested into the database
+// in bulk, once a second, at idle priority. Never acknowledges a message that is not in the log;
+// never drops one from the log before the database has it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "store/MessageStore.h"
+
+namespace parley::store {
+
+class SqliteStore;
+
+class SqliteInbox {
+ public:
+  // The inbox of the database file at `path`, shared by every connection of this process (the
+  // first one opens the logs, takes their lock and ingests what a crash left in them). Throws
+  // std::runtime_error at start-up: logs that cannot be opened, another process holding them,
+  // or recovered messages the database refuses.
+  static std::shared_ptr<SqliteInbox> forPath(const std::string& path);
+
+  // Ingests what is left, then removes the logs (a cleanly closed database is one file again).
+  ~SqliteInbox();
+  SqliteInbox(const SqliteInbox&) = delete;
+  SqliteInbox& operator=(const SqliteInbox&) = delete;
+
+  // What append() asks the database through the caller's connection: a room's last stored id
+  // (once per room and process), and whether exactly this message is stored (retries only).
+  struct Lookup {
+    std::function<StoreStatus(std::string_view room, std::uint64_t& last)> lastId;
+    std::function<bool(const StoredMessage&)> storedExactly;
+  };
+
+  // Makes `batch` durable: one write to the log (in the OS page cache when this returns, so it
+  // survives kill -9), then visible to readers. All or nothing. Each room's ids must ascend past
+  // everything stored; a batch that is stored already, exactly, is a no-op (a retry). Past
+  // kSoftLimitMessages waiting, the caller ingests them itself (backpressure when idle time
+  // never comes); past kHardLimitMessages (the database refuses them) it is refused.
+  StoreStatus append(std::span<const StoredMessage> batch, const Lookup& lookup);
+
+  // Moves everything waiting into the database in one transaction, then empties the log it came
+  // from. Returns false (and keeps it all) when the database refused.
+  bool ingest();
+
+  // Readers: what waits here for `room`, copied. Call BEFORE reading the database: a message
+  // leaves the inbox only after the database has it, so the two reads together miss nothing
+  // (and the caller merges by id, as the same message can be in both).
+  // Ids in (afterId, beforeId) (beforeId 0: no bound), ascending, at most `limit`: the lowest
+  // ones, or the highest when `newest`.
+  void collect(std::string_view room, std::uint64_t afterId, std::uint64_t beforeId,
+               std::size_t limit, bool newest, std::vector<StoredMessage>& out) const;
+  std::uint64_t lastId(std::string_view room) const;  // 0: nothing waiting for the room
+  std::optional<StoredMessage> findByClientId(std::string_view room, std::string_view username,
+                                              std::string_view clientId,
+                                              std::int64_t notBeforeMillis) const;
+  void rooms(std::vector<RoomSummary>& out) const;
+  std::size_t waiting() const;
+
+  static constexpr std::size_t kSoftLimitMessages = 32'768;
+  static constexpr std::size_t kHardLimitMessages = 4 * kSoftLimitMessages;
+
+  // The log's record format, exposed for tests: [u32 payload size][u32 CRC-32 of the payload]
+  // [payload: u64 id, i64 unix ms, u32 sizes of room, username, content, client id, then their
+  // bytes], native byte order (the log never leaves the machine). decodeLog stops at the first
+  // record that is cut short or fails its checksum (a write that a crash interrupted).
+  static void encodeRecord(const StoredMessage& m, std::string& out);
+  static std::vector<StoredMessage> decodeLog(std::string_view bytes);
+
+ private:
+  explicit SqliteInbox(std::string path);
+
+  // Messages in arrival order, and each room's positions among them (ids ascending).
+  struct Generation {
+    std::vector<StoredMessage> messages;
+    std::map<std::string, std::vector<std::uint32_t>, std::less<>> byRoom;
+    void add(const StoredMessage& m);
+    void absorb(Generation&& later);
+  };
+  struct StringHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  template <typename Visit>
+  void forRoom(std::string_view room, Visit&& visit) const;  // sealed first, then open; locked
+  // Why `batch` cannot be appended ("" when it can); `retry` is set when all of it is stored.
+  std::string checkIds(std::span<const StoredMessage> batch, const Lookup& lookup, bool& retry);
+  void recover();
+
+  std::string path_;
+  std::unique_ptr<SqliteStore> db_;  // the ingesting connection; under ingestMutex_
+  std::mutex ingestMutex_;           // one ingest at a time (maintainer, full inbox, close)
+
+  mutable std::mutex mutex_;  // everything below
+  int fds_[2] = {-1, -1};     // the logs: appends go to fds_[active_]
+  std::uint64_t sizes_[2] = {0, 0};
+  int active_ = 0;
+  Generation open_;      // appended since the last ingest began
+  Generation sealed_;    // being ingested (read by the ingest without the lock; changed only
+                         // under both locks)
+  std::string encoded_;  // the append buffer, kept between calls
+  // Each room's last id appended or stored, for every room appended to since the start.
+  std::unordered_map<std::string, std::uint64_t, StringHash, std::equal_to<>> lastIds_;
+};
+
+}  // namespace parley::store
