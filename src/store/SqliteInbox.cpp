@@ -205,20 +205,22 @@ SqliteInbox::~SqliteInbox() {
 
 std::string SqliteInbox::checkIds(std::span<const StoredMessage> batch, const Lookup& lookup,
                                   bool& retry) {
+  // Each room's last id moves up as the batch goes on; a refusal puts them all back.
+  undo_.clear();
   std::size_t fresh = 0;
-  std::unordered_map<std::string_view, std::uint64_t> last;  // as this batch goes on
+  std::string why;
   for (const auto& m : batch) {
-    auto it = last.find(m.room);
-    if (it == last.end()) {
-      auto known = lastIds_.find(std::string_view(m.room));
-      if (known == lastIds_.end()) {
-        std::uint64_t stored = 0;
-        if (StoreStatus s = lookup.lastId(m.room, stored); !s.ok) return s.error;
-        known = lastIds_.emplace(m.room, stored).first;
+    auto it = lastIds_.find(std::string_view(m.room));
+    if (it == lastIds_.end()) {
+      std::uint64_t stored = 0;
+      if (StoreStatus s = lookup.lastId(m.room, stored); !s.ok) {
+        why = s.error;
+        break;
       }
-      it = last.emplace(m.room, known->second).first;
+      it = lastIds_.emplace(m.room, stored).first;
     }
     if (m.id > it->second) {
+      undo_.emplace_back(&it->second, it->second);
       it->second = m.id;
       ++fresh;
       continue;
@@ -228,13 +230,19 @@ std::string SqliteInbox::checkIds(std::span<const StoredMessage> batch, const Lo
       same = same || (w.id == m.id && w.username == m.username && w.content == m.content &&
                       w.clientId == m.clientId && w.unixMillis == m.unixMillis);
     });
-    if (!same && !lookup.storedExactly(m))
-      return "id " + std::to_string(m.id) + " of room \"" + m.room +
-             "\" is taken (UNIQUE constraint: a room's ids continue its sequence)";
+    if (!same && !lookup.storedExactly(m)) {
+      why = "id " + std::to_string(m.id) + " of room \"" + m.room +
+            "\" is taken (UNIQUE constraint: a room's ids continue its sequence)";
+      break;
+    }
   }
   // A retry is all or nothing, like the transaction it repeats.
-  if (fresh != 0 && fresh != batch.size())
-    return "part of the batch is stored already (UNIQUE constraint: a retry repeats it whole)";
+  if (why.empty() && fresh != 0 && fresh != batch.size())
+    why = "part of the batch is stored already (UNIQUE constraint: a retry repeats it whole)";
+  if (!why.empty()) {
+    for (auto u = undo_.rbegin(); u != undo_.rend(); ++u) *u->first = u->second;
+    return why;
+  }
   retry = fresh == 0;
   return {};
 }
@@ -269,23 +277,30 @@ StoreStatus SqliteInbox::append(std::span<const StoredMessage> batch, const Look
         std::fprintf(stderr, "sqlite %s: cannot cut a failed append from the inbox log: %s\n",
                      path_.c_str(), std::strerror(errno));
       if (encoded_.capacity() > (1u << 20)) std::string().swap(encoded_);
+      for (auto u = undo_.rbegin(); u != undo_.rend(); ++u) *u->first = u->second;
       return StoreStatus::failure("sqlite append: cannot write the inbox log: " + why);
     }
     sizes_[active_] += done;
     if (encoded_.capacity() > (1u << 20)) std::string().swap(encoded_);
-    for (const auto& m : batch) {
-      open_.add(m);
-      auto& last = lastIds_.find(std::string_view(m.room))->second;
-      last = std::max(last, m.id);
-    }
+    for (const auto& m : batch) open_.add(m);
     full = open_.messages.size() + sealed_.messages.size() >= kSoftLimitMessages;
   }
-  if (full) ingest();  // failures are logged there; the hard limit then refuses
+  if (full) {
+    // Unless an ingest is under way already (the maintainer's, which will take these too):
+    // waiting for it would stall every delivery behind a thread that runs only on idle time.
+    // Failures are logged there; the hard limit then refuses.
+    std::unique_lock ingesting(ingestMutex_, std::try_to_lock);
+    if (ingesting) ingestLocked();
+  }
   return {};
 }
 
 bool SqliteInbox::ingest() {
   std::lock_guard ingesting(ingestMutex_);
+  return ingestLocked();
+}
+
+bool SqliteInbox::ingestLocked() {
   int old;
   {
     std::lock_guard lock(mutex_);

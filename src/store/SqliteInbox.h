@@ -68,7 +68,7 @@ class SqliteInbox {
   void rooms(std::vector<RoomSummary>& out) const;
   std::size_t waiting() const;
 
-  static constexpr std::size_t kSoftLimitMessages = 32'768;
+  static constexpr std::size_t kSoftLimitMessages = 16'384;
   static constexpr std::size_t kHardLimitMessages = 4 * kSoftLimitMessages;
 
   // The log's record format, exposed for tests: [u32 payload size][u32 CRC-32 of the payload]
@@ -81,21 +81,22 @@ class SqliteInbox {
  private:
   explicit SqliteInbox(std::string path);
 
-  // Messages in arrival order, and each room's positions among them (ids ascending).
-  struct Generation {
-    std::vector<StoredMessage> messages;
-    std::map<std::string, std::vector<std::uint32_t>, std::less<>> byRoom;
-    void add(const StoredMessage& m);
-    void absorb(Generation&& later);
-  };
   struct StringHash {
     using is_transparent = void;
     std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  // Messages in arrival order, and each room's positions among them (ids ascending).
+  struct Generation {
+    std::vector<StoredMessage> messages;
+    std::unordered_map<std::string, std::vector<std::uint32_t>, StringHash, std::equal_to<>> byRoom;
+    void add(const StoredMessage& m);
+    void absorb(Generation&& later);
   };
   template <typename Visit>
   void forRoom(std::string_view room, Visit&& visit) const;  // sealed first, then open; locked
   // Why `batch` cannot be appended ("" when it can); `retry` is set when all of it is stored.
   std::string checkIds(std::span<const StoredMessage> batch, const Lookup& lookup, bool& retry);
+  bool ingestLocked();  // ingest() with ingestMutex_ held
   void recover();
 
   std::string path_;
@@ -112,6 +113,7 @@ class SqliteInbox {
   std::string encoded_;  // the append buffer, kept between calls
   // Each room's last id appended or stored, for every room appended to since the start.
   std::unordered_map<std::string, std::uint64_t, StringHash, std::equal_to<>> lastIds_;
+  std::vector<std::pair<std::uint64_t*, std::uint64_t>> undo_;  // checkIds' changes to lastIds_
 };
 
 }  // namespace parley::store

@@ -123,46 +123,57 @@ void StoreWriter::run() {
 }
 
 void StoreWriter::commit(std::deque<Batch>& batches) {
+  // The messages move into one span for the transaction and back (no string copies), and the
+  // room keys below are views into that span, which stays put until the end.
+  std::size_t count = 0;
+  for (auto& b : batches) count += b.messages.size();
+  std::vector<StoredMessage> all;
+  all.reserve(count);
+  for (auto& b : batches)
+    for (auto& m : b.messages) all.push_back(std::move(m));
+
   // Ids are given here, on the one thread that writes, so a refused transaction uses none up.
-  std::unordered_map<std::string, std::uint64_t> next;     // room -> last id given so far
-  std::unordered_map<std::string, std::uint64_t> durable;  // room -> last id before this commit
+  struct Cursor {
+    std::uint64_t next;     // last id given so far
+    std::uint64_t durable;  // last id before this commit
+  };
+  std::unordered_map<std::string_view, Cursor> cursors;
   StoreStatus status;
-  auto cursor = [&](const std::string& room) -> std::uint64_t& {
-    auto it = next.find(room);
-    if (it != next.end()) return it->second;
+  auto cursor = [&](std::string_view room) -> Cursor& {
+    auto it = cursors.find(room);
+    if (it != cursors.end()) return it->second;
     std::uint64_t last = 0;
     if (auto known = lastIds_.find(room); known != lastIds_.end())
       last = known->second;
     else if (status.ok)
       status = store_->lastId(room, last);
-    durable.emplace(room, last);
-    return next.emplace(room, last).first->second;
+    return cursors.emplace(room, Cursor{last, last}).first->second;
   };
-  std::size_t count = 0;
+  std::size_t k = 0;
   for (auto& b : batches) {
     if (b.markerDone) {
-      b.markerAssigned = cursor(b.markerRoom);
-      b.markerDurable = durable[b.markerRoom];
+      const Cursor& c = cursor(b.markerRoom);
+      b.markerAssigned = c.next;
+      b.markerDurable = c.durable;
       continue;
     }
-    for (auto& m : b.messages) m.id = ++cursor(m.room);
-    count += b.messages.size();
+    for (std::size_t i = 0; i < b.messages.size(); ++i, ++k) all[k].id = ++cursor(all[k].room).next;
   }
-  // One span for the transaction: the messages move into it and back (no string copies).
-  std::vector<StoredMessage> all;
-  if (status.ok && count > 0) {
-    all.reserve(count);
-    for (auto& b : batches)
-      for (auto& m : b.messages) all.push_back(std::move(m));
-    status = store_->append(all);
-    std::size_t k = 0;  // (not `next`: that is the map of ids assigned above)
-    for (auto& b : batches)
-      for (auto& m : b.messages) m = std::move(all[k++]);
-  }
+  if (status.ok && count > 0) status = store_->append(all);
   if (status.ok)
-    for (auto& [room, id] : next) lastIds_[room] = id;
+    for (auto& [room, c] : cursors) {
+      if (auto it = lastIds_.find(room); it != lastIds_.end())
+        it->second = c.next;
+      else
+        lastIds_.emplace(std::string(room), c.next);
+    }
   else
-    for (auto& [room, id] : next) lastIds_.erase(room);  // re-read after a failure: trust the store
+    for (auto& [room, c] : cursors)  // re-read after a failure: trust the store
+      if (auto it = lastIds_.find(room); it != lastIds_.end()) lastIds_.erase(it);
+  cursors.clear();  // its keys point into `all`, which goes back to the batches now
+  k = 0;
+  for (auto& b : batches)
+    for (auto& m : b.messages) m = std::move(all[k++]);
   {
     std::lock_guard lock(mutex_);
     healthy_ = status.ok;

@@ -66,7 +66,12 @@ class StoreWriter {
   std::unique_ptr<MessageStore> store_;  // used by the writer thread only
   Retention retention_;
   std::string kind_;
-  std::unordered_map<std::string, std::uint64_t> lastIds_;  // writer thread only
+  struct StringHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  // Each room's last id, once known (writer thread only).
+  std::unordered_map<std::string, std::uint64_t, StringHash, std::equal_to<>> lastIds_;
 
   // Group commit under load: gather for up to kGatherMs when the last commit was less than
   // kBusyWithin ago, or until kFullBatch messages wait.
