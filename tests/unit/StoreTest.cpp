@@ -10,10 +10,12 @@
 #include <pwd.h>
 #include <signal.h>
 #include <sqlite3.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -33,6 +35,7 @@
 
 #include "store/MessageStore.h"
 #include "store/PostgresStore.h"
+#include "store/SqliteInbox.h"
 #include "store/SqliteStore.h"
 #include "store/StoreMaintainer.h"
 #include "store/WalBatchingVfs.h"
@@ -934,6 +937,147 @@ TEST(SqliteWal, ACommitIsOneWriteAndVisibleToOtherConnectionsAtOnce) {
   std::vector<StoredMessage> all;
   ASSERT_TRUE(again->after("room0", 0, 100, all).ok);
   EXPECT_EQ(all.size(), 50u);
+  fs::remove_all(dir);
+}
+
+std::int64_t countRows(const std::string& path, const char* sql) {
+  sqlite3* db = nullptr;
+  sqlite3_open(path.c_str(), &db);
+  sqlite3_stmt* st = nullptr;
+  std::int64_t n = -1;
+  if (sqlite3_prepare_v2(db, sql, -1, &st, nullptr) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+    n = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return n;
+}
+
+TEST(SqliteInbox, RecordsRoundTripAndADamagedTailEndsTheLog) {
+  const std::vector<StoredMessage> batch = {msg("général", 1, "zoë", "héllo 👋", "cid-1", 17),
+                                            msg("r", 2, "u", std::string(70'000, 'x')),
+                                            msg("r", 3, "u", "third", "", 0)};
+  std::string log;
+  std::vector<std::size_t> ends;
+  for (const auto& m : batch) {
+    SqliteInbox::encodeRecord(m, log);
+    ends.push_back(log.size());
+  }
+  EXPECT_EQ(fields(SqliteInbox::decodeLog(log)), fields(batch));
+  // A write cut anywhere (a crash in the middle of it): the whole records before the cut.
+  for (std::size_t cut = 0; cut < log.size(); cut += 997) {
+    const auto whole = static_cast<std::size_t>(
+        std::count_if(ends.begin(), ends.end(), [&](std::size_t e) { return e <= cut; }));
+    const auto got = SqliteInbox::decodeLog(std::string_view(log).substr(0, cut));
+    ASSERT_EQ(got.size(), whole) << "cut at " << cut;
+  }
+  // A changed byte in the second record: its checksum ends the log there.
+  std::string damaged = log;
+  damaged[ends[0] + 20] ^= 0x40;
+  const auto got = SqliteInbox::decodeLog(damaged);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].content, batch[0].content);
+}
+
+TEST(SqliteInbox, ReadersSeeWaitingMessagesMergedWithTheDatabase) {
+  const std::string dir = makeTempDir("parley-inbox-");
+  const std::string path = dir + "/parley.db";
+  {
+    auto writer = openStore("sqlite:" + path);
+    auto reader = openStore("sqlite:" + path);
+    ASSERT_TRUE(appendTo(*writer, range("general", 1, 5)).ok);
+    writer->maintain();  // ingested: in the file now
+    ASSERT_TRUE(appendTo(*writer, range("general", 6, 8)).ok);
+    ASSERT_TRUE(appendTo(*writer, {msg("side", 1, "bob", "hi", "c1", 1'800'000'000'000)}).ok);
+    EXPECT_EQ(countRows(path, "SELECT count(*) FROM messages"), 5);  // 6..8 wait in the inbox
+
+    std::vector<StoredMessage> got;
+    ASSERT_TRUE(reader->before("general", 0, 4, got).ok);
+    EXPECT_EQ(fields(got), fields(range("general", 5, 8)));
+    ASSERT_TRUE(reader->before("general", 7, 3, got).ok);
+    EXPECT_EQ(fields(got), fields(range("general", 4, 6)));
+    ASSERT_TRUE(reader->after("general", 3, 10, got).ok);
+    EXPECT_EQ(fields(got), fields(range("general", 4, 8)));
+    ASSERT_TRUE(reader->after("general", 4, 2, got).ok);
+    EXPECT_EQ(fields(got), fields(range("general", 5, 6)));
+    std::uint64_t last = 0;
+    ASSERT_TRUE(reader->lastId("general", last).ok);
+    EXPECT_EQ(last, 8u);
+    std::optional<StoredMessage> found;
+    ASSERT_TRUE(reader->findByClientId("side", "bob", "c1", 0, found).ok);
+    ASSERT_TRUE(found);
+    EXPECT_EQ(found->content, "hi");
+    std::vector<RoomSummary> rooms;
+    ASSERT_TRUE(reader->rooms(10, rooms).ok);
+    ASSERT_EQ(rooms.size(), 2u);
+    EXPECT_EQ(rooms[0].room, "side");  // the most recent activity first
+    EXPECT_EQ(rooms[1].lastId, 8u);
+    // Waiting ids are taken as much as stored ones.
+    EXPECT_FALSE(appendTo(*writer, {msg("general", 7, "eve", "clash")}).ok);
+    EXPECT_TRUE(appendTo(*writer, range("general", 6, 8)).ok);  // an exact retry: a no-op
+
+    writer->maintain();
+    EXPECT_EQ(countRows(path, "SELECT count(*) FROM messages"), 9);
+    ASSERT_TRUE(reader->after("general", 0, 100, got).ok);
+    EXPECT_EQ(fields(got), fields(range("general", 1, 8)));
+  }
+  // Closed cleanly: everything is in the file, and the logs are gone.
+  EXPECT_EQ(countRows(path, "SELECT count(*) FROM messages"), 9);
+  EXPECT_FALSE(fs::exists(path + "-inbox-0"));
+  EXPECT_FALSE(fs::exists(path + "-inbox-1"));
+  fs::remove_all(dir);
+}
+
+TEST(SqliteInbox, WhatACrashLeftInTheLogsIsIngestedAtOpen) {
+  const std::string dir = makeTempDir("parley-inbox-");
+  const std::string path = dir + "/parley.db";
+  {
+    auto store = openStore("sqlite:" + path);
+    ASSERT_TRUE(appendTo(*store, range("general", 1, 3)).ok);
+  }
+  // The logs as a kill -9 leaves them: records the file lacks (4..6 and a room of its own), one
+  // it already has (a crash between an ingest's commit and its truncation), and a torn write.
+  std::string log0, log1;
+  SqliteInbox::encodeRecord(msg("general", 3), log0);
+  for (const auto& m : range("general", 4, 5)) SqliteInbox::encodeRecord(m, log0);
+  SqliteInbox::encodeRecord(msg("general", 6), log1);
+  SqliteInbox::encodeRecord(msg("other", 1), log1);
+  std::string torn;
+  SqliteInbox::encodeRecord(msg("general", 7), torn);
+  log1 += torn.substr(0, torn.size() - 3);
+  std::ofstream(path + "-inbox-0", std::ios::binary) << log0;
+  std::ofstream(path + "-inbox-1", std::ios::binary) << log1;
+
+  auto store = openStore("sqlite:" + path);
+  EXPECT_EQ(countRows(path, "SELECT count(*) FROM messages"), 7);  // in the file at once
+  EXPECT_EQ(fs::file_size(path + "-inbox-0"), 0u);
+  EXPECT_EQ(fs::file_size(path + "-inbox-1"), 0u);
+  std::vector<StoredMessage> got;
+  ASSERT_TRUE(store->after("general", 0, 100, got).ok);
+  EXPECT_EQ(fields(got), fields(range("general", 1, 6)));
+  // The torn message was never acknowledged: its id is free, and the sequence goes on.
+  EXPECT_TRUE(appendTo(*store, {msg("general", 7)}).ok);
+  EXPECT_FALSE(appendTo(*store, {msg("other", 1, "x", "again")}).ok);
+  store.reset();
+  fs::remove_all(dir);
+}
+
+TEST(SqliteInbox, ASecondProcessOnTheSameDatabaseIsRefused) {
+  const std::string dir = makeTempDir("parley-inbox-");
+  const std::string path = dir + "/parley.db";
+  openStore("sqlite:" + path).reset();
+  // Another process's lock, as flock sees it: a different open file description.
+  const int fd = ::open((path + "-inbox-0").c_str(), O_RDWR | O_CREAT, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::flock(fd, LOCK_EX), 0);
+  try {
+    openStore("sqlite:" + path);
+    ADD_FAILURE() << "opened a database another process holds";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("in use by another parley"), std::string::npos)
+        << e.what();
+  }
+  ::close(fd);
+  EXPECT_NO_THROW(openStore("sqlite:" + path));
   fs::remove_all(dir);
 }
 
