@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -21,6 +22,14 @@ struct StoredMessage {
   std::string content;
   std::string clientId;  // empty when the client gave none
   std::int64_t unixMillis = 0;
+  friend bool operator==(const StoredMessage&, const StoredMessage&) = default;
+};
+
+// For maps keyed by room name that are searched with a std::string_view (no string built per
+// lookup on the write path): std::unordered_map<std::string, V, StringHash, std::equal_to<>>.
+struct StringHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
 };
 
 struct RoomSummary {

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <stdexcept>
 #include <system_error>
 #include <utility>
@@ -95,24 +96,18 @@ std::vector<StoredMessage> SqliteInbox::decodeLog(std::string_view bytes) {
   return out;
 }
 
-void SqliteInbox::Generation::add(const StoredMessage& m) {
+void SqliteInbox::Generation::add(StoredMessage m) {
   auto it = byRoom.find(std::string_view(m.room));
   if (it == byRoom.end()) it = byRoom.emplace(m.room, std::vector<std::uint32_t>{}).first;
   it->second.push_back(static_cast<std::uint32_t>(messages.size()));
-  messages.push_back(m);
+  messages.push_back(std::move(m));
 }
 
 void SqliteInbox::Generation::absorb(Generation&& later) {
-  if (messages.empty()) {
-    *this = std::move(later);
-    return;
-  }
-  for (auto& m : later.messages) {
-    auto it = byRoom.find(std::string_view(m.room));
-    if (it == byRoom.end()) it = byRoom.emplace(m.room, std::vector<std::uint32_t>{}).first;
-    it->second.push_back(static_cast<std::uint32_t>(messages.size()));
-    messages.push_back(std::move(m));
-  }
+  if (messages.empty())
+    std::swap(*this, later);
+  else
+    for (auto& m : later.messages) add(std::move(m));
   later = Generation{};
 }
 
@@ -141,7 +136,7 @@ SqliteInbox::SqliteInbox(std::string path) : path_(std::move(path)) {
   // Two processes appending to one inbox would interleave ids and tails: refuse the second.
   if (::flock(fds_[0], LOCK_EX | LOCK_NB) != 0) {
     const bool held = errno == EWOULDBLOCK;
-    for (int& fd : fds_) ::close(std::exchange(fd, -1));
+    closeLogs();
     if (held)
       throw std::runtime_error("sqlite " + path_ + ": the database is in use by another parley (" +
                                logPath(path_, 0) + " is locked)");
@@ -150,9 +145,14 @@ SqliteInbox::SqliteInbox(std::string path) : path_(std::move(path)) {
   try {
     recover();
   } catch (...) {
-    for (int& fd : fds_) ::close(std::exchange(fd, -1));
+    closeLogs();
     throw;
   }
+}
+
+void SqliteInbox::closeLogs() {
+  for (int& fd : fds_)
+    if (fd >= 0) ::close(std::exchange(fd, -1));
 }
 
 void SqliteInbox::recover() {
@@ -199,8 +199,7 @@ SqliteInbox::~SqliteInbox() {
   // process then creates fresh files rather than locking the old ones).
   if (clean)
     for (int i = 0; i < 2; ++i) ::unlink(logPath(path_, i).c_str());
-  for (int& fd : fds_)
-    if (fd >= 0) ::close(fd);
+  closeLogs();
 }
 
 std::string SqliteInbox::checkIds(std::span<const StoredMessage> batch, const Lookup& lookup,
@@ -226,10 +225,7 @@ std::string SqliteInbox::checkIds(std::span<const StoredMessage> batch, const Lo
       continue;
     }
     bool same = false;
-    forRoom(m.room, [&](const StoredMessage& w) {
-      same = same || (w.id == m.id && w.username == m.username && w.content == m.content &&
-                      w.clientId == m.clientId && w.unixMillis == m.unixMillis);
-    });
+    forRoom(m.room, [&](const StoredMessage& w) { same = same || w == m; });
     if (!same && !lookup.storedExactly(m)) {
       why = "id " + std::to_string(m.id) + " of room \"" + m.room +
             "\" is taken (UNIQUE constraint: a room's ids continue its sequence)";
@@ -240,11 +236,15 @@ std::string SqliteInbox::checkIds(std::span<const StoredMessage> batch, const Lo
   if (why.empty() && fresh != 0 && fresh != batch.size())
     why = "part of the batch is stored already (UNIQUE constraint: a retry repeats it whole)";
   if (!why.empty()) {
-    for (auto u = undo_.rbegin(); u != undo_.rend(); ++u) *u->first = u->second;
+    undoIdChecks();
     return why;
   }
   retry = fresh == 0;
   return {};
+}
+
+void SqliteInbox::undoIdChecks() {
+  for (auto u = undo_.rbegin(); u != undo_.rend(); ++u) *u->first = u->second;
 }
 
 StoreStatus SqliteInbox::append(std::span<const StoredMessage> batch, const Lookup& lookup) {
@@ -252,7 +252,7 @@ StoreStatus SqliteInbox::append(std::span<const StoredMessage> batch, const Look
   bool full;
   {
     std::lock_guard lock(mutex_);
-    if (open_.messages.size() + sealed_.messages.size() + batch.size() > kHardLimitMessages)
+    if (waitingLocked() + batch.size() > kHardLimitMessages)
       return StoreStatus::failure("sqlite append: the inbox is full (the database is not " +
                                   std::string("taking its messages: see the log)"));
     bool retry = false;
@@ -263,27 +263,31 @@ StoreStatus SqliteInbox::append(std::span<const StoredMessage> batch, const Look
     for (const auto& m : batch) encodeRecord(m, encoded_);
     const int fd = fds_[active_];
     std::size_t done = 0;
+    std::string why;
     while (done < encoded_.size()) {
       const ssize_t n = ::write(fd, encoded_.data() + done, encoded_.size() - done);
       if (n > 0) {
         done += static_cast<std::size_t>(n);
+      } else if (n < 0 && errno == EINTR) {
         continue;
+      } else {
+        why = n < 0 ? std::strerror(errno) : "no progress";
+        break;
       }
-      if (n < 0 && errno == EINTR) continue;
-      const std::string why = n < 0 ? std::strerror(errno) : "no progress";
+    }
+    if (encoded_.capacity() > (1u << 20)) std::string().swap(encoded_);
+    if (!why.empty()) {
       // Cut off what part of the batch got in: recovery must never find half of a batch that
       // was refused, nor stop at it before later batches.
       if (::ftruncate(fd, static_cast<off_t>(sizes_[active_])) != 0)
         std::fprintf(stderr, "sqlite %s: cannot cut a failed append from the inbox log: %s\n",
                      path_.c_str(), std::strerror(errno));
-      if (encoded_.capacity() > (1u << 20)) std::string().swap(encoded_);
-      for (auto u = undo_.rbegin(); u != undo_.rend(); ++u) *u->first = u->second;
+      undoIdChecks();
       return StoreStatus::failure("sqlite append: cannot write the inbox log: " + why);
     }
     sizes_[active_] += done;
-    if (encoded_.capacity() > (1u << 20)) std::string().swap(encoded_);
     for (const auto& m : batch) open_.add(m);
-    full = open_.messages.size() + sealed_.messages.size() >= kSoftLimitMessages;
+    full = waitingLocked() >= kSoftLimitMessages;
   }
   if (full) {
     // Backpressure: the writer waits here, its deliveries with it, until the database has taken
@@ -359,10 +363,12 @@ void SqliteInbox::collect(std::string_view room, std::uint64_t afterId, std::uin
 }
 
 std::uint64_t SqliteInbox::lastId(std::string_view room) const {
-  std::uint64_t last = 0;
   std::lock_guard lock(mutex_);
-  forRoom(room, [&](const StoredMessage& m) { last = std::max(last, m.id); });
-  return last;
+  for (const Generation* g : {&open_, &sealed_}) {  // the newest first; ids ascend in each
+    auto it = g->byRoom.find(room);
+    if (it != g->byRoom.end()) return g->messages[it->second.back()].id;
+  }
+  return 0;
 }
 
 std::optional<StoredMessage> SqliteInbox::findByClientId(std::string_view room,
@@ -398,7 +404,7 @@ void SqliteInbox::rooms(std::vector<RoomSummary>& out) const {
 
 std::size_t SqliteInbox::waiting() const {
   std::lock_guard lock(mutex_);
-  return open_.messages.size() + sealed_.messages.size();
+  return waitingLocked();
 }
 
 }  // namespace parley::store

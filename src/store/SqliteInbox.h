@@ -7,7 +7,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -81,15 +80,11 @@ class SqliteInbox {
  private:
   explicit SqliteInbox(std::string path);
 
-  struct StringHash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
   // Messages in arrival order, and each room's positions among them (ids ascending).
   struct Generation {
     std::vector<StoredMessage> messages;
     std::unordered_map<std::string, std::vector<std::uint32_t>, StringHash, std::equal_to<>> byRoom;
-    void add(const StoredMessage& m);
+    void add(StoredMessage m);
     void absorb(Generation&& later);
   };
   template <typename Visit>
@@ -97,6 +92,9 @@ class SqliteInbox {
   // Why `batch` cannot be appended ("" when it can); `retry` is set when all of it is stored.
   std::string checkIds(std::span<const StoredMessage> batch, const Lookup& lookup, bool& retry);
   bool ingestLocked();  // ingest() with ingestMutex_ held
+  std::size_t waitingLocked() const { return open_.messages.size() + sealed_.messages.size(); }
+  void undoIdChecks();  // puts back what checkIds moved
+  void closeLogs();
   void recover();
 
   std::string path_;

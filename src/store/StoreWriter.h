@@ -66,10 +66,6 @@ class StoreWriter {
   std::unique_ptr<MessageStore> store_;  // used by the writer thread only
   Retention retention_;
   std::string kind_;
-  struct StringHash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
   // Each room's last id, once known (writer thread only).
   std::unordered_map<std::string, std::uint64_t, StringHash, std::equal_to<>> lastIds_;
 
