@@ -66,7 +66,9 @@ int runServer(const Config& config) {
       [&shards](std::size_t shard, std::function<void()> task) {
         boost::asio::post(shards[shard]->io(), std::move(task));
       },
-      &net::makeTextFrame, &net::unixMillis, writer.get(), reader.get(), hubOptions);
+      [&shards](std::size_t shard, std::int64_t dueMs) { shards[shard]->wakeAt(dueMs); },
+      &net::makeTextFrame, &net::unixMillis, &net::steadyMillis, writer.get(), reader.get(),
+      hubOptions);
   net::ServerContext ctx{config, hub, metrics, net::unixMillis(), writer.get()};
 
   for (unsigned i = 0; i < config.threads; ++i)

@@ -2,7 +2,11 @@
 
 #include <algorithm>
 #include <cassert>
+#include <chrono>
+#include <cstring>
+#include <utility>
 
+#include "chat/Names.h"
 #include "chat/Protocol.h"
 #include "store/StoreReader.h"
 #include "store/StoreWriter.h"
@@ -42,6 +46,37 @@ std::string idempotencyKey(std::string_view username, std::string_view clientId)
   return key;
 }
 
+// A join or leave while it waits for its room's batch: 'j' or 'l', the Unix milliseconds (8
+// bytes), the username's length (1 byte: at most 128) and the username.
+static_assert(kMaxUsernameChars * 4 <= 255, "a record's username length is one byte");
+
+std::string membershipRecord(bool join, std::int64_t unixMillis, std::string_view username) {
+  assert(username.size() <= 255);  // names are checked at the door (chat/Names)
+  std::string r(1 + sizeof unixMillis + 1 + username.size(), '\0');
+  r[0] = join ? 'j' : 'l';
+  std::memcpy(r.data() + 1, &unixMillis, sizeof unixMillis);
+  r[1 + sizeof unixMillis] = static_cast<char>(static_cast<std::uint8_t>(username.size()));
+  std::memcpy(r.data() + 2 + sizeof unixMillis, username.data(), username.size());
+  return r;
+}
+
+struct MembershipRecord {
+  bool join;
+  std::int64_t unixMillis;
+  std::string_view username;
+  std::size_t next;  // offset of the record after it
+};
+
+MembershipRecord readMembershipRecord(std::string_view records, std::size_t at) {
+  MembershipRecord r{};
+  r.join = records[at] == 'j';
+  std::memcpy(&r.unixMillis, records.data() + at + 1, sizeof r.unixMillis);
+  const std::size_t len = static_cast<std::uint8_t>(records[at + 1 + sizeof r.unixMillis]);
+  r.username = records.substr(at + 2 + sizeof r.unixMillis, len);
+  r.next = at + 2 + sizeof r.unixMillis + len;
+  return r;
+}
+
 // Rooms whose messages one fan-out task handles: with rooms of 10, ~300 writes between reads.
 constexpr std::size_t kFanOutChunk = 32;
 
@@ -53,12 +88,15 @@ struct Hub::StoredBatch {
   std::shared_ptr<std::vector<Pending>> pending;
 };
 
-Hub::Hub(std::size_t shardCount, PostFn post, FrameEncoder encode, ClockFn clock,
-         store::StoreWriter* writer, store::StoreReader* reader, HubOptions options)
+Hub::Hub(std::size_t shardCount, PostFn post, WakeFn wake, FrameEncoder encode, ClockFn clock,
+         ClockFn steadyClock, store::StoreWriter* writer, store::StoreReader* reader,
+         HubOptions options)
     : shardCount_(shardCount),
       post_(std::move(post)),
+      wake_(std::move(wake)),
       encode_(encode),
       clock_(clock),
+      steadyClock_(steadyClock),
       writer_(writer),
       reader_(reader),
       options_(options),
@@ -91,7 +129,8 @@ void Hub::onHome(std::size_t from, std::size_t home, std::function<void()> task)
 void Hub::join(std::size_t shard, const std::string& room, Member* member,
                std::weak_ptr<Member> handle, std::optional<std::uint64_t> since) {
   auto& local = shards_[shard].local[room];
-  member->hubSlot_ = local.members.size();
+  member->hubSlot_ = static_cast<std::uint32_t>(local.members.size());
+  member->batchFrom_ = static_cast<std::uint32_t>(local.batch.size());
   local.members.push_back(member);
   const bool firstHere = local.members.size() == 1;
   const bool readHistory = reader_ && (since || options_.historyOnJoin > 0);
@@ -119,7 +158,7 @@ void Hub::leave(std::size_t shard, const std::string& room, Member* member) {
   const std::size_t slot = member->hubSlot_;
   if (slot >= members.size() || members[slot] != member) return;
   members[slot] = members.back();
-  members[slot]->hubSlot_ = slot;
+  members[slot]->hubSlot_ = static_cast<std::uint32_t>(slot);
   members.pop_back();
   const bool lastHere = members.empty();
   if (lastHere) rooms.erase(it);
@@ -214,10 +253,15 @@ void Hub::broadcastTyping(std::size_t home, const std::string& room, HomeRoom& r
 
 void Hub::broadcastMembership(std::size_t home, const std::string& room, HomeRoom& r,
                               const char* type, const std::string& username) {
-  auto frame = std::make_shared<WireFrame>();
-  frame->bytes = encode_(buildMembershipJson(type, username, clock_()), 0)->bytes;
-  frame->deferrable = true;
-  fanOut(home, room, r.shardsWithMembers, frame);
+  const std::string record = membershipRecord(type[0] == 'j', clock_(), username);
+  // Posts leave in order on each home->shard queue, as fanOut's do: no reordering between them.
+  for (std::uint64_t mask = r.shardsWithMembers; mask != 0; mask &= mask - 1) {
+    const auto shard = static_cast<std::size_t>(__builtin_ctzll(mask));
+    if (shard == home)
+      addToBatch(shard, room, record);
+    else
+      post_(shard, [this, shard, room, record] { addToBatch(shard, room, record); });
+  }
 }
 
 void Hub::tick(std::size_t shard) {
@@ -494,12 +538,136 @@ void Hub::deliverLocal(std::size_t shard, const std::string& room, const Frame& 
   auto& rooms = shards_[shard].local;
   auto it = rooms.find(room);
   if (it == rooms.end()) return;
+  LocalRoom& local = it->second;
+  // Whatever happened in the room before this frame reaches its members before it.
+  if (!local.batch.empty()) sendBatch(local, steadyClock_());
   if (frame->skipUser.empty()) {
-    for (Member* m : it->second.members) m->deliver(frame);
+    for (Member* m : local.members) m->deliver(frame);
     return;
   }
-  for (Member* m : it->second.members)
+  for (Member* m : local.members)
     if (m->username() != frame->skipUser) m->deliver(frame);
+}
+
+// join/leave frames wait per room, not per member: the room's members all get one write when
+// the batch leaves, and while it waits the room holds each event once (a member holds nothing).
+void Hub::addToBatch(std::size_t shard, const std::string& room, std::string_view record) {
+  auto& s = shards_[shard];
+  auto it = s.local.find(room);
+  if (it == s.local.end()) return;
+  LocalRoom& local = it->second;
+  const std::int64_t now = steadyClock_();
+  // A room whose membership changed within the last second is busy (a crowd arriving or
+  // leaving): its members get one batch a second. A lone change shows within kBatchMs.
+  const bool busy = (local.lastBatchMs != 0 && now - local.lastBatchMs < kBatchRepeatMs) ||
+                    (local.lastEventMs != 0 && now - local.lastEventMs < kBatchRepeatMs);
+  local.lastEventMs = now;
+  const bool first = local.batch.empty();
+  const std::size_t before = local.batch.size();
+  local.batch.append(record);
+  // Newcomers still catching up take it now: it leaves with their history (a joiner's own
+  // join among them), no write of its own. They are at the end of the list, but for the rare
+  // one a leave moved forward (it simply gets its part with the batch).
+  Frame single;
+  auto m = local.members.rbegin();
+  for (; m != local.members.rend() && (*m)->catchingUp(); ++m) {
+    const std::size_t from =
+        std::exchange((*m)->batchFrom_, static_cast<std::uint32_t>(local.batch.size()));
+    if (from < before) {
+      (*m)->deliver(std::make_shared<const WireFrame>(
+          WireFrame{batchWire(std::string_view(local.batch).substr(from), nullptr), 0, {}}));
+      continue;
+    }
+    if (!single)
+      single = std::make_shared<const WireFrame>(WireFrame{batchWire(record, nullptr), 0, {}});
+    (*m)->deliver(single);
+  }
+  if (m == local.members.rend()) {
+    // Every member has all of it already: nothing waits (a stale timer entry finds no batch).
+    local.batch = std::string();
+    local.batchDueMs = 0;
+    for (Member* member : local.members) member->batchFrom_ = 0;
+    return;
+  }
+  if (local.batch.size() >= kBatchMaxBytes) return sendBatch(local, now);
+  if (!first) return;
+  local.batchDueMs = now + (busy ? kBatchRepeatMs : kBatchMs);
+  (busy ? s.batchRepeat : s.batchSoon).push_back({local.batchDueMs, room});
+  if (s.wakeMs == 0 || local.batchDueMs < s.wakeMs) askWake(shard);
+}
+
+std::string Hub::batchWire(std::string_view records,
+                           std::vector<std::pair<std::uint32_t, std::uint32_t>>* marks) const {
+  std::string wire;
+  wire.reserve(records.size() * 4);
+  for (std::size_t at = 0; at < records.size();) {
+    const MembershipRecord r = readMembershipRecord(records, at);
+    if (marks)
+      marks->emplace_back(static_cast<std::uint32_t>(at), static_cast<std::uint32_t>(wire.size()));
+    wire.append(encode_(buildMembershipJson(r.join ? "join" : "leave", r.username, r.unixMillis), 0)
+                    ->bytes);
+    at = r.next;
+  }
+  return wire;
+}
+
+void Hub::sendBatch(LocalRoom& local, std::int64_t nowMs) {
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> marks;
+  const Frame whole =
+      std::make_shared<const WireFrame>(WireFrame{batchWire(local.batch, &marks), 0, {}});
+  local.batch = std::string();
+  local.batchDueMs = 0;
+  local.lastBatchMs = nowMs;
+  for (Member* m : local.members) {
+    const std::uint32_t from = std::exchange(m->batchFrom_, 0);
+    if (from == 0) {
+      m->deliver(whole);
+      continue;
+    }
+    // Joined while the batch was filling: its own part (from a record boundary).
+    auto mark =
+        std::lower_bound(marks.begin(), marks.end(), std::make_pair(from, std::uint32_t{0}));
+    if (mark != marks.end())
+      m->deliver(
+          std::make_shared<const WireFrame>(WireFrame{whole->bytes.substr(mark->second), 0, {}}));
+  }
+}
+
+void Hub::flushBatches(std::size_t shard, std::int64_t nowMs) {
+  auto& s = shards_[shard];
+  s.wakeMs = 0;
+  // With some slack, so a crowd's batches leave together a few dozen times a second.
+  const std::int64_t until = nowMs + kBatchSlackMs;
+  std::size_t sent = 0;
+  for (auto* list : {&s.batchSoon, &s.batchRepeat}) {
+    while (!list->empty() && list->front().dueMs <= until) {
+      if (sent == kBatchesPerTurn) {
+        // The rest after these have been written: a crowd's batches (and the copies of them
+        // made for late joiners) are not all in memory at once.
+        post_(shard, [this, shard, nowMs] { flushBatches(shard, nowMs); });
+        return;
+      }
+      const BatchDue due = std::move(list->front());
+      list->pop_front();
+      auto it = s.local.find(due.room);
+      if (it != s.local.end() && it->second.batchDueMs == due.dueMs && !it->second.batch.empty()) {
+        sendBatch(it->second, nowMs);
+        ++sent;
+      }
+    }
+  }
+  askWake(shard);
+}
+
+void Hub::askWake(std::size_t shard) {
+  auto& s = shards_[shard];
+  std::int64_t due = 0;
+  if (!s.batchSoon.empty()) due = s.batchSoon.front().dueMs;
+  if (!s.batchRepeat.empty() && (due == 0 || s.batchRepeat.front().dueMs < due))
+    due = s.batchRepeat.front().dueMs;
+  if (due == 0 || due == s.wakeMs) return;
+  s.wakeMs = due;
+  wake_(shard, due);
 }
 
 void Hub::sendTo(std::size_t shard, std::weak_ptr<Member> member, Frame frame) {

@@ -34,9 +34,6 @@ struct WireFrame {
   std::string bytes;
   std::uint64_t messageId = 0;  // chat messages only: lets a catching-up member drop duplicates
   std::string skipUser;         // typing frames: not for the typer's own connections
-  // join/leave: may wait (briefly) to leave with the connection's next frames. A crowd joining
-  // a room otherwise costs every member one write per newcomer.
-  bool deferrable = false;
 };
 using Frame = std::shared_ptr<const WireFrame>;
 
@@ -51,13 +48,16 @@ class Member {
   // at or below `coveredId` may still arrive after this call (its fan-out raced the read): the
   // member must drop it too.
   virtual void endCatchUp(std::vector<Frame> frames, std::uint64_t coveredId) = 0;
+  // Between join and endCatchUp: what it is given now leaves with its history, in one write.
+  virtual bool catchingUp() const = 0;
 
  protected:
   ~Member() = default;
 
  private:
   friend class Hub;
-  std::size_t hubSlot_ = 0;  // index in its room's member list, kept by the hub
+  std::uint32_t hubSlot_ = 0;    // index in its room's member list, kept by the hub
+  std::uint32_t batchFrom_ = 0;  // where its part of the room's pending batch begins
 };
 
 struct HubOptions {
@@ -82,10 +82,15 @@ class Hub {
   using PostFn = std::function<void(std::size_t shard, std::function<void()> task)>;
   using FrameEncoder = Frame (*)(std::string_view json, std::uint64_t messageId);
   using ClockFn = std::int64_t (*)();
+  // Asks shard `shard` to call flushBatches() at steady-clock millisecond `dueMs` (or soon
+  // after); called on that shard's thread.
+  using WakeFn = std::function<void(std::size_t shard, std::int64_t dueMs)>;
 
   // `writer` and `reader` are null when messages are not stored (--db none).
-  Hub(std::size_t shardCount, PostFn post, FrameEncoder encode, ClockFn clock,
-      store::StoreWriter* writer, store::StoreReader* reader, HubOptions options);
+  // `clock` gives message timestamps (Unix ms); `steadyClock` the batches' times (steady ms).
+  Hub(std::size_t shardCount, PostFn post, WakeFn wake, FrameEncoder encode, ClockFn clock,
+      ClockFn steadyClock, store::StoreWriter* writer, store::StoreReader* reader,
+      HubOptions options);
   ~Hub();
   Hub(const Hub&) = delete;
   Hub& operator=(const Hub&) = delete;
@@ -104,6 +109,19 @@ class Hub {
   void typing(std::size_t shard, const std::string& room, const std::string& username, bool state);
   // Periodic work of the rooms homed on `shard`: typing expiry, presence summaries.
   void tick(std::size_t shard);
+  // Sends the join/leave batches of `shard`'s rooms that are due at steady-clock millisecond
+  // `nowMs` (within kBatchSlackMs), and asks for the next wake-up.
+  void flushBatches(std::size_t shard, std::int64_t nowMs);
+  // A room's join/leave after a quiet second waits this long for company; one less than a
+  // second after the room's previous change or batch waits kBatchRepeatMs (from the first of
+  // its batch).
+  static constexpr std::int64_t kBatchMs = 250;
+  static constexpr std::int64_t kBatchRepeatMs = 1000;
+  static constexpr std::int64_t kBatchSlackMs = 25;
+  // Batches sent per loop turn; more that are due wait for the next turn.
+  static constexpr std::size_t kBatchesPerTurn = 32;
+  // A batch this big leaves at once (a reconnect storm in a room of 1,000).
+  static constexpr std::size_t kBatchMaxBytes = 64 * 1024;
   // The users in `room`; `done` runs on `shard`.
   void presence(std::size_t shard, const std::string& room,
                 std::function<void(std::vector<std::string>)> done);
@@ -146,6 +164,17 @@ class Hub {
  private:
   struct LocalRoom {
     std::vector<Member*> members;
+    // The joins/leaves that reached this shard since the room's last batch, as records (~20
+    // bytes each, a quarter of their frames: a crowd's batch waits up to a second); a member
+    // gets them from its batchFrom_ on (those that arrived after it was added).
+    std::string batch;
+    std::int64_t batchDueMs = 0;   // when `batch` leaves (steady ms); 0 while empty
+    std::int64_t lastBatchMs = 0;  // when the previous batch left
+    std::int64_t lastEventMs = 0;  // when the previous join/leave reached the shard
+  };
+  struct BatchDue {
+    std::int64_t dueMs;
+    std::string room;
   };
   struct RecentSend {
     Frame frame;  // null while the original is still on its way to the store
@@ -177,6 +206,11 @@ class Hub {
   struct StoredBatch;  // a commit's outcome, waiting to be fanned out (Hub.cpp)
   struct alignas(64) ShardState {
     std::unordered_map<std::string, LocalRoom> local;
+    // Rooms with a batch waiting, each list in order of due time (one fixed delay each). An
+    // entry whose room left early (a message took the batch along) is skipped: dueMs differs.
+    std::deque<BatchDue> batchSoon;    // kBatchMs
+    std::deque<BatchDue> batchRepeat;  // kBatchRepeatMs
+    std::int64_t wakeMs = 0;           // the wake-up asked for (0: none)
     std::unordered_map<std::string, HomeRoom> home;
     std::vector<Pending> toStore;  // sequenced this loop turn, handed to the store at its end
     bool storeFlushPosted = false;
@@ -226,12 +260,21 @@ class Hub {
   }
   // On any shard.
   void deliverLocal(std::size_t shard, const std::string& room, const Frame& frame);
+  // A join/leave (a record: see Hub.cpp) waits for the room's batch on the shard.
+  void addToBatch(std::size_t shard, const std::string& room, std::string_view record);
+  void sendBatch(LocalRoom& local, std::int64_t nowMs);
+  // The wire frames of `records`; `marks` gets (record offset, wire offset) of each one.
+  std::string batchWire(std::string_view records,
+                        std::vector<std::pair<std::uint32_t, std::uint32_t>>* marks) const;
+  void askWake(std::size_t shard);
   void sendTo(std::size_t shard, std::weak_ptr<Member> member, Frame frame);
 
   std::size_t shardCount_;
   PostFn post_;
+  WakeFn wake_;
   FrameEncoder encode_;
   ClockFn clock_;
+  ClockFn steadyClock_;
   store::StoreWriter* writer_;
   store::StoreReader* reader_;
   HubOptions options_;

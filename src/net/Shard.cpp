@@ -35,7 +35,7 @@ Shard::Shard(std::size_t index, ServerContext& ctx)
       readBuffer_(256 * 1024),
       epollFd_(::epoll_create1(EPOLL_CLOEXEC)),
       epollWatch_(io_),
-      deferTimer_(io_),
+      batchTimer_(io_),
       sweepTimer_(io_) {
   if (epollFd_ < 0)
     throw std::system_error(errno, std::generic_category(), "epoll_create1 for a shard");
@@ -105,37 +105,13 @@ void Shard::markDirty(std::shared_ptr<WsSession> session) {
   boost::asio::post(io_, [this] { flushDirty(); });
 }
 
-void Shard::markDeferred(std::shared_ptr<WsSession> session, bool repeat) {
-  auto& list = repeat ? deferredRepeat_ : deferredSoon_;
-  const auto due = std::chrono::steady_clock::now() + (repeat ? kDeferRepeatMs : kDeferMs);
-  list.push_back({due, std::move(session)});
-  if (due < deferArmedFor_) armDeferTimer();
-}
-
-void Shard::armDeferTimer() {
-  auto due = std::chrono::steady_clock::time_point::max();
-  if (!deferredSoon_.empty()) due = deferredSoon_.front().due;
-  if (!deferredRepeat_.empty()) due = std::min(due, deferredRepeat_.front().due);
-  deferArmedFor_ = due;
-  if (due == std::chrono::steady_clock::time_point::max()) return;
-  // Re-arming cancels the wait already pending (its handler sees operation_aborted).
-  deferTimer_.expires_at(due);
-  deferTimer_.async_wait([this](const boost::system::error_code& ec) {
-    if (!ec) flushDeferred();
+void Shard::wakeAt(std::int64_t dueMs) {
+  // Re-arming cancels the wait already pending (its handler sees operation_aborted); the hub
+  // only asks for an earlier time, or again after a flush.
+  batchTimer_.expires_at(std::chrono::steady_clock::time_point(std::chrono::milliseconds(dueMs)));
+  batchTimer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) ctx_.hub.flushBatches(index_, steadyMillis());
   });
-}
-
-void Shard::flushDeferred() {
-  // With some slack, so the timer fires a few dozen times a second, not once per session.
-  const auto now = std::chrono::steady_clock::now() + kDeferMs / 10;
-  for (auto* list : {&deferredSoon_, &deferredRepeat_}) {
-    while (!list->empty() && list->front().due <= now) {
-      auto session = std::move(list->front().session);
-      list->pop_front();
-      session->flushDeferred();
-    }
-  }
-  armDeferTimer();
 }
 
 void Shard::flushDirty() {

@@ -69,13 +69,8 @@ class Shard {
   // Queues `session` for the end-of-turn flush: every frame it got during this loop turn leaves
   // in one gather write (corking).
   void markDirty(std::shared_ptr<WsSession> session);
-  // Queues `session` for a flush (it holds only deferrable frames so far): kDeferMs from now,
-  // or kDeferRepeatMs when the session had such a flush within the last kDeferRepeatMs. A
-  // change after a quiet second still shows within 250 ms, and a crowd joining costs each
-  // member about one write a second instead of four.
-  void markDeferred(std::shared_ptr<WsSession> session, bool repeat);
-  static constexpr std::chrono::milliseconds kDeferMs{250};
-  static constexpr std::chrono::milliseconds kDeferRepeatMs{1000};
+  // The hub's join/leave batches: calls Hub::flushBatches at steady millisecond `dueMs`.
+  void wakeAt(std::int64_t dueMs);
   void countDelivered(std::uint64_t n) { delivered_ += n; }
   void countWrite() { ++writes_; }
 
@@ -89,8 +84,6 @@ class Shard {
   void armSweep();
   void waitForEvents();
   void dispatchEvents();
-  void flushDeferred();
-  void armDeferTimer();
 
   std::size_t index_;
   ServerContext& ctx_;
@@ -103,16 +96,7 @@ class Shard {
   std::vector<std::shared_ptr<WsSession>> dirty_;
   std::vector<std::shared_ptr<WsSession>> flushing_;
   bool flushPosted_ = false;
-  struct Deferred {
-    std::chrono::steady_clock::time_point due;
-    std::shared_ptr<WsSession> session;
-  };
-  // Each in order of `due`, as each adds one fixed delay to the time of queueing.
-  std::deque<Deferred> deferredSoon_;    // kDeferMs
-  std::deque<Deferred> deferredRepeat_;  // kDeferRepeatMs
-  boost::asio::steady_timer deferTimer_;
-  std::chrono::steady_clock::time_point deferArmedFor_ =
-      std::chrono::steady_clock::time_point::max();
+  boost::asio::steady_timer batchTimer_;
   boost::asio::steady_timer sweepTimer_;
   std::uint64_t delivered_ = 0;
   std::uint64_t writes_ = 0;

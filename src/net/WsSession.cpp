@@ -301,26 +301,8 @@ void WsSession::enqueue(const chat::Frame& frame) {
   queue_.push_back(frame);
   queuedBytes_ += frame->bytes.size();
   if (dirty_) return;
-  if (frame->deferrable) {
-    // Leaves with the next frame that cannot wait, or when the shard's deferral timer fires;
-    // either way in queue order.
-    if (!deferred_) {
-      deferred_ = true;
-      // (Unsigned arithmetic: the 32-bit millisecond clock wraps every 49 days.)
-      const auto sinceLast = static_cast<std::uint32_t>(steadyMillis()) - lastDeferredFlushMs_;
-      shard_.markDeferred(shared_from_this(),
-                          lastDeferredFlushMs_ != 0 && sinceLast < Shard::kDeferRepeatMs.count());
-    }
-    return;
-  }
   dirty_ = true;
   shard_.markDirty(shared_from_this());
-}
-
-void WsSession::flushDeferred() {
-  deferred_ = false;
-  lastDeferredFlushMs_ = static_cast<std::uint32_t>(steadyMillis());
-  if (!dirty_) flush();
 }
 
 void WsSession::beginClose(std::uint16_t code, const char* reason) {

@@ -34,6 +34,7 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public c
   const std::string& username() const override { return username_; }
   void deliver(const chat::Frame& frame) override;
   void endCatchUp(std::vector<chat::Frame> frames, std::uint64_t coveredId) override;
+  bool catchingUp() const override { return catchingUp_; }
 
   // Server-initiated close: drops what is still queued (but a frame half on the wire), sends a
   // close frame, and gives the peer until a deadline to answer before the socket is closed.
@@ -57,7 +58,6 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public c
   void requestHistory(std::uint64_t before, std::size_t limit);
   bool takeMessageToken();  // control and error frames for this connection only
   void enqueue(const chat::Frame& frame);
-  void flushDeferred();  // the shard's deferral timer: write what waited, unless already due
   void leaveRoom();
   void beginClose(std::uint16_t code, const char* reason);
   void finish(std::uint16_t countedCode);
@@ -69,7 +69,6 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public c
 
   Shard& shard_;
   int fd_;
-  std::uint32_t lastDeferredFlushMs_ = 0;  // steadyMillis() of the last deferral-timer flush
   WsFrameParser parser_;
   std::string room_;
   std::string username_;
@@ -94,7 +93,6 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public c
   bool lastTypingState_ = false;
   bool inRoom_ = false;
   bool dirty_ = false;
-  bool deferred_ = false;  // in the shard's deferred list
   bool waitingWritable_ = false;
   bool pingOutstanding_ = false;
   bool closeQueued_ = false;

@@ -135,7 +135,7 @@ describe('default server (--threads 2, SQLite)', () => {
     });
   }
 
-  test('join/leave wait at most 250 ms, and never pass a message (docs/PROTOCOL.md "join / leave")', { timeout: 20000 }, async (t) => {
+  test('join/leave wait at most a second (250 ms after a quiet second), and never pass a message (docs/PROTOCOL.md "join / leave")', { timeout: 20000 }, async (t) => {
     const room = 'deferred';
     const opts = { keepEvents: true };
     const a = await enter(srv, room, 'Ada', opts);
@@ -421,13 +421,15 @@ describe('keep-alive server (--ping-interval 1 --idle-timeout 2)', () => {
   test('a client that goes silent (no pong, no FIN) leaves within ~5 s', { timeout: 15000 }, async (t) => {
     const bob = await enter(srv, 'silent', 'Bob', { keepEvents: true }); // ws answers pings
     const r = await rawConnect(srv.port, '/ws/silent?username=Mute'); // never answers, never closes
-    await bob.next(isJoin('Mute'));
+    // Measured from Mute's connect: the room is busy (Bob just joined), so join(Mute) reaches
+    // Bob with the room's next batch, up to a second later, and so may leave(Mute).
     const t0 = Date.now();
-    assertMembership(await bob.next(isLeave('Mute'), 6000, 'leave(Mute) after the keep-alive timeout'), 'leave', 'Mute');
+    await bob.next(isJoin('Mute'));
+    assertMembership(await bob.next(isLeave('Mute'), 7000, 'leave(Mute) after the keep-alive timeout'), 'leave', 'Mute');
     const took = Date.now() - t0;
     const close = r.frames.find((f) => f.opcode === 0x8);
     t.diagnostic(`leave after ${took} ms; close frame ${close ? close.code : 'none'}`);
-    assert.ok(took >= 1500 && took <= 5000, `leave after ${took} ms`);
+    assert.ok(took >= 1900 && took <= 6000, `leave after ${took} ms`);
     assert.equal(bob.closeInfo, null, 'the observer (answering pings) was closed too');
     await expectHttpPresence(srv, 'silent', ['Bob']);
     r.socket.destroy();

@@ -3,10 +3,12 @@
 // repeatably. With a store, the real SQLite store and its writer/reader threads take part.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <boost/json/parse.hpp>
 #include <chrono>
 #include <deque>
 #include <filesystem>
+#include <limits>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -56,11 +58,20 @@ std::string numbered(std::string prefix, int n) {
   return prefix;
 }
 
+// One JSON document per line: a join/leave batch is frames back to back, as on the wire.
 Frame encode(std::string_view json, std::uint64_t id) {
-  return std::make_shared<const WireFrame>(WireFrame{std::string(json), id, {}});
+  std::string line(json);
+  line.push_back('\n');
+  return std::make_shared<const WireFrame>(WireFrame{std::move(line), id, {}});
 }
 
+// No timer in a simulated loop: tests flush batches themselves (flushBatches).
+void noWake(std::size_t, std::int64_t) {}
+
 std::int64_t fakeClock() { return 1758122625123; }
+// The batches' clock: tests set it.
+std::int64_t steadyNow = 1'000'000;
+std::int64_t testSteady() { return steadyNow; }
 
 class TestMember : public Member {
  public:
@@ -86,10 +97,14 @@ class TestMember : public Member {
   std::vector<std::uint64_t> ids;
   std::vector<std::string> contents;
   std::vector<std::string> typing;  // "user:state"
-  bool catchingUp() const { return catchingUp_; }
+  bool catchingUp() const override { return catchingUp_; }
 
  private:
-  void record(const std::string& json) {
+  void record(const std::string& bytes) {
+    for (std::size_t at = 0, end; (end = bytes.find('\n', at)) != std::string::npos; at = end + 1)
+      recordOne(std::string_view(bytes).substr(at, end - at));
+  }
+  void recordOne(std::string_view json) {
     auto v = boost::json::parse(json).as_object();
     const auto type = v.at("type").as_string();
     auto take = [this](const boost::json::object& m) {
@@ -102,8 +117,16 @@ class TestMember : public Member {
     if (type == "typing")
       typing.push_back(std::string(v.at("username").as_string()) + ":" +
                        (v.at("state").as_bool() ? "true" : "false"));
+    if (type == "message") events.push_back("msg:" + std::string(v.at("content").as_string()));
+    if (type == "join" || type == "leave")
+      events.push_back(std::string(type) + ":" + std::string(v.at("username").as_string()));
   }
 
+ public:
+  // Live room events in the order seen: "join:u", "leave:u", "msg:content".
+  std::vector<std::string> events;
+
+ private:
   std::string name_;
   bool catchingUp_ = true;
   std::uint64_t coveredId_ = 0;
@@ -121,7 +144,7 @@ TEST(Hub, EveryMemberOnEveryShardSeesTheSameGaplessOrder) {
     SimulatedShards loop(kShards);
     Hub hub(
         kShards, [&](std::size_t s, std::function<void()> t) { loop.post(s, std::move(t)); },
-        &encode, &fakeClock, nullptr, nullptr, HubOptions{});
+        &noWake, &encode, &fakeClock, &testSteady, nullptr, nullptr, HubOptions{});
     std::mt19937 rng(seed);
     std::vector<Placed> members;
     for (int i = 0; i < 6; ++i) {
@@ -158,8 +181,8 @@ TEST(Hub, EveryMemberOnEveryShardSeesTheSameGaplessOrder) {
 TEST(Hub, TypingSkipsTheTypersOwnConnectionsAndEndsWithAMessage) {
   SimulatedShards loop(2);
   Hub hub(
-      2, [&](std::size_t s, std::function<void()> t) { loop.post(s, std::move(t)); }, &encode,
-      &fakeClock, nullptr, nullptr, HubOptions{});
+      2, [&](std::size_t s, std::function<void()> t) { loop.post(s, std::move(t)); }, &noWake,
+      &encode, &fakeClock, &testSteady, nullptr, nullptr, HubOptions{});
   std::mt19937 rng(7);
   auto alice1 = std::make_shared<TestMember>("alice");
   auto alice2 = std::make_shared<TestMember>("alice");
@@ -180,6 +203,160 @@ TEST(Hub, TypingSkipsTheTypersOwnConnectionsAndEndsWithAMessage) {
   EXPECT_TRUE(alice1->typing.empty());
   EXPECT_TRUE(alice2->typing.empty());
   EXPECT_EQ(bob->contents, (std::vector<std::string>{"hello"}));
+}
+
+// join/leave wait per room and shard for a batch, which leaves on the shard's timer or ahead of
+// the room's next other frame. Whatever the interleaving, each member must see the room's
+// history as its first member saw it from its own join to the end: nothing missing, repeated or
+// reordered. (Before its join it may see a few of the room's last events, in order: a member is
+// added on its shard before the home shard registers it, and frames already on their way to the
+// shard reach it too.)
+TEST(Hub, JoinAndLeaveBatchesKeepTheRoomsOrderForEveryMember) {
+  for (unsigned seed = 1; seed <= 30; ++seed) {
+    constexpr std::size_t kShards = 3;
+    SimulatedShards loop(kShards);
+    Hub hub(
+        kShards, [&](std::size_t s, std::function<void()> t) { loop.post(s, std::move(t)); },
+        &noWake, &encode, &fakeClock, &testSteady, nullptr, nullptr, HubOptions{});
+    std::mt19937 rng(seed);
+    auto run = [&] {
+      while (loop.runOne(rng)) {
+      }
+    };
+    // The witness joins first and stays: it sees the room's whole order.
+    auto witness = std::make_shared<TestMember>("witness");
+    hub.join(0, "room", witness.get(), witness, std::nullopt);
+    run();
+    std::vector<Placed> members;
+    int sent = 0;
+    for (int step = 0; step < 60; ++step) {
+      const unsigned what = rng() % 10;
+      if (what < 4 || members.empty()) {
+        auto m = std::make_shared<TestMember>(numbered("u", step));
+        const std::size_t shard = rng() % kShards;
+        members.push_back({m, shard});
+        loop.post(shard, [&hub, m, shard] { hub.join(shard, "room", m.get(), m, std::nullopt); });
+      } else if (what < 7) {
+        const Placed& p = members[rng() % members.size()];
+        loop.post(p.shard, [&hub, p, k = sent++] {
+          hub.publish(p.shard, "room", {p.member->username(), numbered("m", k), {}, p.member});
+        });
+      } else if (what < 8 && members.size() > 1) {
+        const std::size_t i = rng() % members.size();
+        const Placed p = members[i];
+        members.erase(members.begin() + static_cast<std::ptrdiff_t>(i));
+        loop.post(p.shard, [&hub, p] { hub.leave(p.shard, "room", p.member.get()); });
+      } else {
+        const std::size_t shard = rng() % kShards;
+        // A timer that fires: everything is due (and the clock only grows).
+        loop.post(shard, [&hub, shard, step] { hub.flushBatches(shard, 1'000'000'000 + step); });
+      }
+      // Run a random part of what is queued, so posts overlap.
+      for (unsigned k = rng() % 8; k > 0 && loop.runOne(rng); --k) {
+      }
+    }
+    run();
+    for (std::size_t shard = 0; shard < kShards; ++shard)
+      hub.flushBatches(shard, std::numeric_limits<std::int64_t>::max() / 2);
+    run();
+
+    const auto& all = witness->events;
+    ASSERT_FALSE(all.empty());
+    EXPECT_EQ(all.front(), "join:witness") << "seed " << seed;
+    for (const Placed& p : members) {
+      const auto& seen = p.member->events;
+      const std::string who = "seed " + std::to_string(seed) + " " + p.member->username();
+      const auto own = std::find(seen.begin(), seen.end(), "join:" + p.member->username());
+      ASSERT_NE(own, seen.end()) << who;
+      const auto ownInAll = std::find(all.begin(), all.end(), *own);
+      ASSERT_NE(ownInAll, all.end()) << who;
+      EXPECT_TRUE(std::equal(own, seen.end(), ownInAll, all.end()))
+          << who << " saw another order: " << ::testing::PrintToString(seen);
+      // What it saw before its join: the room's preceding events, in order, each once.
+      std::size_t below = static_cast<std::size_t>(ownInAll - all.begin());
+      for (auto it = std::make_reverse_iterator(own); it != seen.rend(); ++it) {
+        std::size_t k = below;
+        while (k > 0 && all[k - 1] != *it) --k;
+        ASSERT_GT(k, 0u) << who << ": " << *it << " out of order before its join";
+        below = k - 1;
+      }
+    }
+  }
+}
+
+TEST(Hub, AQuietRoomsJoinWaitsAQuarterSecondAndACrowdsASecond) {
+  SimulatedShards loop(1);
+  std::vector<std::int64_t> wakes;
+  Hub hub(
+      1, [&](std::size_t s, std::function<void()> t) { loop.post(s, std::move(t)); },
+      [&](std::size_t, std::int64_t due) { wakes.push_back(due); }, &encode, &fakeClock,
+      &testSteady, nullptr, nullptr, HubOptions{});
+  std::mt19937 rng(3);
+  auto run = [&] {
+    while (loop.runOne(rng)) {
+    }
+  };
+  auto joined = [&](const char* name) {
+    auto m = std::make_shared<TestMember>(name);
+    hub.join(0, "r", m.get(), m, std::nullopt);
+    return m;
+  };
+  using Events = std::vector<std::string>;
+  steadyNow = 10'000;
+  auto a = joined("a");
+  run();
+  // A joiner's own join leaves with its history; with no one else there, nothing waits.
+  EXPECT_EQ(a->events, Events{"join:a"});
+  EXPECT_TRUE(wakes.empty());
+
+  steadyNow = 20'000;  // a quiet room: the next join waits a quarter second
+  auto d = joined("d");
+  run();
+  EXPECT_EQ(a->events, Events{"join:a"});
+  ASSERT_EQ(wakes, std::vector<std::int64_t>{20'000 + Hub::kBatchMs});
+  hub.flushBatches(0, 20'000);  // too early: nothing leaves, the shard is asked again
+  EXPECT_EQ(a->events, Events{"join:a"});
+  EXPECT_EQ(wakes, (std::vector<std::int64_t>{20'250, 20'250}));
+  steadyNow = 20'100;
+  auto e = joined("e");
+  run();
+  hub.flushBatches(0, 20'250 - Hub::kBatchSlackMs);  // within the slack: one batch
+  EXPECT_EQ(a->events, (Events{"join:a", "join:d", "join:e"}));
+  EXPECT_EQ(d->events, (Events{"join:d", "join:e"}));  // its part: after its own join
+  EXPECT_EQ(e->events, Events{"join:e"});
+  EXPECT_EQ(wakes.size(), 2u);  // nothing else waits: no new wake-up
+
+  // Within a second of that batch the room is busy: the next changes wait a second, together.
+  // b is still catching up when c joins, so c's join leaves with b's history too.
+  steadyNow = 20'400;
+  auto b = joined("b");
+  auto c = joined("c");
+  run();
+  EXPECT_EQ(wakes.back(), 20'400 + Hub::kBatchRepeatMs);
+  EXPECT_EQ(a->events.size(), 3u);
+  EXPECT_EQ(b->events, (Events{"join:b", "join:c"}));
+  EXPECT_EQ(c->events, Events{"join:c"});
+  // A message takes the waiting batch along, ahead of it.
+  hub.publish(0, "r", {"c", "hi", {}, c});
+  run();
+  EXPECT_EQ(a->events, (Events{"join:a", "join:d", "join:e", "join:b", "join:c", "msg:hi"}));
+  EXPECT_EQ(d->events, (Events{"join:d", "join:e", "join:b", "join:c", "msg:hi"}));
+  EXPECT_EQ(b->events, (Events{"join:b", "join:c", "msg:hi"}));
+  EXPECT_EQ(c->events, (Events{"join:c", "msg:hi"}));
+  hub.flushBatches(0, 21'400);  // the timer still fires; nothing is left to send
+  EXPECT_EQ(a->events.size(), 6u);
+
+  steadyNow = 21'000;  // still busy: c joined 600 ms ago
+  hub.leave(0, "r", c.get());
+  run();
+  EXPECT_EQ(wakes.back(), 22'000);
+  hub.flushBatches(0, 22'000);
+  for (auto* m : {a.get(), b.get(), d.get(), e.get()}) EXPECT_EQ(m->events.back(), "leave:c");
+
+  steadyNow = 40'000;  // quiet again
+  hub.leave(0, "r", b.get());
+  run();
+  EXPECT_EQ(wakes.back(), 40'000 + Hub::kBatchMs);
 }
 
 // With the real SQLite store: members join at random moments while others publish; each one
@@ -203,7 +380,7 @@ TEST_P(HubSeam, CatchUpSeamHasNoGapAndNoDuplicateWithARealStore) {
     options.historyOnJoin = 200;
     Hub hub(
         kShards, [&](std::size_t s, std::function<void()> t) { loop.post(s, std::move(t)); },
-        &encode, &fakeClock, &writer, &reader, options);
+        &noWake, &encode, &fakeClock, &testSteady, &writer, &reader, options);
     std::mt19937 rng(GetParam());
     auto drain = [&](std::function<bool()> done) {
       const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
@@ -271,8 +448,8 @@ TEST(Hub, AJoinIntoARoomItsShardKnowsNeedsNoMarkerAndAnEmptyOneNoRead) {
     store::StoreReader reader(store::openStore(url));
     SimulatedShards loop(1);
     Hub hub(
-        1, [&](std::size_t s, std::function<void()> t) { loop.post(s, std::move(t)); }, &encode,
-        &fakeClock, &writer, &reader, HubOptions{});
+        1, [&](std::size_t s, std::function<void()> t) { loop.post(s, std::move(t)); }, &noWake,
+        &encode, &fakeClock, &testSteady, &writer, &reader, HubOptions{});
     std::mt19937 rng(1);
     auto drain = [&](std::function<bool()> done) {
       const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
