@@ -3,10 +3,12 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <limits>
 #include <map>
 #include <stdexcept>
+#include <thread>
 #include <utility>
 
 #include "store/SqliteInbox.h"
@@ -236,7 +238,16 @@ void SqliteStore::configure() {
     if (sqlite3_prepare_v2(db_.get(), "PRAGMA journal_mode=WAL", -1, &raw, nullptr) != SQLITE_OK)
       throw std::runtime_error("sqlite " + path_ + ": " + sqlite3_errmsg(db_.get()));
     std::unique_ptr<sqlite3_stmt, Finalize> s(raw);
-    const int rc = sqlite3_step(raw);
+    // Servers opening a fresh file together: switching to WAL takes an exclusive lock, and
+    // SQLite answers BUSY at once (no busy handler) when another connection holds its own lock
+    // while converting. Start-up only, bounded by the busy timeout.
+    int rc = sqlite3_step(raw);
+    for (int waited = 0; (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) && waited < kBusyTimeoutMs;
+         waited += 10) {
+      sqlite3_reset(raw);
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      rc = sqlite3_step(raw);
+    }
     if (rc != SQLITE_ROW)
       throw std::runtime_error("sqlite " + path_ +
                                ": cannot enable WAL: " + sqlite3_errmsg(db_.get()));
