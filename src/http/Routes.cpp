@@ -77,11 +77,13 @@ HttpReply routeRequest(std::string_view method, std::string_view path, const Ser
       return jsonError(405, "method_not_allowed", "use GET");
     }
     // A store that refuses writes makes this instance unable to accept messages: 503, so a
-    // load balancer sends users elsewhere until it recovers.
+    // load balancer sends users elsewhere until it recovers. One that keeps them durable but
+    // cannot move them into its database ("lagging") still accepts them: 200, and a reason.
+    const bool lagging = !status.storeIngestError.empty();
     HttpReply r;
     r.status = status.storeOk ? 200 : 503;
     r.body = R"({"status":)";
-    r.body.append(status.storeOk ? R"("ok")" : R"("degraded")");
+    r.body.append(!status.storeOk ? R"("degraded")" : lagging ? R"("lagging")" : R"("ok")");
     r.body.append(R"(,"connections":)" + std::to_string(status.connections) + R"(,"rooms":)" +
                   std::to_string(status.rooms) + R"(,"uptime_seconds":)" +
                   std::to_string(status.uptimeSeconds) + R"(,"store":{"kind":)");
@@ -91,6 +93,12 @@ HttpReply routeRequest(std::string_view method, std::string_view path, const Ser
     if (!status.storeOk) {
       r.body.append(R"(,"error":)");
       chat::appendJsonString(r.body, status.storeError);
+    }
+    if (status.storeKind != "none")
+      r.body.append(R"(,"waiting":)" + std::to_string(status.storeWaiting));
+    if (lagging) {
+      r.body.append(R"(,"ingest_error":)");
+      chat::appendJsonString(r.body, status.storeIngestError);
     }
     r.body.append("}}");
     return r;
@@ -123,7 +131,14 @@ HttpReply routeRequest(std::string_view method, std::string_view path, const Ser
                         "parley_catchup_reads_total " +
                         std::to_string(status.catchUpReads) + "\n" +
                         "# TYPE parley_store_up gauge\nparley_store_up " +
-                        (status.storeOk ? "1" : "0") + "\n";
+                        (status.storeOk ? "1" : "0") + "\n" +
+                        "# HELP parley_store_waiting_messages Messages durable in the store's "
+                        "log, not yet in its database (SQLite's inbox).\n"
+                        "# TYPE parley_store_waiting_messages gauge\n"
+                        "parley_store_waiting_messages " +
+                        std::to_string(status.storeWaiting) + "\n" +
+                        "# TYPE parley_store_lagging gauge\nparley_store_lagging " +
+                        (status.storeIngestError.empty() ? "0" : "1") + "\n";
     return {200, "text/plain; version=0.0.4", metrics.renderPrometheus(extra)};
   }
   metrics.reject(Rejection::NotFound);

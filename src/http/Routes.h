@@ -28,6 +28,8 @@ struct ServerStatus {
   std::string_view storeKind = "none";
   bool storeOk = true;
   std::string storeError;
+  std::size_t storeWaiting = 0;  // durable, not yet in the database (SQLite's inbox)
+  std::string storeIngestError;  // why moving them there failed last ("" when it did not)
   std::uint64_t storeRefusals = 0;
   std::uint64_t duplicatesSuppressed = 0;
   std::uint64_t catchUpMarkers = 0;

@@ -194,6 +194,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       status.storeKind = ctx.store->kind();
       status.storeOk = ctx.store->healthy();
       if (!status.storeOk) status.storeError = ctx.store->lastError();
+      store::StoreBacklog backlog = ctx.store->backlog();
+      status.storeWaiting = backlog.waiting;
+      status.storeIngestError = std::move(backlog.error);
     }
     http::HttpReply r = http::routeRequest(req.method_string(), path, status, ctx.metrics);
     if (req.method() == bhttp::verb::head) r.body.clear();

@@ -46,6 +46,13 @@ struct StoreStatus {
   static StoreStatus failure(std::string why) { return {false, std::move(why)}; }
 };
 
+// Messages a store has made durable but not yet moved where readers and other servers look
+// (SQLite: its inbox log), and why the last move failed ("" when it did not).
+struct StoreBacklog {
+  std::size_t waiting = 0;
+  std::string error;
+};
+
 class MessageStore {
  public:
   virtual ~MessageStore() = default;
@@ -92,6 +99,8 @@ class MessageStore {
   // the next call's business.
   virtual bool wantsMaintenance() const { return false; }
   virtual void maintain() {}
+  // Any thread, for /healthz and /metrics.
+  virtual StoreBacklog backlog() const { return {}; }
 };
 
 // The largest id or count either store can hold (a signed 64-bit column).

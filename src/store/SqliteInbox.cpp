@@ -321,11 +321,14 @@ bool SqliteInbox::ingestLocked() {
   if (StoreStatus s = db_->append(sealed_.messages); !s.ok) {
     std::fprintf(stderr, "sqlite %s: cannot ingest %zu messages from the inbox (kept): %s\n",
                  path_.c_str(), sealed_.messages.size(), s.error.c_str());
+    std::lock_guard lock(mutex_);
+    ingestError_ = std::move(s.error);
     return false;
   }
   Generation done;
   {
     std::lock_guard lock(mutex_);
+    ingestError_.clear();
     done = std::move(sealed_);
     sealed_ = Generation{};
     if (::ftruncate(fds_[old], 0) == 0)
@@ -405,6 +408,11 @@ void SqliteInbox::rooms(std::vector<RoomSummary>& out) const {
 std::size_t SqliteInbox::waiting() const {
   std::lock_guard lock(mutex_);
   return waitingLocked();
+}
+
+StoreBacklog SqliteInbox::backlog() const {
+  std::lock_guard lock(mutex_);
+  return {waitingLocked(), ingestError_};
 }
 
 }  // namespace parley::store

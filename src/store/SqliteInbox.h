@@ -66,6 +66,8 @@ class SqliteInbox {
                                               std::int64_t notBeforeMillis) const;
   void rooms(std::vector<RoomSummary>& out) const;
   std::size_t waiting() const;
+  // What waits, and why the last ingest failed ("" once one succeeds).
+  StoreBacklog backlog() const;
 
   static constexpr std::size_t kSoftLimitMessages = 16'384;
   static constexpr std::size_t kHardLimitMessages = 4 * kSoftLimitMessages;
@@ -105,10 +107,11 @@ class SqliteInbox {
   int fds_[2] = {-1, -1};     // the logs: appends go to fds_[active_]
   std::uint64_t sizes_[2] = {0, 0};
   int active_ = 0;
-  Generation open_;      // appended since the last ingest began
-  Generation sealed_;    // being ingested (read by the ingest without the lock; changed only
-                         // under both locks)
-  std::string encoded_;  // the append buffer, kept between calls
+  Generation open_;          // appended since the last ingest began
+  Generation sealed_;        // being ingested (read by the ingest without the lock; changed only
+                             // under both locks)
+  std::string encoded_;      // the append buffer, kept between calls
+  std::string ingestError_;  // the last ingest's failure, "" after a success
   // Each room's last id appended or stored, for every room appended to since the start.
   std::unordered_map<std::string, std::uint64_t, StringHash, std::equal_to<>> lastIds_;
   std::vector<std::pair<std::uint64_t*, std::uint64_t>> undo_;  // checkIds' changes to lastIds_

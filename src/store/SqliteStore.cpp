@@ -584,6 +584,8 @@ void SqliteStore::maintain() {
   sqlite3_wal_checkpoint_v2(db_.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
 }
 
+StoreBacklog SqliteStore::backlog() const { return inbox_ ? inbox_->backlog() : StoreBacklog{}; }
+
 StoreStatus SqliteStore::ping() {
   sqlite3_stmt* s = stmt(kPing);
   Reset reset(s);

@@ -55,6 +55,7 @@ class SqliteStore final : public MessageStore {
   StoreStatus ping() override;
   bool wantsMaintenance() const override { return true; }
   void maintain() override;
+  StoreBacklog backlog() const override;
 
  private:
   enum Stmt : std::size_t {

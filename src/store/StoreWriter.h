@@ -46,6 +46,8 @@ class StoreWriter {
   // Any thread: the outcome of the latest commit or probe.
   bool healthy() const;
   std::string lastError() const;
+  // The store's backlog (SQLite: messages in the inbox log, not yet in the database); any thread.
+  StoreBacklog backlog() const { return store_->backlog(); }
   std::string_view kind() const { return kind_; }
   std::uint64_t committed() const;
 
@@ -63,7 +65,7 @@ class StoreWriter {
   void commit(std::deque<Batch>& batches);
   void prune();
 
-  std::unique_ptr<MessageStore> store_;  // used by the writer thread only
+  std::unique_ptr<MessageStore> store_;  // the writer thread's (backlog() is any thread's)
   Retention retention_;
   std::string kind_;
   // Each room's last id, once known (writer thread only).

@@ -29,6 +29,19 @@ test('GET /healthz', { timeout: 10000 }, async () => {
   assert.equal(r.json.rooms, 1, r.body);
   assert.equal(typeof r.json.uptime_seconds, 'number', r.body);
   assert.ok(r.json.uptime_seconds >= 0);
+  // The SQLite store: a message is durable in its inbox log at once, and in the database after
+  // the maintainer's next ingest (about a second): /healthz counts what still waits.
+  assert.equal(r.json.store?.kind, 'sqlite', r.body);
+  assert.equal(typeof r.json.store.waiting, 'number', r.body);
+  assert.equal(r.json.store.ingest_error, undefined, r.body);
+  c.send({ content: 'counted' });
+  await c.nextMessage();
+  const after = await srv.waitHealth((h) => h?.store?.waiting === 0 && h?.status === 'ok', 5000);
+  assert.equal(after?.store?.waiting, 0, JSON.stringify(after));
+  assert.equal(after.status, 'ok', JSON.stringify(after));
+  const samples = parseMetrics((await request(srv.port, '/metrics')).body);
+  assert.equal(metricValue(samples, 'parley_store_waiting_messages'), 0);
+  assert.equal(metricValue(samples, 'parley_store_lagging'), 0);
   await c.close();
 });
 

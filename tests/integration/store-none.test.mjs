@@ -46,5 +46,6 @@ test('--db none: no join history, live delivery, empty paging', { timeout: 15000
   assert.equal(h.status, 200, h.body);
   assert.equal(h.json?.store?.kind, 'none', h.body);
   assert.equal(h.json?.store?.ok, true, h.body);
+  assert.equal(h.json.store.waiting, undefined, h.body);
   await Promise.all([ann.close(), bob.close()]);
 });

@@ -1061,6 +1061,44 @@ TEST(SqliteInbox, WhatACrashLeftInTheLogsIsIngestedAtOpen) {
   fs::remove_all(dir);
 }
 
+// /healthz and /metrics report what waits in the inbox, and why an ingest failed; appends go
+// on meanwhile (they are durable in the log), and the next successful ingest clears it.
+TEST(SqliteInbox, TheBacklogAndAFailedIngestAreReported) {
+  const std::string dir = makeTempDir("parley-inbox-");
+  const std::string path = dir + "/parley.db";
+  auto execRaw = [&](const char* sql) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    EXPECT_EQ(sqlite3_exec(db, sql, nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+    sqlite3_close(db);
+  };
+  {
+    auto writer = openStore("sqlite:" + path);
+    EXPECT_EQ(writer->backlog().waiting, 0u);
+    ASSERT_TRUE(appendTo(*writer, range("general", 1, 3)).ok);
+    EXPECT_EQ(writer->backlog().waiting, 3u);
+    EXPECT_EQ(writer->backlog().error, "");
+
+    execRaw(
+        "CREATE TRIGGER refuse BEFORE INSERT ON messages "
+        "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END");
+    writer->maintain();
+    StoreBacklog b = writer->backlog();
+    EXPECT_EQ(b.waiting, 3u);
+    EXPECT_NE(b.error.find("refused by the test"), std::string::npos) << b.error;
+    ASSERT_TRUE(appendTo(*writer, range("general", 4, 4)).ok);
+    EXPECT_EQ(writer->backlog().waiting, 4u);
+
+    execRaw("DROP TRIGGER refuse");
+    writer->maintain();
+    b = writer->backlog();
+    EXPECT_EQ(b.waiting, 0u);
+    EXPECT_EQ(b.error, "");
+    EXPECT_EQ(countRows(path, "SELECT count(*) FROM messages"), 4);
+  }
+  std::filesystem::remove_all(dir);
+}
+
 TEST(SqliteInbox, ASecondProcessOnTheSameDatabaseIsRefused) {
   const std::string dir = makeTempDir("parley-inbox-");
   const std::string path = dir + "/parley.db";
