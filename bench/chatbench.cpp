@@ -1402,7 +1402,9 @@ void Bench::report() {
       s_.opened ? srv_connect_cpu * 1e6 / static_cast<double>(s_.opened) : NAN;
   const double self_cpu = self_cpu_meas1_ - self_cpu_meas0_;
   const double self_pct = meas_s > 0 ? 100.0 * self_cpu / meas_s : NAN;
-  const long rss_after = o_.idle ? rss_connected_ : -1;
+  // The larger of just after the connects and the end of the hold: work a server leaves for
+  // later (batches, timers) must not flatter it.
+  const long rss_after = o_.idle ? std::max(rss_connected_, rss_end_) : -1;
   const double rss_per_conn =
       o_.idle && rss_before_ >= 0 && rss_after >= 0 && s_.opened
           ? (static_cast<double>(rss_after - rss_before_) * 1024.0) / static_cast<double>(s_.opened)
@@ -1477,7 +1479,8 @@ void Bench::report() {
         std::printf("   %.1f µs CPU/connect", srv_us_per_connect);
       std::printf("\n              RSS %.1f MiB before, %.1f MiB connected, %.1f MiB after hold",
                   static_cast<double>(rss_before_) / 1024.0,
-                  static_cast<double>(rss_after) / 1024.0, static_cast<double>(rss_end_) / 1024.0);
+                  static_cast<double>(o_.idle ? rss_connected_ : rss_after) / 1024.0,
+                  static_cast<double>(rss_end_) / 1024.0);
       if (std::isfinite(rss_per_conn)) std::printf("   %.0f bytes/connection", rss_per_conn);
     }
     std::printf("\n");

@@ -38,7 +38,7 @@ test('PostgreSQL stopped: store_unavailable to the sender only, /healthz 503; re
   assert.deepEqual(before3.map((m) => m.id), [1, 2, 3]);
   const h0 = await request(srv.port, '/healthz');
   assert.equal(h0.status, 200, h0.body);
-  assert.deepEqual(h0.json.store, { kind: 'postgres', ok: true }, h0.body);
+  assert.deepEqual(h0.json.store, { kind: 'postgres', ok: true, waiting: 0 }, h0.body); // no inbox: nothing waits
 
   await pg.pause();
 
@@ -87,7 +87,7 @@ test('PostgreSQL stopped: store_unavailable to the sender only, /healthz 503; re
   const t0 = Date.now();
   const h2 = await poll(() => request(srv.port, '/healthz'), (r) => r.status === 200, 10000, 200);
   assert.equal(h2.status, 200, `still ${h2.status} ${Date.now() - t0} ms after PostgreSQL came back: ${h2.body}`);
-  assert.deepEqual(h2.json.store, { kind: 'postgres', ok: true }, h2.body);
+  assert.deepEqual(h2.json.store, { kind: 'postgres', ok: true, waiting: 0 }, h2.body);
 
   // The refused message, sent again, is stored now: the next id, no gap.
   ann.send({ content: 'x', client_id: 'a1' });
