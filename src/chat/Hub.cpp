@@ -612,24 +612,43 @@ std::string Hub::batchWire(std::string_view records,
 }
 
 void Hub::sendBatch(LocalRoom& local, std::int64_t nowMs) {
-  std::vector<std::pair<std::uint32_t, std::uint32_t>> marks;
-  const Frame whole =
-      std::make_shared<const WireFrame>(WireFrame{batchWire(local.batch, &marks), 0, {}});
+  // Frames of up to kBatchChunkRecords changes each, shared by every member: a member added
+  // while the batch filled copies at most the chunk its part starts in (a crowd of hundreds
+  // joining would otherwise cost a copy of most of the batch per member).
+  struct Mark {
+    std::uint32_t record;  // offset in local.batch
+    std::uint32_t chunk;
+    std::uint32_t wire;  // offset in that chunk's frame
+  };
+  std::vector<Frame> chunks;
+  std::vector<Mark> marks;
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> chunkMarks;
+  const std::string_view records = local.batch;
+  for (std::size_t at = 0; at < records.size();) {
+    std::size_t end = at;
+    for (std::size_t k = 0; k < kBatchChunkRecords && end < records.size(); ++k)
+      end = readMembershipRecord(records, end).next;
+    chunkMarks.clear();
+    chunks.push_back(std::make_shared<const WireFrame>(
+        WireFrame{batchWire(records.substr(at, end - at), &chunkMarks), 0, {}}));
+    for (const auto& [record, wire] : chunkMarks)
+      marks.push_back({static_cast<std::uint32_t>(at + record),
+                       static_cast<std::uint32_t>(chunks.size() - 1), wire});
+    at = end;
+  }
   local.batch = std::string();
   local.batchDueMs = 0;
   local.lastBatchMs = nowMs;
   for (Member* m : local.members) {
     const std::uint32_t from = std::exchange(m->batchFrom_, 0);
-    if (from == 0) {
-      m->deliver(whole);
-      continue;
-    }
-    // Joined while the batch was filling: its own part (from a record boundary).
-    auto mark =
-        std::lower_bound(marks.begin(), marks.end(), std::make_pair(from, std::uint32_t{0}));
-    if (mark != marks.end())
-      m->deliver(
-          std::make_shared<const WireFrame>(WireFrame{whole->bytes.substr(mark->second), 0, {}}));
+    auto mark = std::lower_bound(marks.begin(), marks.end(), from,
+                                 [](const Mark& x, std::uint32_t r) { return x.record < r; });
+    if (mark == marks.end()) continue;  // nothing arrived after it was added
+    std::size_t c = mark->chunk;
+    if (mark->wire != 0)  // its part starts inside a chunk: a copy of that chunk's rest
+      m->deliver(std::make_shared<const WireFrame>(
+          WireFrame{chunks[c++]->bytes.substr(mark->wire), 0, {}}));
+    for (; c < chunks.size(); ++c) m->deliver(chunks[c]);
   }
 }
 

@@ -118,6 +118,8 @@ class Hub {
   static constexpr std::int64_t kBatchMs = 250;
   static constexpr std::int64_t kBatchRepeatMs = 1000;
   static constexpr std::int64_t kBatchSlackMs = 25;
+  // Changes per frame of a batch (see sendBatch).
+  static constexpr std::size_t kBatchChunkRecords = 16;
   // Batches sent per loop turn; more that are due wait for the next turn.
   static constexpr std::size_t kBatchesPerTurn = 32;
   // A batch this big leaves at once (a reconnect storm in a room of 1,000).

@@ -518,12 +518,14 @@ async function summaryObserver(srv, room) {
 }
 
 // "At most once a second": server timestamps at least 900 ms apart (arrival times 700 ms, for
-// the client's own scheduling).
+// the client's own scheduling). The first summary's arrival is not compared: it can wait behind
+// the crowd's join batch (~1,000 joins to each of ~1,000 members of this test process: tens of
+// MB for one node loop, seconds' worth on a sanitizer build).
 function assertSummaryRate(summaries) {
   for (let i = 1; i < summaries.length; i++) {
     const dt = Date.parse(summaries[i].f.timestamp) - Date.parse(summaries[i - 1].f.timestamp);
     const da = summaries[i].at - summaries[i - 1].at;
-    assert.ok(dt >= 900 && da >= 700, `summaries ${i - 1} and ${i} are ${dt} ms apart (arrived ${da} ms apart); ` +
+    assert.ok(dt >= 900 && (i === 1 || da >= 700), `summaries ${i - 1} and ${i} are ${dt} ms apart (arrived ${da} ms apart); ` +
       `all timestamps: ${JSON.stringify(summaries.map((x) => x.f.timestamp))}`);
   }
 }
