@@ -253,15 +253,8 @@ void Hub::broadcastTyping(std::size_t home, const std::string& room, HomeRoom& r
 
 void Hub::broadcastMembership(std::size_t home, const std::string& room, HomeRoom& r,
                               const char* type, const std::string& username) {
-  const std::string record = membershipRecord(type[0] == 'j', clock_(), username);
-  // Posts leave in order on each home->shard queue, as fanOut's do: no reordering between them.
-  for (std::uint64_t mask = r.shardsWithMembers; mask != 0; mask &= mask - 1) {
-    const auto shard = static_cast<std::size_t>(__builtin_ctzll(mask));
-    if (shard == home)
-      addToBatch(shard, room, record);
-    else
-      post_(shard, [this, shard, room, record] { addToBatch(shard, room, record); });
-  }
+  toShards(home, r.shardsWithMembers, &Hub::addToBatch, room,
+           membershipRecord(type[0] == 'j', clock_(), username));
 }
 
 void Hub::tick(std::size_t shard) {
@@ -522,16 +515,22 @@ void Hub::onStored(std::size_t home, const store::StoreStatus& status,
   fanOut(home, m.room, r->shardsWithMembers, frame);
 }
 
-void Hub::fanOut(std::size_t home, const std::string& room, std::uint64_t shardMask,
-                 const Frame& frame) {
-  // Posts leave in id order on each home->shard queue, so every shard sees the room's order.
+template <typename What>
+void Hub::toShards(std::size_t home, std::uint64_t shardMask,
+                   void (Hub::*deliver)(std::size_t, const std::string&, const What&),
+                   const std::string& room, const What& what) {
   for (std::uint64_t mask = shardMask; mask != 0; mask &= mask - 1) {
     const auto shard = static_cast<std::size_t>(__builtin_ctzll(mask));
     if (shard == home)
-      deliverLocal(shard, room, frame);
+      (this->*deliver)(shard, room, what);
     else
-      post_(shard, [this, shard, room, frame] { deliverLocal(shard, room, frame); });
+      post_(shard, [this, deliver, shard, room, what] { (this->*deliver)(shard, room, what); });
   }
+}
+
+void Hub::fanOut(std::size_t home, const std::string& room, std::uint64_t shardMask,
+                 const Frame& frame) {
+  toShards(home, shardMask, &Hub::deliverLocal, room, frame);
 }
 
 void Hub::deliverLocal(std::size_t shard, const std::string& room, const Frame& frame) {
@@ -551,7 +550,7 @@ void Hub::deliverLocal(std::size_t shard, const std::string& room, const Frame& 
 
 // join/leave frames wait per room, not per member: the room's members all get one write when
 // the batch leaves, and while it waits the room holds each event once (a member holds nothing).
-void Hub::addToBatch(std::size_t shard, const std::string& room, std::string_view record) {
+void Hub::addToBatch(std::size_t shard, const std::string& room, const std::string& record) {
   auto& s = shards_[shard];
   auto it = s.local.find(room);
   if (it == s.local.end()) return;
@@ -562,7 +561,6 @@ void Hub::addToBatch(std::size_t shard, const std::string& room, std::string_vie
   const bool busy = (local.lastBatchMs != 0 && now - local.lastBatchMs < kBatchRepeatMs) ||
                     (local.lastEventMs != 0 && now - local.lastEventMs < kBatchRepeatMs);
   local.lastEventMs = now;
-  const bool first = local.batch.empty();
   const std::size_t before = local.batch.size();
   local.batch.append(record);
   // Newcomers still catching up take it now: it leaves with their history (a joiner's own
@@ -590,7 +588,7 @@ void Hub::addToBatch(std::size_t shard, const std::string& room, std::string_vie
     return;
   }
   if (local.batch.size() >= kBatchMaxBytes) return sendBatch(local, now);
-  if (!first) return;
+  if (before != 0) return;  // the batch had begun: its time is set
   local.batchDueMs = now + (busy ? kBatchRepeatMs : kBatchMs);
   (busy ? s.batchRepeat : s.batchSoon).push_back({local.batchDueMs, room});
   if (s.wakeMs == 0 || local.batchDueMs < s.wakeMs) askWake(shard);

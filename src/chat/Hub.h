@@ -244,6 +244,13 @@ class Hub {
                 Pending& p);
   void fanOut(std::size_t home, const std::string& room, std::uint64_t shardMask,
               const Frame& frame);
+  // (this->*deliver)(shard, room, what) on every shard of `shardMask`: at once on `home`,
+  // posted to the others. Posts leave in order on each home->shard queue, so every shard sees
+  // the room's frames and join/leave changes in the order the home shard made them.
+  template <typename What>
+  void toShards(std::size_t home, std::uint64_t shardMask,
+                void (Hub::*deliver)(std::size_t, const std::string&, const What&),
+                const std::string& room, const What& what);
   void remember(HomeRoom& r, const std::string& key, Frame frame, std::int64_t now);
   void forgetExpired(HomeRoom& r, std::int64_t now);
   void startCatchUp(std::size_t shard, const std::string& room, std::weak_ptr<Member> handle,
@@ -263,7 +270,7 @@ class Hub {
   // On any shard.
   void deliverLocal(std::size_t shard, const std::string& room, const Frame& frame);
   // A join/leave (a record: see Hub.cpp) waits for the room's batch on the shard.
-  void addToBatch(std::size_t shard, const std::string& room, std::string_view record);
+  void addToBatch(std::size_t shard, const std::string& room, const std::string& record);
   void sendBatch(LocalRoom& local, std::int64_t nowMs);
   // The wire frames of `records`; `marks` gets (record offset, wire offset) of each one.
   std::string batchWire(std::string_view records,

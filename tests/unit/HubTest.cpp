@@ -45,6 +45,10 @@ class SimulatedShards {
     task();
     return true;
   }
+  void runAll(std::mt19937& rng) {
+    while (runOne(rng)) {
+    }
+  }
 
  private:
   std::mutex mutex_;
@@ -72,6 +76,16 @@ std::int64_t fakeClock() { return 1758122625123; }
 // The batches' clock: tests set it.
 std::int64_t steadyNow = 1'000'000;
 std::int64_t testSteady() { return steadyNow; }
+
+// A hub on `loop`'s shards. No timer runs here: batches leave when a test calls flushBatches
+// (or `wake` records when the hub asks for one).
+Hub makeHub(SimulatedShards& loop, std::size_t shards, store::StoreWriter* writer = nullptr,
+            store::StoreReader* reader = nullptr, HubOptions options = {},
+            Hub::WakeFn wake = &noWake) {
+  return Hub(
+      shards, [&loop](std::size_t s, std::function<void()> t) { loop.post(s, std::move(t)); },
+      std::move(wake), &encode, &fakeClock, &testSteady, writer, reader, options);
+}
 
 class TestMember : public Member {
  public:
@@ -142,9 +156,7 @@ TEST(Hub, EveryMemberOnEveryShardSeesTheSameGaplessOrder) {
   for (unsigned seed = 1; seed <= 20; ++seed) {
     constexpr std::size_t kShards = 3;
     SimulatedShards loop(kShards);
-    Hub hub(
-        kShards, [&](std::size_t s, std::function<void()> t) { loop.post(s, std::move(t)); },
-        &noWake, &encode, &fakeClock, &testSteady, nullptr, nullptr, HubOptions{});
+    Hub hub = makeHub(loop, kShards);
     std::mt19937 rng(seed);
     std::vector<Placed> members;
     for (int i = 0; i < 6; ++i) {
@@ -153,8 +165,7 @@ TEST(Hub, EveryMemberOnEveryShardSeesTheSameGaplessOrder) {
       loop.post(shard, [&hub, m, shard] { hub.join(shard, "room", m.get(), m, std::nullopt); });
       members.push_back({m, shard});
     }
-    while (loop.runOne(rng)) {
-    }
+    loop.runAll(rng);
     // Each member sends 20 messages from its own shard, interleaved at random.
     for (int k = 0; k < 20; ++k)
       for (auto& p : members)
@@ -164,25 +175,21 @@ TEST(Hub, EveryMemberOnEveryShardSeesTheSameGaplessOrder) {
               Hub::Publish{
                   p.member->username(), numbered(p.member->username() + "#", k), {}, p.member});
         });
-    while (loop.runOne(rng)) {
-    }
+    loop.runAll(rng);
     for (auto& p : members) {
       ASSERT_EQ(p.member->ids.size(), 120u) << "seed " << seed;
       for (std::size_t i = 0; i < 120; ++i) ASSERT_EQ(p.member->ids[i], i + 1) << "seed " << seed;
       EXPECT_EQ(p.member->contents, members[0].member->contents) << "seed " << seed;
     }
     for (auto& p : members) hub.leave(p.shard, "room", p.member.get());
-    while (loop.runOne(rng)) {
-    }
+    loop.runAll(rng);
     EXPECT_EQ(hub.roomCount(), 0u);
   }
 }
 
 TEST(Hub, TypingSkipsTheTypersOwnConnectionsAndEndsWithAMessage) {
   SimulatedShards loop(2);
-  Hub hub(
-      2, [&](std::size_t s, std::function<void()> t) { loop.post(s, std::move(t)); }, &noWake,
-      &encode, &fakeClock, &testSteady, nullptr, nullptr, HubOptions{});
+  Hub hub = makeHub(loop, 2);
   std::mt19937 rng(7);
   auto alice1 = std::make_shared<TestMember>("alice");
   auto alice2 = std::make_shared<TestMember>("alice");
@@ -190,15 +197,12 @@ TEST(Hub, TypingSkipsTheTypersOwnConnectionsAndEndsWithAMessage) {
   hub.join(0, "r", alice1.get(), alice1, std::nullopt);
   hub.join(1, "r", alice2.get(), alice2, std::nullopt);
   hub.join(1, "r", bob.get(), bob, std::nullopt);
-  while (loop.runOne(rng)) {
-  }
+  loop.runAll(rng);
   hub.typing(0, "r", "alice", true);
   hub.typing(0, "r", "alice", true);  // a refresh: no second frame
-  while (loop.runOne(rng)) {
-  }
+  loop.runAll(rng);
   hub.publish(0, "r", Hub::Publish{"alice", "hello", {}, alice1});
-  while (loop.runOne(rng)) {
-  }
+  loop.runAll(rng);
   EXPECT_EQ(bob->typing, (std::vector<std::string>{"alice:true", "alice:false"}));
   EXPECT_TRUE(alice1->typing.empty());
   EXPECT_TRUE(alice2->typing.empty());
@@ -215,18 +219,12 @@ TEST(Hub, JoinAndLeaveBatchesKeepTheRoomsOrderForEveryMember) {
   for (unsigned seed = 1; seed <= 30; ++seed) {
     constexpr std::size_t kShards = 3;
     SimulatedShards loop(kShards);
-    Hub hub(
-        kShards, [&](std::size_t s, std::function<void()> t) { loop.post(s, std::move(t)); },
-        &noWake, &encode, &fakeClock, &testSteady, nullptr, nullptr, HubOptions{});
+    Hub hub = makeHub(loop, kShards);
     std::mt19937 rng(seed);
-    auto run = [&] {
-      while (loop.runOne(rng)) {
-      }
-    };
     // The witness joins first and stays: it sees the room's whole order.
     auto witness = std::make_shared<TestMember>("witness");
     hub.join(0, "room", witness.get(), witness, std::nullopt);
-    run();
+    loop.runAll(rng);
     std::vector<Placed> members;
     int sent = 0;
     for (int step = 0; step < 60; ++step) {
@@ -255,10 +253,10 @@ TEST(Hub, JoinAndLeaveBatchesKeepTheRoomsOrderForEveryMember) {
       for (unsigned k = rng() % 8; k > 0 && loop.runOne(rng); --k) {
       }
     }
-    run();
+    loop.runAll(rng);
     for (std::size_t shard = 0; shard < kShards; ++shard)
       hub.flushBatches(shard, std::numeric_limits<std::int64_t>::max() / 2);
-    run();
+    loop.runAll(rng);
 
     const auto& all = witness->events;
     ASSERT_FALSE(all.empty());
@@ -287,15 +285,9 @@ TEST(Hub, JoinAndLeaveBatchesKeepTheRoomsOrderForEveryMember) {
 TEST(Hub, AQuietRoomsJoinWaitsAQuarterSecondAndACrowdsASecond) {
   SimulatedShards loop(1);
   std::vector<std::int64_t> wakes;
-  Hub hub(
-      1, [&](std::size_t s, std::function<void()> t) { loop.post(s, std::move(t)); },
-      [&](std::size_t, std::int64_t due) { wakes.push_back(due); }, &encode, &fakeClock,
-      &testSteady, nullptr, nullptr, HubOptions{});
+  Hub hub = makeHub(loop, 1, nullptr, nullptr, HubOptions{},
+                    [&](std::size_t, std::int64_t due) { wakes.push_back(due); });
   std::mt19937 rng(3);
-  auto run = [&] {
-    while (loop.runOne(rng)) {
-    }
-  };
   auto joined = [&](const char* name) {
     auto m = std::make_shared<TestMember>(name);
     hub.join(0, "r", m.get(), m, std::nullopt);
@@ -304,14 +296,14 @@ TEST(Hub, AQuietRoomsJoinWaitsAQuarterSecondAndACrowdsASecond) {
   using Events = std::vector<std::string>;
   steadyNow = 10'000;
   auto a = joined("a");
-  run();
+  loop.runAll(rng);
   // A joiner's own join leaves with its history; with no one else there, nothing waits.
   EXPECT_EQ(a->events, Events{"join:a"});
   EXPECT_TRUE(wakes.empty());
 
   steadyNow = 20'000;  // a quiet room: the next join waits a quarter second
   auto d = joined("d");
-  run();
+  loop.runAll(rng);
   EXPECT_EQ(a->events, Events{"join:a"});
   ASSERT_EQ(wakes, std::vector<std::int64_t>{20'000 + Hub::kBatchMs});
   hub.flushBatches(0, 20'000);  // too early: nothing leaves, the shard is asked again
@@ -319,7 +311,7 @@ TEST(Hub, AQuietRoomsJoinWaitsAQuarterSecondAndACrowdsASecond) {
   EXPECT_EQ(wakes, (std::vector<std::int64_t>{20'250, 20'250}));
   steadyNow = 20'100;
   auto e = joined("e");
-  run();
+  loop.runAll(rng);
   hub.flushBatches(0, 20'250 - Hub::kBatchSlackMs);  // within the slack: one batch
   EXPECT_EQ(a->events, (Events{"join:a", "join:d", "join:e"}));
   EXPECT_EQ(d->events, (Events{"join:d", "join:e"}));  // its part: after its own join
@@ -331,14 +323,14 @@ TEST(Hub, AQuietRoomsJoinWaitsAQuarterSecondAndACrowdsASecond) {
   steadyNow = 20'400;
   auto b = joined("b");
   auto c = joined("c");
-  run();
+  loop.runAll(rng);
   EXPECT_EQ(wakes.back(), 20'400 + Hub::kBatchRepeatMs);
   EXPECT_EQ(a->events.size(), 3u);
   EXPECT_EQ(b->events, (Events{"join:b", "join:c"}));
   EXPECT_EQ(c->events, Events{"join:c"});
   // A message takes the waiting batch along, ahead of it.
   hub.publish(0, "r", {"c", "hi", {}, c});
-  run();
+  loop.runAll(rng);
   EXPECT_EQ(a->events, (Events{"join:a", "join:d", "join:e", "join:b", "join:c", "msg:hi"}));
   EXPECT_EQ(d->events, (Events{"join:d", "join:e", "join:b", "join:c", "msg:hi"}));
   EXPECT_EQ(b->events, (Events{"join:b", "join:c", "msg:hi"}));
@@ -348,14 +340,14 @@ TEST(Hub, AQuietRoomsJoinWaitsAQuarterSecondAndACrowdsASecond) {
 
   steadyNow = 21'000;  // still busy: c joined 600 ms ago
   hub.leave(0, "r", c.get());
-  run();
+  loop.runAll(rng);
   EXPECT_EQ(wakes.back(), 22'000);
   hub.flushBatches(0, 22'000);
   for (auto* m : {a.get(), b.get(), d.get(), e.get()}) EXPECT_EQ(m->events.back(), "leave:c");
 
   steadyNow = 40'000;  // quiet again
   hub.leave(0, "r", b.get());
-  run();
+  loop.runAll(rng);
   EXPECT_EQ(wakes.back(), 40'000 + Hub::kBatchMs);
 }
 
@@ -378,9 +370,7 @@ TEST_P(HubSeam, CatchUpSeamHasNoGapAndNoDuplicateWithARealStore) {
     SimulatedShards loop(kShards);
     HubOptions options;
     options.historyOnJoin = 200;
-    Hub hub(
-        kShards, [&](std::size_t s, std::function<void()> t) { loop.post(s, std::move(t)); },
-        &noWake, &encode, &fakeClock, &testSteady, &writer, &reader, options);
+    Hub hub = makeHub(loop, kShards, &writer, &reader, options);
     std::mt19937 rng(GetParam());
     auto drain = [&](std::function<bool()> done) {
       const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
@@ -447,9 +437,7 @@ TEST(Hub, AJoinIntoARoomItsShardKnowsNeedsNoMarkerAndAnEmptyOneNoRead) {
     store::StoreWriter writer(store::openStore(url), store::Retention{});
     store::StoreReader reader(store::openStore(url));
     SimulatedShards loop(1);
-    Hub hub(
-        1, [&](std::size_t s, std::function<void()> t) { loop.post(s, std::move(t)); }, &noWake,
-        &encode, &fakeClock, &testSteady, &writer, &reader, HubOptions{});
+    Hub hub = makeHub(loop, 1, &writer, &reader);
     std::mt19937 rng(1);
     auto drain = [&](std::function<bool()> done) {
       const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
@@ -491,8 +479,7 @@ TEST(Hub, AJoinIntoARoomItsShardKnowsNeedsNoMarkerAndAnEmptyOneNoRead) {
 
     // Everyone leaves: the room is forgotten, and the next join asks the writer again.
     for (auto* m : {a.get(), b.get(), c.get(), d.get(), e.get()}) hub.leave(0, "known", m);
-    while (loop.runOne(rng)) {
-    }
+    loop.runAll(rng);
     hub.tick(0);
     auto f = joined("f");
     EXPECT_EQ(hub.catchUpMarkers(), 3u);
