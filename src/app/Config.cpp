@@ -40,6 +40,10 @@ std::optional<Config> parseConfig(int argc, char** argv, int& exitCode) {
   app.add_option("--port", c.port, "TCP port")->envname("PARLEY_PORT");
   app.add_option("--threads", c.threads, "Shards (one thread each); 0 = number of cores")
       ->envname("PARLEY_THREADS");
+  app.add_option("--io-uring", c.ioUring,
+                 "Hand each loop turn's socket writes to the kernel in batches through io_uring "
+                 "when the kernel offers it (off: one sendmsg per write)")
+      ->envname("PARLEY_IO_URING");
   app.add_option("--max-frame", c.maxFrameBytes,
                  "Largest WebSocket message accepted, in bytes (larger: close 1009)")
       ->envname("PARLEY_MAX_FRAME")

@@ -14,6 +14,7 @@ struct Config {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8000;
   unsigned threads = 0;  // 0: one shard per core
+  bool ioUring = true;   // batch each loop turn's socket writes through io_uring if available
 
   // Limits (docs/PROTOCOL.md).
   std::size_t maxFrameBytes = 64 * 1024;

@@ -96,7 +96,7 @@ int runServer(const Config& config) {
     threads.emplace_back([&shard = *shards[i], i] {
       const std::string name = "shard-" + std::to_string(i);  // for top -H, perf, /proc
       pthread_setname_np(pthread_self(), name.c_str());
-      shard.io().run();
+      shard.run();
     });
   }
   log("parley listening on http://%s:%u (%u shard%s)", config.host.c_str(),

@@ -63,6 +63,11 @@ std::string Metrics::renderPrometheus(std::string_view extra) const {
   out.append("# HELP parley_write_calls_total Gather writes to client sockets.\n");
   out.append("# TYPE parley_write_calls_total counter\n");
   line(out, "parley_write_calls_total", "", writes_.load(relaxed));
+  out.append(
+      "# HELP parley_write_batches_total io_uring submissions, each carrying up to 64 of the "
+      "writes (0 with --io-uring off or without io_uring).\n");
+  out.append("# TYPE parley_write_batches_total counter\n");
+  line(out, "parley_write_batches_total", "", writeBatches_.load(relaxed));
   out.append(extra);
   return out;
 }

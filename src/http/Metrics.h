@@ -47,6 +47,7 @@ class Metrics {
   void messagesReceived(std::uint64_t n) { received_.fetch_add(n, relaxed); }
   void framesDelivered(std::uint64_t n) { delivered_.fetch_add(n, relaxed); }
   void writeCalls(std::uint64_t n) { writes_.fetch_add(n, relaxed); }
+  void writeBatch() { writeBatches_.fetch_add(1, relaxed); }
 
   std::uint64_t rejected(Rejection r) const { return rejected_[static_cast<unsigned>(r)].load(); }
 
@@ -66,6 +67,7 @@ class Metrics {
   std::atomic<std::uint64_t> received_{0};
   std::atomic<std::uint64_t> delivered_{0};
   std::atomic<std::uint64_t> writes_{0};
+  std::atomic<std::uint64_t> writeBatches_{0};
 };
 
 }  // namespace parley::http

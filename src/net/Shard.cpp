@@ -6,11 +6,13 @@
 #include <algorithm>
 #include <boost/asio/post.hpp>
 #include <chrono>
+#include <cstdio>
 #include <system_error>
 
 #include "app/Config.h"
 #include "chat/Hub.h"
 #include "http/Metrics.h"
+#include "net/SendRing.h"
 #include "net/WsSession.h"
 
 namespace parley::net {
@@ -114,13 +116,66 @@ void Shard::wakeAt(std::int64_t dueMs) {
   });
 }
 
+void Shard::run() {
+  if (ctx_.config.ioUring) {
+    std::string why;
+    ring_ = SendRing::open(why);
+    if (!ring_)
+      std::fprintf(stderr, "shard %zu: no io_uring (%s): each socket write is its own sendmsg\n",
+                   index_, why.c_str());
+  }
+  io_.run();
+}
+
 void Shard::flushDirty() {
   flushPosted_ = false;
   flushing_.swap(dirty_);
-  for (auto& s : flushing_) s->flush();
+  if (ring_) {
+    flushThroughRing();
+  } else {
+    for (auto& s : flushing_) s->flush();
+  }
   flushing_.clear();
   if (delivered_) ctx_.metrics.framesDelivered(std::exchange(delivered_, 0));
   if (writes_) ctx_.metrics.writeCalls(std::exchange(writes_, 0));
+}
+
+void Shard::flushThroughRing() {
+  // First every session's own decisions (which may close some), then only writes: between a
+  // send's gather and its result nothing runs that could touch a queue.
+  for (auto& s : flushing_)
+    if (s->prepareFlush()) ready_.push_back(s.get());
+  std::size_t next = 0;
+  while (next < ready_.size() && ring_) {
+    sending_.clear();
+    for (; next < ready_.size(); ++next) {
+      WsSession* s = ready_[next];
+      // A result of the previous submission may have closed it or filled its socket.
+      if (!s->writable() || s->queuedFrames() == 0) continue;
+      const auto iov = ring_->iovecs(std::min<std::size_t>(s->queuedFrames(), 1024));
+      if (iov.empty()) break;  // full: submit these first
+      ring_->push(s->fd_, s->gather(iov));
+      sending_.push_back(s);
+    }
+    const auto results = ring_->submit();
+    writes_ += results.size();
+    ctx_.metrics.writeBatch();
+    if (ring_->broken()) {
+      // Results first (they live in the ring), then the ring: sends it never took are written
+      // by the sessions themselves from here on.
+      std::vector<int> kept(results.begin(), results.end());
+      ring_.reset();
+      std::fprintf(stderr, "shard %zu: io_uring failed: each socket write is its own sendmsg\n",
+                   index_);
+      for (std::size_t i = 0; i < sending_.size(); ++i) sending_[i]->wrote(kept[i]);
+      break;
+    }
+    for (std::size_t i = 0; i < sending_.size(); ++i) sending_[i]->wrote(results[i]);
+  }
+  // Left over only if the ring broke: the plain path.
+  for (; next < ready_.size(); ++next) ready_[next]->flush();
+  ready_.clear();
+  sending_.clear();
 }
 
 void Shard::startTimers() { armSweep(); }

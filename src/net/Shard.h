@@ -33,6 +33,7 @@ class StoreWriter;
 
 namespace parley::net {
 
+class SendRing;
 class WsSession;
 
 // What every shard shares: read-only config, the hub (whose per-shard parts are thread-owned),
@@ -50,6 +51,10 @@ class Shard {
  public:
   Shard(std::size_t index, ServerContext& ctx);
   ~Shard();
+
+  // Runs the loop on the calling thread until stopped. Opens the SendRing first (on this
+  // thread: the ring has a single issuer) unless --io-uring is off or the kernel has none.
+  void run();
 
   boost::asio::io_context& io() { return io_; }
   std::size_t index() const { return index_; }
@@ -80,6 +85,7 @@ class Shard {
 
  private:
   void flushDirty();
+  void flushThroughRing();
   void sweep();
   void armSweep();
   void waitForEvents();
@@ -95,6 +101,9 @@ class Shard {
   std::vector<std::shared_ptr<WsSession>> retired_;  // removed during the current handler
   std::vector<std::shared_ptr<WsSession>> dirty_;
   std::vector<std::shared_ptr<WsSession>> flushing_;
+  std::unique_ptr<SendRing> ring_;   // null: every session writes with sendmsg itself
+  std::vector<WsSession*> ready_;    // of flushing_: those with something to write
+  std::vector<WsSession*> sending_;  // of ready_: those in the ring's current submission
   bool flushPosted_ = false;
   boost::asio::steady_timer batchTimer_;
   boost::asio::steady_timer sweepTimer_;

@@ -325,21 +325,24 @@ void WsSession::beginClose(std::uint16_t code, const char* reason) {
 
 void WsSession::closeWith(std::uint16_t code, const char* reason) { beginClose(code, reason); }
 
+std::size_t WsSession::gather(std::span<iovec> iov) const {
+  std::size_t count = 0;
+  for (std::size_t i = queueHead_; i < queue_.size() && count < iov.size(); ++i, ++count) {
+    const std::string& f = queue_[i]->bytes;
+    const std::size_t off = i == queueHead_ ? headOffset_ : 0;
+    iov[count].iov_base = const_cast<char*>(f.data() + off);
+    iov[count].iov_len = f.size() - off;
+  }
+  return count;
+}
+
 WsSession::WriteResult WsSession::writeQueued() {
-  const int fd = fd_;
   iovec iov[kMaxIov];
   while (queueHead_ < queue_.size()) {
-    std::size_t count = 0;
-    for (std::size_t i = queueHead_; i < queue_.size() && count < kMaxIov; ++i, ++count) {
-      const std::string& f = queue_[i]->bytes;
-      const std::size_t off = i == queueHead_ ? headOffset_ : 0;
-      iov[count].iov_base = const_cast<char*>(f.data() + off);
-      iov[count].iov_len = f.size() - off;
-    }
     msghdr msg{};
     msg.msg_iov = iov;
-    msg.msg_iovlen = count;
-    const ssize_t written = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+    msg.msg_iovlen = gather(iov);
+    const ssize_t written = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
     shard_.countWrite();
     if (written >= 0) {
       consumeWritten(static_cast<std::size_t>(written));
@@ -360,16 +363,46 @@ WsSession::WriteResult WsSession::writeQueued() {
   return WriteResult::Done;
 }
 
-void WsSession::flush() {
+bool WsSession::writable() const {
+  // waitingWritable_: the socket's next EPOLLOUT edge resumes (onEvents). A session catching up
+  // holds its 101 (and any error frame) for the history and presence to join it, unless it is
+  // closing: then everything goes now.
+  return state_ != State::Closed && !writeFailed_ && !waitingWritable_ &&
+         !(catchingUp_ && state_ == State::Open);
+}
+
+bool WsSession::prepareFlush() {
   dirty_ = false;
-  if (state_ == State::Closed) return;
-  if (writeFailed_) return finish(1006);
+  if (state_ == State::Closed) return false;
+  if (writeFailed_) {
+    finish(1006);
+    return false;
+  }
   if (pendingClose_) beginClose(std::exchange(pendingClose_, 0), "slow consumer");
-  if (waitingWritable_) return;
-  // The 101 (and any error frame) waits for the history and presence to join it, unless the
-  // session is closing: then everything goes now.
-  if (catchingUp_ && state_ == State::Open) return;
-  switch (writeQueued()) {
+  if (!writable()) return false;
+  if (queueHead_ < queue_.size()) return true;
+  afterWrite(writeQueued());  // nothing to send: tidies the queue, finishes a close
+  return false;
+}
+
+void WsSession::flush() {
+  if (prepareFlush()) afterWrite(writeQueued());
+}
+
+void WsSession::wrote(int result) {
+  if (result >= 0) {
+    consumeWritten(static_cast<std::size_t>(result));
+    // The rest, if the send did not take it all: frames past the ring's share, or a short write
+    // (then sendmsg finds the socket full).
+    return afterWrite(writeQueued());
+  }
+  if (result == -EAGAIN || result == -EWOULDBLOCK) return afterWrite(WriteResult::Blocked);
+  if (result == -EINTR) return afterWrite(writeQueued());
+  afterWrite(WriteResult::Failed);
+}
+
+void WsSession::afterWrite(WriteResult result) {
+  switch (result) {
     case WriteResult::Failed:
       return finish(1006);
     case WriteResult::Blocked:

@@ -3,9 +3,12 @@
 // never blocks, never lets its queue grow past the configured bound (it closes with 4008 instead).
 #pragma once
 
+#include <sys/uio.h>
+
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -40,7 +43,8 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public c
   // close frame, and gives the peer until a deadline to answer before the socket is closed.
   void closeWith(std::uint16_t code, const char* reason);
 
-  // Called by the shard at the end of a loop turn.
+  // Called by the shard at the end of a loop turn (or when the socket has room again): writes
+  // what is queued with sendmsg.
   void flush();
   // Called by the shard with the epoll events of the socket.
   void onEvents(std::uint32_t events);
@@ -66,6 +70,17 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public c
   // Gather-writes the queue until it is empty or the socket is full. Touches nothing but the
   // socket and the queue, so it is safe inside the hub's fan-out loop.
   WriteResult writeQueued();
+  void afterWrite(WriteResult result);
+
+  // The end-of-turn flush in two halves, for the shard's SendRing (flush() is both in one):
+  // prepareFlush() acts on what the turn decided (a failed write, a pending close) and says
+  // whether there is something to write; the shard then gathers the queue into a batched send
+  // and hands its result to wrote(). Nothing else touches the queue in between.
+  bool prepareFlush();
+  bool writable() const;
+  std::size_t queuedFrames() const { return queue_.size() - queueHead_; }
+  std::size_t gather(std::span<iovec> iov) const;
+  void wrote(int result);  // bytes written, or -errno
 
   Shard& shard_;
   int fd_;
