@@ -33,9 +33,9 @@ class SendRing {
   SendRing& operator=(const SendRing&) = delete;
 
   std::size_t size() const { return count_; }
-  // Room for the next send's iovecs, at most `max` (max <= 1024 is always granted to an empty
-  // ring); empty when the ring is full: submit() first. One send's frames are never split
-  // across submissions for lack of room.
+  // Room for the next send's iovecs, at most `max` (an empty ring grants up to kIovecs); empty
+  // when the ring is full: submit() first. One send's frames are never split across
+  // submissions for lack of room.
   std::span<iovec> iovecs(std::size_t max);
   // Queues a sendmsg on `fd` of the first `used` iovecs from the last iovecs().
   void push(int fd, std::size_t used);

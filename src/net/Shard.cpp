@@ -140,6 +140,9 @@ void Shard::flushDirty() {
   if (writes_) ctx_.metrics.writeCalls(std::exchange(writes_, 0));
 }
 
+static_assert(SendRing::kIovecs >= WsSession::kMaxWriteFrames,
+              "an empty ring must take any one session's write whole");
+
 void Shard::flushThroughRing() {
   // First every session's own decisions (which may close some), then only writes: between a
   // send's gather and its result nothing runs that could touch a queue.
@@ -152,11 +155,12 @@ void Shard::flushThroughRing() {
       WsSession* s = ready_[next];
       // A result of the previous submission may have closed it or filled its socket.
       if (!s->writable() || s->queuedFrames() == 0) continue;
-      const auto iov = ring_->iovecs(std::min<std::size_t>(s->queuedFrames(), 1024));
+      const auto iov = ring_->iovecs(std::min(s->queuedFrames(), WsSession::kMaxWriteFrames));
       if (iov.empty()) break;  // full: submit these first
       ring_->push(s->fd_, s->gather(iov));
       sending_.push_back(s);
     }
+    if (sending_.empty()) break;
     const auto results = ring_->submit();
     writes_ += results.size();
     ctx_.metrics.writeBatch();

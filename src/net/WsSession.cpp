@@ -18,7 +18,6 @@ namespace parley::net {
 
 namespace {
 
-constexpr std::size_t kMaxIov = 1024;  // IOV_MAX on Linux
 constexpr int kReadRoundsPerTurn = 8;  // then yield to the other connections of the shard
 constexpr std::int64_t kTypingIntervalMs = 1000;  // same state again: at most once a second
 constexpr std::int64_t kTypingMinGapMs = 100;     // any typing frame: at most ten a second
@@ -337,7 +336,7 @@ std::size_t WsSession::gather(std::span<iovec> iov) const {
 }
 
 WsSession::WriteResult WsSession::writeQueued() {
-  iovec iov[kMaxIov];
+  iovec iov[kMaxWriteFrames];
   while (queueHead_ < queue_.size()) {
     msghdr msg{};
     msg.msg_iov = iov;

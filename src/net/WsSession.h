@@ -25,6 +25,7 @@ chat::Frame makeTextFrame(std::string_view json, std::uint64_t messageId);
 
 class WsSession final : public std::enable_shared_from_this<WsSession>, public chat::Member {
  public:
+  static constexpr std::size_t kMaxWriteFrames = 1024;  // frames per write: Linux's IOV_MAX
   // Takes ownership of `fd`, a connected TCP socket.
   WsSession(Shard& shard, int fd, std::string room, std::string username);
   ~WsSession();
