@@ -4,6 +4,7 @@
 // full socket, a short write and a dead peer take different paths in each.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { startServer, metricValue, sleep, fileTimeout } from './server.mjs';
 import { rawConnect, encodeFrame } from './client.mjs';
 
@@ -131,6 +132,51 @@ test('a client that floods bad input and never reads is cut with 4008 too', { ti
   assert.equal((await bystander.nextMessage(5000)).content, 'still here');
   flooder.socket.destroy();
   await bystander.close();
+});
+
+// The bound is what keeps the server's memory flat while readers stall: pushing ~24 MB through a
+// room with readers that never read grows the server's RSS by at most the bound per stuck reader
+// (the kernel holds a few MB per socket, outside the process), not by what they were sent.
+// A server of its own without a store, so the SQLite page cache and inbox do not blur the figure.
+test('readers that never read do not grow the server\'s memory', { timeout: 60000 }, async (t) => {
+  const own = await startServer({ args: ['--max-outbound', String(MAX_OUTBOUND), '--io-uring', ioUring, '--db', 'none'] });
+  try {
+    const STUCK = 4;
+    const TOTAL = 8000; // x 3,000 characters: 24 MB to each member
+    const rssKiB = () => Number(fs.readFileSync(`/proc/${own.proc.pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)[1]);
+    const keeper = await own.connect('flat', 'Keeper');
+    const stuck = [];
+    for (let i = 0; i < STUCK; i++) {
+      stuck.push(await rawConnect(own.port, `/ws/flat?username=Stuck${i}`, { pauseAfterHandshake: true }));
+    }
+    const pump = await own.connect('flat', 'Pump');
+    const body = 'z'.repeat(SIZE - 8);
+    let sent = 0;
+    const sendBatch = async () => {
+      for (let i = 0; i < BATCH; i++, sent++) pump.send({ content: `${String(sent).padStart(7, '0')} ${body}` });
+      await Promise.all([keeper.messages(BATCH, 20000), pump.messages(BATCH, 20000)]);
+    };
+    // Warm-up (1.5 MB: less than the kernel takes for a stuck reader, so none is cut yet).
+    while (sent < 500) await sendBatch();
+    const startKiB = rssKiB();
+    let peakKiB = startKiB;
+    while (sent < TOTAL) {
+      await sendBatch();
+      if (sent % 200 === 0) peakKiB = Math.max(peakKiB, rssKiB());
+    }
+    peakKiB = Math.max(peakKiB, rssKiB());
+    const cut = metricValue(await own.metrics(), 'parley_disconnects_total', { code: 4008 });
+    t.diagnostic(`${(TOTAL * SIZE / 1e6).toFixed(0)} MB to a room with ${STUCK} readers that never read: `
+      + `server RSS ${startKiB} KiB after the warm-up, peak ${peakKiB} KiB; ${cut} cut with 4008`);
+    assert.equal(cut, STUCK, 'every stuck reader is cut once its queue passes --max-outbound');
+    // Unbounded queues keep the ~20 MB of frames the stuck readers never took (one copy, shared
+    // by their queues): +21 MB measured with --max-outbound 1 GiB.
+    assert.ok(peakKiB - startKiB < 8 * 1024, `server RSS grew ${peakKiB - startKiB} KiB`);
+    for (const s of stuck) s.socket.destroy();
+    await Promise.all([keeper.close(), pump.close()]);
+  } finally {
+    await own.stop();
+  }
 });
 
 test('the writes went the way --io-uring says', { timeout: 10000 }, async (t) => {
