@@ -15,7 +15,8 @@ namespace parley::app {
 // machines, during which the accepting shard is stuck in accept4(). A burst of 15,000 connects
 // crossed 256, 512, ... 8,192 and stalled every handshake in flight six times (~80 ms in all).
 // Grown while the process is single-threaded the kernel skips that wait; the table costs the
-// kernel 8 bytes and 2 bits per descriptor (~160 KiB at 20,000), none of it in our RSS.
+// kernel ~8 bytes per descriptor, rounded up to a power of two (256 KiB for 20,000), none of it
+// in our RSS.
 std::size_t reserveFileTable(std::size_t fds);
 
 }  // namespace parley::app
