@@ -13,7 +13,8 @@ int main(int argc, char** argv) {
   if (!config) return exitCode;
   // Before any thread exists (FileTable.h says why); past 65,536 descriptors the rare growth
   // stall is cheaper than half a MiB of kernel memory per 65,536 reserved.
-  parley::app::reserveFileTable(std::min<std::size_t>(config->maxConnections + 64, 65536));
+  parley::app::reserveFileTable(
+      std::min<std::size_t>(config->maxConnections + parley::app::kSpareDescriptors, 65536));
   try {
     return parley::app::runServer(*config);
   } catch (const std::exception& e) {

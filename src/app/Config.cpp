@@ -24,8 +24,9 @@ void addSeconds(CLI::App& app, const char* name, std::chrono::milliseconds& targ
 std::size_t defaultMaxConnections() {
   rlimit rl{};
   if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 1000;
-  // Keep headroom for the listeners, the store and log files.
-  return rl.rlim_cur > 128 ? static_cast<std::size_t>(rl.rlim_cur - 64) : 64;
+  return rl.rlim_cur > 2 * kSpareDescriptors
+             ? static_cast<std::size_t>(rl.rlim_cur - kSpareDescriptors)
+             : kSpareDescriptors;
 }
 
 }  // namespace

@@ -10,6 +10,9 @@
 
 namespace parley::app {
 
+// Descriptors kept beyond the connections for the listeners, the store and log files.
+inline constexpr std::size_t kSpareDescriptors = 64;
+
 struct Config {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8000;

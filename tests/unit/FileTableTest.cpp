@@ -34,8 +34,12 @@ TEST(FileTable, NeverAsksForMoreThanTheOpenFileLimit) {
   rlimit rl{};
   ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &rl), 0);
   const std::size_t before = openDescriptors();
+  // Past the limit the kernel would refuse the high descriptor and grow nothing: capped, the
+  // table reaches the limit itself (when the limit is small enough to try that here).
+  if (rl.rlim_cur > 65536)
+    GTEST_SKIP() << "open-file limit " << rl.rlim_cur << " too large to fill";
   const std::size_t size = reserveFileTable(static_cast<std::size_t>(rl.rlim_cur) * 4);
-  EXPECT_GE(size, std::min<std::size_t>(rl.rlim_cur, 64));
+  EXPECT_GE(size, static_cast<std::size_t>(rl.rlim_cur));
   EXPECT_EQ(openDescriptors(), before);
 }
 
