@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -113,16 +114,32 @@ void SqliteInbox::Generation::absorb(Generation&& later) {
 
 std::shared_ptr<SqliteInbox> SqliteInbox::forPath(const std::string& path) {
   // One inbox per file and process, whatever path spelling each connection was given: they
-  // must all read the same tail, and only one may write the logs.
-  static std::mutex registryMutex;
-  static std::map<std::string, std::weak_ptr<SqliteInbox>> registry;
+  // must all read the same tail, and only one may write the logs. An entry stays until its
+  // inbox is destroyed, not merely unreferenced: the destructor still ingests and holds the
+  // logs' lock, and an opener that came in between would find the file "in use".
+  struct Registry {
+    std::mutex mutex;
+    std::condition_variable closed;
+    std::map<std::string, std::weak_ptr<SqliteInbox>> inboxes;
+  };
+  static Registry registry;
   std::error_code ec;
   std::string key = std::filesystem::weakly_canonical(path, ec).string();
   if (ec || key.empty()) key = path;
-  std::lock_guard lock(registryMutex);
-  if (auto existing = registry[key].lock()) return existing;
-  std::shared_ptr<SqliteInbox> inbox(new SqliteInbox(key));
-  registry[key] = inbox;
+  std::unique_lock lock(registry.mutex);
+  for (;;) {
+    auto it = registry.inboxes.find(key);
+    if (it == registry.inboxes.end()) break;
+    if (auto existing = it->second.lock()) return existing;
+    registry.closed.wait(lock);
+  }
+  std::shared_ptr<SqliteInbox> inbox(new SqliteInbox(key), [key](SqliteInbox* dying) {
+    delete dying;
+    std::lock_guard done(registry.mutex);
+    registry.inboxes.erase(key);
+    registry.closed.notify_all();
+  });
+  registry.inboxes.emplace(key, inbox);
   return inbox;
 }
 

@@ -1119,6 +1119,39 @@ TEST(SqliteInbox, ASecondProcessOnTheSameDatabaseIsRefused) {
   fs::remove_all(dir);
 }
 
+// Within one process the stores share one inbox. One closing (its destructor still ingests and
+// holds the logs' lock) while another opens must hand over, not report the file "in use".
+TEST(SqliteInbox, StoresOpenedAndClosedTogetherInOneProcessShareTheInbox) {
+  const std::string dir = makeTempDir("parley-inbox-");
+  const std::string path = dir + "/parley.db";
+  constexpr int kThreads = 4;
+  constexpr int kRounds = 40;
+  std::mutex mu;
+  std::vector<std::string> errors;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      for (int r = 0; r < kRounds; ++r) {
+        try {
+          auto s = openStore("sqlite:" + path);
+          const std::string room = "room" + std::to_string(t);
+          if (StoreStatus st = appendTo(*s, {msg(room, static_cast<std::uint64_t>(r) + 1)});
+              !st.ok) {
+            std::lock_guard lock(mu);
+            errors.push_back(st.error);
+          }
+        } catch (const std::exception& e) {
+          std::lock_guard lock(mu);
+          errors.push_back(e.what());
+        }
+      }
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_TRUE(errors.empty()) << errors.size() << " failed, first: " << errors.front();
+  EXPECT_EQ(countRows(path, "SELECT count(*) FROM messages"), kThreads * kRounds);
+  fs::remove_all(dir);
+}
+
 // Checkpoints happen off the write path: the maintainer's connection copies the WAL into the
 // database file by itself, and stops promptly.
 TEST(SqliteWal, TheMaintainerCheckpointsInTheBackground) {
