@@ -32,6 +32,18 @@ struct StringHash {
   std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
 };
 
+// A registered name (auth/). `key` is the name with ASCII letters lowered: names differing
+// only in ASCII case are one account, so "Alice" cannot be registered beside "alice".
+struct Account {
+  std::string key;
+  std::string username;      // as registered
+  std::string passwordHash;  // the hasher's self-describing string (argon2id)
+  std::int64_t createdMillis = 0;
+};
+
+// The account key of a name: ASCII letters lowered, every other byte kept.
+std::string accountKey(std::string_view username);
+
 struct RoomSummary {
   std::string room;
   std::uint64_t lastId = 0;
@@ -90,6 +102,11 @@ class MessageStore {
   // what makes ids continue after a restart).
   virtual StoreStatus pruneKeepLast(std::size_t keepPerRoom, std::uint64_t& deleted) = 0;
   virtual StoreStatus pruneOlderThan(std::int64_t cutoffMillis, std::uint64_t& deleted) = 0;
+
+  // Accounts. createAccount() inserts `account` unless its key is taken (`created` false then,
+  // and nothing changes); findAccount() looks one up by key (nullopt: no such account).
+  virtual StoreStatus createAccount(const Account& account, bool& created) = 0;
+  virtual StoreStatus findAccount(std::string_view key, std::optional<Account>& out) = 0;
 
   // A cheap round trip to the database (SELECT 1), for /healthz and recovery probes.
   virtual StoreStatus ping() = 0;

@@ -48,6 +48,14 @@ CREATE TABLE rooms (
   last_ms BIGINT NOT NULL
 );
 )sql"},
+    {2, R"sql(
+CREATE TABLE accounts (
+  name_key TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+  username TEXT NOT NULL,
+  password_hash TEXT NOT NULL,
+  created_ms BIGINT NOT NULL
+);
+)sql"},
 };
 static_assert(std::size(kMigrations) > 0 &&
               kMigrations[std::size(kMigrations) - 1].version == PostgresStore::kSchemaVersion);
@@ -106,6 +114,11 @@ constexpr StmtDef kStmts[] = {
      "AND id < (SELECT max(id) FROM messages WHERE room = m.room) "
      "ORDER BY created_ms LIMIT $3) RETURNING created_ms"},
     {"parley_ping", "SELECT 1"},
+    {"parley_create_account",
+     "INSERT INTO accounts (name_key, username, password_hash, created_ms) "
+     "VALUES ($1, $2, $3, $4) ON CONFLICT (name_key) DO NOTHING"},
+    {"parley_find_account",
+     "SELECT name_key, username, password_hash, created_ms FROM accounts WHERE name_key = $1"},
 };
 #undef PARLEY_BATCH
 
@@ -489,6 +502,41 @@ StoreStatus PostgresStore::pruneOlderThan(std::int64_t cutoffMillis, std::uint64
       deleted += static_cast<std::uint64_t>(n);
       if (n < kPruneChunk) return true;
     }
+  });
+}
+
+StoreStatus PostgresStore::createAccount(const Account& account, bool& created) {
+  created = false;
+  for (std::string_view s : {std::string_view(account.key), std::string_view(account.username),
+                             std::string_view(account.passwordHash)})
+    if (hasNul(s)) return StoreStatus::failure("postgres createAccount: text contains a NUL byte");
+  const std::string createdMs = std::to_string(account.createdMillis);
+  const char* const params[] = {account.key.c_str(), account.username.c_str(),
+                                account.passwordHash.c_str(), createdMs.c_str()};
+  return call("createAccount", [&](std::string& error) {
+    Result res;
+    if (!exec(kCreateAccount, params, res, error)) return false;
+    created = std::string_view(PQcmdTuples(res.get())) == "1";
+    return true;
+  });
+}
+
+StoreStatus PostgresStore::findAccount(std::string_view key, std::optional<Account>& out) {
+  out.reset();
+  if (hasNul(key)) return {};
+  const std::string k(key);
+  const char* const params[] = {k.c_str()};
+  return call("findAccount", [&](std::string& error) {
+    Result res;
+    if (!exec(kFindAccount, params, res, error)) return false;
+    out.reset();
+    if (PQntuples(res.get()) == 0) return true;
+    Account& a = out.emplace();
+    a.key = toText(res.get(), 0, 0);
+    a.username = toText(res.get(), 0, 1);
+    a.passwordHash = toText(res.get(), 0, 2);
+    a.createdMillis = toInt64(res.get(), 0, 3);
+    return true;
   });
 }
 

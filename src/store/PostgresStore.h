@@ -23,7 +23,7 @@ namespace parley::store {
 class PostgresStore final : public MessageStore {
  public:
   // The newest schema this binary creates and understands (the last migration's number).
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
   // Connects to `url` (a postgres:// or postgresql:// URI, handed to libpq as is) and migrates
   // the schema. Throws std::runtime_error when the server is unreachable, refuses us, or holds
@@ -49,6 +49,8 @@ class PostgresStore final : public MessageStore {
   StoreStatus rooms(std::size_t limit, std::vector<RoomSummary>& out) override;
   StoreStatus pruneKeepLast(std::size_t keepPerRoom, std::uint64_t& deleted) override;
   StoreStatus pruneOlderThan(std::int64_t cutoffMillis, std::uint64_t& deleted) override;
+  StoreStatus createAccount(const Account& account, bool& created) override;
+  StoreStatus findAccount(std::string_view key, std::optional<Account>& out) override;
   StoreStatus ping() override;
 
  private:
@@ -64,6 +66,8 @@ class PostgresStore final : public MessageStore {
     kPruneKeepLast,
     kPruneOlderThan,
     kPing,
+    kCreateAccount,
+    kFindAccount,
     kStmtCount
   };
   struct Finish {

@@ -75,6 +75,14 @@ CREATE INDEX messages_client_id ON messages (room, username, client_id)
   WHERE client_id IS NOT NULL;
 CREATE INDEX messages_created ON messages (created_ms);
 )sql"},
+    {3, R"sql(
+CREATE TABLE accounts (
+  name_key TEXT NOT NULL PRIMARY KEY,
+  username TEXT NOT NULL,
+  password_hash TEXT NOT NULL,
+  created_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql"},
 };
 static_assert(std::size(kMigrations) > 0 &&
               kMigrations[std::size(kMigrations) - 1].version == SqliteStore::kSchemaVersion);
@@ -121,8 +129,13 @@ constexpr const char* kSql[] = {
     "AND id < (SELECT max(id) FROM messages WHERE room = m.room) "
     "ORDER BY created_ms LIMIT ?3) RETURNING created_ms",
     /* kPing */ "SELECT 1",
+    /* kCreateAccount */
+    "INSERT INTO accounts (name_key, username, password_hash, created_ms) "
+    "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (name_key) DO NOTHING",
+    /* kFindAccount */
+    "SELECT name_key, username, password_hash, created_ms FROM accounts WHERE name_key = ?1",
 };
-static_assert(std::size(kSql) == 15);
+static_assert(std::size(kSql) == 17);
 
 std::int64_t clampLimit(std::size_t n) {
   return n > static_cast<std::size_t>(kMaxStoredInteger) ? kMaxStoredInteger
@@ -585,6 +598,39 @@ void SqliteStore::maintain() {
 }
 
 StoreBacklog SqliteStore::backlog() const { return inbox_ ? inbox_->backlog() : StoreBacklog{}; }
+
+StoreStatus SqliteStore::createAccount(const Account& account, bool& created) {
+  created = false;
+  for (std::string_view s : {std::string_view(account.key), std::string_view(account.username),
+                             std::string_view(account.passwordHash)})
+    if (s.find('\0') != std::string_view::npos)
+      return StoreStatus::failure("sqlite createAccount: text contains a NUL byte");
+  sqlite3_stmt* s = stmt(kCreateAccount);
+  bindText(s, 1, account.key);
+  bindText(s, 2, account.username);
+  bindText(s, 3, account.passwordHash);
+  sqlite3_bind_int64(s, 4, account.createdMillis);
+  std::string error;
+  if (!run(kCreateAccount, error)) return StoreStatus::failure("sqlite createAccount: " + error);
+  created = sqlite3_changes(db_.get()) == 1;
+  return {};
+}
+
+StoreStatus SqliteStore::findAccount(std::string_view key, std::optional<Account>& out) {
+  out.reset();
+  sqlite3_stmt* s = stmt(kFindAccount);
+  Reset reset(s);
+  bindText(s, 1, key);
+  const int rc = sqlite3_step(s);
+  if (rc == SQLITE_DONE) return {};
+  if (rc != SQLITE_ROW) return failure("findAccount");
+  Account& a = out.emplace();
+  a.key = columnText(s, 0);
+  a.username = columnText(s, 1);
+  a.passwordHash = columnText(s, 2);
+  a.createdMillis = sqlite3_column_int64(s, 3);
+  return {};
+}
 
 StoreStatus SqliteStore::ping() {
   sqlite3_stmt* s = stmt(kPing);

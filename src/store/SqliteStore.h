@@ -25,7 +25,7 @@ class SqliteInbox;
 class SqliteStore final : public MessageStore {
  public:
   // The newest schema this binary creates and understands (the last migration's number).
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
 
   // Inbox: appends become durable in the file's SqliteInbox and reach the database in bulk
   // (maintain()); reads see both. Direct: appends are transactions on the database itself (the
@@ -52,6 +52,8 @@ class SqliteStore final : public MessageStore {
   StoreStatus rooms(std::size_t limit, std::vector<RoomSummary>& out) override;
   StoreStatus pruneKeepLast(std::size_t keepPerRoom, std::uint64_t& deleted) override;
   StoreStatus pruneOlderThan(std::int64_t cutoffMillis, std::uint64_t& deleted) override;
+  StoreStatus createAccount(const Account& account, bool& created) override;
+  StoreStatus findAccount(std::string_view key, std::optional<Account>& out) override;
   StoreStatus ping() override;
   bool wantsMaintenance() const override { return true; }
   void maintain() override;
@@ -74,6 +76,8 @@ class SqliteStore final : public MessageStore {
     kPruneKeepLast,
     kPruneOlderThan,
     kPing,
+    kCreateAccount,
+    kFindAccount,
     kStmtCount
   };
   struct CloseDb {

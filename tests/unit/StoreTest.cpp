@@ -746,6 +746,47 @@ TEST_P(StoreTest, ServersOpeningAFreshDatabaseTogetherAllSucceed) {
   EXPECT_EQ(rooms.size(), static_cast<std::size_t>(kOpeners));
 }
 
+Account account(std::string_view username, std::string hash = "$argon2id$v=19$test") {
+  return {accountKey(username), std::string(username), std::move(hash), 1'758'122'625'123};
+}
+
+TEST_P(StoreTest, AccountsAreCreatedOnceAndFoundByKey) {
+  std::optional<Account> found;
+  ASSERT_TRUE(store().findAccount("alice", found).ok);
+  EXPECT_FALSE(found);
+  bool created = false;
+  ASSERT_TRUE(store().createAccount(account("Alice", "hash-1"), created).ok);
+  EXPECT_TRUE(created);
+  // Another spelling of the same name is the same account: refused, the first one untouched.
+  ASSERT_TRUE(store().createAccount(account("ALICE", "hash-2"), created).ok);
+  EXPECT_FALSE(created);
+  ASSERT_TRUE(store().findAccount(accountKey("aLiCe"), found).ok);
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->username, "Alice");
+  EXPECT_EQ(found->passwordHash, "hash-1");
+  EXPECT_EQ(found->createdMillis, 1'758'122'625'123);
+  // Only ASCII folds: a non-ASCII name is its own key, byte for byte.
+  ASSERT_TRUE(store().createAccount(account("\xc3\x89mile"), created).ok);
+  EXPECT_TRUE(created);
+  ASSERT_TRUE(store().createAccount(account("\xc3\xa9mile"), created).ok);
+  EXPECT_TRUE(created);
+  reopen();
+  ASSERT_TRUE(store().findAccount("alice", found).ok);
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->passwordHash, "hash-1");
+  EXPECT_EQ(query("SELECT count(*) FROM accounts"), "3");
+}
+
+TEST_P(StoreTest, AccountTextWithNulIsRefusedAndNeverFound) {
+  bool created = true;
+  EXPECT_FALSE(store().createAccount(account(std::string_view("bob\0x", 5)), created).ok);
+  EXPECT_FALSE(created);
+  std::optional<Account> found;
+  ASSERT_TRUE(store().createAccount(account("bob"), created).ok);
+  ASSERT_TRUE(store().findAccount(std::string_view("bob\0x", 5), found).ok);
+  EXPECT_FALSE(found);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values(Backend::Sqlite, Backend::Postgres),
                          [](const ::testing::TestParamInfo<Backend>& info) {
                            return info.param == Backend::Sqlite ? "Sqlite" : "Postgres";
