@@ -93,6 +93,31 @@ std::optional<Config> parseConfig(int argc, char** argv, int& exitCode) {
       ->check(CLI::NonNegativeNumber);
   addSeconds(app, "--retention-interval", c.retentionInterval, "PARLEY_RETENTION_INTERVAL",
              "How often retention runs");
+  std::string authMode = "open";
+  app.add_option("--auth", authMode,
+                 "open: ?username= as before, tokens verified when given; required: every "
+                 "WebSocket needs a valid token (its name is the account's)")
+      ->envname("PARLEY_AUTH")
+      ->check(CLI::IsMember({"open", "required"}));
+  app.add_option("--jwt-secret", c.jwtSecret,
+                 "HMAC key for tokens, at least 32 bytes; servers sharing users share it "
+                 "(default: random per process: tokens do not survive a restart)")
+      ->envname("PARLEY_JWT_SECRET");
+  app.add_option("--token-ttl", c.tokenTtlSeconds,
+                 "Lifetime of a token in seconds; a WebSocket is closed with 4001 when its "
+                 "token expires")
+      ->envname("PARLEY_TOKEN_TTL")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{366} * 86'400));
+  app.add_option("--login-rate", c.loginAttemptsPerMinute,
+                 "Register and login attempts per minute per client address (bursts of as many; "
+                 "over it: 429)")
+      ->envname("PARLEY_LOGIN_RATE")
+      ->check(CLI::Range(0.1, 100000.0));
+  app.add_option("--auth-queue", c.authQueue,
+                 "Register and login attempts that may wait for the password hasher (~0.1 s "
+                 "each; past it: 503 auth_busy)")
+      ->envname("PARLEY_AUTH_QUEUE")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{10000}));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -102,6 +127,12 @@ std::optional<Config> parseConfig(int argc, char** argv, int& exitCode) {
   if (c.threads == 0) c.threads = std::max(1u, std::thread::hardware_concurrency());
   if (c.threads > 64) {
     std::fprintf(stderr, "--threads: at most 64 shards\n");
+    exitCode = 2;
+    return std::nullopt;
+  }
+  c.authRequired = authMode == "required";
+  if (!c.jwtSecret.empty() && c.jwtSecret.size() < 32) {
+    std::fprintf(stderr, "--jwt-secret: at least 32 bytes (a random hex string of 64 is good)\n");
     exitCode = 2;
     return std::nullopt;
   }

@@ -38,6 +38,13 @@ struct Config {
   std::size_t retentionMessages = 0;  // per room; 0: keep all
   double retentionDays = 0;           // 0: keep forever
   std::chrono::milliseconds retentionInterval{60'000};
+
+  // Accounts and tokens (docs/PROTOCOL.md, "Accounts and tokens").
+  bool authRequired = false;  // true: a WebSocket needs a valid token (--auth required)
+  std::string jwtSecret;      // empty: a random one per process (its tokens die with it)
+  std::int64_t tokenTtlSeconds = 86'400;
+  double loginAttemptsPerMinute = 10;  // per client address, register and login together
+  std::size_t authQueue = 32;          // attempts waiting for the password hasher (~0.1 s each)
 };
 
 // Parses argv (and PARLEY_* variables). Returns the config, or nothing with `exitCode` set when

@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -12,6 +13,10 @@
 #include <thread>
 #include <vector>
 
+#include "auth/AuthService.h"
+#include "auth/LoginThrottle.h"
+#include "auth/PasswordHasher.h"
+#include "auth/TokenService.h"
 #include "chat/Hub.h"
 #include "http/Metrics.h"
 #include "net/Listener.h"
@@ -26,6 +31,9 @@
 namespace parley::app {
 
 namespace {
+
+// Client addresses whose register/login attempts are remembered (~100 bytes each).
+constexpr std::size_t kThrottledAddresses = 65'536;
 
 void log(const char* fmt, auto... args) {
   std::fprintf(stderr, fmt, args...);
@@ -69,7 +77,26 @@ int runServer(const Config& config) {
       [&shards](std::size_t shard, std::int64_t dueMs) { shards[shard]->wakeAt(dueMs); },
       &net::makeTextFrame, &net::unixMillis, &net::steadyMillis, writer.get(), reader.get(),
       hubOptions);
-  net::ServerContext ctx{config, hub, metrics, net::unixMillis(), writer.get()};
+
+  // Accounts: hashing on the AuthService's own thread, with its own store connection (none
+  // with --db none: accounts then live as long as the process, like the messages).
+  const auth::PasswordHasher hasher;
+  std::string secret = config.jwtSecret;
+  if (secret.empty()) {
+    secret = auth::TokenService::randomSecret();
+    log("auth: no --jwt-secret: tokens are signed with a random key and die with this process");
+  }
+  const auth::TokenService tokens(std::move(secret), config.tokenTtlSeconds);
+  auth::LoginThrottle loginThrottle(std::max(1.0, config.loginAttemptsPerMinute),
+                                    config.loginAttemptsPerMinute / 60.0, kThrottledAddresses);
+  auto accounts = std::make_unique<auth::AuthService>(
+      config.db != "none" ? store::openStore(config.db) : nullptr, hasher, tokens,
+      [] { return net::unixMillis() / 1000; }, config.authQueue);
+  log("auth: %s", config.authRequired ? "required (every WebSocket needs a token)"
+                                      : "open (tokens verified when given)");
+
+  net::ServerContext ctx{config,       hub,    metrics,   net::unixMillis(),
+                         writer.get(), tokens, *accounts, loginThrottle};
 
   for (unsigned i = 0; i < config.threads; ++i)
     shards.push_back(std::make_unique<net::Shard>(i, ctx));
@@ -126,6 +153,7 @@ int runServer(const Config& config) {
   for (auto& t : threads) t.join();
   // The store threads finish what they hold (their answers are posted to loops that no longer
   // run, and dropped); they go before the hub they call into.
+  accounts.reset();
   reader.reset();
   writer.reset();
   log("stopped");

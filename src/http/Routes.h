@@ -18,6 +18,7 @@ struct HttpReply {
   unsigned status = 200;
   std::string_view contentType = "application/json";
   std::string body;
+  std::int64_t retryAfterSeconds = 0;  // > 0: a Retry-After header (429)
 };
 
 struct ServerStatus {

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -19,13 +20,18 @@
 #include <boost/url/url_view.hpp>
 #include <cerrno>
 #include <cstring>
+#include <limits>
 #include <optional>
 #include <variant>
 
 #include "app/Config.h"
+#include "auth/AuthService.h"
+#include "auth/LoginThrottle.h"
+#include "auth/TokenService.h"
 #include "chat/Hub.h"
 #include "chat/Names.h"
 #include "chat/Protocol.h"
+#include "http/AuthRoutes.h"
 #include "http/Metrics.h"
 #include "http/Routes.h"
 #include "net/SessionPool.h"
@@ -63,7 +69,8 @@ struct Upgrade {
   std::string room;
   std::string username;
   std::optional<std::uint64_t> since;
-  std::string response;  // the 101, with its Sec-WebSocket-Accept
+  std::int64_t tokenExpiresAtMs = 0;  // unix; 0: no token
+  std::string response;               // the 101, with its Sec-WebSocket-Accept
 };
 struct Refusal {
   unsigned status;
@@ -101,10 +108,42 @@ std::variant<Upgrade, Refusal> checkUpgrade(const bhttp::request<Body>& req, Ser
 
   up.username = "anonymous";  // as the original backend
   auto params = url->params();
-  if (auto it = params.find("username"); it != params.end()) {
-    up.username = (*it).has_value ? std::string((*it).value) : std::string();
+  const auto named = params.find("username");
+  if (named != params.end()) {
+    up.username = (*named).has_value ? std::string((*named).value) : std::string();
     if (const char* why = chat::usernameError(up.username))
       return Refusal{400, http::Rejection::InvalidUsername, "invalid_username", why};
+  }
+  // A token names the user: ?token= (a browser cannot set headers on a WebSocket) or
+  // Authorization: Bearer. Given, it must be good, whatever the mode.
+  std::string token;
+  bool hasToken = false;
+  if (auto it = params.find("token"); it != params.end()) {
+    hasToken = true;
+    token = (*it).value;
+  } else if (const std::string_view header = req[bhttp::field::authorization];
+             header.starts_with("Bearer ")) {
+    hasToken = true;
+    token = header.substr(7);
+  }
+  if (hasToken) {
+    const auth::TokenCheck check = ctx.tokens.verify(token, unixMillis() / 1000);
+    if (check.status == auth::TokenStatus::Expired)
+      return Refusal{401, http::Rejection::TokenExpired, "token_expired",
+                     "the token has expired: log in again"};
+    if (check.status != auth::TokenStatus::Valid || chat::usernameError(check.username))
+      return Refusal{401, http::Rejection::InvalidToken, "invalid_token",
+                     "the token is not one this server issued"};
+    if (named != params.end() && up.username != check.username)
+      return Refusal{403, http::Rejection::UsernameMismatch, "username_mismatch",
+                     "username differs from the token's account"};
+    up.username = check.username;
+    // (A token good for ~292 million years is good for the connection's whole life.)
+    if (check.expiresAt < std::numeric_limits<std::int64_t>::max() / 1000)
+      up.tokenExpiresAtMs = check.expiresAt * 1000;
+  } else if (ctx.config.authRequired) {
+    return Refusal{401, http::Rejection::AuthRequired, "auth_required",
+                   "this server needs a token: log in, then connect with ?token="};
   }
   if (auto it = params.find("since"); it != params.end()) {
     up.since = http::parseUnsigned((*it).value);
@@ -140,6 +179,7 @@ void startWebSocket(Shard& shard, int fd, Upgrade up, std::string early) {
   // follow it: one write per connect instead of three.
   auto session = std::allocate_shared<WsSession>(PooledAllocator<WsSession>(), shard, fd,
                                                  std::move(up.room), std::move(up.username));
+  if (up.tokenExpiresAtMs) session->expireAt(up.tokenExpiresAtMs);
   session->start(std::move(up.response), std::move(early), up.since);
 }
 
@@ -218,6 +258,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     if (!url) return refuse(400, http::Rejection::BadRequest, "bad_request", "malformed URL");
     std::vector<std::string> parts;
     for (auto seg : url->segments()) parts.emplace_back(seg);
+    if (parts.size() == 2 && (parts[1] == "register" || parts[1] == "login")) {
+      if (req.method() != bhttp::verb::post)
+        return refuse(405, http::Rejection::MethodNotAllowed, "method_not_allowed", "use POST");
+      return handleAuth(parts[1] == "register");
+    }
     if (req.method() != bhttp::verb::get)
       return refuse(405, http::Rejection::MethodNotAllowed, "method_not_allowed", "use GET");
 
@@ -269,6 +314,54 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     refuse(404, http::Rejection::NotFound, "not_found", "no such endpoint");
   }
 
+  // POST /api/register and /api/login: the password is hashed on the AuthService's thread and
+  // the reply written when its answer comes back to this shard.
+  void handleAuth(bool registering) {
+    auto& ctx = shard_.ctx();
+    const auto& req = parser_->get();
+    const bool keepAlive = req.keep_alive();
+    beast::error_code ec;
+    const auto peer = stream_.socket().remote_endpoint(ec);
+    const std::string address = ec ? std::string("?") : peer.address().to_string();
+    if (const std::int64_t wait = ctx.loginThrottle.take(address, steadyMillis()); wait > 0) {
+      ctx.metrics.reject(http::Rejection::TooManyAttempts);
+      http::HttpReply r = http::jsonError(429, "too_many_attempts",
+                                          "too many register or login attempts: wait and retry");
+      r.retryAfterSeconds = wait;
+      return reply(std::move(r), keepAlive);
+    }
+    http::Rejection why{};
+    auto parsed = http::parseCredentials(req.body(), why);
+    if (auto* bad = std::get_if<http::HttpReply>(&parsed)) {
+      ctx.metrics.reject(why);
+      return reply(std::move(*bad), keepAlive);
+    }
+    auto& creds = std::get<http::Credentials>(parsed);
+    auto done = [self = shared_from_this(), keepAlive, registering](auth::AuthResult result) {
+      auto& io = self->shard_.io();
+      boost::asio::post(
+          io, [self = std::move(self), keepAlive, registering, result = std::move(result)] {
+            http::Rejection counted{};
+            bool rejected = false;
+            http::HttpReply r = http::authReply(result, registering, counted, rejected);
+            if (rejected) self->shard_.ctx().metrics.reject(counted);
+            self->reply(std::move(r), keepAlive);
+          });
+    };
+    const bool queued =
+        registering ? ctx.accounts.registerAccount(std::move(creds.username),
+                                                   std::move(creds.password), std::move(done))
+                    : ctx.accounts.login(std::move(creds.username), std::move(creds.password),
+                                         std::move(done));
+    if (!queued) {
+      ctx.metrics.reject(http::Rejection::AuthBusy);
+      http::HttpReply r =
+          http::jsonError(503, "auth_busy", "too many logins in progress: retry in a moment");
+      r.retryAfterSeconds = 1;
+      reply(std::move(r), keepAlive);
+    }
+  }
+
   void handleWebSocket() {
     auto checked = checkUpgrade(parser_->get(), shard_.ctx());
     if (auto* no = std::get_if<Refusal>(&checked)) {
@@ -284,11 +377,16 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   void reply(http::HttpReply r, bool keepAlive) {
+    // The read's deadline may have passed while an answer was computed (a login waits for the
+    // hasher): the write gets its own.
+    stream_.expires_after(shard_.ctx().config.handshakeTimeout);
     auto res = std::make_shared<bhttp::response<bhttp::string_body>>(
         static_cast<bhttp::status>(r.status), 11);
     res->set(bhttp::field::server, "parley");
     res->set(bhttp::field::content_type, r.contentType);
     res->set(bhttp::field::cache_control, "no-store");
+    if (r.retryAfterSeconds > 0)
+      res->set(bhttp::field::retry_after, std::to_string(r.retryAfterSeconds));
     res->body() = std::move(r.body);
     res->keep_alive(keepAlive);
     res->prepare_payload();

@@ -21,6 +21,11 @@
 namespace parley::app {
 struct Config;
 }
+namespace parley::auth {
+class AuthService;
+class LoginThrottle;
+class TokenService;
+}  // namespace parley::auth
 namespace parley::chat {
 class Hub;
 }
@@ -44,6 +49,9 @@ struct ServerContext {
   http::Metrics& metrics;
   std::int64_t startedAtMs;
   const store::StoreWriter* store;  // null with --db none; for /healthz
+  const auth::TokenService& tokens;
+  auth::AuthService& accounts;
+  auth::LoginThrottle& loginThrottle;
   std::atomic<bool> stopping{false};
 };
 

@@ -29,6 +29,7 @@ inline constexpr std::uint16_t UnsupportedData = 1003;
 inline constexpr std::uint16_t InvalidPayload = 1007;
 inline constexpr std::uint16_t TooBig = 1009;
 inline constexpr std::uint16_t InternalError = 1011;
+inline constexpr std::uint16_t AuthExpired = 4001;
 inline constexpr std::uint16_t KeepAliveTimeout = 4002;
 inline constexpr std::uint16_t SlowConsumer = 4008;
 }  // namespace close_code

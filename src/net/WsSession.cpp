@@ -443,6 +443,8 @@ void WsSession::keepAliveTick(std::int64_t nowMs) {
     return;
   }
   if (state_ != State::Open) return;
+  if (tokenDeadlineMs_ && nowMs >= tokenDeadlineMs_)
+    return beginClose(close_code::AuthExpired, "token expired");
   // An idle connection keeps no queue array (a busy one keeps it from turn to turn).
   if (queue_.empty() && queue_.capacity() != 0 && !dirty_) std::vector<chat::Frame>().swap(queue_);
   const auto& config = shard_.ctx().config;
@@ -453,6 +455,12 @@ void WsSession::keepAliveTick(std::int64_t nowMs) {
     pingOutstanding_ = true;
     enqueue(pingFrame());
   }
+}
+
+void WsSession::expireAt(std::int64_t unixMs) {
+  // Kept on the steady clock, like every other deadline here: a wall-clock step must not
+  // close (or spare) every authenticated connection at once.
+  tokenDeadlineMs_ = std::max<std::int64_t>(1, steadyMillis() + (unixMs - unixMillis()));
 }
 
 void WsSession::leaveRoom() {

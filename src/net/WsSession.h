@@ -50,6 +50,8 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public c
   // Called by the shard with the epoll events of the socket.
   void onEvents(std::uint32_t events);
   void keepAliveTick(std::int64_t nowMs);
+  // The connection's token expires at `unixMs`: the session closes with 4001 then.
+  void expireAt(std::int64_t unixMs);
 
  private:
   friend class Shard;
@@ -104,6 +106,7 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public c
   std::int64_t lastRefillMs_ = 0;  // message rate limit: a token bucket
   float messageTokens_ = -1;       // -1: not started (a full bucket)
   std::int64_t closeDeadlineMs_ = 0;
+  std::int64_t tokenDeadlineMs_ = 0;  // steady clock; 0: no token
   std::size_t shardSlot_ = 0;
   State state_ = State::Open;
   bool lastTypingState_ = false;

@@ -1,0 +1,162 @@
+#include "auth/AuthService.h"
+
+#include <pthread.h>
+
+#include <utility>
+
+#include "auth/PasswordHasher.h"
+#include "auth/TokenService.h"
+
+namespace parley::auth {
+
+AuthService::AuthService(std::unique_ptr<store::MessageStore> accounts,
+                         const PasswordHasher& hasher, const TokenService& tokens,
+                         std::function<std::int64_t()> nowSeconds, std::size_t maxQueued)
+    : accounts_(std::move(accounts)),
+      hasher_(hasher),
+      tokens_(tokens),
+      nowSeconds_(std::move(nowSeconds)),
+      maxQueued_(maxQueued) {
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "auth");
+    run();
+  });
+}
+
+AuthService::~AuthService() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  thread_.join();
+}
+
+bool AuthService::registerAccount(std::string username, std::string password, Done done) {
+  return submit({true, std::move(username), std::move(password), std::move(done)});
+}
+
+bool AuthService::login(std::string username, std::string password, Done done) {
+  return submit({false, std::move(username), std::move(password), std::move(done)});
+}
+
+bool AuthService::submit(Job job) {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ || queue_.size() >= maxQueued_) return false;
+    queue_.push_back(std::move(job));
+  }
+  wake_.notify_one();
+  return true;
+}
+
+void AuthService::run() {
+  // The hasher makes its stand-in hash on first use (~0.2 s): here, not in the first login
+  // for an unknown name, whose answer would otherwise take twice as long as any other.
+  hasher_.verifyNothing("");
+  for (;;) {
+    Job job;
+    bool stopping;
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;
+      job = std::move(queue_.front());
+      queue_.pop_front();
+      stopping = stopping_;
+    }
+    // At shutdown the queue is answered, not hashed: each hash would delay the exit ~0.1 s.
+    AuthResult result;
+    if (stopping)
+      result.error = "server is shutting down";
+    else
+      result = handle(job);
+    job.done(std::move(result));
+  }
+}
+
+store::StoreStatus AuthService::find(const std::string& key, std::optional<store::Account>& out) {
+  if (accounts_) return accounts_->findAccount(key, out);
+  out.reset();
+  if (auto it = memory_.find(key); it != memory_.end()) out = it->second;
+  return {};
+}
+
+store::StoreStatus AuthService::create(const store::Account& account, bool& created) {
+  if (accounts_) return accounts_->createAccount(account, created);
+  created = memory_.emplace(account.key, account).second;
+  return {};
+}
+
+AuthResult AuthService::issued(std::string username) {
+  AuthResult r;
+  r.token = tokens_.issue(username, nowSeconds_(), r.expiresAt);
+  if (r.token.empty()) {
+    r.error = "cannot issue a token (out of memory)";
+    return r;
+  }
+  r.outcome = AuthOutcome::Ok;
+  r.username = std::move(username);
+  return r;
+}
+
+AuthResult AuthService::handle(const Job& job) {
+  AuthResult failed;
+  store::Account account;
+  account.key = store::accountKey(job.username);
+  std::optional<store::Account> existing;
+  if (job.registering) {
+    // Checked before hashing: a taken name costs a lookup, not 100 ms of CPU.
+    if (auto st = find(account.key, existing); !st.ok) {
+      failed.error = st.error;
+      return failed;
+    }
+    if (existing) {
+      failed.outcome = AuthOutcome::UsernameTaken;
+      return failed;
+    }
+    account.username = job.username;
+    account.passwordHash = hasher_.hash(job.password);
+    if (account.passwordHash.empty()) {
+      failed.error = "cannot hash the password (out of memory)";
+      return failed;
+    }
+    account.createdMillis = nowSeconds_() * 1000;
+    bool created = false;
+    if (auto st = create(account, created); !st.ok) {
+      failed.error = st.error;
+      return failed;
+    }
+    if (!created) {
+      // Registered meanwhile by another server, or by this very insert when a lost connection
+      // made the store run it twice: only our own hash tells the two apart.
+      if (auto st = find(account.key, existing); !st.ok) {
+        failed.error = st.error;
+        return failed;
+      }
+      if (!existing || existing->passwordHash != account.passwordHash) {
+        failed.outcome = AuthOutcome::UsernameTaken;
+        return failed;
+      }
+    }
+    return issued(std::move(account.username));
+  }
+
+  if (auto st = find(account.key, existing); !st.ok) {
+    failed.error = st.error;
+    return failed;
+  }
+  if (!existing) {
+    // As slow as a wrong password: the answer's timing must not tell which names exist.
+    hasher_.verifyNothing(job.password);
+    failed.outcome = AuthOutcome::InvalidCredentials;
+    return failed;
+  }
+  if (!hasher_.verify(existing->passwordHash, job.password)) {
+    failed.outcome = AuthOutcome::InvalidCredentials;
+    return failed;
+  }
+  return issued(std::move(existing->username));
+}
+
+}  // namespace parley::auth

@@ -1,0 +1,84 @@
+// AuthService: registers and logs in accounts on its own thread (an argon2id hash is ~100 ms
+// of CPU and 64 MiB), and issues their tokens. Never hashes on the caller's thread; its queue
+// is bounded, and it answers every job it accepts exactly once.
+#pragma once
+
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "store/MessageStore.h"
+
+namespace parley::auth {
+
+class PasswordHasher;
+class TokenService;
+
+enum class AuthOutcome {
+  Ok,
+  UsernameTaken,       // register: the name (ignoring ASCII case) has an account
+  InvalidCredentials,  // login: no such account, or the wrong password (never says which)
+  Unavailable,         // the store failed, or the service is stopping: try again later
+};
+
+struct AuthResult {
+  AuthOutcome outcome = AuthOutcome::Unavailable;
+  std::string username;        // Ok: as registered (login may have been spelled otherwise)
+  std::string token;           // Ok
+  std::int64_t expiresAt = 0;  // Ok: the token's exp, unix seconds
+  std::string error;           // Unavailable: why, for the log
+};
+
+class AuthService {
+ public:
+  using Done = std::function<void(AuthResult)>;  // called on the service's thread
+
+  // `accounts`: the service's own store connection; null keeps accounts in memory (--db none:
+  // they go with the process, like the messages). `nowSeconds`: unix time.
+  AuthService(std::unique_ptr<store::MessageStore> accounts, const PasswordHasher& hasher,
+              const TokenService& tokens, std::function<std::int64_t()> nowSeconds,
+              std::size_t maxQueued);
+  ~AuthService();  // answers what is still queued with Unavailable, then stops
+  AuthService(const AuthService&) = delete;
+  AuthService& operator=(const AuthService&) = delete;
+
+  // Any thread. False when the queue is full (`done` is then never called): the caller answers
+  // "busy". The username must already be valid (chat::usernameError).
+  bool registerAccount(std::string username, std::string password, Done done);
+  bool login(std::string username, std::string password, Done done);
+
+ private:
+  struct Job {
+    bool registering = false;
+    std::string username;
+    std::string password;
+    Done done;
+  };
+  bool submit(Job job);
+  void run();
+  AuthResult handle(const Job& job);
+  store::StoreStatus find(const std::string& key, std::optional<store::Account>& out);
+  store::StoreStatus create(const store::Account& account, bool& created);
+  AuthResult issued(std::string username);
+
+  std::unique_ptr<store::MessageStore> accounts_;
+  std::map<std::string, store::Account> memory_;  // when accounts_ is null; this thread only
+  const PasswordHasher& hasher_;
+  const TokenService& tokens_;
+  std::function<std::int64_t()> nowSeconds_;
+  std::size_t maxQueued_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<Job> queue_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace parley::auth

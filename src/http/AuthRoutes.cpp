@@ -1,0 +1,77 @@
+#include "http/AuthRoutes.h"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
+
+#include "auth/AuthService.h"
+#include "chat/Names.h"
+#include "chat/Protocol.h"
+#include "http/Metrics.h"
+#include "store/MessageStore.h"
+
+namespace parley::http {
+
+std::variant<Credentials, HttpReply> parseCredentials(std::string_view body, Rejection& why) {
+  boost::system::error_code ec;
+  const boost::json::value v = boost::json::parse(body, ec);
+  if (ec) {
+    why = Rejection::InvalidJson;
+    return jsonError(400, "invalid_json", "the body is not valid JSON");
+  }
+  const auto* obj = v.if_object();
+  const auto* name = obj ? obj->if_contains("username") : nullptr;
+  const auto* password = obj ? obj->if_contains("password") : nullptr;
+  if (!name || !name->is_string() || !password || !password->is_string()) {
+    why = Rejection::BadRequest;
+    return jsonError(400, "bad_request",
+                     "the body must be {\"username\": string, \"password\": string}");
+  }
+  Credentials c{std::string(name->get_string()), std::string(password->get_string())};
+  if (const char* problem = chat::usernameError(c.username)) {
+    why = Rejection::InvalidUsername;
+    return jsonError(400, "invalid_username", problem);
+  }
+  // The name a connection without ?username= gets: an account of that name would be
+  // impersonated by every such client.
+  if (store::accountKey(c.username) == "anonymous") {
+    why = Rejection::InvalidUsername;
+    return jsonError(400, "invalid_username", "\"anonymous\" is reserved");
+  }
+  if (c.password.size() < kMinPasswordBytes || c.password.size() > kMaxPasswordBytes) {
+    why = Rejection::InvalidPassword;
+    return jsonError(400, "invalid_password", "password must be 8 to 1024 bytes");
+  }
+  return c;
+}
+
+HttpReply authReply(const auth::AuthResult& result, bool registering, Rejection& why,
+                    bool& rejected) {
+  rejected = false;
+  switch (result.outcome) {
+    case auth::AuthOutcome::Ok: {
+      HttpReply r;
+      r.status = registering ? 201 : 200;
+      r.body = R"({"username":)";
+      chat::appendJsonString(r.body, result.username);
+      r.body.append(R"(,"token":)");
+      chat::appendJsonString(r.body, result.token);
+      r.body.append(R"(,"expires_at":")");
+      chat::appendTimestamp(r.body, result.expiresAt * 1000);
+      r.body.append(R"("})");
+      return r;
+    }
+    case auth::AuthOutcome::UsernameTaken:
+      rejected = true;
+      why = Rejection::UsernameTaken;
+      return jsonError(409, "username_taken", "that name has an account");
+    case auth::AuthOutcome::InvalidCredentials:
+      rejected = true;
+      why = Rejection::InvalidCredentials;
+      return jsonError(401, "invalid_credentials", "wrong username or password");
+    case auth::AuthOutcome::Unavailable:
+      break;
+  }
+  return jsonError(503, "store_unavailable", "accounts cannot be reached now: try again later");
+}
+
+}  // namespace parley::http

@@ -1,0 +1,37 @@
+// AuthRoutes: the bodies of POST /api/register and /api/login, from request JSON to reply.
+// Knows nothing of sockets or threads: net/HttpSession runs the AuthService job in between.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "http/Routes.h"
+
+namespace parley::auth {
+struct AuthResult;
+}
+
+namespace parley::http {
+
+enum class Rejection : unsigned;
+
+struct Credentials {
+  std::string username;
+  std::string password;
+};
+
+inline constexpr std::size_t kMinPasswordBytes = 8;
+inline constexpr std::size_t kMaxPasswordBytes = 1024;
+
+// {"username":"...","password":"..."} with a valid name (the WebSocket's rules, and not the
+// reserved "anonymous") and a password of 8-1024 bytes; otherwise the 400 to send, and `why`
+// to count.
+std::variant<Credentials, HttpReply> parseCredentials(std::string_view body, Rejection& why);
+
+// 200 (login) or 201 (register) {"username":...,"token":...,"expires_at":...}, or the error
+// reply; `why` is set when the reply is a rejection to count (left alone otherwise).
+HttpReply authReply(const auth::AuthResult& result, bool registering, Rejection& why,
+                    bool& rejected);
+
+}  // namespace parley::http

@@ -1,0 +1,235 @@
+// Accounts and tokens: register and login over HTTP, tokens on the WebSocket upgrade, the
+// required mode, expiry (4001), throttling (429), and accounts that outlive a restart.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startServer, request, metricValue, fileTimeout } from './server.mjs';
+import { upgradeRequest } from './client.mjs';
+
+fileTimeout(90000);
+
+const SECRET = 'a'.repeat(16) + 'parley-auth-test-secret-0123456789';
+
+function post(port, what, body, { timeoutMs = 5000 } = {}) {
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  return request(port, `/api/${what}`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: text,
+    timeoutMs,
+  });
+}
+
+// The throttle has its own test; the others make more attempts than its default allows.
+const UNTHROTTLED = ['--login-rate', '100000'];
+
+let srv;
+before(async () => { srv = await startServer({ args: ['--jwt-secret', SECRET, ...UNTHROTTLED] }); });
+after(async () => { await srv?.stop(); });
+
+test('register, then login with any ASCII case of the name', { timeout: 20000 }, async () => {
+  const reg = await post(srv.port, 'register', { username: 'Alice', password: 'correct horse' });
+  assert.equal(reg.status, 201, reg.body);
+  assert.equal(reg.json.username, 'Alice');
+  assert.match(reg.json.token, /^[\w-]+\.[\w-]+\.[\w-]+$/);
+  const expires = Date.parse(reg.json.expires_at);
+  assert.ok(Math.abs(expires - (Date.now() + 86400e3)) < 60e3, reg.json.expires_at);
+
+  const login = await post(srv.port, 'login', { username: 'alice', password: 'correct horse' });
+  assert.equal(login.status, 200, login.body);
+  assert.equal(login.json.username, 'Alice', 'the name as registered');
+  assert.ok(login.json.token);
+
+  const taken = await post(srv.port, 'register', { username: 'ALICE', password: 'another one' });
+  assert.equal(taken.status, 409, taken.body);
+  assert.equal(taken.json.error, 'username_taken');
+
+  const wrong = await post(srv.port, 'login', { username: 'Alice', password: 'wrong horse' });
+  assert.equal(wrong.status, 401, wrong.body);
+  assert.equal(wrong.json.error, 'invalid_credentials');
+  const nobody = await post(srv.port, 'login', { username: 'Nobody', password: 'correct horse' });
+  assert.equal(nobody.status, 401, nobody.body);
+  assert.equal(nobody.json.error, 'invalid_credentials', 'the same answer as a wrong password');
+});
+
+test('bad register and login bodies get 400 with a code, and are counted', { timeout: 20000 }, async () => {
+  const cases = [
+    ['not json', 'invalid_json'],
+    [{ username: 'bob' }, 'bad_request'],
+    [{ username: 'bob', password: 12345678 }, 'bad_request'],
+    [[1, 2], 'bad_request'],
+    [{ username: '', password: 'long enough' }, 'invalid_username'],
+    [{ username: ' bob', password: 'long enough' }, 'invalid_username'],
+    [{ username: 'x'.repeat(33), password: 'long enough' }, 'invalid_username'],
+    [{ username: 'Anonymous', password: 'long enough' }, 'invalid_username'],
+    [{ username: 'bob', password: 'short' }, 'invalid_password'],
+    [{ username: 'bob', password: 'p'.repeat(1025) }, 'invalid_password'],
+  ];
+  for (const [body, code] of cases) {
+    for (const what of ['register', 'login']) {
+      const r = await post(srv.port, what, body);
+      assert.equal(r.status, 400, `${what} ${JSON.stringify(body)}: ${r.body}`);
+      assert.equal(r.json?.error, code, `${what} ${JSON.stringify(body)}: ${r.body}`);
+      assert.equal(typeof r.json.message, 'string');
+    }
+  }
+  const get = await request(srv.port, '/api/login');
+  assert.equal(get.status, 405, get.body);
+  const m = await srv.metrics();
+  assert.ok(metricValue(m, 'parley_rejected_total', { reason: 'invalid_password' }) >= 4);
+  assert.ok(metricValue(m, 'parley_rejected_total', { reason: 'invalid_json' }) >= 2);
+});
+
+test('a token names the WebSocket user; a bad one is refused before the upgrade', { timeout: 20000 }, async () => {
+  const reg = await post(srv.port, 'register', { username: 'Carol', password: 'carol password' });
+  assert.equal(reg.status, 201, reg.body);
+  const token = encodeURIComponent(reg.json.token);
+
+  // ?token= alone: the account's name.
+  const c = await srv.connect('auth-room', undefined, { path: `/ws/auth-room?token=${token}` });
+  c.send({ content: 'signed in' });
+  const m = await c.nextMessage();
+  assert.equal(m.username, 'Carol');
+  assert.equal(m.content, 'signed in');
+  // The same name with the token is fine; another name is not.
+  const same = await srv.connect('auth-room', undefined, { path: `/ws/auth-room?username=Carol&token=${token}` });
+  await same.close();
+  const other = await upgradeRequest(srv.port, `/ws/auth-room?username=Mallory&token=${token}`);
+  assert.equal(other.status, 403, other.body);
+  assert.equal(other.json.error, 'username_mismatch');
+  // Authorization: Bearer works too (for clients that can set headers).
+  const bearer = await srv.connect('auth-room', undefined, {
+    path: '/ws/auth-room',
+    wsOptions: { headers: { Authorization: `Bearer ${reg.json.token}` } },
+  });
+  bearer.send({ content: 'from the header' });
+  assert.equal((await bearer.nextMessage()).username, 'Carol');
+  await bearer.close();
+
+  const parts = reg.json.token.split('.');
+  const forged = Buffer.from(JSON.stringify({ iss: 'parley', sub: 'Mallory', iat: 1, exp: 4102444800 })).toString('base64url');
+  for (const bad of ['', 'garbage', `${parts[0]}.${forged}.${parts[2]}`, `${parts[0]}.${parts[1]}.`,
+    `${parts[0]}.${parts[1]}.${parts[2].slice(0, -2)}AA`]) {
+    const r = await upgradeRequest(srv.port, `/ws/auth-room?token=${encodeURIComponent(bad)}`);
+    assert.equal(r.status, 401, `${bad}: ${r.body}`);
+    assert.equal(r.json.error, 'invalid_token', `${bad}: ${r.body}`);
+  }
+  // Open mode: no token is still the original protocol.
+  const anon = await srv.connect('auth-room', 'Dave');
+  await anon.close();
+  await c.close();
+  const metrics = await srv.metrics();
+  assert.equal(metricValue(metrics, 'parley_rejected_total', { reason: 'invalid_token' }), 5);
+  assert.equal(metricValue(metrics, 'parley_rejected_total', { reason: 'username_mismatch' }), 1);
+});
+
+test('--auth required: no token, 401; a token past its expiry, 401; a live one closes with 4001 when it expires', { timeout: 30000 }, async () => {
+  const strict = await startServer({ args: ['--auth', 'required', '--jwt-secret', SECRET, '--token-ttl', '2', ...UNTHROTTLED] });
+  try {
+    const none = await upgradeRequest(strict.port, '/ws/r?username=Erin');
+    assert.equal(none.status, 401, none.body);
+    assert.equal(none.json.error, 'auth_required');
+    const reg = await post(strict.port, 'register', { username: 'Erin', password: 'erin password' });
+    assert.equal(reg.status, 201, reg.body);
+    const issuedAt = Date.now();
+    const c = await strict.connect('r', undefined, { path: `/ws/r?token=${encodeURIComponent(reg.json.token)}` });
+    c.send({ content: 'before expiry' });
+    assert.equal((await c.nextMessage()).username, 'Erin');
+    const closed = await c.waitClosed(8000);
+    assert.equal(closed.code, 4001, JSON.stringify(closed));
+    assert.ok(Date.now() - issuedAt >= 1000, 'closed at expiry, not before');
+    const late = await upgradeRequest(strict.port, `/ws/r?token=${encodeURIComponent(reg.json.token)}`);
+    assert.equal(late.status, 401, late.body);
+    assert.equal(late.json.error, 'token_expired');
+    // A token of the first server (same secret, longer lifetime) is good here: servers that share
+    // the secret share users.
+    const login = await post(srv.port, 'login', { username: 'Alice', password: 'correct horse' });
+    const shared = await strict.connect('r', undefined, { path: `/ws/r?token=${encodeURIComponent(login.json.token)}` });
+    await shared.close();
+    const m = await strict.metrics();
+    assert.equal(metricValue(m, 'parley_disconnects_total', { code: 4001 }), 1);
+    assert.equal(metricValue(m, 'parley_rejected_total', { reason: 'auth_required' }), 1);
+    assert.equal(metricValue(m, 'parley_rejected_total', { reason: 'token_expired' }), 1);
+  } finally {
+    await strict.stop();
+  }
+});
+
+test('a token signed with another secret is refused', { timeout: 20000 }, async () => {
+  const other = await startServer({ args: ['--jwt-secret', 'b'.repeat(40), '--db', 'none', ...UNTHROTTLED] });
+  try {
+    const reg = await post(other.port, 'register', { username: 'Frank', password: 'frank password' });
+    assert.equal(reg.status, 201, reg.body);  // --db none: accounts in memory
+    assert.equal((await post(other.port, 'login', { username: 'frank', password: 'frank password' })).status, 200);
+    const r = await upgradeRequest(srv.port, `/ws/x?token=${encodeURIComponent(reg.json.token)}`);
+    assert.equal(r.status, 401, r.body);
+    assert.equal(r.json.error, 'invalid_token');
+  } finally {
+    await other.stop();
+  }
+});
+
+test('register and login attempts are throttled per address (429, Retry-After)', { timeout: 20000 }, async () => {
+  const t = await startServer({ args: ['--login-rate', '3', '--db', 'none'] });
+  try {
+    for (let i = 0; i < 3; i++) {
+      const r = await post(t.port, 'login', { username: 'ghost', password: 'not a password' });
+      assert.equal(r.status, 401, r.body);
+    }
+    const r = await post(t.port, 'login', { username: 'ghost', password: 'not a password' });
+    assert.equal(r.status, 429, r.body);
+    assert.equal(r.json.error, 'too_many_attempts');
+    assert.ok(Number(r.headers['retry-after']) >= 1, JSON.stringify(r.headers));
+    const reg = await post(t.port, 'register', { username: 'ghost', password: 'not a password' });
+    assert.equal(reg.status, 429, 'register and login share the budget');
+    assert.equal(metricValue(await t.metrics(), 'parley_rejected_total', { reason: 'too_many_attempts' }), 2);
+  } finally {
+    await t.stop();
+  }
+});
+
+test('accounts and tokens outlive a restart (same database, same secret)', { timeout: 30000 }, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'parley-auth-'));
+  const args = ['--db', `sqlite:${path.join(dir, 'parley.db')}`, '--jwt-secret', SECRET, ...UNTHROTTLED];
+  try {
+    let s = await startServer({ args });
+    const reg = await post(s.port, 'register', { username: 'Grace', password: 'grace password' });
+    assert.equal(reg.status, 201, reg.body);
+    await s.stop();
+    s = await startServer({ args });
+    try {
+      const login = await post(s.port, 'login', { username: 'grace', password: 'grace password' });
+      assert.equal(login.status, 200, login.body);
+      assert.equal(login.json.username, 'Grace');
+      assert.equal((await post(s.port, 'register', { username: 'Grace', password: 'x'.repeat(8) })).status, 409);
+      const c = await s.connect('r', undefined, { path: `/ws/r?token=${encodeURIComponent(reg.json.token)}` });
+      await c.close();
+    } finally {
+      await s.stop();
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the hashing queue is bounded: a burst of logins past it gets 503 auth_busy at once', { timeout: 30000 }, async () => {
+  const busy = await startServer({ args: [...UNTHROTTLED, '--db', 'none', '--auth-queue', '2'] });
+  try {
+    // Two wait for the hasher (~0.1 s each) beside the one it works on; the rest of 12 sent
+    // together are turned away at once.
+    const answers = await Promise.all(Array.from({ length: 12 }, (_, i) =>
+      post(busy.port, 'login', { username: `u${i}`, password: 'whatever pw' }, { timeoutMs: 15000 })));
+    const counts = {};
+    for (const r of answers) counts[r.status] = (counts[r.status] ?? 0) + 1;
+    assert.deepEqual(Object.keys(counts).sort(), ['401', '503'], JSON.stringify(counts));
+    assert.ok(counts[401] >= 2 && counts[401] <= 6, JSON.stringify(counts));
+    const refused = answers.find((r) => r.status === 503);
+    assert.equal(refused.json.error, 'auth_busy');
+    assert.equal(refused.headers['retry-after'], '1');
+    assert.equal(metricValue(await busy.metrics(), 'parley_rejected_total', { reason: 'auth_busy' }), counts[503]);
+  } finally {
+    await busy.stop();
+  }
+});
