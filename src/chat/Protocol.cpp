@@ -82,6 +82,16 @@ ClientRequest parseClientFrame(std::string_view text, const ProtocolLimits& limi
       r.typing = state->get_bool();
       return r;
     }
+    if (s && *s == "auth") {
+      const auto* token = obj->if_contains("token");
+      if (!token || !token->is_string() || token->get_string().empty() ||
+          token->get_string().size() > kMaxTokenChars)
+        return error("invalid_message", "\"token\" must be a token from /api/login");
+      ClientRequest r;
+      r.kind = ClientRequest::Kind::Auth;
+      r.token = token->get_string();
+      return r;
+    }
     if (!s || *s != "message") return error("unknown_type", "unknown or unsupported \"type\"");
   }
   const auto* contentValue = obj->if_contains("content");
@@ -225,6 +235,15 @@ std::string buildMembershipJson(std::string_view type, std::string_view username
   out.append(R"(,"timestamp":")");
   appendTimestamp(out, unixMillis);
   out.append("\"}");
+  return out;
+}
+
+std::string buildAuthJson(std::string_view username, std::int64_t expiresAtMillis) {
+  std::string out = R"({"type":"auth","username":)";
+  appendJsonString(out, username);
+  out.append(R"(,"expires_at":")");
+  appendTimestamp(out, expiresAtMillis);
+  out.append(R"("})");
   return out;
 }
 

@@ -14,18 +14,20 @@ struct ProtocolLimits {
 };
 
 inline constexpr std::size_t kMaxClientIdChars = 64;
+inline constexpr std::size_t kMaxTokenChars = 4096;
 inline constexpr std::size_t kDefaultPageLimit = 50;
 inline constexpr std::size_t kMaxPageLimit = 200;
 
 // What a client frame asks for. Error carries the `error` frame's code and message.
 struct ClientRequest {
-  enum class Kind { Chat, History, Typing, Error };
+  enum class Kind { Chat, History, Typing, Auth, Error };
   Kind kind = Kind::Error;
   std::string content;       // Chat
   std::string clientId;      // Chat: optional, echoed back, makes retries idempotent
   std::uint64_t before = 0;  // History: messages with id < before (0: the newest)
   std::size_t limit = 0;     // History: page size, capped at kMaxPageLimit
   bool typing = false;       // Typing: the state
+  std::string token;         // Auth: a fresh token for the connection's account
   std::string_view code;     // Error: a stable code from docs/PROTOCOL.md
   std::string_view message;  // Error: a human sentence
 };
@@ -61,6 +63,9 @@ std::string buildMembershipJson(std::string_view type, std::string_view username
 
 // {"type":"typing","username":...,"state":true|false}
 std::string buildTypingJson(std::string_view username, bool state);
+
+// {"type":"auth","username":...,"expires_at":...}: a renewed token was accepted.
+std::string buildAuthJson(std::string_view username, std::int64_t expiresAtMillis);
 
 // {"type":"resume_truncated","since":...,"first_id":...,"message":...}
 std::string buildResumeTruncatedJson(std::uint64_t since, std::uint64_t firstId);

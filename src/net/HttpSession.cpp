@@ -20,7 +20,6 @@
 #include <boost/url/url_view.hpp>
 #include <cerrno>
 #include <cstring>
-#include <limits>
 #include <optional>
 #include <variant>
 
@@ -138,9 +137,7 @@ std::variant<Upgrade, Refusal> checkUpgrade(const bhttp::request<Body>& req, Ser
       return Refusal{403, http::Rejection::UsernameMismatch, "username_mismatch",
                      "username differs from the token's account"};
     up.username = check.username;
-    // (A token good for ~292 million years is good for the connection's whole life.)
-    if (check.expiresAt < std::numeric_limits<std::int64_t>::max() / 1000)
-      up.tokenExpiresAtMs = check.expiresAt * 1000;
+    up.tokenExpiresAtMs = expiresAtMillis(check.expiresAt);
   } else if (ctx.config.authRequired) {
     return Refusal{401, http::Rejection::AuthRequired, "auth_required",
                    "this server needs a token: log in, then connect with ?token="};
@@ -258,6 +255,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     if (!url) return refuse(400, http::Rejection::BadRequest, "bad_request", "malformed URL");
     std::vector<std::string> parts;
     for (auto seg : url->segments()) parts.emplace_back(seg);
+    if (parts.size() == 2 && parts[1] == "refresh") {
+      if (req.method() != bhttp::verb::post)
+        return refuse(405, http::Rejection::MethodNotAllowed, "method_not_allowed", "use POST");
+      return handleRefresh();
+    }
     if (parts.size() == 2 && (parts[1] == "register" || parts[1] == "login")) {
       if (req.method() != bhttp::verb::post)
         return refuse(405, http::Rejection::MethodNotAllowed, "method_not_allowed", "use POST");
@@ -360,6 +362,37 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       r.retryAfterSeconds = 1;
       reply(std::move(r), keepAlive);
     }
+  }
+
+  // POST /api/refresh: a live token buys a new one for the same account, without the password
+  // (an HMAC each way: done here, on the shard).
+  void handleRefresh() {
+    auto& ctx = shard_.ctx();
+    const auto& req = parser_->get();
+    const bool keepAlive = req.keep_alive();
+    auto refuse = [&](http::Rejection why, std::string_view code, std::string_view message) {
+      ctx.metrics.reject(why);
+      reply(http::jsonError(401, code, message), keepAlive);
+    };
+    const std::string_view header = req[bhttp::field::authorization];
+    if (!header.starts_with("Bearer "))
+      return refuse(http::Rejection::AuthRequired, "auth_required",
+                    "send the token to renew as Authorization: Bearer TOKEN");
+    const std::int64_t now = unixMillis() / 1000;
+    const auth::TokenCheck check = ctx.tokens.verify(header.substr(7), now);
+    if (check.status == auth::TokenStatus::Expired)
+      return refuse(http::Rejection::TokenExpired, "token_expired",
+                    "the token has expired: log in again");
+    if (check.status != auth::TokenStatus::Valid)
+      return refuse(http::Rejection::InvalidToken, "invalid_token",
+                    "the token is not one this server issued");
+    auth::AuthResult result;
+    result.token = ctx.tokens.issue(check.username, now, result.expiresAt);
+    if (!result.token.empty()) result.outcome = auth::AuthOutcome::Ok;
+    result.username = check.username;
+    http::Rejection unused{};
+    bool rejected = false;
+    reply(http::authReply(result, false, unused, rejected), keepAlive);
   }
 
   void handleWebSocket() {

@@ -8,8 +8,10 @@
 #include <algorithm>
 #include <boost/asio/post.hpp>
 #include <cerrno>
+#include <limits>
 
 #include "app/Config.h"
+#include "auth/TokenService.h"
 #include "chat/Protocol.h"
 #include "http/Metrics.h"
 #include "net/Shard.h"
@@ -155,6 +157,8 @@ bool WsSession::onMessage(const WsMessage& msg) {
                                std::weak_ptr<chat::Member>(shared_from_this())});
       } else if (req.kind == chat::ClientRequest::Kind::History) {
         requestHistory(req.before, req.limit);
+      } else if (req.kind == chat::ClientRequest::Kind::Auth) {
+        renewToken(req.token);
       } else if (req.kind == chat::ClientRequest::Kind::Typing) {
         // A repeat of the same state within the interval adds nothing but load: dropped (the
         // hub only broadcasts changes, and a refresh every few seconds keeps `true` alive).
@@ -455,6 +459,37 @@ void WsSession::keepAliveTick(std::int64_t nowMs) {
     pingOutstanding_ = true;
     enqueue(pingFrame());
   }
+}
+
+std::int64_t expiresAtMillis(std::int64_t expSeconds) {
+  return expSeconds < std::numeric_limits<std::int64_t>::max() / 1000 ? expSeconds * 1000 : 0;
+}
+
+void WsSession::renewToken(const std::string& token) {
+  auto& ctx = shard_.ctx();
+  auto refuse = [&](http::Rejection why, std::string_view code, std::string_view message) {
+    ctx.metrics.reject(why);
+    sendNow(makeTextFrame(chat::buildErrorJson(code, message), 0));
+  };
+  // The name was settled at the upgrade: an anonymous connection cannot become an account's.
+  if (!tokenDeadlineMs_)
+    return refuse(http::Rejection::InvalidMessage, "invalid_message",
+                  "this connection joined without a token: reconnect with ?token= to use one");
+  const auth::TokenCheck check = ctx.tokens.verify(token, unixMillis() / 1000);
+  if (check.status == auth::TokenStatus::Expired)
+    return refuse(http::Rejection::TokenExpired, "token_expired", "that token has expired");
+  if (check.status != auth::TokenStatus::Valid)
+    return refuse(http::Rejection::InvalidToken, "invalid_token",
+                  "the token is not one this server issued");
+  if (check.username != username_)
+    return refuse(http::Rejection::UsernameMismatch, "username_mismatch",
+                  "the token is another account's");
+  const std::int64_t expiresAtMs = expiresAtMillis(check.expiresAt);
+  if (expiresAtMs)
+    expireAt(expiresAtMs);
+  else
+    tokenDeadlineMs_ = std::numeric_limits<std::int64_t>::max();
+  sendNow(makeTextFrame(chat::buildAuthJson(username_, expiresAtMs), 0));
 }
 
 void WsSession::expireAt(std::int64_t unixMs) {

@@ -19,6 +19,10 @@ namespace parley::net {
 
 class Shard;
 
+// A token's exp (unix seconds) in unix milliseconds; 0 when it is too far to count (such a token
+// outlives any connection).
+std::int64_t expiresAtMillis(std::int64_t expSeconds);
+
 // A complete text frame around `json`, shared by every recipient (`messageId`: a chat
 // message's id, 0 for other frames).
 chat::Frame makeTextFrame(std::string_view json, std::uint64_t messageId);
@@ -63,6 +67,8 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public c
   bool onMessage(const WsMessage& msg);
   void sendNow(chat::Frame frame);  // control and error frames for this connection only
   void requestHistory(std::uint64_t before, std::size_t limit);
+  // {"type":"auth"}: a fresh token for the same account moves the 4001 deadline.
+  void renewToken(const std::string& token);
   bool takeMessageToken();  // control and error frames for this connection only
   void enqueue(const chat::Frame& frame);
   void leaveRoom();

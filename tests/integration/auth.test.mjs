@@ -233,3 +233,61 @@ test('the hashing queue is bounded: a burst of logins past it gets 503 auth_busy
     await busy.stop();
   }
 });
+
+test('POST /api/refresh: a live token buys a later one for the same account', { timeout: 20000 }, async () => {
+  const reg = await post(srv.port, 'register', { username: 'Heidi', password: 'heidi password' });
+  assert.equal(reg.status, 201, reg.body);
+  await new Promise((r) => setTimeout(r, 1100)); // exp counts whole seconds
+  const refresh = (headers) => request(srv.port, '/api/refresh', { method: 'POST', headers });
+  const r = await refresh({ Authorization: `Bearer ${reg.json.token}` });
+  assert.equal(r.status, 200, r.body);
+  assert.equal(r.json.username, 'Heidi');
+  assert.notEqual(r.json.token, reg.json.token);
+  assert.ok(Date.parse(r.json.expires_at) > Date.parse(reg.json.expires_at), r.body);
+  const none = await refresh({});
+  assert.equal(none.status, 401, none.body);
+  assert.equal(none.json.error, 'auth_required');
+  const bad = await refresh({ Authorization: 'Bearer x.y.z' });
+  assert.equal(bad.status, 401, bad.body);
+  assert.equal(bad.json.error, 'invalid_token');
+  assert.equal((await request(srv.port, '/api/refresh')).status, 405);
+});
+
+test('{"type":"auth"} with a fresh token keeps a WebSocket past its first token', { timeout: 30000 }, async () => {
+  const strict = await startServer({ args: ['--auth', 'required', '--jwt-secret', SECRET, '--token-ttl', '2', ...UNTHROTTLED] });
+  try {
+    const reg = await post(strict.port, 'register', { username: 'Ivan', password: 'ivan password' });
+    const other = await post(strict.port, 'register', { username: 'Judy', password: 'judy password' });
+    const c = await strict.connect('r', undefined, { path: `/ws/r?token=${encodeURIComponent(reg.json.token)}` });
+    const opened = Date.now();
+    // Refused renewals: an error frame each, and the connection goes on.
+    c.send({ type: 'auth', token: other.json.token });
+    assert.equal((await c.nextError()).code, 'username_mismatch');
+    c.send({ type: 'auth', token: 'not.a.token' });
+    assert.equal((await c.nextError()).code, 'invalid_token');
+    c.send({ type: 'auth' });
+    assert.equal((await c.nextError()).code, 'invalid_message');
+    await new Promise((r) => setTimeout(r, 1100));
+    const fresh = await request(strict.port, '/api/refresh', { method: 'POST', headers: { Authorization: `Bearer ${reg.json.token}` } });
+    assert.equal(fresh.status, 200, fresh.body);
+    c.send({ type: 'auth', token: fresh.json.token });
+    const ack = await c.next((f) => f.type === 'auth');
+    assert.equal(ack.username, 'Ivan');
+    assert.equal(ack.expires_at, fresh.json.expires_at);
+    // Past the first token's expiry, still open and chatting; closed with 4001 at the second's.
+    await new Promise((r) => setTimeout(r, Math.max(0, opened + 2600 - Date.now())));
+    c.send({ content: 'still here' });
+    assert.equal((await c.nextMessage()).content, 'still here');
+    const closed = await c.waitClosed(5000);
+    assert.equal(closed.code, 4001);
+    assert.ok(Date.now() >= Date.parse(fresh.json.expires_at) - 1000);
+
+    // A connection that joined without a token (an open server) cannot take one on.
+    const anon = await srv.connect('r', 'Mallory');
+    anon.send({ type: 'auth', token: reg.json.token });
+    assert.equal((await anon.nextError()).code, 'invalid_message');
+    await anon.close();
+  } finally {
+    await strict.stop();
+  }
+});

@@ -60,7 +60,10 @@ INSTANTIATE_TEST_SUITE_P(
                       BadCase{R"({"type":"history","before":-1})", "invalid_message"},
                       BadCase{R"({"type":"history","limit":0})", "invalid_message"},
                       BadCase{R"({"type":"bogus","content":"x"})", "unknown_type"},
-                      BadCase{R"({"type":5,"content":"x"})", "unknown_type"}));
+                      BadCase{R"({"type":5,"content":"x"})", "unknown_type"},
+                      BadCase{R"({"type":"auth"})", "invalid_message"},
+                      BadCase{R"({"type":"auth","token":""})", "invalid_message"},
+                      BadCase{R"({"type":"auth","token":7})", "invalid_message"}));
 
 TEST(ParseClientFrame, ClientIdTypingAndHistoryRequests) {
   auto chat = parseClientFrame(R"({"content":"hi","client_id":"c-1"})", limits());
@@ -164,6 +167,24 @@ TEST(MessageJson, HostileContentStaysOneValidObject) {
   EXPECT_EQ(v.at("username").as_string(), m.username);
   EXPECT_EQ(v.at("content").as_string(), m.content);
   EXPECT_EQ(v.size(), 6u);
+}
+
+TEST(ParseClientFrame, AuthCarriesItsTokenUpToTheLimit) {
+  auto auth = parseClientFrame(R"({"type":"auth","token":"a.b.c"})", limits());
+  ASSERT_EQ(auth.kind, ClientRequest::Kind::Auth);
+  EXPECT_EQ(auth.token, "a.b.c");
+  const std::string longest(kMaxTokenChars, 't');
+  EXPECT_EQ(parseClientFrame(R"({"type":"auth","token":")" + longest + "\"}", limits()).kind,
+            ClientRequest::Kind::Auth);
+  EXPECT_EQ(parseClientFrame(R"({"type":"auth","token":")" + longest + "t\"}", limits()).code,
+            "invalid_message");
+}
+
+TEST(AuthJson, NamesTheAccountAndTheNewExpiry) {
+  const auto v = boost::json::parse(buildAuthJson("Al\"ice", 1'758'122'625'000)).as_object();
+  EXPECT_EQ(v.at("type").as_string(), "auth");
+  EXPECT_EQ(v.at("username").as_string(), "Al\"ice");
+  EXPECT_EQ(v.at("expires_at").as_string(), "2025-09-17T15:23:45.000Z");
 }
 
 TEST(ErrorJson, HasTypeCodeAndMessage) {
