@@ -278,6 +278,26 @@ std::vector<std::uint64_t> iota(std::uint64_t first, std::uint64_t last) {
 enum class Backend { Sqlite, Postgres };
 void PrintTo(Backend b, std::ostream* os) { *os << (b == Backend::Sqlite ? "sqlite" : "postgres"); }
 
+// Failures collected from several threads.
+struct ErrorLog {
+  std::mutex mu;
+  std::vector<std::string> errors;
+  void add(std::string e) {
+    std::lock_guard lock(mu);
+    errors.push_back(std::move(e));
+  }
+};
+
+// One server's life in a test thread: open the store, append `batch`, close.
+void openAndAppend(const std::string& url, const std::vector<StoredMessage>& batch, ErrorLog& log) {
+  try {
+    auto s = openStore(url);
+    if (StoreStatus st = appendTo(*s, batch); !st.ok) log.add(st.error);
+  } catch (const std::exception& e) {
+    log.add(e.what());
+  }
+}
+
 class StoreTest : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
@@ -721,25 +741,13 @@ TEST_P(StoreTest, NewerSchemaIsRefusedAtOpen) {
 
 TEST_P(StoreTest, ServersOpeningAFreshDatabaseTogetherAllSucceed) {
   constexpr int kOpeners = 4;
-  std::mutex mu;
-  std::vector<std::string> errors;
+  ErrorLog log;
   std::vector<std::thread> threads;
   for (int i = 0; i < kOpeners; ++i)
-    threads.emplace_back([&, i] {
-      try {
-        auto s = openStore(url_);
-        const StoreStatus st = appendTo(*s, range("room" + std::to_string(i), 1, 3));
-        if (!st.ok) {
-          std::lock_guard lock(mu);
-          errors.push_back(st.error);
-        }
-      } catch (const std::exception& e) {
-        std::lock_guard lock(mu);
-        errors.push_back(e.what());
-      }
-    });
+    threads.emplace_back(
+        [&, i] { openAndAppend(url_, range("room" + std::to_string(i), 1, 3), log); });
   for (auto& t : threads) t.join();
-  EXPECT_TRUE(errors.empty()) << errors.front();
+  EXPECT_TRUE(log.errors.empty()) << log.errors.front();
   EXPECT_EQ(query("SELECT count(*) FROM schema_version"), "1");
   std::vector<RoomSummary> rooms;
   ASSERT_TRUE(store().rooms(10, rooms).ok);
@@ -1167,28 +1175,16 @@ TEST(SqliteInbox, StoresOpenedAndClosedTogetherInOneProcessShareTheInbox) {
   const std::string path = dir + "/parley.db";
   constexpr int kThreads = 4;
   constexpr int kRounds = 40;
-  std::mutex mu;
-  std::vector<std::string> errors;
+  ErrorLog log;
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t)
     threads.emplace_back([&, t] {
-      for (int r = 0; r < kRounds; ++r) {
-        try {
-          auto s = openStore("sqlite:" + path);
-          const std::string room = "room" + std::to_string(t);
-          if (StoreStatus st = appendTo(*s, {msg(room, static_cast<std::uint64_t>(r) + 1)});
-              !st.ok) {
-            std::lock_guard lock(mu);
-            errors.push_back(st.error);
-          }
-        } catch (const std::exception& e) {
-          std::lock_guard lock(mu);
-          errors.push_back(e.what());
-        }
-      }
+      for (int r = 0; r < kRounds; ++r)
+        openAndAppend("sqlite:" + path,
+                      {msg("room" + std::to_string(t), static_cast<std::uint64_t>(r) + 1)}, log);
     });
   for (auto& t : threads) t.join();
-  EXPECT_TRUE(errors.empty()) << errors.size() << " failed, first: " << errors.front();
+  EXPECT_TRUE(log.errors.empty()) << log.errors.size() << " failed, first: " << log.errors.front();
   EXPECT_EQ(countRows(path, "SELECT count(*) FROM messages"), kThreads * kRounds);
   fs::remove_all(dir);
 }
