@@ -1,4 +1,5 @@
-// Browser test of web/index.html as served by the real server: two pages chat in one room.
+// Browser test of web/index.html as served by the real server: two pages chat in one room;
+// signing in (register, log in, a token that expires, a wrong password).
 // Uses Debian's Chromium (/usr/bin/chromium, or $CHROMIUM) through playwright-core, which is
 // installed with the integration tests: (cd tests/integration && npm ci). Skipped, saying so,
 // when there is no Chromium. Run from the repository root:
@@ -9,9 +10,9 @@ import { createRequire } from 'node:module';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startServer, withTimeout, fileTimeout } from '../integration/server.mjs';
+import { startServer, withTimeout, fileTimeout, request, sleep } from '../integration/server.mjs';
 
-fileTimeout(120000);
+fileTimeout(180000);
 
 const require = createRequire(new URL('../integration/package.json', import.meta.url));
 const { chromium } = require('playwright-core');
@@ -43,19 +44,36 @@ after(async () => {
   if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
 });
 
-async function openAndJoin(name) {
+// Every test password contains this word; no URL the page asks for may.
+const PASSWORD = 'correct horse battery';
+
+// A new page showing `server`'s client. Errors in it are pushed to `errors`, but for those
+// matching one of `expected`. Counts the WebSockets it opens (page.sockets).
+async function openPage(name, { server = srv, errors = pageErrors, expected = [] } = {}) {
   const page = await context.newPage();
-  page.on('pageerror', (e) => pageErrors.push(`${name}: ${e.message}`));
+  const note = (what) => { if (!expected.some((re) => re.test(what))) errors.push(`${name}: ${what}`); };
+  page.on('pageerror', (e) => note(e.message));
   // Failed loads are reported from the response (with the URL); the browser's own favicon probe
   // does not count.
   page.on('console', (m) => {
-    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) pageErrors.push(`${name} console: ${m.text()}`);
+    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) note(`console: ${m.text()}`);
   });
   page.on('response', (r) => {
-    if (r.status() >= 400 && !r.url().endsWith('/favicon.ico')) pageErrors.push(`${name}: HTTP ${r.status()} for ${r.url()}`);
+    if (r.status() >= 400 && !r.url().endsWith('/favicon.ico')) note(`HTTP ${r.status()} for ${r.url()}`);
   });
-  page.on('requestfailed', (r) => pageErrors.push(`${name}: request failed ${r.url()} ${r.failure()?.errorText}`));
-  await page.goto(`${srv.url}/`);
+  page.on('requestfailed', (r) => note(`request failed ${r.url()} ${r.failure()?.errorText}`));
+  page.on('request', (r) => { if (/horse/.test(r.url())) errors.push(`${name}: a password in ${r.url()}`); });
+  page.sockets = 0;
+  page.on('websocket', (w) => {
+    page.sockets++;
+    if (/horse/.test(w.url())) errors.push(`${name}: a password in ${w.url()}`);
+  });
+  await page.goto(`${server.url}/`);
+  return page;
+}
+
+async function openAndJoin(name, opts) {
+  const page = await openPage(name, opts);
   await page.fill('#room', ROOM);
   await page.fill('#user', name);
   await page.click('#join button');
@@ -143,4 +161,153 @@ test('two pages chat in one room', { timeout: 90000, skip: !existsSync(EXE) && `
 
   if (process.env.PARLEY_SCREENSHOT) await alice.screenshot({ path: process.env.PARLEY_SCREENSHOT });
   assert.deepEqual(pageErrors, [], 'errors in the page');
+});
+
+const skip = !existsSync(EXE) && `no Chromium at ${EXE}`;
+async function closePages(server) {
+  for (const page of context.pages()) if (page.url().startsWith(server.url)) await page.close().catch(() => {});
+}
+const statusText = (page) => page.textContent('#status');
+const stored = (page) => page.evaluate(() => ({ session: sessionStorage.getItem('parley-session'), local: JSON.stringify(localStorage) }));
+
+test('a registered user chats under the account name', { timeout: 60000, skip }, async () => {
+  const server = await startServer();
+  const errors = [];
+  try {
+    const dora = await openPage('Dora', { server, errors });
+    await dora.fill('#room', ROOM);
+    await dora.fill('#user', 'Dora');
+    await dora.fill('#password', PASSWORD);
+    await dora.click('#register');
+    await dora.waitForSelector('#status[data-state="open"]');
+    assert.match(await statusText(dora), new RegExp(`${ROOM} as Dora \\(signed in\\)`));
+    assert.equal(await dora.textContent('#account-name'), 'Dora');
+    assert.ok(await dora.isVisible('#logout'), 'no sign-out button');
+    assert.equal(await dora.inputValue('#password'), '', 'the password is still in the form');
+    const kept = await stored(dora);
+    const session = JSON.parse(kept.session);
+    assert.equal(session.username, 'Dora');
+    assert.match(session.token, /^[\w-]+\.[\w-]+\.[\w-]+$/);
+    assert.ok(session.expiresAt > Date.now());
+    assert.doesNotMatch(kept.session + kept.local, /horse/, 'the password was stored');
+    assert.doesNotMatch(kept.local, /eyJ/, 'the token is in localStorage');
+
+    const eve = await openAndJoin('Eve', { server, errors }); // anonymous, as before
+    await say(dora, 'Hello, signed in');
+    assert.match((await messages(eve, 1))[0], LINE('Dora', 'Hello, signed in'));
+
+    // Join with a password filled signs in first; the name's case does not matter, the account's
+    // is shown.
+    const tab = await openPage('Dora2', { server, errors });
+    await tab.fill('#room', ROOM);
+    await tab.fill('#user', 'dora');
+    await tab.fill('#password', PASSWORD);
+    await tab.click('#join button');
+    await tab.waitForSelector('#status[data-state="open"]');
+    assert.match(await statusText(tab), /as Dora \(signed in\)/);
+    await say(tab, 'from the second tab');
+    assert.match((await messages(eve, 2))[1], LINE('Dora', 'from the second tab'));
+
+    // A reload keeps the session (sessionStorage): Join reuses the token.
+    await dora.reload();
+    assert.equal(await dora.textContent('#account-name'), 'Dora');
+    assert.ok(await dora.isHidden('#password'), 'the password field shows while signed in');
+    await dora.click('#join button');
+    await dora.waitForSelector('#status[data-state="open"]');
+    assert.match(await statusText(dora), /as Dora \(signed in\)/);
+
+    await dora.click('#logout');
+    await dora.waitForSelector('#status[data-state="idle"]');
+    assert.match(await statusText(dora), /signed out/);
+    assert.equal((await stored(dora)).session, null, 'the token is still in sessionStorage');
+    assert.ok(await dora.isHidden('#account'), 'still shown as signed in');
+    assert.ok(await dora.isVisible('#password'), 'no password field after signing out');
+    assert.ok(await dora.isDisabled('#text'), 'the message input is still enabled');
+    assert.deepEqual(errors, [], 'errors in the pages');
+  } finally {
+    await closePages(server);
+    await server.stop();
+  }
+});
+
+test('a server that requires sign-in: refused anonymously, then a token that expires', { timeout: 60000, skip }, async () => {
+  const server = await startServer({
+    args: ['--auth', 'required', '--jwt-secret', 'browser-test-secret-0123456789abcdef', '--token-ttl', '3'],
+  });
+  const errors = [];
+  try {
+    // The refused upgrade (401) shows in the console, and the page's plain GET of the same URL
+    // (to learn why) answers 401 auth_required.
+    const page = await openPage('Gus', { server, errors, expected: [/\/ws\/browser-test\?username=Gus\b/] });
+    await page.fill('#room', ROOM);
+    await page.fill('#user', 'Gus');
+    await page.click('#join button');
+    await page.waitForFunction(() => /requires sign-in/.test(document.querySelector('#status').textContent));
+    assert.equal(await page.getAttribute('#status', 'data-state'), 'error');
+    assert.ok(await page.isDisabled('#text'), 'the message input is enabled');
+    assert.ok(await page.isHidden('#reconnect'), 'a reconnect button for a refused join');
+    assert.equal((await server.healthz()).connections, 0);
+
+    await page.fill('#password', PASSWORD);
+    await page.click('#register');
+    await page.waitForSelector('#status[data-state="open"]');
+    const openedAt = Date.now();
+    assert.match(await statusText(page), /as Gus \(signed in\)/);
+    await say(page, 'before the token expires');
+    assert.match((await messages(page, 1))[0], LINE('Gus', 'before the token expires'));
+
+    // The token lasts 3 s (2-3 s: its times are whole seconds); the server's sweep (every second
+    // here) closes the connection with 4001.
+    await page.waitForFunction(() => /session expired, sign in again/.test(document.querySelector('#status').textContent),
+      null, { timeout: 10000 });
+    const lasted = Date.now() - openedAt;
+    assert.ok(lasted < 6000, `closed ${lasted} ms after it opened`);
+    if (process.env.PARLEY_TEST_LOG) process.stderr.write(`token connection closed after ${lasted} ms\n`);
+    assert.match(await page.textContent('#log'), /disconnected \(4001: token expired\): session expired/);
+    assert.equal((await stored(page)).session, null, 'the token is still in sessionStorage');
+    assert.ok(await page.isHidden('#account'), 'still shown as signed in');
+    assert.ok(await page.isHidden('#reconnect'), 'a reconnect button with a dead token');
+    assert.ok(await page.isDisabled('#text'), 'the message input is enabled');
+    await sleep(1000); // no reconnect with the dead token
+    assert.equal(page.sockets, 2, 'WebSockets opened: the refused one and the signed-in one');
+    assert.equal((await server.healthz()).connections, 0);
+    assert.match(await statusText(page), /session expired/);
+    assert.deepEqual(errors, [], 'errors in the page');
+  } finally {
+    await closePages(server);
+    await server.stop();
+  }
+});
+
+test('a wrong password or a taken name shows the server\'s message', { timeout: 60000, skip }, async () => {
+  const server = await startServer();
+  const errors = [];
+  try {
+    const r = await request(server.port, '/api/register', {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'Ivan', password: PASSWORD }),
+    });
+    assert.equal(r.status, 201, r.body);
+    const page = await openPage('Ivan', {
+      server, errors, expected: [/HTTP 401 for .*\/api\/login$/, /HTTP 409 for .*\/api\/register$/],
+    });
+    await page.fill('#room', ROOM);
+    await page.fill('#user', 'Ivan');
+    await page.fill('#password', 'wrong horse staple');
+    await page.click('#login');
+    await page.waitForSelector('#status[data-state="error"]');
+    assert.match(await statusText(page), /could not sign in: wrong username or password/);
+    assert.ok(await page.isHidden('#account'), 'shown as signed in');
+    assert.equal((await stored(page)).session, null);
+
+    await page.fill('#user', 'ivan');
+    await page.fill('#password', PASSWORD);
+    await page.click('#register');
+    await page.waitForFunction(() => /could not register: that name has an account/.test(document.querySelector('#status').textContent));
+    assert.equal(page.sockets, 0, 'a WebSocket was opened');
+    assert.deepEqual(errors, [], 'errors in the page');
+  } finally {
+    await closePages(server);
+    await server.stop();
+  }
 });
