@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "auth/AccountDirectory.h"
 #include "auth/AuthService.h"
 #include "auth/LoginThrottle.h"
 #include "auth/PasswordHasher.h"
@@ -89,14 +90,20 @@ int runServer(const Config& config) {
   const auth::TokenService tokens(std::move(secret), config.tokenTtlSeconds);
   auth::LoginThrottle loginThrottle(std::max(1.0, config.loginAttemptsPerMinute),
                                     config.loginAttemptsPerMinute / 60.0, kThrottledAddresses);
+  auth::AccountDirectory accountNames;
   auto accounts = std::make_unique<auth::AuthService>(
-      config.db != "none" ? store::openStore(config.db) : nullptr, hasher, tokens,
+      config.db != "none" ? store::openStore(config.db) : nullptr, accountNames, hasher, tokens,
       [] { return net::unixMillis() / 1000; }, config.authQueue);
-  log("auth: %s", config.authRequired ? "required (every WebSocket needs a token)"
-                                      : "open (tokens verified when given)");
+  log("auth: %s; %zu account%s",
+      config.authRequired ? "required (every WebSocket needs a token)"
+                          : "open (tokens verified when given)",
+      accountNames.size(), accountNames.size() == 1 ? "" : "s");
+  if (accountNames.full())
+    log("auth: more accounts than %zu: names registered past that are not reserved in open mode",
+        auth::AccountDirectory::kDefaultMaxNames);
 
-  net::ServerContext ctx{config,       hub,    metrics,   net::unixMillis(),
-                         writer.get(), tokens, *accounts, loginThrottle};
+  net::ServerContext ctx{config, hub,       metrics,      net::unixMillis(), writer.get(),
+                         tokens, *accounts, accountNames, loginThrottle};
 
   for (unsigned i = 0; i < config.threads; ++i)
     shards.push_back(std::make_unique<net::Shard>(i, ctx));

@@ -18,6 +18,7 @@
 
 namespace parley::auth {
 
+class AccountDirectory;
 class PasswordHasher;
 class TokenService;
 
@@ -41,10 +42,12 @@ class AuthService {
   using Done = std::function<void(AuthResult)>;  // called on the service's thread
 
   // `accounts`: the service's own store connection; null keeps accounts in memory (--db none:
-  // they go with the process, like the messages). `nowSeconds`: unix time.
-  AuthService(std::unique_ptr<store::MessageStore> accounts, const PasswordHasher& hasher,
-              const TokenService& tokens, std::function<std::int64_t()> nowSeconds,
-              std::size_t maxQueued);
+  // they go with the process, like the messages). `names` is loaded from it here (start-up:
+  // throws if the store cannot be read) and learns every account registered from now on.
+  // `nowSeconds`: unix time.
+  AuthService(std::unique_ptr<store::MessageStore> accounts, AccountDirectory& names,
+              const PasswordHasher& hasher, const TokenService& tokens,
+              std::function<std::int64_t()> nowSeconds, std::size_t maxQueued);
   ~AuthService();  // answers what is still queued with Unavailable, then stops
   AuthService(const AuthService&) = delete;
   AuthService& operator=(const AuthService&) = delete;
@@ -70,6 +73,7 @@ class AuthService {
 
   std::unique_ptr<store::MessageStore> accounts_;
   std::map<std::string, store::Account> memory_;  // when accounts_ is null; this thread only
+  AccountDirectory& names_;
   const PasswordHasher& hasher_;
   const TokenService& tokens_;
   std::function<std::int64_t()> nowSeconds_;

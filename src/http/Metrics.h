@@ -34,6 +34,7 @@ enum class Rejection : unsigned {
   InvalidCredentials,
   TooManyAttempts,
   AuthBusy,
+  UsernameReserved,
   Count
 };
 

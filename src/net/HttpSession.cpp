@@ -24,6 +24,7 @@
 #include <variant>
 
 #include "app/Config.h"
+#include "auth/AccountDirectory.h"
 #include "auth/AuthService.h"
 #include "auth/LoginThrottle.h"
 #include "auth/TokenService.h"
@@ -36,6 +37,7 @@
 #include "net/SessionPool.h"
 #include "net/Shard.h"
 #include "net/WsSession.h"
+#include "store/MessageStore.h"
 #include "store/StoreWriter.h"
 
 namespace parley::net {
@@ -141,6 +143,9 @@ std::variant<Upgrade, Refusal> checkUpgrade(const bhttp::request<Body>& req, Ser
   } else if (ctx.config.authRequired) {
     return Refusal{401, http::Rejection::AuthRequired, "auth_required",
                    "this server needs a token: log in, then connect with ?token="};
+  } else if (named != params.end() && ctx.accountNames.has(store::accountKey(up.username))) {
+    return Refusal{403, http::Rejection::UsernameReserved, "username_reserved",
+                   "that name has an account: log in to use it, or pick another"};
   }
   if (auto it = params.find("since"); it != params.end()) {
     up.since = http::parseUnsigned((*it).value);
@@ -418,6 +423,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     res->set(bhttp::field::server, "parley");
     res->set(bhttp::field::content_type, r.contentType);
     res->set(bhttp::field::cache_control, "no-store");
+    if (r.status == 401)  // RFC 9110: a 401 names its scheme
+      res->set(bhttp::field::www_authenticate, "Bearer realm=\"parley\"");
     if (r.retryAfterSeconds > 0)
       res->set(bhttp::field::retry_after, std::to_string(r.retryAfterSeconds));
     res->body() = std::move(r.body);

@@ -22,6 +22,7 @@ namespace parley::app {
 struct Config;
 }
 namespace parley::auth {
+class AccountDirectory;
 class AuthService;
 class LoginThrottle;
 class TokenService;
@@ -51,6 +52,7 @@ struct ServerContext {
   const store::StoreWriter* store;  // null with --db none; for /healthz
   const auth::TokenService& tokens;
   auth::AuthService& accounts;
+  const auth::AccountDirectory& accountNames;  // --auth open: these names need their token
   auth::LoginThrottle& loginThrottle;
   std::atomic<bool> stopping{false};
 };

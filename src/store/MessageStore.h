@@ -107,6 +107,9 @@ class MessageStore {
   // and nothing changes); findAccount() looks one up by key (nullopt: no such account).
   virtual StoreStatus createAccount(const Account& account, bool& created) = 0;
   virtual StoreStatus findAccount(std::string_view key, std::optional<Account>& out) = 0;
+  // Account keys greater than `afterKey`, ascending, at most `limit` (pages through them all).
+  virtual StoreStatus accountKeys(std::string_view afterKey, std::size_t limit,
+                                  std::vector<std::string>& out) = 0;
 
   // A cheap round trip to the database (SELECT 1), for /healthz and recovery probes.
   virtual StoreStatus ping() = 0;

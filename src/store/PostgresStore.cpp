@@ -119,6 +119,8 @@ constexpr StmtDef kStmts[] = {
      "VALUES ($1, $2, $3, $4) ON CONFLICT (name_key) DO NOTHING"},
     {"parley_find_account",
      "SELECT name_key, username, password_hash, created_ms FROM accounts WHERE name_key = $1"},
+    {"parley_account_keys",
+     "SELECT name_key FROM accounts WHERE name_key > $1 ORDER BY name_key LIMIT $2"},
 };
 #undef PARLEY_BATCH
 
@@ -536,6 +538,24 @@ StoreStatus PostgresStore::findAccount(std::string_view key, std::optional<Accou
     a.username = toText(res.get(), 0, 1);
     a.passwordHash = toText(res.get(), 0, 2);
     a.createdMillis = toInt64(res.get(), 0, 3);
+    return true;
+  });
+}
+
+StoreStatus PostgresStore::accountKeys(std::string_view afterKey, std::size_t limit,
+                                       std::vector<std::string>& out) {
+  out.clear();
+  if (hasNul(afterKey)) return StoreStatus::failure("postgres accountKeys: key contains a NUL");
+  const std::string after(afterKey);
+  const std::string n = clampedLimit(limit);
+  const char* const params[] = {after.c_str(), n.c_str()};
+  return call("accountKeys", [&](std::string& error) {
+    out.clear();
+    Result res;
+    if (!exec(kAccountKeys, params, res, error)) return false;
+    const int rows = PQntuples(res.get());
+    out.reserve(static_cast<std::size_t>(rows));
+    for (int i = 0; i < rows; ++i) out.push_back(toText(res.get(), i, 0));
     return true;
   });
 }

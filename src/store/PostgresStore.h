@@ -51,6 +51,8 @@ class PostgresStore final : public MessageStore {
   StoreStatus pruneOlderThan(std::int64_t cutoffMillis, std::uint64_t& deleted) override;
   StoreStatus createAccount(const Account& account, bool& created) override;
   StoreStatus findAccount(std::string_view key, std::optional<Account>& out) override;
+  StoreStatus accountKeys(std::string_view afterKey, std::size_t limit,
+                          std::vector<std::string>& out) override;
   StoreStatus ping() override;
 
  private:
@@ -68,6 +70,7 @@ class PostgresStore final : public MessageStore {
     kPing,
     kCreateAccount,
     kFindAccount,
+    kAccountKeys,
     kStmtCount
   };
   struct Finish {

@@ -134,8 +134,10 @@ constexpr const char* kSql[] = {
     "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (name_key) DO NOTHING",
     /* kFindAccount */
     "SELECT name_key, username, password_hash, created_ms FROM accounts WHERE name_key = ?1",
+    /* kAccountKeys */
+    "SELECT name_key FROM accounts WHERE name_key > ?1 ORDER BY name_key LIMIT ?2",
 };
-static_assert(std::size(kSql) == 17);
+static_assert(std::size(kSql) == 18);
 
 std::int64_t clampLimit(std::size_t n) {
   return n > static_cast<std::size_t>(kMaxStoredInteger) ? kMaxStoredInteger
@@ -629,6 +631,22 @@ StoreStatus SqliteStore::findAccount(std::string_view key, std::optional<Account
   a.username = columnText(s, 1);
   a.passwordHash = columnText(s, 2);
   a.createdMillis = sqlite3_column_int64(s, 3);
+  return {};
+}
+
+StoreStatus SqliteStore::accountKeys(std::string_view afterKey, std::size_t limit,
+                                     std::vector<std::string>& out) {
+  out.clear();
+  sqlite3_stmt* s = stmt(kAccountKeys);
+  Reset reset(s);
+  bindText(s, 1, afterKey);
+  sqlite3_bind_int64(s, 2, clampLimit(limit));
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) out.push_back(columnText(s, 0));
+  if (rc != SQLITE_DONE) {
+    out.clear();
+    return failure("accountKeys");
+  }
   return {};
 }
 

@@ -54,6 +54,8 @@ class SqliteStore final : public MessageStore {
   StoreStatus pruneOlderThan(std::int64_t cutoffMillis, std::uint64_t& deleted) override;
   StoreStatus createAccount(const Account& account, bool& created) override;
   StoreStatus findAccount(std::string_view key, std::optional<Account>& out) override;
+  StoreStatus accountKeys(std::string_view afterKey, std::size_t limit,
+                          std::vector<std::string>& out) override;
   StoreStatus ping() override;
   bool wantsMaintenance() const override { return true; }
   void maintain() override;
@@ -78,6 +80,7 @@ class SqliteStore final : public MessageStore {
     kPing,
     kCreateAccount,
     kFindAccount,
+    kAccountKeys,
     kStmtCount
   };
   struct CloseDb {

@@ -131,6 +131,7 @@ test('--auth required: no token, 401; a token past its expiry, 401; a live one c
     const none = await upgradeRequest(strict.port, '/ws/r?username=Erin');
     assert.equal(none.status, 401, none.body);
     assert.equal(none.json.error, 'auth_required');
+    assert.equal(none.headers['www-authenticate'], 'Bearer realm="parley"');
     const reg = await post(strict.port, 'register', { username: 'Erin', password: 'erin password' });
     assert.equal(reg.status, 201, reg.body);
     const issuedAt = Date.now();
@@ -254,12 +255,16 @@ test('POST /api/refresh: a live token buys a later one for the same account', { 
 });
 
 test('{"type":"auth"} with a fresh token keeps a WebSocket past its first token', { timeout: 30000 }, async () => {
-  const strict = await startServer({ args: ['--auth', 'required', '--jwt-secret', SECRET, '--token-ttl', '2', ...UNTHROTTLED] });
+  // Tokens count whole seconds: a 4 s token lasts 3-4 s. The renewal comes 0.9 s before the
+  // first token's expiry (a later second, so a later expiry), and the sweep that closes an
+  // expired connection runs once a second.
+  const strict = await startServer({ args: ['--auth', 'required', '--jwt-secret', SECRET, '--token-ttl', '4', ...UNTHROTTLED] });
+  const until = (ms) => new Promise((r) => setTimeout(r, Math.max(0, ms - Date.now())));
   try {
     const reg = await post(strict.port, 'register', { username: 'Ivan', password: 'ivan password' });
     const other = await post(strict.port, 'register', { username: 'Judy', password: 'judy password' });
+    const firstExpiry = Date.parse(reg.json.expires_at);
     const c = await strict.connect('r', undefined, { path: `/ws/r?token=${encodeURIComponent(reg.json.token)}` });
-    const opened = Date.now();
     // Refused renewals: an error frame each, and the connection goes on.
     c.send({ type: 'auth', token: other.json.token });
     assert.equal((await c.nextError()).code, 'username_mismatch');
@@ -267,20 +272,23 @@ test('{"type":"auth"} with a fresh token keeps a WebSocket past its first token'
     assert.equal((await c.nextError()).code, 'invalid_token');
     c.send({ type: 'auth' });
     assert.equal((await c.nextError()).code, 'invalid_message');
-    await new Promise((r) => setTimeout(r, 1100));
+    await until(firstExpiry - 900);
     const fresh = await request(strict.port, '/api/refresh', { method: 'POST', headers: { Authorization: `Bearer ${reg.json.token}` } });
     assert.equal(fresh.status, 200, fresh.body);
+    const secondExpiry = Date.parse(fresh.json.expires_at);
+    assert.ok(secondExpiry - firstExpiry >= 2000, `${reg.json.expires_at} then ${fresh.json.expires_at}`);
     c.send({ type: 'auth', token: fresh.json.token });
     const ack = await c.next((f) => f.type === 'auth');
     assert.equal(ack.username, 'Ivan');
     assert.equal(ack.expires_at, fresh.json.expires_at);
-    // Past the first token's expiry, still open and chatting; closed with 4001 at the second's.
-    await new Promise((r) => setTimeout(r, Math.max(0, opened + 2600 - Date.now())));
+    // Past the first token's expiry and a sweep: still open and chatting.
+    await until(firstExpiry + 1300);
     c.send({ content: 'still here' });
     assert.equal((await c.nextMessage()).content, 'still here');
-    const closed = await c.waitClosed(5000);
+    // Closed with 4001 at the second token's expiry (within a sweep).
+    const closed = await c.waitClosed(secondExpiry + 3000 - Date.now());
     assert.equal(closed.code, 4001);
-    assert.ok(Date.now() >= Date.parse(fresh.json.expires_at) - 1000);
+    assert.ok(Date.now() >= secondExpiry - 50, 'not before the renewed expiry');
 
     // A connection that joined without a token (an open server) cannot take one on.
     const anon = await srv.connect('r', 'Mallory');
@@ -289,5 +297,39 @@ test('{"type":"auth"} with a fresh token keeps a WebSocket past its first token'
     await anon.close();
   } finally {
     await strict.stop();
+  }
+});
+
+test('--auth open: a registered name is its owner\'s alone, and stays so after a restart', { timeout: 30000 }, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'parley-names-'));
+  const args = ['--db', `sqlite:${path.join(dir, 'parley.db')}`, '--jwt-secret', SECRET, ...UNTHROTTLED];
+  try {
+    let s = await startServer({ args });
+    const before = await s.connect('r', 'Oscar'); // not yet registered: anyone's
+    await before.close();
+    const reg = await post(s.port, 'register', { username: 'Oscar', password: 'oscar password' });
+    assert.equal(reg.status, 201, reg.body);
+    for (const name of ['Oscar', 'oscar', 'OSCAR']) {
+      const r = await upgradeRequest(s.port, `/ws/r?username=${name}`);
+      assert.equal(r.status, 403, `${name}: ${r.body}`);
+      assert.equal(r.json.error, 'username_reserved');
+    }
+    const owner = await s.connect('r', undefined, { path: `/ws/r?username=Oscar&token=${encodeURIComponent(reg.json.token)}` });
+    await owner.close();
+    const other = await s.connect('r', 'Oscar2'); // other names stay free
+    await other.close();
+    assert.equal(metricValue(await s.metrics(), 'parley_rejected_total', { reason: 'username_reserved' }), 3);
+    await s.stop();
+    s = await startServer({ args });
+    try {
+      const r = await upgradeRequest(s.port, '/ws/r?username=oscar');
+      assert.equal(r.status, 403, r.body);
+      assert.equal(r.json.error, 'username_reserved');
+      assert.match(s.output(), /1 account\b/);
+    } finally {
+      await s.stop();
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });

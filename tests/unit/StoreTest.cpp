@@ -785,6 +785,21 @@ TEST_P(StoreTest, AccountsAreCreatedOnceAndFoundByKey) {
   EXPECT_EQ(query("SELECT count(*) FROM accounts"), "3");
 }
 
+TEST_P(StoreTest, AccountKeysPageInByteOrder) {
+  bool created = false;
+  for (std::string_view name : {"zed", "Bob", "alice", "\xc3\xa9mile", "carol"})
+    ASSERT_TRUE(store().createAccount(account(name), created).ok && created) << name;
+  std::vector<std::string> page;
+  ASSERT_TRUE(store().accountKeys("", 2, page).ok);
+  EXPECT_EQ(page, (std::vector<std::string>{"alice", "bob"}));
+  ASSERT_TRUE(store().accountKeys(page.back(), 2, page).ok);
+  EXPECT_EQ(page, (std::vector<std::string>{"carol", "zed"}));
+  ASSERT_TRUE(store().accountKeys(page.back(), 2, page).ok);
+  EXPECT_EQ(page, (std::vector<std::string>{"\xc3\xa9mile"}));
+  ASSERT_TRUE(store().accountKeys(page.back(), 2, page).ok);
+  EXPECT_TRUE(page.empty());
+}
+
 TEST_P(StoreTest, AccountTextWithNulIsRefusedAndNeverFound) {
   bool created = true;
   EXPECT_FALSE(store().createAccount(account(std::string_view("bob\0x", 5)), created).ok);

@@ -1,0 +1,58 @@
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <string>
+
+#include "auth/AccountDirectory.h"
+#include "store/MessageStore.h"
+
+namespace parley::auth {
+namespace {
+
+namespace fs = std::filesystem;
+
+TEST(AccountDirectory, HoldsWhatItIsGivenUpToItsCap) {
+  AccountDirectory names(3);
+  EXPECT_FALSE(names.has("alice"));  // empty: answered without the lock
+  EXPECT_TRUE(names.add("alice"));
+  EXPECT_TRUE(names.add("bob"));
+  EXPECT_TRUE(names.add("bob"));  // again: no room taken
+  EXPECT_EQ(names.size(), 2u);
+  EXPECT_TRUE(names.add("carol"));
+  EXPECT_TRUE(names.full());
+  EXPECT_FALSE(names.add("dave"));  // past the cap: not reserved, and said so
+  EXPECT_TRUE(names.add("alice"));  // but one it has is still there
+  EXPECT_TRUE(names.has("alice"));
+  EXPECT_TRUE(names.has("carol"));
+  EXPECT_FALSE(names.has("dave"));
+  EXPECT_FALSE(names.has("Alice"));  // keys, not names: the caller folds the case
+  EXPECT_EQ(names.size(), 3u);
+}
+
+TEST(AccountDirectory, LoadsEveryAccountOfAStoreInPages) {
+  std::string dir = (fs::temp_directory_path() / "parley-names-XXXXXX").string();
+  ASSERT_NE(mkdtemp(dir.data()), nullptr);
+  {
+    auto accounts = store::openStore("sqlite:" + dir + "/parley.db");
+    for (int i = 0; i < 25; ++i) {
+      const std::string name = "User" + std::to_string(i);
+      bool created = false;
+      ASSERT_TRUE(accounts->createAccount({store::accountKey(name), name, "h", 1}, created).ok);
+    }
+    AccountDirectory names;
+    names.load(*accounts, 10);  // three pages, the last one short
+    EXPECT_EQ(names.size(), 25u);
+    EXPECT_TRUE(names.has("user0"));
+    EXPECT_TRUE(names.has("user24"));
+    EXPECT_FALSE(names.has("user25"));
+    AccountDirectory capped(7);
+    capped.load(*accounts, 10);
+    EXPECT_EQ(capped.size(), 7u);
+    EXPECT_TRUE(capped.full());
+  }
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace parley::auth
