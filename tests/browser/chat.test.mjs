@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startServer, withTimeout, fileTimeout, request, sleep } from '../integration/server.mjs';
+import { startServer, withTimeout, fileTimeout, request, sleep, metricValue } from '../integration/server.mjs';
 
 fileTimeout(180000);
 
@@ -238,7 +238,10 @@ test('a server that requires sign-in: refused anonymously, then a token that exp
   try {
     // The refused upgrade (401) shows in the console, and the page's plain GET of the same URL
     // (to learn why) answers 401 auth_required.
-    const page = await openPage('Gus', { server, errors, expected: [/\/ws\/browser-test\?username=Gus\b/] });
+    // Renewal is cut off (the refresh request fails): the token runs out, as it would for a
+    // tab that slept through its renewal.
+    const page = await openPage('Gus', { server, errors, expected: [/\/ws\/browser-test\?username=Gus\b/, /\/api\/refresh/] });
+    await page.route('**/api/refresh', (route) => route.abort());
     await page.fill('#room', ROOM);
     await page.fill('#user', 'Gus');
     await page.click('#join button');
@@ -272,6 +275,36 @@ test('a server that requires sign-in: refused anonymously, then a token that exp
     assert.equal(page.sockets, 2, 'WebSockets opened: the refused one and the signed-in one');
     assert.equal((await server.healthz()).connections, 0);
     assert.match(await statusText(page), /session expired/);
+    assert.deepEqual(errors, [], 'errors in the page');
+  } finally {
+    await closePages(server);
+    await server.stop();
+  }
+});
+
+test('a signed-in page renews its token and stays connected past the first one\'s expiry', { timeout: 60000, skip }, async () => {
+  const server = await startServer({
+    args: ['--auth', 'required', '--jwt-secret', 'browser-test-secret-0123456789abcdef', '--token-ttl', '4'],
+  });
+  const errors = [];
+  try {
+    const page = await openPage('Hal', { server, errors });
+    await page.fill('#room', ROOM);
+    await page.fill('#user', 'Hal');
+    await page.fill('#password', PASSWORD);
+    await page.click('#register');
+    await page.waitForSelector('#status[data-state="open"]');
+    const first = JSON.parse((await stored(page)).session);
+    // Past the first token's expiry and the server's next sweep: renewed, still connected.
+    await sleep(Math.max(0, first.expiresAt + 1500 - Date.now()));
+    assert.equal(await page.getAttribute('#status', 'data-state'), 'open', await statusText(page));
+    const renewed = JSON.parse((await stored(page)).session);
+    assert.notEqual(renewed.token, first.token);
+    assert.ok(renewed.expiresAt > first.expiresAt, JSON.stringify({ first, renewed }));
+    await say(page, 'after the first token');
+    assert.match((await messages(page, 1))[0], LINE('Hal', 'after the first token'));
+    assert.equal(page.sockets, 1, 'one connection all along');
+    assert.equal(metricValue(await server.metrics(), 'parley_disconnects_total', { code: 4001 }), 0);
     assert.deepEqual(errors, [], 'errors in the page');
   } finally {
     await closePages(server);
