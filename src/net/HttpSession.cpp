@@ -80,6 +80,30 @@ struct Refusal {
   std::string_view message;
 };
 
+// The token a request carries: ?token= (a browser cannot set headers on a WebSocket) or
+// Authorization: Bearer. Nothing when it carries none.
+template <class Body>
+std::optional<std::string> requestToken(const bhttp::request<Body>& req,
+                                        const boost::urls::params_view& params) {
+  if (auto it = params.find("token"); it != params.end()) return std::string((*it).value);
+  const std::string_view header = req[bhttp::field::authorization];
+  if (header.starts_with("Bearer ")) return std::string(header.substr(7));
+  return std::nullopt;
+}
+
+// Why `token` is not good now, or nothing (and `check` says whose it is).
+std::optional<Refusal> tokenRefusal(const auth::TokenService& tokens, std::string_view token,
+                                    auth::TokenCheck& check) {
+  check = tokens.verify(token, unixMillis() / 1000);
+  if (check.status == auth::TokenStatus::Expired)
+    return Refusal{401, http::Rejection::TokenExpired, "token_expired",
+                   "the token has expired: log in again"};
+  if (check.status != auth::TokenStatus::Valid || chat::usernameError(check.username))
+    return Refusal{401, http::Rejection::InvalidToken, "invalid_token",
+                   "the token is not one this server issued"};
+  return std::nullopt;
+}
+
 // The checks of a request for /ws/{room}: the same for the first request of a connection
 // (serveConnection) and for one that follows plain requests on a kept-alive one.
 template <class Body>
@@ -115,26 +139,10 @@ std::variant<Upgrade, Refusal> checkUpgrade(const bhttp::request<Body>& req, Ser
     if (const char* why = chat::usernameError(up.username))
       return Refusal{400, http::Rejection::InvalidUsername, "invalid_username", why};
   }
-  // A token names the user: ?token= (a browser cannot set headers on a WebSocket) or
-  // Authorization: Bearer. Given, it must be good, whatever the mode.
-  std::string token;
-  bool hasToken = false;
-  if (auto it = params.find("token"); it != params.end()) {
-    hasToken = true;
-    token = (*it).value;
-  } else if (const std::string_view header = req[bhttp::field::authorization];
-             header.starts_with("Bearer ")) {
-    hasToken = true;
-    token = header.substr(7);
-  }
-  if (hasToken) {
-    const auth::TokenCheck check = ctx.tokens.verify(token, unixMillis() / 1000);
-    if (check.status == auth::TokenStatus::Expired)
-      return Refusal{401, http::Rejection::TokenExpired, "token_expired",
-                     "the token has expired: log in again"};
-    if (check.status != auth::TokenStatus::Valid || chat::usernameError(check.username))
-      return Refusal{401, http::Rejection::InvalidToken, "invalid_token",
-                     "the token is not one this server issued"};
+  // A token names the user. Given, it must be good, whatever the mode.
+  if (const auto token = requestToken(req, params)) {
+    auth::TokenCheck check;
+    if (auto no = tokenRefusal(ctx.tokens, *token, check)) return *no;
     if (named != params.end() && up.username != check.username)
       return Refusal{403, http::Rejection::UsernameMismatch, "username_mismatch",
                      "username differs from the token's account"};
@@ -272,6 +280,16 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     }
     if (req.method() != bhttp::verb::get)
       return refuse(405, http::Rejection::MethodNotAllowed, "method_not_allowed", "use GET");
+    // Where a WebSocket needs a token, so does reading the rooms, their history and members.
+    if (ctx.config.authRequired) {
+      const auto token = requestToken(req, url->params());
+      if (!token)
+        return refuse(401, http::Rejection::AuthRequired, "auth_required",
+                      "this server needs a token: Authorization: Bearer TOKEN");
+      auth::TokenCheck check;
+      if (auto no = tokenRefusal(ctx.tokens, *token, check))
+        return refuse(no->status, no->why, no->code, no->message);
+    }
 
     if (parts.size() == 2 && parts[1] == "rooms") {
       ctx.hub.listRooms(shard_.index(), 1000,
@@ -383,14 +401,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     if (!header.starts_with("Bearer "))
       return refuse(http::Rejection::AuthRequired, "auth_required",
                     "send the token to renew as Authorization: Bearer TOKEN");
+    auth::TokenCheck check;
+    if (auto no = tokenRefusal(ctx.tokens, header.substr(7), check))
+      return refuse(no->why, no->code, no->message);
     const std::int64_t now = unixMillis() / 1000;
-    const auth::TokenCheck check = ctx.tokens.verify(header.substr(7), now);
-    if (check.status == auth::TokenStatus::Expired)
-      return refuse(http::Rejection::TokenExpired, "token_expired",
-                    "the token has expired: log in again");
-    if (check.status != auth::TokenStatus::Valid)
-      return refuse(http::Rejection::InvalidToken, "invalid_token",
-                    "the token is not one this server issued");
     auth::AuthResult result;
     result.token = ctx.tokens.issue(check.username, now, result.expiresAt);
     if (!result.token.empty()) result.outcome = auth::AuthOutcome::Ok;

@@ -135,6 +135,19 @@ test('--auth required: no token, 401; a token past its expiry, 401; a live one c
     const reg = await post(strict.port, 'register', { username: 'Erin', password: 'erin password' });
     assert.equal(reg.status, 201, reg.body);
     const issuedAt = Date.now();
+    // Reading rooms, history and members needs a token too.
+    for (const what of ['/api/rooms', '/api/rooms/r/messages', '/api/rooms/r/presence']) {
+      const anon = await request(strict.port, what);
+      assert.equal(anon.status, 401, `${what}: ${anon.body}`);
+      assert.equal(anon.json.error, 'auth_required');
+      const bearer = await request(strict.port, what, { headers: { Authorization: `Bearer ${reg.json.token}` } });
+      assert.equal(bearer.status, 200, `${what}: ${bearer.body}`);
+      const query = await request(strict.port, `${what}?token=${encodeURIComponent(reg.json.token)}`);
+      assert.equal(query.status, 200, `${what}: ${query.body}`);
+      const forged = await request(strict.port, what, { headers: { Authorization: 'Bearer a.b.c' } });
+      assert.equal(forged.status, 401, `${what}: ${forged.body}`);
+      assert.equal(forged.json.error, 'invalid_token');
+    }
     const c = await strict.connect('r', undefined, { path: `/ws/r?token=${encodeURIComponent(reg.json.token)}` });
     c.send({ content: 'before expiry' });
     assert.equal((await c.nextMessage()).username, 'Erin');
@@ -151,7 +164,7 @@ test('--auth required: no token, 401; a token past its expiry, 401; a live one c
     await shared.close();
     const m = await strict.metrics();
     assert.equal(metricValue(m, 'parley_disconnects_total', { code: 4001 }), 1);
-    assert.equal(metricValue(m, 'parley_rejected_total', { reason: 'auth_required' }), 1);
+    assert.equal(metricValue(m, 'parley_rejected_total', { reason: 'auth_required' }), 4);
     assert.equal(metricValue(m, 'parley_rejected_total', { reason: 'token_expired' }), 1);
   } finally {
     await strict.stop();
