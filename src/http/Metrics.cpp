@@ -70,6 +70,14 @@ std::string Metrics::renderPrometheus(std::string_view extra) const {
       "writes (0 with --io-uring off or without io_uring).\n");
   out.append("# TYPE parley_write_batches_total counter\n");
   line(out, "parley_write_batches_total", "", writeBatches_.load(relaxed));
+  out.append(
+      "# HELP parley_auth_total Accounts registered, logins, and tokens renewed (over HTTP or "
+      "on a WebSocket).\n");
+  out.append("# TYPE parley_auth_total counter\n");
+  static constexpr std::string_view kAuthEvents[] = {"registered", "logged_in", "renewed"};
+  for (unsigned i = 0; i < std::size(kAuthEvents); ++i)
+    line(out, "parley_auth_total", "{event=\"" + std::string(kAuthEvents[i]) + "\"}",
+         auth_[i].load(relaxed));
   out.append(extra);
   return out;
 }

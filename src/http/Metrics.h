@@ -58,6 +58,9 @@ class Metrics {
   void framesDelivered(std::uint64_t n) { delivered_.fetch_add(n, relaxed); }
   void writeCalls(std::uint64_t n) { writes_.fetch_add(n, relaxed); }
   void writeBatch() { writeBatches_.fetch_add(1, relaxed); }
+  // Accounts: what went through (the refusals are rejections).
+  enum class AuthEvent : unsigned { Registered, LoggedIn, Renewed, Count };
+  void auth(AuthEvent e) { auth_[static_cast<unsigned>(e)].fetch_add(1, relaxed); }
 
   std::uint64_t rejected(Rejection r) const { return rejected_[static_cast<unsigned>(r)].load(); }
 
@@ -78,6 +81,7 @@ class Metrics {
   std::atomic<std::uint64_t> delivered_{0};
   std::atomic<std::uint64_t> writes_{0};
   std::atomic<std::uint64_t> writeBatches_{0};
+  std::atomic<std::uint64_t> auth_[static_cast<unsigned>(AuthEvent::Count)]{};
 };
 
 }  // namespace parley::http

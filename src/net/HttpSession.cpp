@@ -369,7 +369,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
             http::Rejection counted{};
             bool rejected = false;
             http::HttpReply r = http::authReply(result, registering, counted, rejected);
-            if (rejected) self->shard_.ctx().metrics.reject(counted);
+            auto& metrics = self->shard_.ctx().metrics;
+            if (rejected) metrics.reject(counted);
+            if (result.outcome == auth::AuthOutcome::Ok)
+              metrics.auth(registering ? http::Metrics::AuthEvent::Registered
+                                       : http::Metrics::AuthEvent::LoggedIn);
             self->reply(std::move(r), keepAlive);
           });
     };
@@ -407,7 +411,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     const std::int64_t now = unixMillis() / 1000;
     auth::AuthResult result;
     result.token = ctx.tokens.issue(check.username, now, result.expiresAt);
-    if (!result.token.empty()) result.outcome = auth::AuthOutcome::Ok;
+    if (!result.token.empty()) {
+      result.outcome = auth::AuthOutcome::Ok;
+      ctx.metrics.auth(http::Metrics::AuthEvent::Renewed);
+    }
     result.username = check.username;
     http::Rejection unused{};
     bool rejected = false;

@@ -489,6 +489,7 @@ void WsSession::renewToken(const std::string& token) {
     expireAt(expiresAtMs);
   else
     tokenDeadlineMs_ = std::numeric_limits<std::int64_t>::max();
+  ctx.metrics.auth(http::Metrics::AuthEvent::Renewed);
   sendNow(makeTextFrame(chat::buildAuthJson(username_, expiresAtMs), 0));
 }
 

@@ -265,6 +265,10 @@ test('POST /api/refresh: a live token buys a later one for the same account', { 
   assert.equal(bad.status, 401, bad.body);
   assert.equal(bad.json.error, 'invalid_token');
   assert.equal((await request(srv.port, '/api/refresh')).status, 405);
+  const m = await srv.metrics();
+  assert.equal(metricValue(m, 'parley_auth_total', { event: 'renewed' }), 1);
+  assert.ok(metricValue(m, 'parley_auth_total', { event: 'registered' }) >= 3);
+  assert.ok(metricValue(m, 'parley_auth_total', { event: 'logged_in' }) >= 2);
 });
 
 test('{"type":"auth"} with a fresh token keeps a WebSocket past its first token', { timeout: 30000 }, async () => {
