@@ -7,8 +7,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { startServer, request, metricValue, fileTimeout } from './server.mjs';
 import { upgradeRequest } from './client.mjs';
+import { sqliteFactory, postgresFactory } from './postgres.mjs';
 
-fileTimeout(90000);
+fileTimeout(120000);
 
 const SECRET = 'a'.repeat(16) + 'parley-auth-test-secret-0123456789';
 
@@ -204,29 +205,35 @@ test('register and login attempts are throttled per address (429, Retry-After)',
   }
 });
 
-test('accounts and tokens outlive a restart (same database, same secret)', { timeout: 30000 }, async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'parley-auth-'));
-  const args = ['--db', `sqlite:${path.join(dir, 'parley.db')}`, '--jwt-secret', SECRET, ...UNTHROTTLED];
-  try {
-    let s = await startServer({ args });
-    const reg = await post(s.port, 'register', { username: 'Grace', password: 'grace password' });
-    assert.equal(reg.status, 201, reg.body);
-    await s.stop();
-    s = await startServer({ args });
+for (const factory of [sqliteFactory(), postgresFactory()]) {
+  test(`accounts and tokens outlive a restart (same ${factory.name} database, same secret)`, { timeout: 40000 }, async () => {
+    await factory.init();
     try {
-      const login = await post(s.port, 'login', { username: 'grace', password: 'grace password' });
-      assert.equal(login.status, 200, login.body);
-      assert.equal(login.json.username, 'Grace');
-      assert.equal((await post(s.port, 'register', { username: 'Grace', password: 'x'.repeat(8) })).status, 409);
-      const c = await s.connect('r', undefined, { path: `/ws/r?token=${encodeURIComponent(reg.json.token)}` });
-      await c.close();
-    } finally {
+      const { args: dbArgs } = await factory.newDb();
+      const args = [...dbArgs, '--jwt-secret', SECRET, ...UNTHROTTLED];
+      let s = await startServer({ args });
+      const reg = await post(s.port, 'register', { username: 'Grace', password: 'grace password' });
+      assert.equal(reg.status, 201, reg.body);
       await s.stop();
+      s = await startServer({ args });
+      try {
+        const login = await post(s.port, 'login', { username: 'grace', password: 'grace password' });
+        assert.equal(login.status, 200, login.body);
+        assert.equal(login.json.username, 'Grace');
+        assert.equal((await post(s.port, 'login', { username: 'grace', password: 'not her password' })).status, 401);
+        assert.equal((await post(s.port, 'register', { username: 'GRACE', password: 'x'.repeat(8) })).status, 409);
+        const c = await s.connect('r', undefined, { path: `/ws/r?token=${encodeURIComponent(reg.json.token)}` });
+        await c.close();
+        // The name is still kept for its owner.
+        assert.equal((await upgradeRequest(s.port, '/ws/r?username=Grace')).status, 403);
+      } finally {
+        await s.stop();
+      }
+    } finally {
+      await factory.close();
     }
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-});
+  });
+}
 
 test('the hashing queue is bounded: a burst of logins past it gets 503 auth_busy at once', { timeout: 30000 }, async () => {
   const busy = await startServer({ args: [...UNTHROTTLED, '--db', 'none', '--auth-queue', '2'] });
