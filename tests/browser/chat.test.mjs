@@ -170,16 +170,27 @@ async function closePages(server) {
 const statusText = (page) => page.textContent('#status');
 const stored = (page) => page.evaluate(() => ({ session: sessionStorage.getItem('parley-session'), local: JSON.stringify(localStorage) }));
 
+// A server where every connection needs a token that lasts `ttl` seconds.
+const startRequiredServer = (ttl) => startServer({
+  args: ['--auth', 'required', '--jwt-secret', 'browser-test-secret-0123456789abcdef', '--token-ttl', String(ttl)],
+});
+
+// Fills the join form with `name` and `password` and clicks `button` (#register, #login or the
+// Join button); waits for the connection unless `wait` is false.
+async function signInAs(page, name, { password = PASSWORD, button = '#register', wait = true } = {}) {
+  await page.fill('#room', ROOM);
+  await page.fill('#user', name);
+  await page.fill('#password', password);
+  await page.click(button);
+  if (wait) await page.waitForSelector('#status[data-state="open"]');
+}
+
 test('a registered user chats under the account name', { timeout: 60000, skip }, async () => {
   const server = await startServer();
   const errors = [];
   try {
     const dora = await openPage('Dora', { server, errors });
-    await dora.fill('#room', ROOM);
-    await dora.fill('#user', 'Dora');
-    await dora.fill('#password', PASSWORD);
-    await dora.click('#register');
-    await dora.waitForSelector('#status[data-state="open"]');
+    await signInAs(dora, 'Dora');
     assert.match(await statusText(dora), new RegExp(`${ROOM} as Dora \\(signed in\\)`));
     assert.equal(await dora.textContent('#account-name'), 'Dora');
     assert.ok(await dora.isVisible('#logout'), 'no sign-out button');
@@ -199,11 +210,7 @@ test('a registered user chats under the account name', { timeout: 60000, skip },
     // Join with a password filled signs in first; the name's case does not matter, the account's
     // is shown.
     const tab = await openPage('Dora2', { server, errors });
-    await tab.fill('#room', ROOM);
-    await tab.fill('#user', 'dora');
-    await tab.fill('#password', PASSWORD);
-    await tab.click('#join button');
-    await tab.waitForSelector('#status[data-state="open"]');
+    await signInAs(tab, 'dora', { button: '#join button' });
     assert.match(await statusText(tab), /as Dora \(signed in\)/);
     await say(tab, 'from the second tab');
     assert.match((await messages(eve, 2))[1], LINE('Dora', 'from the second tab'));
@@ -231,9 +238,7 @@ test('a registered user chats under the account name', { timeout: 60000, skip },
 });
 
 test('a server that requires sign-in: refused anonymously, then a token that expires', { timeout: 60000, skip }, async () => {
-  const server = await startServer({
-    args: ['--auth', 'required', '--jwt-secret', 'browser-test-secret-0123456789abcdef', '--token-ttl', '3'],
-  });
+  const server = await startRequiredServer(3);
   const errors = [];
   try {
     // The refused upgrade (401) shows in the console, and the page's plain GET of the same URL
@@ -283,17 +288,11 @@ test('a server that requires sign-in: refused anonymously, then a token that exp
 });
 
 test('a signed-in page renews its token and stays connected past the first one\'s expiry', { timeout: 60000, skip }, async () => {
-  const server = await startServer({
-    args: ['--auth', 'required', '--jwt-secret', 'browser-test-secret-0123456789abcdef', '--token-ttl', '4'],
-  });
+  const server = await startRequiredServer(4);
   const errors = [];
   try {
     const page = await openPage('Hal', { server, errors });
-    await page.fill('#room', ROOM);
-    await page.fill('#user', 'Hal');
-    await page.fill('#password', PASSWORD);
-    await page.click('#register');
-    await page.waitForSelector('#status[data-state="open"]');
+    await signInAs(page, 'Hal');
     const first = JSON.parse((await stored(page)).session);
     // Past the first token's expiry and the server's next sweep: renewed, still connected.
     await sleep(Math.max(0, first.expiresAt + 1500 - Date.now()));
@@ -324,10 +323,7 @@ test('a wrong password or a taken name shows the server\'s message', { timeout: 
     const page = await openPage('Ivan', {
       server, errors, expected: [/HTTP 401 for .*\/api\/login$/, /HTTP 409 for .*\/api\/register$/],
     });
-    await page.fill('#room', ROOM);
-    await page.fill('#user', 'Ivan');
-    await page.fill('#password', 'wrong horse staple');
-    await page.click('#login');
+    await signInAs(page, 'Ivan', { password: 'wrong horse staple', button: '#login', wait: false });
     await page.waitForSelector('#status[data-state="error"]');
     assert.match(await statusText(page), /could not sign in: wrong username or password/);
     assert.ok(await page.isHidden('#account'), 'shown as signed in');
