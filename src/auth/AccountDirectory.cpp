@@ -19,8 +19,9 @@ void AccountDirectory::load(store::MessageStore& accounts, std::size_t pageSize)
   }
 }
 
-bool AccountDirectory::has(std::string_view key) const {
+bool AccountDirectory::hasName(std::string_view name) const {
   if (count_.load(std::memory_order_acquire) == 0) return false;
+  const std::string key = store::accountKey(name);
   std::shared_lock lock(mutex_);
   return keys_.find(key) != keys_.end();
 }

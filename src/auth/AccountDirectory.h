@@ -24,16 +24,19 @@ class AccountDirectory {
   // the store cannot be read.
   void load(store::MessageStore& accounts, std::size_t pageSize = 10'000);
 
-  // True when `key` (store::accountKey of a name) has an account. Any thread.
-  bool has(std::string_view key) const;
-  // A new account. False when the directory is full (the name is then not reserved).
+  // True when `name` (in any ASCII case) has an account. Any thread; while there are no
+  // accounts, one atomic load (the upgrade asks for every named connection).
+  bool hasName(std::string_view name) const;
+  // A new account, by its key (store::accountKey). False when the directory is full (the name
+  // is then not reserved).
   bool add(std::string key);
   std::size_t size() const;
   bool full() const;
 
  private:
   mutable std::shared_mutex mutex_;
-  std::atomic<std::size_t> count_{0};  // lets has() skip the lock while there are no accounts
+  std::atomic<std::size_t> count_{
+      0};  // lets hasName() skip the folding and the lock while there are no accounts
   std::unordered_set<std::string, store::StringHash, std::equal_to<>> keys_;
   std::size_t maxNames_;
 };

@@ -151,7 +151,7 @@ std::variant<Upgrade, Refusal> checkUpgrade(const bhttp::request<Body>& req, Ser
   } else if (ctx.config.authRequired) {
     return Refusal{401, http::Rejection::AuthRequired, "auth_required",
                    "this server needs a token: log in, then connect with ?token="};
-  } else if (named != params.end() && ctx.accountNames.has(store::accountKey(up.username))) {
+  } else if (named != params.end() && ctx.accountNames.hasName(up.username)) {
     return Refusal{403, http::Rejection::UsernameReserved, "username_reserved",
                    "that name has an account: log in to use it, or pick another"};
   }

@@ -14,7 +14,7 @@ namespace fs = std::filesystem;
 
 TEST(AccountDirectory, HoldsWhatItIsGivenUpToItsCap) {
   AccountDirectory names(3);
-  EXPECT_FALSE(names.has("alice"));  // empty: answered without the lock
+  EXPECT_FALSE(names.hasName("alice"));  // empty: answered without folding or locking
   EXPECT_TRUE(names.add("alice"));
   EXPECT_TRUE(names.add("bob"));
   EXPECT_TRUE(names.add("bob"));  // again: no room taken
@@ -23,10 +23,10 @@ TEST(AccountDirectory, HoldsWhatItIsGivenUpToItsCap) {
   EXPECT_TRUE(names.full());
   EXPECT_FALSE(names.add("dave"));  // past the cap: not reserved, and said so
   EXPECT_TRUE(names.add("alice"));  // but one it has is still there
-  EXPECT_TRUE(names.has("alice"));
-  EXPECT_TRUE(names.has("carol"));
-  EXPECT_FALSE(names.has("dave"));
-  EXPECT_FALSE(names.has("Alice"));  // keys, not names: the caller folds the case
+  EXPECT_TRUE(names.hasName("alice"));
+  EXPECT_TRUE(names.hasName("CaRoL"));  // any ASCII case of an account's name
+  EXPECT_FALSE(names.hasName("dave"));
+  EXPECT_FALSE(names.hasName("\xc3\x81lice"));  // non-ASCII letters are not folded
   EXPECT_EQ(names.size(), 3u);
 }
 
@@ -43,9 +43,9 @@ TEST(AccountDirectory, LoadsEveryAccountOfAStoreInPages) {
     AccountDirectory names;
     names.load(*accounts, 10);  // three pages, the last one short
     EXPECT_EQ(names.size(), 25u);
-    EXPECT_TRUE(names.has("user0"));
-    EXPECT_TRUE(names.has("user24"));
-    EXPECT_FALSE(names.has("user25"));
+    EXPECT_TRUE(names.hasName("User0"));
+    EXPECT_TRUE(names.hasName("user24"));
+    EXPECT_FALSE(names.hasName("User25"));
     AccountDirectory capped(7);
     capped.load(*accounts, 10);
     EXPECT_EQ(capped.size(), 7u);
