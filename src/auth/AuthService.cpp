@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 
+#include <cstdio>
 #include <utility>
 
 #include "auth/AccountDirectory.h"
@@ -71,6 +72,10 @@ void AuthService::run() {
       result.error = "server is shutting down";
     else
       result = handle(job);
+    // The client hears "try again later"; the operator hears why.
+    if (!stopping && result.outcome == AuthOutcome::Unavailable)
+      std::fprintf(stderr, "auth: %s failed: %s\n", job.registering ? "register" : "login",
+                   result.error.c_str());
     job.done(std::move(result));
   }
 }
