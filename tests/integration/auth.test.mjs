@@ -226,6 +226,18 @@ for (const factory of [sqliteFactory(), postgresFactory()]) {
         await c.close();
         // The name is still kept for its owner.
         assert.equal((await upgradeRequest(s.port, '/ws/r?username=Grace')).status, 403);
+        if (factory.pg) {
+          // The database down: 503 store_unavailable, and the reason in the log; back up, back
+          // in business (the store reconnects).
+          await factory.pg.pause();
+          const down = await post(s.port, 'login', { username: 'grace', password: 'grace password' });
+          assert.equal(down.status, 503, down.body);
+          assert.equal(down.json.error, 'store_unavailable');
+          assert.match(s.output(), /auth: login failed: /);
+          await factory.pg.resume();
+          const up = await post(s.port, 'login', { username: 'grace', password: 'grace password' });
+          assert.equal(up.status, 200, up.body);
+        }
       } finally {
         await s.stop();
       }
