@@ -1,15 +1,9 @@
 // The chat page: joins a room over a WebSocket, shows what arrives, sends what is typed, and
-// signs in when asked. Everything received is shown with textContent: never innerHTML with data.
-import { type AccountReply, type ChatMessage, isSession, type ServerFrame, type Session } from './protocol';
+// signs in when asked. Never trusts what arrives to be well formed: view.ts shows it as text.
+import { type AccountReply, type ChatMessage, type ServerFrame, type Session } from './protocol';
+import { SessionKeeper } from './session';
+import { $, append, appendMessage, clearLog, input, Roster } from './view';
 
-function $<T extends HTMLElement = HTMLElement>(id: string): T {
-  const el = document.getElementById(id);
-  if (!el) throw new Error(`#${id} is missing from the page`);
-  return el as T;
-}
-const input = (id: string) => $<HTMLInputElement>(id);
-
-const log = $<HTMLUListElement>('log');
 const status = $('status');
 const text = input('text');
 const joinForm = $<HTMLFormElement>('join');
@@ -26,12 +20,6 @@ interface Target {
 let ws: WebSocket | null = null;
 let target: Target | null = null;
 
-// Signing in. The session lives in sessionStorage: it ends with the tab. The password is only
-// ever sent in a POST body, never kept.
-const SESSION_KEY = 'parley-session';
-let session: Session | null = null;
-let expiryTimer = 0;
-let renewTimer = 0;
 const authButtons = [
   joinForm.querySelector('button[type="submit"]') as HTMLButtonElement,
   $<HTMLButtonElement>('login'),
@@ -45,10 +33,10 @@ function setStatus(state: string, message: string): void {
   text.disabled = !open;
   sendButton.disabled = !open;
   // A signed-in join whose session is gone cannot be repeated: the user must sign in again.
-  reconnectButton.hidden = state !== 'closed' || !target || (!!target.account && !session);
+  reconnectButton.hidden = state !== 'closed' || !target || (!!target.account && !sessions.current);
 }
 
-function renderAccount(): void {
+function renderAccount(session: Session | null): void {
   $('account').hidden = !session;
   $('account-name').textContent = session ? session.username : '';
   for (const id of ['password', 'login', 'register']) $(id).hidden = !!session;
@@ -58,150 +46,31 @@ function renderAccount(): void {
   if (session) user.value = session.username;
 }
 
-function setSession(s: Session | null): void {
-  session = s;
-  try {
-    if (s) sessionStorage.setItem(SESSION_KEY, JSON.stringify(s));
-    else sessionStorage.removeItem(SESSION_KEY);
-  } catch { /* storage off: the session lasts as long as the page */ }
-  armExpiry();
-  armRenewal();
-  renderAccount();
-}
-
-const MAX_TIMEOUT = 2 ** 31 - 1; // setTimeout's longest delay
-
-// Renewing: a while before the token runs out (a quarter of its life, 1 s to 5 min), the live
-// token buys the next one (POST /api/refresh) and an open connection is handed it
-// ({"type":"auth"}), so a tab left open is not cut off with 4001. If renewing fails, the token
-// simply expires: the server closes the connection (4001) and the page says so.
-function armRenewal(delayMs?: number): void {
-  clearTimeout(renewTimer);
-  if (!session) return;
-  const left = session.expiresAt - Date.now();
-  const lead = Math.min(5 * 60e3, Math.max(1000, (session.lifetime || left) / 4));
-  const wait = delayMs ?? Math.max(left - lead, 0);
-  if (wait >= left) return; // too late to renew: the expiry is next
-  renewTimer = window.setTimeout(renew, Math.min(wait, MAX_TIMEOUT));
-}
-
-async function renew(): Promise<void> {
-  const old = session;
-  if (!old || old.expiresAt <= Date.now()) return;
-  let body: AccountReply | null = null;
-  try {
-    const r = await fetch('/api/refresh', {
-      method: 'POST', cache: 'no-store', headers: { Authorization: `Bearer ${old.token}` },
-    });
-    if (r.ok) body = (await r.json()) as AccountReply;
-    else if (r.status === 401) return; // revoked or expired meanwhile: the expiry is next
-  } catch { /* the server cannot be reached: try again shortly */ }
-  if (session !== old) return; // signed out (or in again) meanwhile
-  const expiresAt = typeof body?.expires_at === 'string' ? Date.parse(body.expires_at) : NaN;
-  // Tokens count whole seconds: one renewed within the same second ends no later; try again.
-  if (typeof body?.token !== 'string' || !(expiresAt > old.expiresAt)) {
-    armRenewal(1000);
-    return;
-  }
-  const next: Session = { username: old.username, token: body.token, expiresAt, lifetime: old.lifetime };
-  const socket = ws;
-  const handOver = !!socket && socket.readyState === WebSocket.OPEN && target?.account === old;
-  if (handOver && target) target.account = next;
-  setSession(next);
-  if (handOver && socket) socket.send(JSON.stringify({ type: 'auth', token: next.token }));
-}
-
-// A page that is not connected learns of the expiry from this timer; a connected one from the
-// server's close (4001).
-function armExpiry(): void {
-  clearTimeout(expiryTimer);
-  if (!session) return;
-  const left = session.expiresAt - Date.now();
-  expiryTimer = window.setTimeout(() => {
-    if (left > MAX_TIMEOUT) armExpiry();
-    else checkSession();
-  }, Math.min(Math.max(left, 0) + 500, MAX_TIMEOUT));
-}
-
-function sessionExpired(): void {
-  setSession(null);
-  setStatus('closed', 'session expired, sign in again');
-}
-
-// False (and says so) when the session has run out.
-function checkSession(): boolean {
-  if (!session || session.expiresAt > Date.now()) return true;
-  if (ws && target && target.account === session) return true; // the server closes it (4001), and says so
-  sessionExpired();
-  return false;
-}
-
-interface Part {
-  cls: string;
-  text: string;
-  title?: string;
-}
-
-function append(className: string, ...parts: (string | Part)[]): HTMLLIElement {
-  const stick = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
-  const li = document.createElement('li');
-  li.className = className;
-  for (const part of parts) {
-    if (typeof part === 'string') {
-      li.append(part);
-      continue;
-    }
-    const span = document.createElement('span');
-    span.className = part.cls;
-    span.textContent = part.text;
-    if (part.title) span.title = part.title;
-    li.append(span);
-  }
-  log.append(li);
-  if (stick) log.scrollTop = log.scrollHeight;
-  return li;
-}
-
-const pad = (n: number) => String(n).padStart(2, '0');
-function clock(timestamp: string): string {
-  const d = new Date(timestamp);
-  if (Number.isNaN(d.getTime())) return String(timestamp);
-  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
-}
+// Signing in: the session and its renewals (session.ts); the password is only ever sent in a
+// POST body, never kept.
+const sessions = new SessionKeeper({
+  changed: renderAccount,
+  inUse: (s) => !!ws && target?.account === s,
+  expired: () => setStatus('closed', 'session expired, sign in again'),
+  renewed: (old, next) => {
+    // An open connection in the old token's name is handed the new one ({"type":"auth"}).
+    if (!ws || ws.readyState !== WebSocket.OPEN || !target || target.account !== old) return;
+    target.account = next;
+    ws.send(JSON.stringify({ type: 'auth', token: next.token }));
+  },
+});
 
 // The room as this page knows it: the last message id seen (for ?since= on reconnect), who is
 // here, who is typing.
 let lastId = 0;
-const people = new Set<string>();
-const typing = new Set<string>();
+const roster = new Roster();
 
 function showMessage(m: ChatMessage, extraClass?: string): void {
   if (typeof m.id === 'number') {
     if (m.id <= lastId) return; // already shown (a replay after reconnect overlaps nothing, but be safe)
     lastId = m.id;
   }
-  const li = append('msg' + (extraClass ? ' ' + extraClass : ''),
-    '[', { cls: 'time', text: clock(m.timestamp), title: String(m.timestamp) }, '] ',
-    { cls: 'name', text: String(m.username) }, ': ',
-    { cls: 'content', text: String(m.content) });
-  if (target && m.username === target.shownAs) li.classList.add('own');
-}
-
-function renderPeople(): void {
-  $('people').textContent = people.size ? `here: ${[...people].sort().join(', ')}` : '';
-}
-
-function renderTyping(): void {
-  const names = [...typing].sort();
-  $('typing').textContent = names.length === 0 ? ''
-    : names.length === 1 ? `${names[0]} is typing…` : `${names.join(', ')} are typing…`;
-}
-
-function forgetRoomState(): void {
-  people.clear();
-  typing.clear();
-  renderPeople();
-  renderTyping();
+  appendMessage(m, extraClass, !!target && m.username === target.shownAs);
 }
 
 function show(data: unknown): void {
@@ -209,8 +78,7 @@ function show(data: unknown): void {
   const frame = data as ServerFrame;
   switch (frame.type) {
     case 'message':
-      typing.delete(frame.username);
-      renderTyping();
+      roster.setTyping(frame.username, false);
       showMessage(frame);
       break;
     case 'history':
@@ -220,31 +88,21 @@ function show(data: unknown): void {
       append('sys', 'some older messages were skipped');
       break;
     case 'presence':
-      people.clear();
-      for (const u of frame.users || []) people.add(String(u));
-      renderPeople();
+      roster.setPeople(frame.users || []);
       break;
     case 'join':
-      if (!people.has(frame.username)) {
-        people.add(String(frame.username));
-        renderPeople();
-      }
+      if (!roster.has(frame.username)) roster.joined(frame.username);
       if (!target || frame.username !== target.shownAs) append('sys', `${frame.username} joined`);
       break;
     case 'leave':
-      people.delete(frame.username);
-      typing.delete(frame.username);
-      renderPeople();
-      renderTyping();
+      roster.left(frame.username);
       append('sys', `${frame.username} left`);
       break;
     case 'presence_summary':
       append('sys', `${frame.count} here (${frame.joined} joined, ${frame.left} left)`);
       break;
     case 'typing':
-      if (frame.state) typing.add(String(frame.username));
-      else typing.delete(frame.username);
-      renderTyping();
+      roster.setTyping(frame.username, frame.state);
       break;
     case 'error':
       append('error', `error ${frame.code}: ${frame.message}`);
@@ -264,11 +122,11 @@ function connect(room: string, user: string): void {
   const resume = !!target && target.room === room && lastId > 0;
   if (!resume) {
     lastId = 0;
-    log.replaceChildren();
+    clearLog();
   }
-  forgetRoomState();
+  roster.clear();
   // Signed in: the token names the user (a ?username= beside it would have to match exactly).
-  const account = session;
+  const account = sessions.current;
   const joining: Target = account
     ? { room, user: account.username, shownAs: account.username, account }
     : { room, user, shownAs: user || 'anonymous', account: null };
@@ -305,9 +163,9 @@ function connect(room: string, user: string): void {
     if (ws !== sock) return;
     ws = null;
     const detail = ev.reason ? `${ev.code}: ${ev.reason}` : `${ev.code}`;
-    forgetRoomState(); // stale once disconnected
+    roster.clear(); // stale once disconnected
     if (ev.code === 4001) { // the token expired: a reconnect with it would be refused
-      if (account && session === account) setSession(null);
+      if (account && sessions.current === account) sessions.set(null);
       setStatus('closed', 'session expired, sign in again');
       append('sys', `disconnected (${detail}): session expired, sign in again`);
       return;
@@ -335,9 +193,9 @@ async function explainRefusal(url: string, refused: Target): Promise<void> {
       !body || typeof body.message !== 'string') return; // something newer, or no answer
   if (body.error === 'auth_required') {
     setStatus('error', 'this server requires sign-in: enter a name and a password, then Sign in (or Register)');
-    if (!session) input('password').focus();
+    if (!sessions.current) input('password').focus();
   } else if (body.error === 'token_expired' || body.error === 'invalid_token') {
-    if (refused.account && session === refused.account) setSession(null);
+    if (refused.account && sessions.current === refused.account) sessions.set(null);
     setStatus('error', 'session expired, sign in again');
   } else {
     setStatus('closed', `could not connect: ${body.message}`);
@@ -389,7 +247,7 @@ async function signIn(kind: 'login' | 'register'): Promise<void> {
     return;
   }
   input('password').value = '';
-  setSession({ username: body.username, token: body.token, expiresAt, lifetime: expiresAt - Date.now() });
+  sessions.set({ username: body.username, token: body.token, expiresAt, lifetime: expiresAt - Date.now() });
   saveJoin(room, body.username);
   connect(room, body.username);
 }
@@ -397,25 +255,25 @@ async function signIn(kind: 'login' | 'register'): Promise<void> {
 joinForm.addEventListener('submit', (e) => {
   e.preventDefault();
   if (authButtons[0].disabled) return; // signing in already
-  if (!session && input('password').value) {
+  if (!sessions.current && input('password').value) {
     void signIn('login');
     return;
   }
   const room = input('room').value.trim();
   const user = input('user').value.trim();
-  if (!room || !checkSession()) return;
+  if (!room || !sessions.check()) return;
   saveJoin(room, user);
   connect(room, user);
 });
 $('login').addEventListener('click', () => void signIn('login'));
 $('register').addEventListener('click', () => void signIn('register'));
 $('logout').addEventListener('click', () => {
-  setSession(null);
+  sessions.set(null);
   if (ws && target && target.account) { // a connection in the account's name ends with it
     const old = ws;
     ws = null;
     old.close(1000, 'signed out');
-    forgetRoomState();
+    roster.clear();
     append('sys', 'signed out');
   }
   if (!ws) setStatus('idle', 'signed out');
@@ -446,7 +304,7 @@ text.addEventListener('input', () => {
 });
 
 reconnectButton.addEventListener('click', () => {
-  if (target && checkSession()) connect(target.room, target.user);
+  if (target && sessions.check()) connect(target.room, target.user);
 });
 
 try {
@@ -456,8 +314,4 @@ try {
     input('user').value = saved.user || '';
   }
 } catch { /* nothing saved */ }
-try {
-  const s: unknown = JSON.parse(sessionStorage.getItem(SESSION_KEY) || 'null');
-  if (isSession(s) && s.expiresAt > Date.now()) setSession(s);
-  else if (s) setSession(null);
-} catch { /* storage off, or nothing usable */ }
+sessions.restore();
