@@ -3,6 +3,7 @@
 #include <pthread.h>
 
 #include <cstdio>
+#include <string>
 #include <utility>
 
 #include "auth/AccountDirectory.h"
@@ -13,8 +14,10 @@ namespace parley::auth {
 
 AuthService::AuthService(std::unique_ptr<store::MessageStore> accounts, AccountDirectory& names,
                          const PasswordHasher& hasher, const TokenService& tokens,
-                         std::function<std::int64_t()> nowSeconds, std::size_t maxQueued)
+                         std::function<std::int64_t()> nowSeconds, std::size_t maxQueued,
+                         std::size_t maxMemoryAccounts)
     : accounts_(std::move(accounts)),
+      maxMemoryAccounts_(maxMemoryAccounts),
       names_(names),
       hasher_(hasher),
       tokens_(tokens),
@@ -89,6 +92,10 @@ store::StoreStatus AuthService::find(const std::string& key, std::optional<store
 
 store::StoreStatus AuthService::create(const store::Account& account, bool& created) {
   if (accounts_) return accounts_->createAccount(account, created);
+  created = false;
+  if (memory_.size() >= maxMemoryAccounts_ && !memory_.contains(account.key))
+    return store::StoreStatus::failure("no room for more accounts: --db none keeps at most " +
+                                       std::to_string(maxMemoryAccounts_) + " in memory");
   created = memory_.emplace(account.key, account).second;
   return {};
 }

@@ -39,7 +39,8 @@ struct AuthResult {
 
 class AuthService {
  public:
-  using Done = std::function<void(AuthResult)>;  // called on the service's thread
+  using Done = std::function<void(AuthResult)>;               // called on the service's thread
+  static constexpr std::size_t kMaxMemoryAccounts = 100'000;  // with --db none
 
   // `accounts`: the service's own store connection; null keeps accounts in memory (--db none:
   // they go with the process, like the messages). `names` is loaded from it here (start-up:
@@ -47,7 +48,8 @@ class AuthService {
   // `nowSeconds`: unix time.
   AuthService(std::unique_ptr<store::MessageStore> accounts, AccountDirectory& names,
               const PasswordHasher& hasher, const TokenService& tokens,
-              std::function<std::int64_t()> nowSeconds, std::size_t maxQueued);
+              std::function<std::int64_t()> nowSeconds, std::size_t maxQueued,
+              std::size_t maxMemoryAccounts = kMaxMemoryAccounts);
   ~AuthService();  // answers what is still queued with Unavailable, then stops
   AuthService(const AuthService&) = delete;
   AuthService& operator=(const AuthService&) = delete;
@@ -72,7 +74,9 @@ class AuthService {
   AuthResult issued(std::string username);
 
   std::unique_ptr<store::MessageStore> accounts_;
-  std::map<std::string, store::Account> memory_;  // when accounts_ is null; this thread only
+  // When accounts_ is null (--db none); this thread only. Bounded like everything else.
+  std::map<std::string, store::Account> memory_;
+  std::size_t maxMemoryAccounts_;
   AccountDirectory& names_;
   const PasswordHasher& hasher_;
   const TokenService& tokens_;
