@@ -18,6 +18,7 @@ AuthService::AuthService(std::unique_ptr<store::MessageStore> accounts, AccountD
                          std::size_t maxMemoryAccounts)
     : accounts_(std::move(accounts)),
       maxMemoryAccounts_(maxMemoryAccounts),
+      failures_(kFailureBurst, kFailuresPerSecond, 65'536),
       names_(names),
       hasher_(hasher),
       tokens_(tokens),
@@ -165,7 +166,14 @@ AuthResult AuthService::handle(const Job& job) {
     failed.outcome = AuthOutcome::InvalidCredentials;
     return failed;
   }
+  const std::int64_t nowMs = nowSeconds_() * 1000;
+  if (const std::int64_t wait = failures_.wait(account.key, nowMs); wait > 0) {
+    failed.outcome = AuthOutcome::TooManyFailures;
+    failed.retryAfter = wait;
+    return failed;
+  }
   if (!hasher_.verify(existing->passwordHash, job.password)) {
+    failures_.take(account.key, nowMs);
     failed.outcome = AuthOutcome::InvalidCredentials;
     return failed;
   }

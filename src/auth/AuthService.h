@@ -14,6 +14,7 @@
 #include <string>
 #include <thread>
 
+#include "auth/LoginThrottle.h"
 #include "store/MessageStore.h"
 
 namespace parley::auth {
@@ -26,21 +27,28 @@ enum class AuthOutcome {
   Ok,
   UsernameTaken,       // register: the name (ignoring ASCII case) has an account
   InvalidCredentials,  // login: no such account, or the wrong password (never says which)
+  TooManyFailures,     // login: the account had too many wrong passwords lately; wait
   Unavailable,         // the store failed, or the service is stopping: try again later
 };
 
 struct AuthResult {
   AuthOutcome outcome = AuthOutcome::Unavailable;
-  std::string username;        // Ok: as registered (login may have been spelled otherwise)
-  std::string token;           // Ok
-  std::int64_t expiresAt = 0;  // Ok: the token's exp, unix seconds
-  std::string error;           // Unavailable: why, for the log
+  std::string username;         // Ok: as registered (login may have been spelled otherwise)
+  std::string token;            // Ok
+  std::int64_t expiresAt = 0;   // Ok: the token's exp, unix seconds
+  std::int64_t retryAfter = 0;  // TooManyFailures: seconds
+  std::string error;            // Unavailable: why, for the log
 };
 
 class AuthService {
  public:
   using Done = std::function<void(AuthResult)>;               // called on the service's thread
   static constexpr std::size_t kMaxMemoryAccounts = 100'000;  // with --db none
+  // Wrong passwords per account: a burst of 10, then one a minute. Limits guessing spread over
+  // many addresses (which --login-rate, per address, does not), at the price of letting
+  // someone make the owner wait that long.
+  static constexpr double kFailureBurst = 10;
+  static constexpr double kFailuresPerSecond = 1.0 / 60;
 
   // `accounts`: the service's own store connection; null keeps accounts in memory (--db none:
   // they go with the process, like the messages). `names` is loaded from it here (start-up:
@@ -77,6 +85,7 @@ class AuthService {
   // When accounts_ is null (--db none); this thread only. Bounded like everything else.
   std::map<std::string, store::Account> memory_;
   std::size_t maxMemoryAccounts_;
+  LoginThrottle failures_;  // wrong passwords, by account key
   AccountDirectory& names_;
   const PasswordHasher& hasher_;
   const TokenService& tokens_;

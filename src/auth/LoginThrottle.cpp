@@ -65,15 +65,25 @@ std::int64_t LoginThrottle::take(std::string_view address, std::int64_t nowMs) {
     index_.emplace(it->address, it);
   }
 
-  std::int64_t wait = 0;
-  if (it->tokens >= 1.0 - kSlack) {
-    it->tokens = std::max(0.0, it->tokens - 1.0);
-  } else {
-    const double seconds = std::ceil((1.0 - it->tokens) / perSecond_);
-    wait = static_cast<std::int64_t>(std::clamp(seconds, 1.0, kNeverMs / 1000.0));
-  }
+  const std::int64_t wait = secondsUntilOne(it->tokens);
+  if (wait == 0) it->tokens = std::max(0.0, it->tokens - 1.0);
   it->fullAt = byFullAt_.emplace(fullAtMs(*it), it);
   return wait;
+}
+
+std::int64_t LoginThrottle::wait(std::string_view address, std::int64_t nowMs) const {
+  const std::lock_guard lock(mutex_);
+  const auto found = index_.find(address);
+  if (found == index_.end()) return 0;  // a fresh bucket is full
+  Entry e = *found->second;
+  refill(e, nowMs);
+  return secondsUntilOne(e.tokens);
+}
+
+std::int64_t LoginThrottle::secondsUntilOne(double tokens) const {
+  if (tokens >= 1.0 - kSlack) return 0;
+  const double seconds = std::ceil((1.0 - tokens) / perSecond_);
+  return static_cast<std::int64_t>(std::clamp(seconds, 1.0, kNeverMs / 1000.0));
 }
 
 std::size_t LoginThrottle::tracked() const {

@@ -28,6 +28,8 @@ class LoginThrottle {
   // 0 when an attempt from `address` may go ahead now (it takes one token); otherwise the whole
   // seconds (>= 1) until one will be available, and nothing is taken.
   std::int64_t take(std::string_view address, std::int64_t nowMs);
+  // What take() would answer now, without taking anything or remembering `address`.
+  std::int64_t wait(std::string_view address, std::int64_t nowMs) const;
 
   std::size_t tracked() const;  // addresses remembered now
 
@@ -45,6 +47,7 @@ class LoginThrottle {
 
   void refill(Entry& e, std::int64_t nowMs) const;
   std::int64_t fullAtMs(const Entry& e) const;
+  std::int64_t secondsUntilOne(double tokens) const;  // 0 when there is one now
   void forgetOne(std::int64_t nowMs);
 
   const double burst_;

@@ -68,6 +68,14 @@ HttpReply authReply(const auth::AuthResult& result, bool registering, Rejection&
       rejected = true;
       why = Rejection::InvalidCredentials;
       return jsonError(401, "invalid_credentials", "wrong username or password");
+    case auth::AuthOutcome::TooManyFailures: {
+      rejected = true;
+      why = Rejection::TooManyAttempts;
+      HttpReply r = jsonError(429, "too_many_attempts",
+                              "too many wrong passwords for this account lately: wait and retry");
+      r.retryAfterSeconds = result.retryAfter;
+      return r;
+    }
     case auth::AuthOutcome::Unavailable:
       break;
   }

@@ -172,6 +172,22 @@ test('--auth required: no token, 401; a token past its expiry, 401; a live one c
   }
 });
 
+test('wrong passwords for one account are limited whatever the address (429, Retry-After 60)', { timeout: 30000 }, async () => {
+  const reg = await post(srv.port, 'register', { username: 'Kim', password: 'kim password' });
+  assert.equal(reg.status, 201, reg.body);
+  for (let i = 0; i < 10; i++) {
+    const r = await post(srv.port, 'login', { username: 'kim', password: `guess number ${i}` });
+    assert.equal(r.status, 401, r.body);
+  }
+  const locked = await post(srv.port, 'login', { username: 'Kim', password: 'kim password' });
+  assert.equal(locked.status, 429, locked.body);
+  assert.equal(locked.json.error, 'too_many_attempts');
+  assert.equal(locked.headers['retry-after'], '60');
+  // The account's open connections and its tokens are untouched: only guessing is slowed.
+  const c = await srv.connect('r', undefined, { path: `/ws/r?token=${encodeURIComponent(reg.json.token)}` });
+  await c.close();
+});
+
 test('a token signed with another secret is refused', { timeout: 20000 }, async () => {
   const other = await startServer({ args: ['--jwt-secret', 'b'.repeat(40), '--db', 'none', ...UNTHROTTLED] });
   try {

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -48,9 +49,10 @@ struct Fixture {
   TokenService tokens{"0123456789abcdef0123456789abcdef", 3600};
   AccountDirectory names;
   Answers answers;
+  std::atomic<std::int64_t> now{kNow};
   std::unique_ptr<AuthService> make(std::size_t maxQueued = 8, std::size_t maxMemory = 100) {
     return std::make_unique<AuthService>(
-        nullptr, names, hasher, tokens, [] { return kNow; }, maxQueued, maxMemory);
+        nullptr, names, hasher, tokens, [this] { return now.load(); }, maxQueued, maxMemory);
   }
 };
 
@@ -79,6 +81,28 @@ TEST(AuthService, RegisterThenLoginInAnyCaseIssuesTokensForTheRegisteredName) {
   ASSERT_TRUE(service->login("Nobody", "correct horse", f.answers.collector()));
   EXPECT_EQ(f.answers.at(4).outcome, AuthOutcome::InvalidCredentials);
   EXPECT_TRUE(f.answers.at(4).token.empty());
+}
+
+TEST(AuthService, WrongPasswordsForOneAccountAreLimitedWhateverTheirAddress) {
+  Fixture f;
+  auto service = f.make(32);
+  ASSERT_TRUE(service->registerAccount("Bob", "bob password", f.answers.collector()));
+  ASSERT_EQ(f.answers.at(0).outcome, AuthOutcome::Ok);
+  const int burst = static_cast<int>(AuthService::kFailureBurst);
+  for (int i = 0; i < burst; ++i)
+    ASSERT_TRUE(service->login("bob", "guess " + std::to_string(i), f.answers.collector()));
+  for (int i = 1; i <= burst; ++i)
+    EXPECT_EQ(f.answers.at(i).outcome, AuthOutcome::InvalidCredentials);
+  // Past the burst: refused before any hashing, the right password too, until a minute passes.
+  ASSERT_TRUE(service->login("bob", "bob password", f.answers.collector()));
+  const AuthResult locked = f.answers.at(burst + 1);
+  EXPECT_EQ(locked.outcome, AuthOutcome::TooManyFailures);
+  EXPECT_EQ(locked.retryAfter, 60);
+  ASSERT_TRUE(service->login("nobody", "guess", f.answers.collector()));  // other names: unaffected
+  EXPECT_EQ(f.answers.at(burst + 2).outcome, AuthOutcome::InvalidCredentials);
+  f.now += 60;
+  ASSERT_TRUE(service->login("bob", "bob password", f.answers.collector()));
+  EXPECT_EQ(f.answers.at(burst + 3).outcome, AuthOutcome::Ok);
 }
 
 TEST(AuthService, AccountsKeptInMemoryAreBounded) {

@@ -450,6 +450,20 @@ TEST(LoginThrottle, BurstThenRefusalWithTheWait) {
   EXPECT_EQ(throttle.take("10.0.0.1", 1000), 1);
 }
 
+TEST(LoginThrottle, WaitTellsWithoutTakingOrRemembering) {
+  LoginThrottle throttle(2, 0.5, 100);
+  EXPECT_EQ(throttle.wait("a", 0), 0);
+  EXPECT_EQ(throttle.tracked(), 0u);  // asking is not an attempt
+  ASSERT_EQ(throttle.take("a", 0), 0);
+  EXPECT_EQ(throttle.wait("a", 0), 0);  // one left
+  ASSERT_EQ(throttle.take("a", 0), 0);
+  EXPECT_EQ(throttle.wait("a", 0), 2);
+  EXPECT_EQ(throttle.wait("a", 0), 2);  // still: nothing was taken
+  EXPECT_EQ(throttle.wait("a", 1500), 1);
+  EXPECT_EQ(throttle.wait("a", 2000), 0);
+  EXPECT_EQ(throttle.take("a", 2000), 0);
+}
+
 TEST(LoginThrottle, RefillsOverTimeUpToTheBurst) {
   LoginThrottle throttle(3, 0.5, 100);
   for (int i = 0; i < 3; ++i) ASSERT_EQ(throttle.take("a", 0), 0);
