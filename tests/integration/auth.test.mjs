@@ -172,7 +172,7 @@ test('--auth required: no token, 401; a token past its expiry, 401; a live one c
   }
 });
 
-test('wrong passwords for one account are limited whatever the address (429, Retry-After 60)', { timeout: 30000 }, async () => {
+test('wrong passwords for one account are limited whatever the address (429, Retry-After about 60)', { timeout: 30000 }, async () => {
   const reg = await post(srv.port, 'register', { username: 'Kim', password: 'kim password' });
   assert.equal(reg.status, 201, reg.body);
   for (let i = 0; i < 10; i++) {
@@ -182,7 +182,9 @@ test('wrong passwords for one account are limited whatever the address (429, Ret
   const locked = await post(srv.port, 'login', { username: 'Kim', password: 'kim password' });
   assert.equal(locked.status, 429, locked.body);
   assert.equal(locked.json.error, 'too_many_attempts');
-  assert.equal(locked.headers['retry-after'], '60');
+  // One a minute: up to 60 s to wait (less when the guesses spanned a second or more).
+  const wait = Number(locked.headers['retry-after']);
+  assert.ok(wait >= 50 && wait <= 60, `Retry-After ${locked.headers['retry-after']}`);
   // The account's open connections and its tokens are untouched: only guessing is slowed.
   const c = await srv.connect('r', undefined, { path: `/ws/r?token=${encodeURIComponent(reg.json.token)}` });
   await c.close();
