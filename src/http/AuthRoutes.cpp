@@ -4,6 +4,7 @@
 #include <boost/json/value.hpp>
 
 #include "auth/AuthService.h"
+#include "auth/TokenService.h"
 #include "chat/Names.h"
 #include "chat/Protocol.h"
 #include "http/Metrics.h"
@@ -42,6 +43,16 @@ std::variant<Credentials, HttpReply> parseCredentials(std::string_view body, Rej
     return jsonError(400, "invalid_password", "password must be 8 to 1024 bytes");
   }
   return c;
+}
+
+std::optional<TokenProblem> tokenProblem(const auth::TokenCheck& check) {
+  if (check.status == auth::TokenStatus::Expired)
+    return TokenProblem{Rejection::TokenExpired, "token_expired",
+                        "the token has expired: log in again"};
+  if (check.status != auth::TokenStatus::Valid || chat::usernameError(check.username))
+    return TokenProblem{Rejection::InvalidToken, "invalid_token",
+                        "the token is not one this server issued"};
+  return std::nullopt;
 }
 
 HttpReply authReply(const auth::AuthResult& result, bool registering, Rejection& why,

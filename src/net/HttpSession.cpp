@@ -83,11 +83,17 @@ struct Refusal {
 // The token a request carries: ?token= (a browser cannot set headers on a WebSocket) or
 // Authorization: Bearer. Nothing when it carries none.
 template <class Body>
+std::optional<std::string_view> bearerToken(const bhttp::request<Body>& req) {
+  const std::string_view header = req[bhttp::field::authorization];
+  if (!header.starts_with("Bearer ")) return std::nullopt;
+  return header.substr(7);
+}
+
+template <class Body>
 std::optional<std::string> requestToken(const bhttp::request<Body>& req,
                                         const boost::urls::params_view& params) {
   if (auto it = params.find("token"); it != params.end()) return std::string((*it).value);
-  const std::string_view header = req[bhttp::field::authorization];
-  if (header.starts_with("Bearer ")) return std::string(header.substr(7));
+  if (auto bearer = bearerToken(req)) return std::string(*bearer);
   return std::nullopt;
 }
 
@@ -95,12 +101,8 @@ std::optional<std::string> requestToken(const bhttp::request<Body>& req,
 std::optional<Refusal> tokenRefusal(const auth::TokenService& tokens, std::string_view token,
                                     auth::TokenCheck& check) {
   check = tokens.verify(token, unixMillis() / 1000);
-  if (check.status == auth::TokenStatus::Expired)
-    return Refusal{401, http::Rejection::TokenExpired, "token_expired",
-                   "the token has expired: log in again"};
-  if (check.status != auth::TokenStatus::Valid || chat::usernameError(check.username))
-    return Refusal{401, http::Rejection::InvalidToken, "invalid_token",
-                   "the token is not one this server issued"};
+  if (auto problem = http::tokenProblem(check))
+    return Refusal{401, problem->why, problem->code, problem->message};
   return std::nullopt;
 }
 
@@ -401,12 +403,12 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       ctx.metrics.reject(why);
       reply(http::jsonError(401, code, message), keepAlive);
     };
-    const std::string_view header = req[bhttp::field::authorization];
-    if (!header.starts_with("Bearer "))
+    const auto bearer = bearerToken(req);
+    if (!bearer)
       return refuse(http::Rejection::AuthRequired, "auth_required",
                     "send the token to renew as Authorization: Bearer TOKEN");
     auth::TokenCheck check;
-    if (auto no = tokenRefusal(ctx.tokens, header.substr(7), check))
+    if (auto no = tokenRefusal(ctx.tokens, *bearer, check))
       return refuse(no->why, no->code, no->message);
     const std::int64_t now = unixMillis() / 1000;
     auth::AuthResult result;

@@ -13,6 +13,7 @@
 #include "app/Config.h"
 #include "auth/TokenService.h"
 #include "chat/Protocol.h"
+#include "http/AuthRoutes.h"
 #include "http/Metrics.h"
 #include "net/Shard.h"
 
@@ -476,11 +477,8 @@ void WsSession::renewToken(const std::string& token) {
     return refuse(http::Rejection::InvalidMessage, "invalid_message",
                   "this connection joined without a token: reconnect with ?token= to use one");
   const auth::TokenCheck check = ctx.tokens.verify(token, unixMillis() / 1000);
-  if (check.status == auth::TokenStatus::Expired)
-    return refuse(http::Rejection::TokenExpired, "token_expired", "that token has expired");
-  if (check.status != auth::TokenStatus::Valid)
-    return refuse(http::Rejection::InvalidToken, "invalid_token",
-                  "the token is not one this server issued");
+  if (auto problem = http::tokenProblem(check))
+    return refuse(problem->why, problem->code, problem->message);
   if (check.username != username_)
     return refuse(http::Rejection::UsernameMismatch, "username_mismatch",
                   "the token is another account's");
