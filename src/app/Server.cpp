@@ -19,7 +19,8 @@
 #include "auth/PasswordHasher.h"
 #include "auth/TokenService.h"
 #include "chat/Hub.h"
-#include "http/Metrics.h"
+#include "http/Router.h"
+#include "metrics/Metrics.h"
 #include "net/Listener.h"
 #include "net/Shard.h"
 #include "net/WsCodec.h"
@@ -41,10 +42,26 @@ void log(const char* fmt, auto... args) {
   std::fputc('\n', stderr);
 }
 
+net::NetOptions netOptionsOf(const Config& config) {
+  net::NetOptions o;
+  o.ioUring = config.ioUring;
+  o.maxFrameBytes = config.maxFrameBytes;
+  o.maxOutboundBytes = config.maxOutboundBytes;
+  o.maxConnections = config.maxConnections;
+  o.maxContentChars = config.maxContentChars;
+  o.maxMessageRate = config.maxMessageRate;
+  o.authRequired = config.authRequired;
+  o.handshakeTimeout = config.handshakeTimeout;
+  o.pingInterval = config.pingInterval;
+  o.idleTimeout = config.idleTimeout;
+  o.shutdownGrace = config.shutdownGrace;
+  return o;
+}
+
 }  // namespace
 
 int runServer(const Config& config) {
-  http::Metrics metrics;
+  metrics::Metrics metrics;
   std::vector<std::unique_ptr<net::Shard>> shards;
 
   // The store: one writing thread (ids + group commit), one reading thread and (SQLite) one
@@ -102,8 +119,15 @@ int runServer(const Config& config) {
     log("auth: more accounts than %zu: names registered past that are not reserved in open mode",
         auth::AccountDirectory::kDefaultMaxNames);
 
-  net::ServerContext ctx{config, hub,       metrics,      net::unixMillis(), writer.get(),
-                         tokens, *accounts, accountNames, loginThrottle};
+  http::Router router(http::RouterContext{hub, metrics, writer.get(), tokens, *accounts,
+                                          loginThrottle, net::unixMillis(), config.authRequired,
+                                          [&shards](std::size_t shard, std::function<void()> task) {
+                                            boost::asio::post(shards[shard]->io(), std::move(task));
+                                          },
+                                          &net::unixMillis, &net::steadyMillis});
+
+  const net::NetOptions netOptions = netOptionsOf(config);
+  net::ServerContext ctx{netOptions, hub, router, metrics, tokens, accountNames};
 
   for (unsigned i = 0; i < config.threads; ++i)
     shards.push_back(std::make_unique<net::Shard>(i, ctx));

@@ -4,58 +4,48 @@
 #include <boost/json/value.hpp>
 
 #include "auth/AuthService.h"
-#include "auth/TokenService.h"
 #include "chat/Names.h"
 #include "chat/Protocol.h"
-#include "http/Metrics.h"
+#include "metrics/Metrics.h"
 #include "store/MessageStore.h"
 
 namespace parley::http {
 
-std::variant<Credentials, HttpReply> parseCredentials(std::string_view body, Rejection& why) {
+std::variant<Credentials, HttpReply> parseCredentials(std::string_view body,
+                                                      metrics::Rejection& why) {
   boost::system::error_code ec;
   const boost::json::value v = boost::json::parse(body, ec);
   if (ec) {
-    why = Rejection::InvalidJson;
+    why = metrics::Rejection::InvalidJson;
     return jsonError(400, "invalid_json", "the body is not valid JSON");
   }
   const auto* obj = v.if_object();
   const auto* name = obj ? obj->if_contains("username") : nullptr;
   const auto* password = obj ? obj->if_contains("password") : nullptr;
   if (!name || !name->is_string() || !password || !password->is_string()) {
-    why = Rejection::BadRequest;
+    why = metrics::Rejection::BadRequest;
     return jsonError(400, "bad_request",
                      "the body must be {\"username\": string, \"password\": string}");
   }
   Credentials c{std::string(name->get_string()), std::string(password->get_string())};
   if (const char* problem = chat::usernameError(c.username)) {
-    why = Rejection::InvalidUsername;
+    why = metrics::Rejection::InvalidUsername;
     return jsonError(400, "invalid_username", problem);
   }
   // The name a connection without ?username= gets: an account of that name would be
   // impersonated by every such client.
   if (store::accountKey(c.username) == "anonymous") {
-    why = Rejection::InvalidUsername;
+    why = metrics::Rejection::InvalidUsername;
     return jsonError(400, "invalid_username", "\"anonymous\" is reserved");
   }
   if (c.password.size() < kMinPasswordBytes || c.password.size() > kMaxPasswordBytes) {
-    why = Rejection::InvalidPassword;
+    why = metrics::Rejection::InvalidPassword;
     return jsonError(400, "invalid_password", "password must be 8 to 1024 bytes");
   }
   return c;
 }
 
-std::optional<TokenProblem> tokenProblem(const auth::TokenCheck& check) {
-  if (check.status == auth::TokenStatus::Expired)
-    return TokenProblem{Rejection::TokenExpired, "token_expired",
-                        "the token has expired: log in again"};
-  if (check.status != auth::TokenStatus::Valid || chat::usernameError(check.username))
-    return TokenProblem{Rejection::InvalidToken, "invalid_token",
-                        "the token is not one this server issued"};
-  return std::nullopt;
-}
-
-HttpReply authReply(const auth::AuthResult& result, bool registering, Rejection& why,
+HttpReply authReply(const auth::AuthResult& result, bool registering, metrics::Rejection& why,
                     bool& rejected) {
   rejected = false;
   switch (result.outcome) {
@@ -73,15 +63,15 @@ HttpReply authReply(const auth::AuthResult& result, bool registering, Rejection&
     }
     case auth::AuthOutcome::UsernameTaken:
       rejected = true;
-      why = Rejection::UsernameTaken;
+      why = metrics::Rejection::UsernameTaken;
       return jsonError(409, "username_taken", "that name has an account");
     case auth::AuthOutcome::InvalidCredentials:
       rejected = true;
-      why = Rejection::InvalidCredentials;
+      why = metrics::Rejection::InvalidCredentials;
       return jsonError(401, "invalid_credentials", "wrong username or password");
     case auth::AuthOutcome::TooManyFailures: {
       rejected = true;
-      why = Rejection::TooManyAttempts;
+      why = metrics::Rejection::TooManyAttempts;
       HttpReply r = jsonError(429, "too_many_attempts",
                               "too many wrong passwords for this account lately: wait and retry");
       r.retryAfterSeconds = result.retryAfter;

@@ -1,7 +1,7 @@
 #include "http/Routes.h"
 
 #include "chat/Protocol.h"
-#include "http/Metrics.h"
+#include "metrics/Metrics.h"
 
 namespace parley::http {
 
@@ -62,18 +62,18 @@ std::optional<std::uint64_t> parseUnsigned(std::string_view s) {
 }
 
 HttpReply routeRequest(std::string_view method, std::string_view path, const ServerStatus& status,
-                       Metrics& metrics) {
+                       metrics::Metrics& metrics) {
   const bool isGet = method == "GET" || method == "HEAD";
   if (path == "/" || path == "/index.html") {
     if (!isGet) {
-      metrics.reject(Rejection::MethodNotAllowed);
+      metrics.reject(metrics::Rejection::MethodNotAllowed);
       return jsonError(405, "method_not_allowed", "use GET");
     }
     return {200, "text/html; charset=utf-8", std::string(web::indexHtml())};
   }
   if (path == "/healthz") {
     if (!isGet) {
-      metrics.reject(Rejection::MethodNotAllowed);
+      metrics.reject(metrics::Rejection::MethodNotAllowed);
       return jsonError(405, "method_not_allowed", "use GET");
     }
     // A store that refuses writes makes this instance unable to accept messages: 503, so a
@@ -105,7 +105,7 @@ HttpReply routeRequest(std::string_view method, std::string_view path, const Ser
   }
   if (path == "/metrics") {
     if (!isGet) {
-      metrics.reject(Rejection::MethodNotAllowed);
+      metrics.reject(metrics::Rejection::MethodNotAllowed);
       return jsonError(405, "method_not_allowed", "use GET");
     }
     std::string extra = "# TYPE parley_rooms gauge\nparley_rooms " + std::to_string(status.rooms) +
@@ -141,7 +141,7 @@ HttpReply routeRequest(std::string_view method, std::string_view path, const Ser
                         (status.storeIngestError.empty() ? "0" : "1") + "\n";
     return {200, "text/plain; version=0.0.4", metrics.renderPrometheus(extra)};
   }
-  metrics.reject(Rejection::NotFound);
+  metrics.reject(metrics::Rejection::NotFound);
   return jsonError(404, "not_found", "no such endpoint");
 }
 

@@ -10,9 +10,11 @@
 
 #include "chat/Hub.h"
 
-namespace parley::http {
-
+namespace parley::metrics {
 class Metrics;
+}
+
+namespace parley::http {
 
 struct HttpReply {
   unsigned status = 200;
@@ -50,7 +52,7 @@ std::optional<std::uint64_t> parseUnsigned(std::string_view s);
 
 // Routes a request that is not a WebSocket upgrade. `path` is the target without its query.
 HttpReply routeRequest(std::string_view method, std::string_view path, const ServerStatus& status,
-                       Metrics& metrics);
+                       metrics::Metrics& metrics);
 
 }  // namespace parley::http
 

@@ -23,22 +23,17 @@
 #include <optional>
 #include <variant>
 
-#include "app/Config.h"
 #include "auth/AccountDirectory.h"
-#include "auth/AuthService.h"
-#include "auth/LoginThrottle.h"
 #include "auth/TokenService.h"
 #include "chat/Hub.h"
 #include "chat/Names.h"
 #include "chat/Protocol.h"
-#include "http/AuthRoutes.h"
-#include "http/Metrics.h"
-#include "http/Routes.h"
+#include "chat/TokenRefusal.h"
+#include "http/Router.h"
+#include "metrics/Metrics.h"
 #include "net/SessionPool.h"
 #include "net/Shard.h"
 #include "net/WsSession.h"
-#include "store/MessageStore.h"
-#include "store/StoreWriter.h"
 
 namespace parley::net {
 
@@ -75,7 +70,7 @@ struct Upgrade {
 };
 struct Refusal {
   unsigned status;
-  http::Rejection why;
+  metrics::Rejection why;
   std::string_view code;
   std::string_view message;
 };
@@ -83,17 +78,11 @@ struct Refusal {
 // The token a request carries: ?token= (a browser cannot set headers on a WebSocket) or
 // Authorization: Bearer. Nothing when it carries none.
 template <class Body>
-std::optional<std::string_view> bearerToken(const bhttp::request<Body>& req) {
-  const std::string_view header = req[bhttp::field::authorization];
-  if (!header.starts_with("Bearer ")) return std::nullopt;
-  return header.substr(7);
-}
-
-template <class Body>
 std::optional<std::string> requestToken(const bhttp::request<Body>& req,
                                         const boost::urls::params_view& params) {
   if (auto it = params.find("token"); it != params.end()) return std::string((*it).value);
-  if (auto bearer = bearerToken(req)) return std::string(*bearer);
+  if (auto bearer = http::bearerToken(req[bhttp::field::authorization]); !bearer.empty())
+    return std::string(bearer);
   return std::nullopt;
 }
 
@@ -101,7 +90,7 @@ std::optional<std::string> requestToken(const bhttp::request<Body>& req,
 std::optional<Refusal> tokenRefusal(const auth::TokenService& tokens, std::string_view token,
                                     auth::TokenCheck& check) {
   check = tokens.verify(token, unixMillis() / 1000);
-  if (auto problem = http::tokenProblem(check))
+  if (auto problem = chat::tokenRefusal(check))
     return Refusal{401, problem->why, problem->code, problem->message};
   return std::nullopt;
 }
@@ -115,9 +104,9 @@ std::variant<Upgrade, Refusal> checkUpgrade(const bhttp::request<Body>& req, Ser
     // Tell which half is broken (a stray '%' in the room, or in the query).
     const std::string_view target = req.target();
     if (!boost::urls::parse_origin_form(pathOf(target)))
-      return Refusal{400, http::Rejection::InvalidRoom, "invalid_room",
+      return Refusal{400, metrics::Rejection::InvalidRoom, "invalid_room",
                      "room name is not a valid percent-encoded path segment"};
-    return Refusal{400, http::Rejection::InvalidUsername, "invalid_username",
+    return Refusal{400, metrics::Rejection::InvalidUsername, "invalid_username",
                    "query string is not valid percent-encoding"};
   }
   Upgrade up;
@@ -127,11 +116,11 @@ std::variant<Upgrade, Refusal> checkUpgrade(const bhttp::request<Body>& req, Ser
     ++it;  // "ws"
     if (it != segments.end()) up.room = *it++;
     if (it != segments.end())
-      return Refusal{400, http::Rejection::InvalidRoom, "invalid_room",
+      return Refusal{400, metrics::Rejection::InvalidRoom, "invalid_room",
                      "room name may not contain '/'"};
   }
   if (const char* why = chat::roomNameError(up.room))
-    return Refusal{400, http::Rejection::InvalidRoom, "invalid_room", why};
+    return Refusal{400, metrics::Rejection::InvalidRoom, "invalid_room", why};
 
   up.username = "anonymous";  // as the original backend
   auto params = url->params();
@@ -139,42 +128,42 @@ std::variant<Upgrade, Refusal> checkUpgrade(const bhttp::request<Body>& req, Ser
   if (named != params.end()) {
     up.username = (*named).has_value ? std::string((*named).value) : std::string();
     if (const char* why = chat::usernameError(up.username))
-      return Refusal{400, http::Rejection::InvalidUsername, "invalid_username", why};
+      return Refusal{400, metrics::Rejection::InvalidUsername, "invalid_username", why};
   }
   // A token names the user. Given, it must be good, whatever the mode.
   if (const auto token = requestToken(req, params)) {
     auth::TokenCheck check;
     if (auto no = tokenRefusal(ctx.tokens, *token, check)) return *no;
     if (named != params.end() && up.username != check.username)
-      return Refusal{403, http::Rejection::UsernameMismatch, "username_mismatch",
+      return Refusal{403, metrics::Rejection::UsernameMismatch, "username_mismatch",
                      "username differs from the token's account"};
     up.username = check.username;
     up.tokenExpiresAtMs = expiresAtMillis(check.expiresAt);
-  } else if (ctx.config.authRequired) {
-    return Refusal{401, http::Rejection::AuthRequired, "auth_required",
+  } else if (ctx.options.authRequired) {
+    return Refusal{401, metrics::Rejection::AuthRequired, "auth_required",
                    "this server needs a token: log in, then connect with ?token="};
   } else if (named != params.end() && ctx.accountNames.hasName(up.username)) {
-    return Refusal{403, http::Rejection::UsernameReserved, "username_reserved",
+    return Refusal{403, metrics::Rejection::UsernameReserved, "username_reserved",
                    "that name has an account: log in to use it, or pick another"};
   }
   if (auto it = params.find("since"); it != params.end()) {
     up.since = http::parseUnsigned((*it).value);
     if (!up.since)
-      return Refusal{400, http::Rejection::BadRequest, "invalid_since",
+      return Refusal{400, metrics::Rejection::BadRequest, "invalid_since",
                      "since must be a non-negative integer (a message id)"};
   }
 
   if (!beast::websocket::is_upgrade(req))
-    return Refusal{426, http::Rejection::UpgradeRequired, "upgrade_required",
+    return Refusal{426, metrics::Rejection::UpgradeRequired, "upgrade_required",
                    "this endpoint speaks WebSocket only"};
   const auto key = req[bhttp::field::sec_websocket_key];
   if (key.empty() || key.size() > 64 || req[bhttp::field::sec_websocket_version] != "13")
-    return Refusal{400, http::Rejection::BadRequest, "bad_request",
+    return Refusal{400, metrics::Rejection::BadRequest, "bad_request",
                    "missing Sec-WebSocket-Key or unsupported Sec-WebSocket-Version"};
   if (ctx.stopping.load())
-    return Refusal{503, http::Rejection::ServerFull, "shutting_down", "server is shutting down"};
-  if (static_cast<std::size_t>(ctx.metrics.openConnections()) >= ctx.config.maxConnections)
-    return Refusal{503, http::Rejection::ServerFull, "server_full", "too many connections"};
+    return Refusal{503, metrics::Rejection::ServerFull, "shutting_down", "server is shutting down"};
+  if (static_cast<std::size_t>(ctx.metrics.openConnections()) >= ctx.options.maxConnections)
+    return Refusal{503, metrics::Rejection::ServerFull, "server_full", "too many connections"};
 
   up.response =
       "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -210,7 +199,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     parser_.emplace();
     parser_->header_limit(kHeaderLimit);
     parser_->body_limit(kBodyLimit);
-    stream_.expires_after(shard_.ctx().config.handshakeTimeout);
+    stream_.expires_after(shard_.ctx().options.handshakeTimeout);
     bhttp::async_read(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, std::size_t) { self->onRequest(ec); });
@@ -223,204 +212,25 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
         ec == boost::asio::error::eof)
       return close();
     if (ec) {
-      shard_.ctx().metrics.reject(http::Rejection::BadRequest);
+      shard_.ctx().metrics.reject(metrics::Rejection::BadRequest);
       return reply(http::jsonError(400, "bad_request", "malformed HTTP request"), false);
     }
     const auto& req = parser_->get();
-    const std::string_view target = req.target();
-    const std::string_view path = pathOf(target);
-    if (path.starts_with("/ws/")) return handleWebSocket();
-    if (path.starts_with("/api/")) return handleApi();
-
-    auto& ctx = shard_.ctx();
-    http::ServerStatus status;
-    status.connections = ctx.metrics.openConnections();
-    status.rooms = ctx.hub.roomCount();
-    status.uptimeSeconds = (unixMillis() - ctx.startedAtMs) / 1000;
-    status.messagesSequenced = ctx.hub.messagesSequenced();
-    status.storeRefusals = ctx.hub.storeRefusals();
-    status.duplicatesSuppressed = ctx.hub.duplicatesSuppressed();
-    status.catchUpMarkers = ctx.hub.catchUpMarkers();
-    status.catchUpReads = ctx.hub.catchUpReads();
-    if (ctx.store) {
-      status.storeKind = ctx.store->kind();
-      status.storeOk = ctx.store->healthy();
-      if (!status.storeOk) status.storeError = ctx.store->lastError();
-      store::StoreBacklog backlog = ctx.store->backlog();
-      status.storeWaiting = backlog.waiting;
-      status.storeIngestError = std::move(backlog.error);
-    }
-    http::HttpReply r = http::routeRequest(req.method_string(), path, status, ctx.metrics);
-    if (req.method() == bhttp::verb::head) r.body.clear();
-    reply(std::move(r), req.keep_alive() && !ctx.stopping.load());
-  }
-
-  // REST: /api/rooms and /api/rooms/{room}/messages. Answers come from the store thread, so
-  // the reply is written when the hub calls back on this shard.
-  void handleApi() {
-    auto& ctx = shard_.ctx();
-    const auto& req = parser_->get();
+    if (pathOf(req.target()).starts_with("/ws/")) return handleWebSocket();
+    // Everything else is the router's: it answers now, or later on this shard (a login waits
+    // for the hasher, a history page for the store reader).
+    beast::error_code peerError;
+    const auto peer = stream_.socket().remote_endpoint(peerError);
+    const std::string address = peerError ? std::string() : peer.address().to_string();
+    http::HttpRequest request{req.method_string(), req.target(), req[bhttp::field::authorization],
+                              req.body(), address};
+    const bool head = req.method() == bhttp::verb::head;
     const bool keepAlive = req.keep_alive();
-    auto refuse = [&](unsigned status, http::Rejection why, std::string_view code,
-                      std::string_view message) {
-      ctx.metrics.reject(why);
-      reply(http::jsonError(status, code, message), keepAlive);
-    };
-    auto url = boost::urls::parse_origin_form(req.target());
-    if (!url) return refuse(400, http::Rejection::BadRequest, "bad_request", "malformed URL");
-    std::vector<std::string> parts;
-    for (auto seg : url->segments()) parts.emplace_back(seg);
-    if (parts.size() == 2 && parts[1] == "refresh") {
-      if (req.method() != bhttp::verb::post)
-        return refuse(405, http::Rejection::MethodNotAllowed, "method_not_allowed", "use POST");
-      return handleRefresh();
-    }
-    if (parts.size() == 2 && (parts[1] == "register" || parts[1] == "login")) {
-      if (req.method() != bhttp::verb::post)
-        return refuse(405, http::Rejection::MethodNotAllowed, "method_not_allowed", "use POST");
-      return handleAuth(parts[1] == "register");
-    }
-    if (req.method() != bhttp::verb::get)
-      return refuse(405, http::Rejection::MethodNotAllowed, "method_not_allowed", "use GET");
-    // Where a WebSocket needs a token, so does reading the rooms, their history and members.
-    if (ctx.config.authRequired) {
-      const auto token = requestToken(req, url->params());
-      if (!token)
-        return refuse(401, http::Rejection::AuthRequired, "auth_required",
-                      "this server needs a token: Authorization: Bearer TOKEN");
-      auth::TokenCheck check;
-      if (auto no = tokenRefusal(ctx.tokens, *token, check))
-        return refuse(no->status, no->why, no->code, no->message);
-    }
-
-    if (parts.size() == 2 && parts[1] == "rooms") {
-      ctx.hub.listRooms(shard_.index(), 1000,
-                        [self = shared_from_this(), keepAlive](bool ok, auto rooms) {
-                          self->reply(http::roomsReply(ok, rooms), keepAlive);
-                        });
-      return;
-    }
-    if (parts.size() == 4 && parts[1] == "rooms" && parts[3] == "presence") {
-      const std::string& room = parts[2];
-      if (const char* why = chat::roomNameError(room))
-        return refuse(400, http::Rejection::InvalidRoom, "invalid_room", why);
-      ctx.hub.presence(
-          shard_.index(), room,
-          [self = shared_from_this(), keepAlive, room](std::vector<std::string> users) {
-            self->reply(http::presenceReply(room, users), keepAlive);
-          });
-      return;
-    }
-    if (parts.size() == 4 && parts[1] == "rooms" && parts[3] == "messages") {
-      const std::string& room = parts[2];
-      if (const char* why = chat::roomNameError(room))
-        return refuse(400, http::Rejection::InvalidRoom, "invalid_room", why);
-      std::uint64_t before = 0;
-      std::uint64_t limit = chat::kDefaultPageLimit;
-      auto params = url->params();
-      if (auto it = params.find("before"); it != params.end()) {
-        auto v = http::parseUnsigned((*it).value);
-        if (!v)
-          return refuse(400, http::Rejection::BadRequest, "invalid_parameter",
-                        "before must be a non-negative integer");
-        before = *v;
-      }
-      if (auto it = params.find("limit"); it != params.end()) {
-        auto v = http::parseUnsigned((*it).value);
-        if (!v || *v == 0)
-          return refuse(400, http::Rejection::BadRequest, "invalid_parameter",
-                        "limit must be a positive integer");
-        limit = std::min<std::uint64_t>(*v, chat::kMaxPageLimit);
-      }
-      ctx.hub.history(shard_.index(), room, before, limit,
-                      [self = shared_from_this(), keepAlive](chat::HistoryPage page) {
-                        self->reply(http::historyReply(page), keepAlive);
-                      });
-      return;
-    }
-    refuse(404, http::Rejection::NotFound, "not_found", "no such endpoint");
-  }
-
-  // POST /api/register and /api/login: the password is hashed on the AuthService's thread and
-  // the reply written when its answer comes back to this shard.
-  void handleAuth(bool registering) {
-    auto& ctx = shard_.ctx();
-    const auto& req = parser_->get();
-    const bool keepAlive = req.keep_alive();
-    beast::error_code ec;
-    const auto peer = stream_.socket().remote_endpoint(ec);
-    const std::string address = ec ? std::string("?") : peer.address().to_string();
-    if (const std::int64_t wait = ctx.loginThrottle.take(address, steadyMillis()); wait > 0) {
-      ctx.metrics.reject(http::Rejection::TooManyAttempts);
-      http::HttpReply r = http::jsonError(429, "too_many_attempts",
-                                          "too many register or login attempts: wait and retry");
-      r.retryAfterSeconds = wait;
-      return reply(std::move(r), keepAlive);
-    }
-    http::Rejection why{};
-    auto parsed = http::parseCredentials(req.body(), why);
-    if (auto* bad = std::get_if<http::HttpReply>(&parsed)) {
-      ctx.metrics.reject(why);
-      return reply(std::move(*bad), keepAlive);
-    }
-    auto& creds = std::get<http::Credentials>(parsed);
-    auto done = [self = shared_from_this(), keepAlive, registering](auth::AuthResult result) {
-      auto& io = self->shard_.io();
-      boost::asio::post(
-          io, [self = std::move(self), keepAlive, registering, result = std::move(result)] {
-            http::Rejection counted{};
-            bool rejected = false;
-            http::HttpReply r = http::authReply(result, registering, counted, rejected);
-            auto& metrics = self->shard_.ctx().metrics;
-            if (rejected) metrics.reject(counted);
-            if (result.outcome == auth::AuthOutcome::Ok)
-              metrics.auth(registering ? http::Metrics::AuthEvent::Registered
-                                       : http::Metrics::AuthEvent::LoggedIn);
-            self->reply(std::move(r), keepAlive);
-          });
-    };
-    const bool queued =
-        registering ? ctx.accounts.registerAccount(std::move(creds.username),
-                                                   std::move(creds.password), std::move(done))
-                    : ctx.accounts.login(std::move(creds.username), std::move(creds.password),
-                                         std::move(done));
-    if (!queued) {
-      ctx.metrics.reject(http::Rejection::AuthBusy);
-      http::HttpReply r =
-          http::jsonError(503, "auth_busy", "too many logins in progress: retry in a moment");
-      r.retryAfterSeconds = 1;
-      reply(std::move(r), keepAlive);
-    }
-  }
-
-  // POST /api/refresh: a live token buys a new one for the same account, without the password
-  // (an HMAC each way: done here, on the shard).
-  void handleRefresh() {
-    auto& ctx = shard_.ctx();
-    const auto& req = parser_->get();
-    const bool keepAlive = req.keep_alive();
-    auto refuse = [&](http::Rejection why, std::string_view code, std::string_view message) {
-      ctx.metrics.reject(why);
-      reply(http::jsonError(401, code, message), keepAlive);
-    };
-    const auto bearer = bearerToken(req);
-    if (!bearer)
-      return refuse(http::Rejection::AuthRequired, "auth_required",
-                    "send the token to renew as Authorization: Bearer TOKEN");
-    auth::TokenCheck check;
-    if (auto no = tokenRefusal(ctx.tokens, *bearer, check))
-      return refuse(no->why, no->code, no->message);
-    const std::int64_t now = unixMillis() / 1000;
-    auth::AuthResult result;
-    result.token = ctx.tokens.issue(check.username, now, result.expiresAt);
-    if (!result.token.empty()) {
-      result.outcome = auth::AuthOutcome::Ok;
-      ctx.metrics.auth(http::Metrics::AuthEvent::Renewed);
-    }
-    result.username = check.username;
-    http::Rejection unused{};
-    bool rejected = false;
-    reply(http::authReply(result, false, unused, rejected), keepAlive);
+    shard_.ctx().router.handle(
+        shard_.index(), request, [self = shared_from_this(), head, keepAlive](http::HttpReply r) {
+          if (head) r.body.clear();
+          self->reply(std::move(r), keepAlive && !self->shard_.ctx().stopping.load());
+        });
   }
 
   void handleWebSocket() {
@@ -440,7 +250,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void reply(http::HttpReply r, bool keepAlive) {
     // The read's deadline may have passed while an answer was computed (a login waits for the
     // hasher): the write gets its own.
-    stream_.expires_after(shard_.ctx().config.handshakeTimeout);
+    stream_.expires_after(shard_.ctx().options.handshakeTimeout);
     auto res = std::make_shared<bhttp::response<bhttp::string_body>>(
         static_cast<bhttp::status>(r.status), 11);
     res->set(bhttp::field::server, "parley");

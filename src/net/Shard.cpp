@@ -9,9 +9,8 @@
 #include <cstdio>
 #include <system_error>
 
-#include "app/Config.h"
 #include "chat/Hub.h"
-#include "http/Metrics.h"
+#include "metrics/Metrics.h"
 #include "net/SendRing.h"
 #include "net/WsSession.h"
 
@@ -117,7 +116,7 @@ void Shard::wakeAt(std::int64_t dueMs) {
 }
 
 void Shard::run() {
-  if (ctx_.config.ioUring) {
+  if (ctx_.options.ioUring) {
     std::string why;
     ring_ = SendRing::open(why);
     if (!ring_)
@@ -186,7 +185,7 @@ void Shard::startTimers() { armSweep(); }
 
 void Shard::armSweep() {
   // Fine enough for the keep-alive and close deadlines, coarse enough to cost nothing.
-  const auto period = std::clamp(ctx_.config.pingInterval / 4, std::chrono::milliseconds(100),
+  const auto period = std::clamp(ctx_.options.pingInterval / 4, std::chrono::milliseconds(100),
                                  std::chrono::milliseconds(1000));
   sweepTimer_.expires_after(period);
   sweepTimer_.async_wait([this](const boost::system::error_code& ec) {

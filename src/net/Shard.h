@@ -18,23 +18,20 @@
 #include <span>
 #include <vector>
 
-namespace parley::app {
-struct Config;
-}
+#include "net/NetOptions.h"
+
 namespace parley::auth {
 class AccountDirectory;
-class AuthService;
-class LoginThrottle;
 class TokenService;
 }  // namespace parley::auth
 namespace parley::chat {
 class Hub;
 }
 namespace parley::http {
-class Metrics;
+class Router;
 }
-namespace parley::store {
-class StoreWriter;
+namespace parley::metrics {
+class Metrics;
 }
 
 namespace parley::net {
@@ -42,18 +39,15 @@ namespace parley::net {
 class SendRing;
 class WsSession;
 
-// What every shard shares: read-only config, the hub (whose per-shard parts are thread-owned),
-// and the lock-free metrics.
+// What every shard shares: read-only options, the hub (whose per-shard parts are thread-owned),
+// the router of plain HTTP requests, and the lock-free metrics.
 struct ServerContext {
-  const app::Config& config;
+  const NetOptions& options;
   chat::Hub& hub;
-  http::Metrics& metrics;
-  std::int64_t startedAtMs;
-  const store::StoreWriter* store;  // null with --db none; for /healthz
+  http::Router& router;
+  metrics::Metrics& metrics;
   const auth::TokenService& tokens;
-  auth::AuthService& accounts;
   const auth::AccountDirectory& accountNames;  // --auth open: these names need their token
-  auth::LoginThrottle& loginThrottle;
   std::atomic<bool> stopping{false};
 };
 

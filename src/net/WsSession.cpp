@@ -10,11 +10,10 @@
 #include <cerrno>
 #include <limits>
 
-#include "app/Config.h"
 #include "auth/TokenService.h"
 #include "chat/Protocol.h"
-#include "http/AuthRoutes.h"
-#include "http/Metrics.h"
+#include "chat/TokenRefusal.h"
+#include "metrics/Metrics.h"
 #include "net/Shard.h"
 
 namespace parley::net {
@@ -44,7 +43,7 @@ chat::Frame makeTextFrame(std::string_view json, std::uint64_t messageId) {
 WsSession::WsSession(Shard& shard, int fd, std::string room, std::string username)
     : shard_(shard),
       fd_(fd),
-      parser_(shard.ctx().config.maxFrameBytes),
+      parser_(shard.ctx().options.maxFrameBytes),
       room_(std::move(room)),
       username_(std::move(username)) {}
 
@@ -141,11 +140,11 @@ bool WsSession::onMessage(const WsMessage& msg) {
   switch (msg.opcode) {
     case WsOpcode::Text: {
       ctx.metrics.messagesReceived(1);
-      chat::ProtocolLimits limits{ctx.config.maxContentChars};
+      chat::ProtocolLimits limits{ctx.options.maxContentChars};
       chat::ClientRequest req = chat::parseClientFrame(msg.payload, limits);
       if (req.kind == chat::ClientRequest::Kind::Chat && !takeMessageToken()) {
         // A flood is refused message by message, each refusal said: nothing is dropped silently.
-        ctx.metrics.reject(http::Rejection::RateLimited);
+        ctx.metrics.reject(metrics::Rejection::RateLimited);
         sendNow(makeTextFrame(
             chat::buildErrorJson("rate_limited", "too many messages; this one was not sent",
                                  req.clientId),
@@ -167,14 +166,14 @@ bool WsSession::onMessage(const WsMessage& msg) {
         const std::int64_t since = now - lastTypingMs_;
         if (since < kTypingMinGapMs ||
             (req.typing == lastTypingState_ && since < kTypingIntervalMs)) {
-          ctx.metrics.reject(http::Rejection::RateLimited);
+          ctx.metrics.reject(metrics::Rejection::RateLimited);
         } else {
           lastTypingMs_ = now;
           lastTypingState_ = req.typing;
           ctx.hub.typing(shard_.index(), room_, username_, req.typing);
         }
       } else {
-        ctx.metrics.reject(http::rejectionForCode(req.code));
+        ctx.metrics.reject(metrics::rejectionForCode(req.code));
         sendNow(makeTextFrame(chat::buildErrorJson(req.code, req.message), 0));
       }
       return true;
@@ -196,7 +195,7 @@ bool WsSession::onMessage(const WsMessage& msg) {
       enqueue(makeFrame(WsOpcode::Close,
                         msg.closeCode == 1005 ? std::string_view{} : msg.payload.substr(0, 2)));
       closeQueued_ = true;
-      closeDeadlineMs_ = steadyMillis() + ctx.config.shutdownGrace.count();
+      closeDeadlineMs_ = steadyMillis() + ctx.options.shutdownGrace.count();
       return true;
     }
     case WsOpcode::Continuation:
@@ -210,7 +209,7 @@ void WsSession::deliver(const chat::Frame& frame) {
   // A message the history already carried can still arrive live after the catch-up ended (its
   // fan-out from another shard raced the history read): ids only grow, so one compare drops it.
   if (frame->messageId != 0 && frame->messageId <= coveredId_) return;
-  const std::size_t limit = shard_.ctx().config.maxOutboundBytes;
+  const std::size_t limit = shard_.ctx().options.maxOutboundBytes;
   if (catchingUp_) {
     // Held frames count against the same bound as queued ones.
     if (heldBytes_ + queuedBytes_ + frame->bytes.size() > limit) {
@@ -261,7 +260,7 @@ void WsSession::endCatchUp(std::vector<chat::Frame> frames, std::uint64_t covere
 }
 
 bool WsSession::takeMessageToken() {
-  const double rate = shard_.ctx().config.maxMessageRate;
+  const double rate = shard_.ctx().options.maxMessageRate;
   if (rate <= 0) return true;
   const double burst = 2 * rate;
   const std::int64_t now = steadyMillis();
@@ -324,7 +323,7 @@ void WsSession::beginClose(std::uint16_t code, const char* reason) {
   enqueue(std::make_shared<const chat::WireFrame>(
       chat::WireFrame{buildCloseFrame(code, reason), 0, {}}));
   closeQueued_ = true;
-  closeDeadlineMs_ = steadyMillis() + shard_.ctx().config.shutdownGrace.count();
+  closeDeadlineMs_ = steadyMillis() + shard_.ctx().options.shutdownGrace.count();
 }
 
 void WsSession::closeWith(std::uint16_t code, const char* reason) { beginClose(code, reason); }
@@ -452,11 +451,11 @@ void WsSession::keepAliveTick(std::int64_t nowMs) {
     return beginClose(close_code::AuthExpired, "token expired");
   // An idle connection keeps no queue array (a busy one keeps it from turn to turn).
   if (queue_.empty() && queue_.capacity() != 0 && !dirty_) std::vector<chat::Frame>().swap(queue_);
-  const auto& config = shard_.ctx().config;
+  const auto& options = shard_.ctx().options;
   const std::int64_t silentMs = nowMs - lastHeardMs_;
-  if (silentMs >= config.idleTimeout.count()) {
+  if (silentMs >= options.idleTimeout.count()) {
     beginClose(close_code::KeepAliveTimeout, "keep-alive timeout");
-  } else if (silentMs >= config.pingInterval.count() && !pingOutstanding_) {
+  } else if (silentMs >= options.pingInterval.count() && !pingOutstanding_) {
     pingOutstanding_ = true;
     enqueue(pingFrame());
   }
@@ -468,26 +467,26 @@ std::int64_t expiresAtMillis(std::int64_t expSeconds) {
 
 void WsSession::renewToken(const std::string& token) {
   auto& ctx = shard_.ctx();
-  auto refuse = [&](http::Rejection why, std::string_view code, std::string_view message) {
+  auto refuse = [&](metrics::Rejection why, std::string_view code, std::string_view message) {
     ctx.metrics.reject(why);
     sendNow(makeTextFrame(chat::buildErrorJson(code, message), 0));
   };
   // The name was settled at the upgrade: an anonymous connection cannot become an account's.
   if (!tokenDeadlineMs_)
-    return refuse(http::Rejection::InvalidMessage, "invalid_message",
+    return refuse(metrics::Rejection::InvalidMessage, "invalid_message",
                   "this connection joined without a token: reconnect with ?token= to use one");
   const auth::TokenCheck check = ctx.tokens.verify(token, unixMillis() / 1000);
-  if (auto problem = http::tokenProblem(check))
+  if (auto problem = chat::tokenRefusal(check))
     return refuse(problem->why, problem->code, problem->message);
   if (check.username != username_)
-    return refuse(http::Rejection::UsernameMismatch, "username_mismatch",
+    return refuse(metrics::Rejection::UsernameMismatch, "username_mismatch",
                   "the token is another account's");
   const std::int64_t expiresAtMs = expiresAtMillis(check.expiresAt);
   if (expiresAtMs)
     expireAt(expiresAtMs);
   else
     tokenDeadlineMs_ = std::numeric_limits<std::int64_t>::max();
-  ctx.metrics.auth(http::Metrics::AuthEvent::Renewed);
+  ctx.metrics.auth(metrics::Metrics::AuthEvent::Renewed);
   sendNow(makeTextFrame(chat::buildAuthJson(username_, expiresAtMs), 0));
 }
 

@@ -1,9 +1,9 @@
-#include "http/Metrics.h"
+#include "metrics/Metrics.h"
 
 #include <array>
 #include <cstdio>
 
-namespace parley::http {
+namespace parley::metrics {
 
 namespace {
 
@@ -82,4 +82,4 @@ std::string Metrics::renderPrometheus(std::string_view extra) const {
   return out;
 }
 
-}  // namespace parley::http
+}  // namespace parley::metrics

@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-namespace parley::http {
+namespace parley::metrics {
 
 // Every rejected input, by the reason named in docs/PROTOCOL.md.
 enum class Rejection : unsigned {
@@ -84,4 +84,4 @@ class Metrics {
   std::atomic<std::uint64_t> auth_[static_cast<unsigned>(AuthEvent::Count)]{};
 };
 
-}  // namespace parley::http
+}  // namespace parley::metrics

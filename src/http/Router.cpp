@@ -1,0 +1,211 @@
+#include "http/Router.h"
+
+#include <algorithm>
+#include <boost/url/parse.hpp>
+#include <boost/url/url_view.hpp>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "auth/AuthService.h"
+#include "auth/LoginThrottle.h"
+#include "auth/TokenService.h"
+#include "chat/Hub.h"
+#include "chat/Names.h"
+#include "chat/Protocol.h"
+#include "chat/TokenRefusal.h"
+#include "http/AuthRoutes.h"
+#include "metrics/Metrics.h"
+#include "store/MessageStore.h"
+#include "store/StoreWriter.h"
+
+namespace parley::http {
+
+std::string_view bearerToken(std::string_view authorization) {
+  return authorization.starts_with("Bearer ") ? authorization.substr(7) : std::string_view{};
+}
+
+HttpReply Router::refuse(unsigned status, metrics::Rejection why, std::string_view code,
+                         std::string_view message) {
+  ctx_.metrics.reject(why);
+  return jsonError(status, code, message);
+}
+
+ServerStatus Router::status() const {
+  ServerStatus status;
+  status.connections = ctx_.metrics.openConnections();
+  status.rooms = ctx_.hub.roomCount();
+  status.uptimeSeconds = (ctx_.unixMillis() - ctx_.startedAtMs) / 1000;
+  status.messagesSequenced = ctx_.hub.messagesSequenced();
+  status.storeRefusals = ctx_.hub.storeRefusals();
+  status.duplicatesSuppressed = ctx_.hub.duplicatesSuppressed();
+  status.catchUpMarkers = ctx_.hub.catchUpMarkers();
+  status.catchUpReads = ctx_.hub.catchUpReads();
+  if (ctx_.store) {
+    status.storeKind = ctx_.store->kind();
+    status.storeOk = ctx_.store->healthy();
+    if (!status.storeOk) status.storeError = ctx_.store->lastError();
+    store::StoreBacklog backlog = ctx_.store->backlog();
+    status.storeWaiting = backlog.waiting;
+    status.storeIngestError = std::move(backlog.error);
+  }
+  return status;
+}
+
+void Router::handle(std::size_t shard, const HttpRequest& req, Reply reply) {
+  const std::string_view path = req.target.substr(0, req.target.find('?'));
+  if (path.starts_with("/api/")) return handleApi(shard, req, std::move(reply));
+  reply(routeRequest(req.method, path, status(), ctx_.metrics));
+}
+
+// REST: /api/rooms[/{room}/messages|presence], /api/register, /api/login, /api/refresh.
+void Router::handleApi(std::size_t shard, const HttpRequest& req, Reply reply) {
+  auto url = boost::urls::parse_origin_form(req.target);
+  if (!url)
+    return reply(refuse(400, metrics::Rejection::BadRequest, "bad_request", "malformed URL"));
+  std::vector<std::string> parts;
+  for (auto seg : url->segments()) parts.emplace_back(seg);
+  if (parts.size() == 2 && parts[1] == "refresh") {
+    if (req.method != "POST")
+      return reply(
+          refuse(405, metrics::Rejection::MethodNotAllowed, "method_not_allowed", "use POST"));
+    return handleRefresh(req, std::move(reply));
+  }
+  if (parts.size() == 2 && (parts[1] == "register" || parts[1] == "login")) {
+    if (req.method != "POST")
+      return reply(
+          refuse(405, metrics::Rejection::MethodNotAllowed, "method_not_allowed", "use POST"));
+    return handleAuth(shard, req, parts[1] == "register", std::move(reply));
+  }
+  if (req.method != "GET")
+    return reply(
+        refuse(405, metrics::Rejection::MethodNotAllowed, "method_not_allowed", "use GET"));
+  // Where a WebSocket needs a token, so does reading the rooms, their history and members.
+  if (ctx_.authRequired) {
+    auto params = url->params();
+    std::optional<std::string> token;
+    if (auto it = params.find("token"); it != params.end())
+      token = std::string((*it).value);
+    else if (auto bearer = bearerToken(req.authorization); !bearer.empty())
+      token = std::string(bearer);
+    if (!token)
+      return reply(refuse(401, metrics::Rejection::AuthRequired, "auth_required",
+                          "this server needs a token: Authorization: Bearer TOKEN"));
+    const auth::TokenCheck check = ctx_.tokens.verify(*token, ctx_.unixMillis() / 1000);
+    if (auto no = chat::tokenRefusal(check))
+      return reply(refuse(401, no->why, no->code, no->message));
+  }
+
+  if (parts.size() == 2 && parts[1] == "rooms") {
+    ctx_.hub.listRooms(shard, 1000, [reply = std::move(reply)](bool ok, auto rooms) {
+      reply(roomsReply(ok, rooms));
+    });
+    return;
+  }
+  if (parts.size() == 4 && parts[1] == "rooms" && parts[3] == "presence") {
+    std::string room = std::move(parts[2]);
+    if (const char* why = chat::roomNameError(room))
+      return reply(refuse(400, metrics::Rejection::InvalidRoom, "invalid_room", why));
+    ctx_.hub.presence(shard, room,
+                      [reply = std::move(reply), room](std::vector<std::string> users) {
+                        reply(presenceReply(room, users));
+                      });
+    return;
+  }
+  if (parts.size() == 4 && parts[1] == "rooms" && parts[3] == "messages") {
+    const std::string& room = parts[2];
+    if (const char* why = chat::roomNameError(room))
+      return reply(refuse(400, metrics::Rejection::InvalidRoom, "invalid_room", why));
+    std::uint64_t before = 0;
+    std::uint64_t limit = chat::kDefaultPageLimit;
+    auto params = url->params();
+    if (auto it = params.find("before"); it != params.end()) {
+      auto v = parseUnsigned((*it).value);
+      if (!v)
+        return reply(refuse(400, metrics::Rejection::BadRequest, "invalid_parameter",
+                            "before must be a non-negative integer"));
+      before = *v;
+    }
+    if (auto it = params.find("limit"); it != params.end()) {
+      auto v = parseUnsigned((*it).value);
+      if (!v || *v == 0)
+        return reply(refuse(400, metrics::Rejection::BadRequest, "invalid_parameter",
+                            "limit must be a positive integer"));
+      limit = std::min<std::uint64_t>(*v, chat::kMaxPageLimit);
+    }
+    ctx_.hub.history(
+        shard, room, before, limit,
+        [reply = std::move(reply)](chat::HistoryPage page) { reply(historyReply(page)); });
+    return;
+  }
+  reply(refuse(404, metrics::Rejection::NotFound, "not_found", "no such endpoint"));
+}
+
+// POST /api/register and /api/login: the password is hashed on the AuthService's thread; its
+// answer comes back to this shard.
+void Router::handleAuth(std::size_t shard, const HttpRequest& req, bool registering, Reply reply) {
+  const std::string address =
+      req.peerAddress.empty() ? std::string("?") : std::string(req.peerAddress);
+  if (const std::int64_t wait = ctx_.loginThrottle.take(address, ctx_.steadyMillis()); wait > 0) {
+    HttpReply r = refuse(429, metrics::Rejection::TooManyAttempts, "too_many_attempts",
+                         "too many register or login attempts: wait and retry");
+    r.retryAfterSeconds = wait;
+    return reply(std::move(r));
+  }
+  metrics::Rejection why{};
+  auto parsed = parseCredentials(req.body, why);
+  if (auto* bad = std::get_if<HttpReply>(&parsed)) {
+    ctx_.metrics.reject(why);
+    return reply(std::move(*bad));
+  }
+  auto& creds = std::get<Credentials>(parsed);
+  // Runs on the AuthService's thread: everything but the hand-over waits for the shard.
+  auto done = [this, shard, registering, reply](auth::AuthResult result) {
+    ctx_.post(shard, [this, registering, reply, result = std::move(result)] {
+      metrics::Rejection counted{};
+      bool rejected = false;
+      HttpReply r = authReply(result, registering, counted, rejected);
+      if (rejected) ctx_.metrics.reject(counted);
+      if (result.outcome == auth::AuthOutcome::Ok)
+        ctx_.metrics.auth(registering ? metrics::Metrics::AuthEvent::Registered
+                                      : metrics::Metrics::AuthEvent::LoggedIn);
+      reply(std::move(r));
+    });
+  };
+  const bool queued =
+      registering ? ctx_.accounts.registerAccount(std::move(creds.username),
+                                                  std::move(creds.password), std::move(done))
+                  : ctx_.accounts.login(std::move(creds.username), std::move(creds.password),
+                                        std::move(done));
+  if (!queued) {
+    HttpReply r = refuse(503, metrics::Rejection::AuthBusy, "auth_busy",
+                         "too many logins in progress: retry in a moment");
+    r.retryAfterSeconds = 1;
+    reply(std::move(r));
+  }
+}
+
+// POST /api/refresh: a live token buys a new one for the same account, without the password
+// (an HMAC each way: done here, on the shard).
+void Router::handleRefresh(const HttpRequest& req, Reply reply) {
+  const std::string_view bearer = bearerToken(req.authorization);
+  if (bearer.empty())
+    return reply(refuse(401, metrics::Rejection::AuthRequired, "auth_required",
+                        "send the token to renew as Authorization: Bearer TOKEN"));
+  const std::int64_t now = ctx_.unixMillis() / 1000;
+  const auth::TokenCheck check = ctx_.tokens.verify(bearer, now);
+  if (auto no = chat::tokenRefusal(check))
+    return reply(refuse(401, no->why, no->code, no->message));
+  auth::AuthResult result;
+  result.token = ctx_.tokens.issue(check.username, now, result.expiresAt);
+  if (!result.token.empty()) {
+    result.outcome = auth::AuthOutcome::Ok;
+    ctx_.metrics.auth(metrics::Metrics::AuthEvent::Renewed);
+  }
+  result.username = check.username;
+  metrics::Rejection unused{};
+  bool rejected = false;
+  reply(authReply(result, false, unused, rejected));
+}
+
+}  // namespace parley::http

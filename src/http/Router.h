@@ -1,0 +1,83 @@
+// Router: every plain HTTP request (/, /healthz, /metrics and the REST API under /api/) from a
+// parsed request to its reply. Some replies come at once, others later: a login waits for the
+// password hasher's thread, a history page for the store reader. Either way `reply` runs
+// exactly once, on the shard the request came from.
+// Knows nothing of sockets, Beast or Asio (net/HttpSession parses the request and writes the
+// reply), and never blocks: slow work goes to the threads that own it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "http/Routes.h"
+
+namespace parley::auth {
+class AuthService;
+class LoginThrottle;
+class TokenService;
+}  // namespace parley::auth
+namespace parley::chat {
+class Hub;
+}
+namespace parley::metrics {
+class Metrics;
+enum class Rejection : unsigned;
+}  // namespace parley::metrics
+namespace parley::store {
+class StoreWriter;
+}
+
+namespace parley::http {
+
+// A request as the transport parsed it: views into its buffers, valid during handle().
+struct HttpRequest {
+  std::string_view method;         // "GET", "HEAD", "POST", ...
+  std::string_view target;         // path and query, as sent
+  std::string_view authorization;  // the Authorization header ("" when absent)
+  std::string_view body;
+  std::string_view peerAddress;  // the client's IP address, for the login throttle
+};
+
+// What the routes read and call. References outlive the router (app/Server owns them all).
+struct RouterContext {
+  chat::Hub& hub;
+  metrics::Metrics& metrics;
+  const store::StoreWriter* store;  // null with --db none; for /healthz and /metrics
+  const auth::TokenService& tokens;
+  auth::AuthService& accounts;
+  auth::LoginThrottle& loginThrottle;
+  std::int64_t startedAtMs;
+  bool authRequired;  // --auth required: the REST reads need a token too
+  // Runs `task` on shard `shard`'s thread (answers from the auth thread go back this way).
+  std::function<void(std::size_t shard, std::function<void()> task)> post;
+  std::int64_t (*unixMillis)();
+  std::int64_t (*steadyMillis)();
+};
+
+class Router {
+ public:
+  using Reply = std::function<void(HttpReply)>;
+
+  explicit Router(RouterContext ctx) : ctx_(std::move(ctx)) {}
+
+  // Called on shard `shard`'s thread; `reply` runs there, once, now or later.
+  void handle(std::size_t shard, const HttpRequest& req, Reply reply);
+
+ private:
+  void handleApi(std::size_t shard, const HttpRequest& req, Reply reply);
+  void handleAuth(std::size_t shard, const HttpRequest& req, bool registering, Reply reply);
+  void handleRefresh(const HttpRequest& req, Reply reply);
+  HttpReply refuse(unsigned status, metrics::Rejection why, std::string_view code,
+                   std::string_view message);
+  ServerStatus status() const;
+
+  RouterContext ctx_;
+};
+
+// The token in `Authorization: Bearer TOKEN`, or "" when the header holds none.
+std::string_view bearerToken(std::string_view authorization);
+
+}  // namespace parley::http
