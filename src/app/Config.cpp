@@ -113,6 +113,11 @@ std::optional<Config> parseConfig(int argc, char** argv, int& exitCode) {
                  "over it: 429)")
       ->envname("PARLEY_LOGIN_RATE")
       ->check(CLI::Range(0.1, 100000.0));
+  app.add_option("--allowed-origins", c.allowedOrigins,
+                 "Web origins allowed to open a WebSocket (scheme://host[:port], comma-separated, "
+                 "or *); default: this server's own origin. Clients without Origin unaffected")
+      ->envname("PARLEY_ALLOWED_ORIGINS")
+      ->delimiter(',');
   app.add_option("--auth-queue", c.authQueue,
                  "Register and login attempts that may wait for the password hasher (~0.1 s "
                  "each; past it: 503 auth_busy)")

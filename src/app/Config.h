@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace parley::app {
 
@@ -45,6 +46,10 @@ struct Config {
   std::int64_t tokenTtlSeconds = 86'400;
   double loginAttemptsPerMinute = 10;  // per client address, register and login together
   std::size_t authQueue = 32;          // attempts waiting for the password hasher (~0.1 s each)
+
+  // Web pages that may open a WebSocket (docs/PROTOCOL.md, "Connecting"): exact origins or "*";
+  // empty: the server's own origin only. Clients that send no Origin are not affected.
+  std::vector<std::string> allowedOrigins;
 };
 
 // Parses argv (and PARLEY_* variables). Returns the config, or nothing with `exitCode` set when

@@ -16,6 +16,7 @@
 #include "auth/AccountDirectory.h"
 #include "auth/AuthService.h"
 #include "auth/LoginThrottle.h"
+#include "auth/OriginPolicy.h"
 #include "auth/PasswordHasher.h"
 #include "auth/TokenService.h"
 #include "chat/Hub.h"
@@ -127,7 +128,8 @@ int runServer(const Config& config) {
                                           &net::unixMillis, &net::steadyMillis});
 
   const net::NetOptions netOptions = netOptionsOf(config);
-  net::ServerContext ctx{netOptions, hub, router, metrics, tokens, accountNames};
+  const auth::OriginPolicy origins(config.allowedOrigins);
+  net::ServerContext ctx{netOptions, hub, router, metrics, tokens, accountNames, origins};
 
   for (unsigned i = 0; i < config.threads; ++i)
     shards.push_back(std::make_unique<net::Shard>(i, ctx));

@@ -31,6 +31,11 @@ HttpReply Router::refuse(unsigned status, metrics::Rejection why, std::string_vi
   return jsonError(status, code, message);
 }
 
+HttpReply Router::refuseMethod(std::string_view allow) {
+  ctx_.metrics.reject(metrics::Rejection::MethodNotAllowed);
+  return methodNotAllowed(allow);
+}
+
 ServerStatus Router::status() const {
   ServerStatus status;
   status.connections = ctx_.metrics.openConnections();
@@ -66,20 +71,14 @@ void Router::handleApi(std::size_t shard, const HttpRequest& req, Reply reply) {
   std::vector<std::string> parts;
   for (auto seg : url->segments()) parts.emplace_back(seg);
   if (parts.size() == 2 && parts[1] == "refresh") {
-    if (req.method != "POST")
-      return reply(
-          refuse(405, metrics::Rejection::MethodNotAllowed, "method_not_allowed", "use POST"));
+    if (req.method != "POST") return reply(refuseMethod("POST"));
     return handleRefresh(req, std::move(reply));
   }
   if (parts.size() == 2 && (parts[1] == "register" || parts[1] == "login")) {
-    if (req.method != "POST")
-      return reply(
-          refuse(405, metrics::Rejection::MethodNotAllowed, "method_not_allowed", "use POST"));
+    if (req.method != "POST") return reply(refuseMethod("POST"));
     return handleAuth(shard, req, parts[1] == "register", std::move(reply));
   }
-  if (req.method != "GET")
-    return reply(
-        refuse(405, metrics::Rejection::MethodNotAllowed, "method_not_allowed", "use GET"));
+  if (req.method != "GET") return reply(refuseMethod("GET"));
   // Where a WebSocket needs a token, so does reading the rooms, their history and members.
   if (ctx_.authRequired) {
     auto params = url->params();

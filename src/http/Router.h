@@ -72,6 +72,7 @@ class Router {
   void handleRefresh(const HttpRequest& req, Reply reply);
   HttpReply refuse(unsigned status, metrics::Rejection why, std::string_view code,
                    std::string_view message);
+  HttpReply refuseMethod(std::string_view allow);  // 405 with Allow, counted
   ServerStatus status() const;
 
   RouterContext ctx_;

@@ -1,5 +1,8 @@
 #include "http/Routes.h"
 
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+
 #include "chat/Protocol.h"
 #include "metrics/Metrics.h"
 
@@ -51,6 +54,64 @@ HttpReply historyReply(const chat::HistoryPage& page) {
   return r;
 }
 
+HttpReply methodNotAllowed(std::string_view allow) {
+  HttpReply r = jsonError(405, "method_not_allowed", "use " + std::string(allow));
+  r.allow = allow;
+  return r;
+}
+
+namespace {
+
+// base64(SHA-256(text)), as a CSP hash source wants it.
+std::string sha256Source(std::string_view text) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
+  unsigned char out[64];
+  const int n = EVP_EncodeBlock(out, digest, SHA256_DIGEST_LENGTH);
+  // append(), not operator+ on temporaries: g++ 12 warns falsely on that (-Wrestrict, GCC bug
+  // 105329) at -O2.
+  std::string source = "'sha256-";
+  source.append(reinterpret_cast<char*>(out), static_cast<std::size_t>(n));
+  source.push_back('\'');
+  return source;
+}
+
+// The hash sources of every inline <tag>...</tag> in `html` (a tag with a src= loads a file
+// instead: none in the embedded page, and 'self' would not cover one anyway).
+std::string inlineSources(std::string_view html, std::string_view tag) {
+  std::string sources;
+  std::string open = "<";
+  open.append(tag);
+  std::string close = "</";
+  close.append(tag);
+  close.push_back('>');
+  for (std::size_t at = html.find(open); at != std::string_view::npos; at = html.find(open, at)) {
+    const std::size_t bodyStart = html.find('>', at);
+    if (bodyStart == std::string_view::npos) break;
+    const std::size_t bodyEnd = html.find(close, bodyStart);
+    if (bodyEnd == std::string_view::npos) break;
+    sources.push_back(' ');
+    sources.append(sha256Source(html.substr(bodyStart + 1, bodyEnd - bodyStart - 1)));
+    at = bodyEnd + close.size();
+  }
+  return sources;
+}
+
+}  // namespace
+
+std::string pageSecurityPolicy(std::string_view html) {
+  const std::string scripts = inlineSources(html, "script");
+  const std::string styles = inlineSources(html, "style");
+  std::string policy = "default-src 'none'; script-src";
+  policy.append(scripts.empty() ? std::string_view(" 'none'") : std::string_view(scripts));
+  policy.append("; style-src");
+  policy.append(styles.empty() ? std::string_view(" 'none'") : std::string_view(styles));
+  policy.append(
+      "; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; "
+      "frame-ancestors 'none'");
+  return policy;
+}
+
 std::optional<std::uint64_t> parseUnsigned(std::string_view s) {
   if (s.empty() || s.size() > 19) return std::nullopt;
   std::uint64_t v = 0;
@@ -67,14 +128,20 @@ HttpReply routeRequest(std::string_view method, std::string_view path, const Ser
   if (path == "/" || path == "/index.html") {
     if (!isGet) {
       metrics.reject(metrics::Rejection::MethodNotAllowed);
-      return jsonError(405, "method_not_allowed", "use GET");
+      return methodNotAllowed("GET, HEAD");
     }
-    return {200, "text/html; charset=utf-8", std::string(web::indexHtml())};
+    // Computed once: the page is compiled in.
+    static const std::string policy = pageSecurityPolicy(web::indexHtml());
+    HttpReply page;
+    page.contentType = "text/html; charset=utf-8";
+    page.body = std::string(web::indexHtml());
+    page.contentSecurityPolicy = policy;
+    return page;
   }
   if (path == "/healthz") {
     if (!isGet) {
       metrics.reject(metrics::Rejection::MethodNotAllowed);
-      return jsonError(405, "method_not_allowed", "use GET");
+      return methodNotAllowed("GET, HEAD");
     }
     // A store that refuses writes makes this instance unable to accept messages: 503, so a
     // load balancer sends users elsewhere until it recovers. One that keeps them durable but
@@ -106,7 +173,7 @@ HttpReply routeRequest(std::string_view method, std::string_view path, const Ser
   if (path == "/metrics") {
     if (!isGet) {
       metrics.reject(metrics::Rejection::MethodNotAllowed);
-      return jsonError(405, "method_not_allowed", "use GET");
+      return methodNotAllowed("GET, HEAD");
     }
     std::string extra = "# TYPE parley_rooms gauge\nparley_rooms " + std::to_string(status.rooms) +
                         "\n# TYPE parley_messages_sequenced_total counter\n"
@@ -139,7 +206,10 @@ HttpReply routeRequest(std::string_view method, std::string_view path, const Ser
                         std::to_string(status.storeWaiting) + "\n" +
                         "# TYPE parley_store_lagging gauge\nparley_store_lagging " +
                         (status.storeIngestError.empty() ? "0" : "1") + "\n";
-    return {200, "text/plain; version=0.0.4", metrics.renderPrometheus(extra)};
+    HttpReply r;
+    r.contentType = "text/plain; version=0.0.4";
+    r.body = metrics.renderPrometheus(extra);
+    return r;
   }
   metrics.reject(metrics::Rejection::NotFound);
   return jsonError(404, "not_found", "no such endpoint");

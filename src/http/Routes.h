@@ -21,7 +21,17 @@ struct HttpReply {
   std::string_view contentType = "application/json";
   std::string body;
   std::int64_t retryAfterSeconds = 0;  // > 0: a Retry-After header (429)
+  std::string_view allow;              // 405: the methods the resource takes (an Allow header)
+  // The page: its Content-Security-Policy (frame-ancestors 'none' among it) and X-Frame-Options.
+  std::string_view contentSecurityPolicy;
 };
+
+// {"error":"method_not_allowed",...} 405 with its Allow header, counted by the caller.
+HttpReply methodNotAllowed(std::string_view allow);
+
+// The Content-Security-Policy of `html`: nothing but its own inline scripts and styles, by their
+// SHA-256 (CSP Level 2 hash sources), connections to this origin only, never framed.
+std::string pageSecurityPolicy(std::string_view html);
 
 struct ServerStatus {
   std::int64_t connections = 0;

@@ -35,6 +35,7 @@ enum class Rejection : unsigned {
   TooManyAttempts,
   AuthBusy,
   UsernameReserved,
+  OriginNotAllowed,
   Count
 };
 

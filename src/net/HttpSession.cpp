@@ -24,6 +24,7 @@
 #include <variant>
 
 #include "auth/AccountDirectory.h"
+#include "auth/OriginPolicy.h"
 #include "auth/TokenService.h"
 #include "chat/Hub.h"
 #include "chat/Names.h"
@@ -99,6 +100,10 @@ std::optional<Refusal> tokenRefusal(const auth::TokenService& tokens, std::strin
 // (serveConnection) and for one that follows plain requests on a kept-alive one.
 template <class Body>
 std::variant<Upgrade, Refusal> checkUpgrade(const bhttp::request<Body>& req, ServerContext& ctx) {
+  // First: a page from another site learns nothing, not even whether its room name was good.
+  if (!ctx.origins.allows(req[bhttp::field::origin], req[bhttp::field::host]))
+    return Refusal{403, metrics::Rejection::OriginNotAllowed, "origin_not_allowed",
+                   "this page's origin may not open a WebSocket here (see --allowed-origins)"};
   auto url = boost::urls::parse_origin_form(req.target());
   if (!url) {
     // Tell which half is broken (a stray '%' in the room, or in the query).
@@ -228,8 +233,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     const bool keepAlive = req.keep_alive();
     shard_.ctx().router.handle(
         shard_.index(), request, [self = shared_from_this(), head, keepAlive](http::HttpReply r) {
-          if (head) r.body.clear();
-          self->reply(std::move(r), keepAlive && !self->shard_.ctx().stopping.load());
+          self->reply(std::move(r), keepAlive && !self->shard_.ctx().stopping.load(), head);
         });
   }
 
@@ -247,7 +251,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
                    std::get<Upgrade>(std::move(checked)), std::move(early));
   }
 
-  void reply(http::HttpReply r, bool keepAlive) {
+  // `head`: the answer to a HEAD request: the GET's headers, Content-Length included, no body.
+  void reply(http::HttpReply r, bool keepAlive, bool head = false) {
     // The read's deadline may have passed while an answer was computed (a login waits for the
     // hasher): the write gets its own.
     stream_.expires_after(shard_.ctx().options.handshakeTimeout);
@@ -256,13 +261,25 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     res->set(bhttp::field::server, "parley");
     res->set(bhttp::field::content_type, r.contentType);
     res->set(bhttp::field::cache_control, "no-store");
+    // Nothing here is meant to be sniffed into another type, or to leak the page's address.
+    res->set("X-Content-Type-Options", "nosniff");
+    res->set("Referrer-Policy", "no-referrer");
+    if (!r.contentSecurityPolicy.empty()) {
+      res->set("Content-Security-Policy", r.contentSecurityPolicy);
+      res->set("X-Frame-Options", "DENY");  // browsers without frame-ancestors
+    }
+    if (!r.allow.empty()) res->set(bhttp::field::allow, r.allow);
     if (r.status == 401)  // RFC 9110: a 401 names its scheme
       res->set(bhttp::field::www_authenticate, "Bearer realm=\"parley\"");
     if (r.retryAfterSeconds > 0)
       res->set(bhttp::field::retry_after, std::to_string(r.retryAfterSeconds));
-    res->body() = std::move(r.body);
     res->keep_alive(keepAlive);
-    res->prepare_payload();
+    if (head) {
+      res->content_length(r.body.size());  // what a GET would carry (RFC 9110 9.3.2)
+    } else {
+      res->body() = std::move(r.body);
+      res->prepare_payload();
+    }
     bhttp::async_write(
         stream_, *res,
         [self = shared_from_this(), res, keepAlive](beast::error_code ec, std::size_t) {

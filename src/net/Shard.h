@@ -22,6 +22,7 @@
 
 namespace parley::auth {
 class AccountDirectory;
+class OriginPolicy;
 class TokenService;
 }  // namespace parley::auth
 namespace parley::chat {
@@ -48,6 +49,7 @@ struct ServerContext {
   metrics::Metrics& metrics;
   const auth::TokenService& tokens;
   const auth::AccountDirectory& accountNames;  // --auth open: these names need their token
+  const auth::OriginPolicy& origins;           // which web pages may upgrade
   std::atomic<bool> stopping{false};
 };
 
