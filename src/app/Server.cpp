@@ -148,7 +148,7 @@ int runServer(const Config& config) {
   for (std::size_t i = 0; i < shards.size(); ++i)
     boost::asio::post(shards[i]->io(), [&listener = *listeners[i], &shard = *shards[i]] {
       listener.stop();
-      shard.closeAll(net::close_code::GoingAway, "server shutting down");
+      shard.closeAll(net::close_code::kGoingAway, "server shutting down");
     });
   // Clients normally answer the close within milliseconds; the grace period bounds the wait.
   const auto deadline =
