@@ -49,8 +49,6 @@ net::NetOptions netOptionsOf(const Config& config) {
   o.maxFrameBytes = config.maxFrameBytes;
   o.maxOutboundBytes = config.maxOutboundBytes;
   o.maxConnections = config.maxConnections;
-  o.maxContentChars = config.maxContentChars;
-  o.maxMessageRate = config.maxMessageRate;
   o.authRequired = config.authRequired;
   o.handshakeTimeout = config.handshakeTimeout;
   o.pingInterval = config.pingInterval;
@@ -129,7 +127,10 @@ int runServer(const Config& config) {
 
   const net::NetOptions netOptions = netOptionsOf(config);
   const auth::OriginPolicy origins(config.allowedOrigins);
-  net::ServerContext ctx{netOptions, hub, router, metrics, tokens, accountNames, origins};
+  const chat::ConversationOptions conversationOptions{{config.maxContentChars},
+                                                      config.maxMessageRate};
+  net::ServerContext ctx{netOptions, conversationOptions, hub,    router, metrics,
+                         tokens,     accountNames,        origins};
 
   for (unsigned i = 0; i < config.threads; ++i)
     shards.push_back(std::make_unique<net::Shard>(i, ctx));
@@ -174,7 +175,7 @@ int runServer(const Config& config) {
   for (std::size_t i = 0; i < shards.size(); ++i)
     boost::asio::post(shards[i]->io(), [&listener = *listeners[i], &shard = *shards[i]] {
       listener.stop();
-      shard.closeAll(net::close_code::GoingAway, "server shutting down");
+      shard.closeAll(net::close_code::kGoingAway, "server shutting down");
     });
   // Clients normally answer the close within milliseconds; the grace period bounds the wait.
   const auto deadline =

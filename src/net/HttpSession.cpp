@@ -3,7 +3,6 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <boost/asio/post.hpp>
@@ -143,7 +142,7 @@ std::variant<Upgrade, Refusal> checkUpgrade(const bhttp::request<Body>& req, Ser
       return Refusal{403, metrics::Rejection::UsernameMismatch, "username_mismatch",
                      "username differs from the token's account"};
     up.username = check.username;
-    up.tokenExpiresAtMs = expiresAtMillis(check.expiresAt);
+    up.tokenExpiresAtMs = chat::expiresAtMillis(check.expiresAt);
   } else if (ctx.options.authRequired) {
     return Refusal{401, metrics::Rejection::AuthRequired, "auth_required",
                    "this server needs a token: log in, then connect with ?token="};
@@ -179,14 +178,13 @@ std::variant<Upgrade, Refusal> checkUpgrade(const bhttp::request<Body>& req, Ser
 
 // Hands an upgraded socket to its WebSocket session. `early`: bytes the client sent after its
 // request (a first frame, already).
-void startWebSocket(Shard& shard, int fd, Upgrade up, std::string early) {
+void startWebSocket(Shard& shard, FileDescriptor fd, Upgrade up, std::string early) {
   shard.ctx().metrics.connectionOpened();
   // The session writes the 101 itself, in one write with the history and presence frames that
   // follow it: one write per connect instead of three.
-  auto session = std::allocate_shared<WsSession>(PooledAllocator<WsSession>(), shard, fd,
+  auto session = std::allocate_shared<WsSession>(PooledAllocator<WsSession>(), shard, std::move(fd),
                                                  std::move(up.room), std::move(up.username));
-  if (up.tokenExpiresAtMs) session->expireAt(up.tokenExpiresAtMs);
-  session->start(std::move(up.response), std::move(early), up.since);
+  session->start(std::move(up.response), std::move(early), up.since, up.tokenExpiresAtMs);
 }
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
@@ -247,7 +245,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     std::string early(static_cast<const char*>(buffer_.data().data()), buffer_.size());
     stream_.expires_never();
     // The socket leaves Asio here: the session lives in the shard's own epoll set.
-    startWebSocket(shard_, stream_.release_socket().release(),
+    startWebSocket(shard_, FileDescriptor(stream_.release_socket().release()),
                    std::get<Upgrade>(std::move(checked)), std::move(early));
   }
 
@@ -307,15 +305,13 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 // socket with its reactor and deregister it at the upgrade: two epoll_ctl, plus the async
 // operation and timeout machinery, for one read). Anything else, or a request not complete in
 // the first read, goes to an HttpSession with the bytes read so far.
-void serveConnection(Shard& shard, int fd, const tcp& protocol) {
+void serveConnection(Shard& shard, FileDescriptor fd, const tcp& protocol) {
   char bytes[kHeaderLimit];
   ssize_t n;
-  do n = ::recv(fd, bytes, sizeof bytes, 0);
+  do n = ::recv(fd.get(), bytes, sizeof bytes, 0);
   while (n < 0 && errno == EINTR);
-  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
-    ::close(fd);  // gone before it said anything
-    return;
-  }
+  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
+    return;  // gone before it said anything (`fd` closes it)
   const std::string_view received(bytes, n > 0 ? static_cast<std::size_t>(n) : 0);
   if (!received.empty()) {
     bhttp::request_parser<bhttp::empty_body> parser;
@@ -332,18 +328,17 @@ void serveConnection(Shard& shard, int fd, const tcp& protocol) {
       if (pathOf(parser.get().target()).starts_with("/ws/")) {
         auto checked = checkUpgrade(parser.get(), shard.ctx());
         if (auto* up = std::get_if<Upgrade>(&checked))
-          return startWebSocket(shard, fd, std::move(*up), std::string(received.substr(used)));
+          return startWebSocket(shard, std::move(fd), std::move(*up),
+                                std::string(received.substr(used)));
         // A refusal: the HttpSession below answers it, with the metrics and the JSON body.
       }
     }
   }
   tcp::socket socket(shard.io());
   boost::system::error_code ec;
-  socket.assign(protocol, fd, ec);
-  if (ec) {
-    ::close(fd);
-    return;
-  }
+  socket.assign(protocol, fd.get(), ec);
+  if (ec) return;      // `fd` closes it
+  (void)fd.release();  // the socket's now
   std::make_shared<HttpSession>(shard, std::move(socket), received)->readRequest();
 }
 

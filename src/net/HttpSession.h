@@ -6,12 +6,14 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <memory>
 
+#include "net/FileDescriptor.h"
+
 namespace parley::net {
 
 class Shard;
 
 // Serves a connection accept() just returned (non-blocking): a WebSocket upgrade goes straight
 // to a WsSession, anything else to an HttpSession (defined in HttpSession.cpp, where Beast lives).
-void serveConnection(Shard& shard, int fd, const boost::asio::ip::tcp& protocol);
+void serveConnection(Shard& shard, FileDescriptor fd, const boost::asio::ip::tcp& protocol);
 
 }  // namespace parley::net

@@ -57,10 +57,10 @@ void Listener::accept() {
     if (ec == boost::asio::error::operation_aborted || !acceptor_.is_open()) return;
     // Bounded per turn so a connect storm cannot starve the shard's sessions.
     for (int i = 0; !ec && i < kAcceptsPerTurn; ++i) {
-      const int fd =
-          ::accept4(acceptor_.native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-      if (fd >= 0) {
-        serveConnection(shard_, fd, protocol_);
+      FileDescriptor fd(
+          ::accept4(acceptor_.native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+      if (fd) {
+        serveConnection(shard_, std::move(fd), protocol_);
         continue;
       }
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;

@@ -15,10 +15,6 @@ struct NetOptions {
   std::size_t maxOutboundBytes = 1024 * 1024;
   std::size_t maxConnections = 1;
 
-  // What a connection may say (chat policy, carried here until the conversation owns it).
-  std::size_t maxContentChars = 4000;
-  double maxMessageRate = 30;
-
   bool authRequired = false;  // --auth required: an upgrade needs a token
 
   std::chrono::milliseconds handshakeTimeout{10'000};

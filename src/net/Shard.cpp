@@ -11,6 +11,7 @@
 
 #include "chat/Hub.h"
 #include "metrics/Metrics.h"
+#include "net/FileDescriptor.h"
 #include "net/SendRing.h"
 #include "net/WsSession.h"
 
@@ -33,15 +34,16 @@ constexpr int kEventsPerBatch = 32;
 Shard::Shard(std::size_t index, ServerContext& ctx)
     : index_(index),
       ctx_(ctx),
+      conversations_{ctx.hub,          index,          ctx.metrics,   ctx.tokens,
+                     ctx.conversation, &makeTextFrame, &steadyMillis, &unixMillis},
       readBuffer_(256 * 1024),
-      epollFd_(::epoll_create1(EPOLL_CLOEXEC)),
       epollWatch_(io_),
       batchTimer_(io_),
       sweepTimer_(io_) {
-  if (epollFd_ < 0)
-    throw std::system_error(errno, std::generic_category(), "epoll_create1 for a shard");
-  // Asio owns the descriptor from here (and closes it).
-  epollWatch_.assign(epollFd_);
+  FileDescriptor epoll(::epoll_create1(EPOLL_CLOEXEC));
+  if (!epoll) throw std::system_error(errno, std::generic_category(), "epoll_create1 for a shard");
+  epollWatch_.assign(epoll.get());
+  (void)epoll.release();  // Asio's now (assign() threw otherwise, and `epoll` closed it)
   waitForEvents();
 }
 
@@ -53,7 +55,7 @@ bool Shard::add(std::shared_ptr<WsSession> session, int fd) {
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
   ev.data.ptr = session.get();
-  if (::epoll_ctl(epollFd_, EPOLL_CTL_ADD, fd, &ev) != 0) return false;
+  if (::epoll_ctl(epollWatch_.native_handle(), EPOLL_CTL_ADD, fd, &ev) != 0) return false;
   session->shardSlot_ = sessions_.size();
   sessions_.push_back(std::move(session));
   return true;
@@ -81,7 +83,7 @@ void Shard::waitForEvents() {
 
 void Shard::dispatchEvents() {
   epoll_event events[kEventsPerBatch];
-  const int n = ::epoll_wait(epollFd_, events, kEventsPerBatch, 0);
+  const int n = ::epoll_wait(epollWatch_.native_handle(), events, kEventsPerBatch, 0);
   for (int i = 0; i < n; ++i) {
     // Valid: a session removed earlier in this batch is held in retired_ until it is over,
     // and its closed socket makes the call a no-op.
@@ -156,7 +158,7 @@ void Shard::flushThroughRing() {
       if (!s->writable() || s->queuedFrames() == 0) continue;
       const auto iov = ring_->iovecs(std::min(s->queuedFrames(), WsSession::kMaxWriteFrames));
       if (iov.empty()) break;  // full: submit these first
-      ring_->push(s->fd_, s->gather(iov));
+      ring_->push(s->fd_.get(), s->gather(iov));
       sending_.push_back(s);
     }
     if (sending_.empty()) break;

@@ -18,6 +18,7 @@
 #include <span>
 #include <vector>
 
+#include "chat/Conversation.h"
 #include "net/NetOptions.h"
 
 namespace parley::auth {
@@ -44,6 +45,7 @@ class WsSession;
 // the router of plain HTTP requests, and the lock-free metrics.
 struct ServerContext {
   const NetOptions& options;
+  const chat::ConversationOptions& conversation;  // what a client may say
   chat::Hub& hub;
   http::Router& router;
   metrics::Metrics& metrics;
@@ -65,13 +67,15 @@ class Shard {
   boost::asio::io_context& io() { return io_; }
   std::size_t index() const { return index_; }
   ServerContext& ctx() { return ctx_; }
+  // What the conversations of this shard's connections share (chat/Conversation).
+  chat::ConversationContext& conversations() { return conversations_; }
 
   // Scratch space every session of this shard reads into: an idle connection owns no buffer.
   std::span<char> readBuffer() { return {readBuffer_.data(), readBuffer_.size()}; }
 
   // Registers an open session (its socket in the shard's epoll set); the shard holds it until
   // remove(). Returns false when the socket cannot be watched.
-  bool add(std::shared_ptr<WsSession> session, int fd);
+  bool add(std::shared_ptr<WsSession> session, int fd);  // `fd` stays the session's
   // The session's socket is already closed (which took it out of the epoll set). It is kept
   // alive until the current handler is over: an event for it may still be in the batch.
   void remove(WsSession* session);
@@ -99,10 +103,12 @@ class Shard {
 
   std::size_t index_;
   ServerContext& ctx_;
+  chat::ConversationContext conversations_;
   boost::asio::io_context io_{1};
   std::vector<char> readBuffer_;
-  int epollFd_ = -1;
-  boost::asio::posix::stream_descriptor epollWatch_;  // Asio's view of epollFd_
+  // The shard's epoll set: Asio owns the descriptor (and closes it); epoll_ctl and epoll_wait
+  // use its native_handle().
+  boost::asio::posix::stream_descriptor epollWatch_;
   std::vector<std::shared_ptr<WsSession>> sessions_;
   std::vector<std::shared_ptr<WsSession>> retired_;  // removed during the current handler
   std::vector<std::shared_ptr<WsSession>> dirty_;

@@ -9,7 +9,6 @@ namespace {
 
 constexpr std::size_t kMaxControlPayload = 125;
 constexpr std::size_t kMaskBytes = 4;
-constexpr std::uint16_t kNoStatusCode = 1005;  // RFC 6455 §7.4.1: reported, never sent
 
 bool isControl(unsigned opcode) { return (opcode & 0x8) != 0; }
 
@@ -192,27 +191,27 @@ WsFrameParser::Step WsFrameParser::step(char* data, std::size_t len) {
   const bool fin = (u[0] & 0x80) != 0;
   const unsigned opcode = u[0] & 0x0F;
   // No extension is ever negotiated, so a reserved bit has no defined meaning.
-  if (u[0] & 0x70) return fail(close_code::ProtocolError);
-  if (!isKnownOpcode(opcode)) return fail(close_code::ProtocolError);
+  if (u[0] & 0x70) return fail(close_code::kProtocolError);
+  if (!isKnownOpcode(opcode)) return fail(close_code::kProtocolError);
   const bool control = isControl(opcode);
   const bool inMessage = fragmentOpcode_ != WsOpcode::Continuation;
-  if (control && !fin) return fail(close_code::ProtocolError);
-  if (!control && (opcode == 0) != inMessage) return fail(close_code::ProtocolError);
+  if (control && !fin) return fail(close_code::kProtocolError);
+  if (!control && (opcode == 0) != inMessage) return fail(close_code::kProtocolError);
 
   if (len < 2) return s;
-  if (!(u[1] & 0x80)) return fail(close_code::ProtocolError);  // RFC 6455 §5.1
+  if (!(u[1] & 0x80)) return fail(close_code::kProtocolError);  // RFC 6455 §5.1
   const unsigned len7 = u[1] & 0x7F;
-  if (control && len7 > kMaxControlPayload) return fail(close_code::ProtocolError);
+  if (control && len7 > kMaxControlPayload) return fail(close_code::kProtocolError);
   const std::size_t ext = extendedLengthBytes(len7);
   if (len < 2 + ext) return s;
   const std::uint64_t payloadLen = ext ? readBigEndian(u + 2, ext) : len7;
-  if (payloadLen >> 63) return fail(close_code::ProtocolError);  // RFC 6455 §5.2
+  if (payloadLen >> 63) return fail(close_code::kProtocolError);  // RFC 6455 §5.2
   // Control frames are already capped at 125 by the protocol; the limit guards data messages, and
   // a continuation counts towards the message it extends. The fragments never exceed the limit, so
   // the subtraction cannot wrap.
   if (!control) {
     const std::uint64_t already = opcode == 0 ? fragmentBytes() : 0;
-    if (payloadLen > maxMessageBytes_ - already) return fail(close_code::TooBig);
+    if (payloadLen > maxMessageBytes_ - already) return fail(close_code::kTooBig);
   }
 
   const std::size_t headerLen = 2 + ext + kMaskBytes;
@@ -233,7 +232,7 @@ WsFrameParser::Step WsFrameParser::step(char* data, std::size_t len) {
         carry().fragments.assign(body);
         return s;
       }
-      if (opcode == 0x1 && !isValidUtf8(body)) return fail(close_code::InvalidPayload);
+      if (opcode == 0x1 && !isValidUtf8(body)) return fail(close_code::kInvalidPayload);
       s.message = WsMessage{static_cast<WsOpcode>(opcode), body, 0};
       s.haveMessage = true;
       return s;
@@ -247,7 +246,7 @@ WsFrameParser::Step WsFrameParser::step(char* data, std::size_t len) {
       // A character may straddle fragments, so only the joined message can be judged.
       if (messageOpcode == WsOpcode::Text && !isValidUtf8(fragments)) {
         std::string().swap(fragments);
-        return fail(close_code::InvalidPayload);
+        return fail(close_code::kInvalidPayload);
       }
       // The fragments are released by feed() once the callback is done with this view.
       s.message = WsMessage{messageOpcode, std::string_view(fragments), 0};
@@ -256,12 +255,12 @@ WsFrameParser::Step WsFrameParser::step(char* data, std::size_t len) {
     }
 
     case WsOpcode::Close: {
-      std::uint16_t code = kNoStatusCode;
-      if (n == 1) return fail(close_code::ProtocolError);
+      std::uint16_t code = close_code::kNoStatus;
+      if (n == 1) return fail(close_code::kProtocolError);
       if (n >= 2) {
         code = static_cast<std::uint16_t>(readBigEndian(u + headerLen, 2));
-        if (!isValidWireCloseCode(code)) return fail(close_code::ProtocolError);
-        if (!isValidUtf8(body.substr(2))) return fail(close_code::InvalidPayload);
+        if (!isValidWireCloseCode(code)) return fail(close_code::kProtocolError);
+        if (!isValidUtf8(body.substr(2))) return fail(close_code::kInvalidPayload);
       }
       s.message = WsMessage{WsOpcode::Close, body, code};
       s.haveMessage = true;
@@ -274,7 +273,7 @@ WsFrameParser::Step WsFrameParser::step(char* data, std::size_t len) {
       s.haveMessage = true;
       return s;
   }
-  return fail(close_code::ProtocolError);  // unreachable: opcodes were checked above
+  return fail(close_code::kProtocolError);  // unreachable: opcodes were checked above
 }
 
 }  // namespace parley::net

@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "chat/CloseCode.h"
+
 namespace parley::net {
 
 enum class WsOpcode : std::uint8_t {
@@ -20,19 +22,9 @@ enum class WsOpcode : std::uint8_t {
   Pong = 0xA,
 };
 
-// Close codes Parley sends; docs/PROTOCOL.md lists their meaning.
-namespace close_code {
-inline constexpr std::uint16_t Normal = 1000;
-inline constexpr std::uint16_t GoingAway = 1001;
-inline constexpr std::uint16_t ProtocolError = 1002;
-inline constexpr std::uint16_t UnsupportedData = 1003;
-inline constexpr std::uint16_t InvalidPayload = 1007;
-inline constexpr std::uint16_t TooBig = 1009;
-inline constexpr std::uint16_t InternalError = 1011;
-inline constexpr std::uint16_t AuthExpired = 4001;
-inline constexpr std::uint16_t KeepAliveTimeout = 4002;
-inline constexpr std::uint16_t SlowConsumer = 4008;
-}  // namespace close_code
+// The close codes (chat/CloseCode.h holds the list, shared with the conversation, which closes
+// a connection whose token expired).
+namespace close_code = chat::close_code;
 
 // Largest header a server frame needs (2 + 8 bytes, no mask).
 inline constexpr std::size_t kMaxServerHeader = 10;
@@ -123,7 +115,7 @@ class WsFrameParser {
 
 template <class OnMessage>
 std::uint16_t WsFrameParser::feed(char* data, std::size_t len, OnMessage&& onMessage) {
-  if (failed_) return close_code::ProtocolError;
+  if (failed_) return close_code::kProtocolError;
   // A carried-over partial frame is completed first, taking from the new bytes only what it still
   // lacks: a large frame arriving in many small reads is then copied once (not once per read), and
   // the frames after it parse straight out of the caller's buffer like in the common case.

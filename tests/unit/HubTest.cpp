@@ -1,6 +1,8 @@
 // The hub on simulated shards: each shard is a FIFO task queue, and a seeded random scheduler
 // picks which shard runs next, so many interleavings of posts between shards are exercised,
 // repeatably. With a store, the real SQLite store and its writer/reader threads take part.
+// Members are real conversations (chat/Conversation), so the hold-and-drop rule at the catch-up
+// seam under test is the one the server runs; only their transport is a recorder.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -13,7 +15,10 @@
 #include <random>
 #include <thread>
 
+#include "auth/TokenService.h"
+#include "chat/Conversation.h"
 #include "chat/Hub.h"
+#include "metrics/Metrics.h"
 #include "store/StoreReader.h"
 #include "store/StoreWriter.h"
 
@@ -87,31 +92,60 @@ Hub makeHub(SimulatedShards& loop, std::size_t shards, store::StoreWriter* write
       std::move(wake), &encode, &fakeClock, &testSteady, writer, reader, options);
 }
 
-class TestMember : public Member {
+// What the conversations of each simulated shard share, as each Shard of the server makes it
+// (no message rate limit: the tests send faster than a person).
+class ShardContexts {
  public:
-  explicit TestMember(std::string name) : name_(std::move(name)) {}
-  const std::string& username() const override { return name_; }
-  void deliver(const Frame& frame) override {
-    if (frame->messageId != 0 && frame->messageId <= coveredId_) return;  // as WsSession does
-    if (catchingUp_)
-      held_.push_back(frame);
-    else
-      record(frame->bytes);
+  ShardContexts(Hub& hub, std::size_t shards) {
+    for (std::size_t i = 0; i < shards; ++i)
+      contexts_.push_back(ConversationContext{hub, i, metrics_, tokens_, ConversationOptions{{}, 0},
+                                              &encode, &testSteady, &fakeClock});
   }
-  void endCatchUp(std::vector<Frame> frames, std::uint64_t coveredId) override {
-    catchingUp_ = false;
-    coveredId_ = coveredId;
-    for (auto& f : frames) record(f->bytes);
-    for (auto& f : held_)
-      if (f->messageId == 0 || f->messageId > coveredId) record(f->bytes);
-    held_.clear();
+  ShardContexts(const ShardContexts&) = delete;
+  ShardContexts& operator=(const ShardContexts&) = delete;
+  ConversationContext& operator[](std::size_t shard) { return contexts_[shard]; }
+
+ private:
+  metrics::Metrics metrics_;
+  auth::TokenService tokens_{std::string(32, 's'), 3600};
+  std::deque<ConversationContext> contexts_;
+};
+
+// One connection in one room: the real Conversation over a transport that records what it is
+// asked to send (the catch-up's frames, then what the conversation lets through).
+class TestMember final : public Transport, public std::enable_shared_from_this<TestMember> {
+ public:
+  TestMember(std::string name, std::string room)
+      : conversation_(*this, std::move(name), std::move(room)) {}
+  const std::string& username() const { return conversation_.username(); }
+  // Not caught up yet: from its creation (a join may still be on its way to its shard) until
+  // its catch-up has been sent.
+  bool catchingUp() const { return !started_ || conversation_.holdsWrites(); }
+
+  void join(ConversationContext& context, std::optional<std::uint64_t> since = std::nullopt) {
+    started_ = true;
+    conversation_.start(context, since);
   }
+  void leave(ConversationContext& context) { conversation_.end(context); }
+  // A chat message, as the client sends it (contents here need no JSON escaping).
+  void say(ConversationContext& context, const std::string& content) {
+    conversation_.onText(context, R"({"content":")" + content + R"("})");
+  }
+
+  void send(const Frame& frame) override { record(frame->bytes); }
+  bool canHold(std::size_t) override { return true; }
+  void sendCatchUp(std::span<const Frame> frames) override {
+    for (const auto& f : frames) record(f->bytes);
+  }
+  void close(std::uint16_t, const char*) override { ADD_FAILURE() << "closed"; }
+  std::shared_ptr<void> lifetime() override { return shared_from_this(); }
 
   // Ids of chat messages seen, from history frames and live frames, in order.
   std::vector<std::uint64_t> ids;
   std::vector<std::string> contents;
   std::vector<std::string> typing;  // "user:state"
-  bool catchingUp() const override { return catchingUp_; }
+  // Live room events in the order seen: "join:u", "leave:u", "msg:content".
+  std::vector<std::string> events;
 
  private:
   void record(const std::string& bytes) {
@@ -136,15 +170,8 @@ class TestMember : public Member {
       events.push_back(std::string(type) + ":" + std::string(v.at("username").as_string()));
   }
 
- public:
-  // Live room events in the order seen: "join:u", "leave:u", "msg:content".
-  std::vector<std::string> events;
-
- private:
-  std::string name_;
-  bool catchingUp_ = true;
-  std::uint64_t coveredId_ = 0;
-  std::vector<Frame> held_;
+  Conversation conversation_;
+  bool started_ = false;
 };
 
 struct Placed {
@@ -157,23 +184,21 @@ TEST(Hub, EveryMemberOnEveryShardSeesTheSameGaplessOrder) {
     constexpr std::size_t kShards = 3;
     SimulatedShards loop(kShards);
     Hub hub = makeHub(loop, kShards);
+    ShardContexts cx(hub, kShards);
     std::mt19937 rng(seed);
     std::vector<Placed> members;
     for (int i = 0; i < 6; ++i) {
-      auto m = std::make_shared<TestMember>(numbered("u", i));
+      auto m = std::make_shared<TestMember>(numbered("u", i), "room");
       const std::size_t shard = static_cast<std::size_t>(i) % kShards;
-      loop.post(shard, [&hub, m, shard] { hub.join(shard, "room", m.get(), m, std::nullopt); });
+      loop.post(shard, [&cx, m, shard] { m->join(cx[shard]); });
       members.push_back({m, shard});
     }
     loop.runAll(rng);
     // Each member sends 20 messages from its own shard, interleaved at random.
     for (int k = 0; k < 20; ++k)
       for (auto& p : members)
-        loop.post(p.shard, [&hub, p, k] {
-          hub.publish(
-              p.shard, "room",
-              Hub::Publish{
-                  p.member->username(), numbered(p.member->username() + "#", k), {}, p.member});
+        loop.post(p.shard, [&cx, p, k] {
+          p.member->say(cx[p.shard], numbered(p.member->username() + "#", k));
         });
     loop.runAll(rng);
     for (auto& p : members) {
@@ -181,7 +206,7 @@ TEST(Hub, EveryMemberOnEveryShardSeesTheSameGaplessOrder) {
       for (std::size_t i = 0; i < 120; ++i) ASSERT_EQ(p.member->ids[i], i + 1) << "seed " << seed;
       EXPECT_EQ(p.member->contents, members[0].member->contents) << "seed " << seed;
     }
-    for (auto& p : members) hub.leave(p.shard, "room", p.member.get());
+    for (auto& p : members) p.member->leave(cx[p.shard]);
     loop.runAll(rng);
     EXPECT_EQ(hub.roomCount(), 0u);
   }
@@ -190,18 +215,19 @@ TEST(Hub, EveryMemberOnEveryShardSeesTheSameGaplessOrder) {
 TEST(Hub, TypingSkipsTheTypersOwnConnectionsAndEndsWithAMessage) {
   SimulatedShards loop(2);
   Hub hub = makeHub(loop, 2);
+  ShardContexts cx(hub, 2);
   std::mt19937 rng(7);
-  auto alice1 = std::make_shared<TestMember>("alice");
-  auto alice2 = std::make_shared<TestMember>("alice");
-  auto bob = std::make_shared<TestMember>("bob");
-  hub.join(0, "r", alice1.get(), alice1, std::nullopt);
-  hub.join(1, "r", alice2.get(), alice2, std::nullopt);
-  hub.join(1, "r", bob.get(), bob, std::nullopt);
+  auto alice1 = std::make_shared<TestMember>("alice", "r");
+  auto alice2 = std::make_shared<TestMember>("alice", "r");
+  auto bob = std::make_shared<TestMember>("bob", "r");
+  alice1->join(cx[0]);
+  alice2->join(cx[1]);
+  bob->join(cx[1]);
   loop.runAll(rng);
   hub.typing(0, "r", "alice", true);
   hub.typing(0, "r", "alice", true);  // a refresh: no second frame
   loop.runAll(rng);
-  hub.publish(0, "r", Hub::Publish{"alice", "hello", {}, alice1});
+  alice1->say(cx[0], "hello");
   loop.runAll(rng);
   EXPECT_EQ(bob->typing, (std::vector<std::string>{"alice:true", "alice:false"}));
   EXPECT_TRUE(alice1->typing.empty());
@@ -220,30 +246,29 @@ TEST(Hub, JoinAndLeaveBatchesKeepTheRoomsOrderForEveryMember) {
     constexpr std::size_t kShards = 3;
     SimulatedShards loop(kShards);
     Hub hub = makeHub(loop, kShards);
+    ShardContexts cx(hub, kShards);
     std::mt19937 rng(seed);
     // The witness joins first and stays: it sees the room's whole order.
-    auto witness = std::make_shared<TestMember>("witness");
-    hub.join(0, "room", witness.get(), witness, std::nullopt);
+    auto witness = std::make_shared<TestMember>("witness", "room");
+    witness->join(cx[0]);
     loop.runAll(rng);
     std::vector<Placed> members;
     int sent = 0;
     for (int step = 0; step < 60; ++step) {
       const unsigned what = rng() % 10;
       if (what < 4 || members.empty()) {
-        auto m = std::make_shared<TestMember>(numbered("u", step));
+        auto m = std::make_shared<TestMember>(numbered("u", step), "room");
         const std::size_t shard = rng() % kShards;
         members.push_back({m, shard});
-        loop.post(shard, [&hub, m, shard] { hub.join(shard, "room", m.get(), m, std::nullopt); });
+        loop.post(shard, [&cx, m, shard] { m->join(cx[shard]); });
       } else if (what < 7) {
         const Placed& p = members[rng() % members.size()];
-        loop.post(p.shard, [&hub, p, k = sent++] {
-          hub.publish(p.shard, "room", {p.member->username(), numbered("m", k), {}, p.member});
-        });
+        loop.post(p.shard, [&cx, p, k = sent++] { p.member->say(cx[p.shard], numbered("m", k)); });
       } else if (what < 8 && members.size() > 1) {
         const std::size_t i = rng() % members.size();
         const Placed p = members[i];
         members.erase(members.begin() + static_cast<std::ptrdiff_t>(i));
-        loop.post(p.shard, [&hub, p] { hub.leave(p.shard, "room", p.member.get()); });
+        loop.post(p.shard, [&cx, p] { p.member->leave(cx[p.shard]); });
       } else {
         const std::size_t shard = rng() % kShards;
         // A timer that fires: everything is due (and the clock only grows).
@@ -287,10 +312,11 @@ TEST(Hub, AQuietRoomsJoinWaitsAQuarterSecondAndACrowdsASecond) {
   std::vector<std::int64_t> wakes;
   Hub hub = makeHub(loop, 1, nullptr, nullptr, HubOptions{},
                     [&](std::size_t, std::int64_t due) { wakes.push_back(due); });
+  ShardContexts cx(hub, 1);
   std::mt19937 rng(3);
   auto joined = [&](const char* name) {
-    auto m = std::make_shared<TestMember>(name);
-    hub.join(0, "r", m.get(), m, std::nullopt);
+    auto m = std::make_shared<TestMember>(name, "r");
+    m->join(cx[0]);
     return m;
   };
   using Events = std::vector<std::string>;
@@ -329,7 +355,7 @@ TEST(Hub, AQuietRoomsJoinWaitsAQuarterSecondAndACrowdsASecond) {
   EXPECT_EQ(b->events, (Events{"join:b", "join:c"}));
   EXPECT_EQ(c->events, Events{"join:c"});
   // A message takes the waiting batch along, ahead of it.
-  hub.publish(0, "r", {"c", "hi", {}, c});
+  c->say(cx[0], "hi");
   loop.runAll(rng);
   EXPECT_EQ(a->events, (Events{"join:a", "join:d", "join:e", "join:b", "join:c", "msg:hi"}));
   EXPECT_EQ(d->events, (Events{"join:d", "join:e", "join:b", "join:c", "msg:hi"}));
@@ -339,14 +365,14 @@ TEST(Hub, AQuietRoomsJoinWaitsAQuarterSecondAndACrowdsASecond) {
   EXPECT_EQ(a->events.size(), 6u);
 
   steadyNow = 21'000;  // still busy: c joined 600 ms ago
-  hub.leave(0, "r", c.get());
+  c->leave(cx[0]);
   loop.runAll(rng);
   EXPECT_EQ(wakes.back(), 22'000);
   hub.flushBatches(0, 22'000);
   for (auto* m : {a.get(), b.get(), d.get(), e.get()}) EXPECT_EQ(m->events.back(), "leave:c");
 
   steadyNow = 40'000;  // quiet again
-  hub.leave(0, "r", b.get());
+  b->leave(cx[0]);
   loop.runAll(rng);
   EXPECT_EQ(wakes.back(), 40'000 + Hub::kBatchMs);
 }
@@ -371,22 +397,23 @@ TEST_P(HubSeam, CatchUpSeamHasNoGapAndNoDuplicateWithARealStore) {
     HubOptions options;
     options.historyOnJoin = 200;
     Hub hub = makeHub(loop, kShards, &writer, &reader, options);
+    ShardContexts cx(hub, kShards);
     std::mt19937 rng(GetParam());
     auto drain = [&](std::function<bool()> done) {
       const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
       while (!done() && std::chrono::steady_clock::now() < deadline)
         if (!loop.runOne(rng)) std::this_thread::sleep_for(std::chrono::microseconds(200));
     };
-    auto sender = std::make_shared<TestMember>("sender");
-    hub.join(0, "seam", sender.get(), sender, std::nullopt);
+    auto sender = std::make_shared<TestMember>("sender", "seam");
+    sender->join(cx[0]);
     drain([&] { return !sender->catchingUp(); });
 
     std::vector<Placed> late;
     constexpr int kMessages = 150;
     auto joinLate = [&](int k) {
-      auto m = std::make_shared<TestMember>(numbered("late", k));
+      auto m = std::make_shared<TestMember>(numbered("late", k), "seam");
       const std::size_t shard = static_cast<std::size_t>(k / 10) % kShards;
-      loop.post(shard, [&hub, m, shard] { hub.join(shard, "seam", m.get(), m, std::nullopt); });
+      loop.post(shard, [&cx, m, shard] { m->join(cx[shard]); });
       late.push_back({m, shard});
     };
     for (int k = 0; k < kMessages; ++k) {
@@ -398,9 +425,7 @@ TEST_P(HubSeam, CatchUpSeamHasNoGapAndNoDuplicateWithARealStore) {
         joinLate(k);
         drain([&] { return !late.back().member->catchingUp(); });
       }
-      loop.post(0, [&hub, sender, k] {
-        hub.publish(0, "seam", Hub::Publish{"sender", numbered("m", k), {}, sender});
-      });
+      loop.post(0, [&cx, sender, k] { sender->say(cx[0], numbered("m", k)); });
       if (k % 10 == 5 && !quiet) joinLate(k);
       for (int step = 0; step < 3; ++step) loop.runOne(rng);
     }
@@ -438,6 +463,7 @@ TEST(Hub, AJoinIntoARoomItsShardKnowsNeedsNoMarkerAndAnEmptyOneNoRead) {
     store::StoreReader reader(store::openStore(url));
     SimulatedShards loop(1);
     Hub hub = makeHub(loop, 1, &writer, &reader);
+    ShardContexts cx(hub, 1);
     std::mt19937 rng(1);
     auto drain = [&](std::function<bool()> done) {
       const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
@@ -446,8 +472,8 @@ TEST(Hub, AJoinIntoARoomItsShardKnowsNeedsNoMarkerAndAnEmptyOneNoRead) {
       return done();
     };
     auto joined = [&](const char* name, std::optional<std::uint64_t> since = std::nullopt) {
-      auto m = std::make_shared<TestMember>(name);
-      hub.join(0, "known", m.get(), m, since);
+      auto m = std::make_shared<TestMember>(name, "known");
+      m->join(cx[0], since);
       EXPECT_TRUE(drain([&] { return !m->catchingUp(); })) << name;
       return m;
     };
@@ -459,7 +485,7 @@ TEST(Hub, AJoinIntoARoomItsShardKnowsNeedsNoMarkerAndAnEmptyOneNoRead) {
     EXPECT_EQ(hub.catchUpMarkers(), 1u);
     EXPECT_EQ(hub.catchUpReads(), 0u);
 
-    for (int k = 0; k < 3; ++k) hub.publish(0, "known", {"a", numbered("m", k), {}, a});
+    for (int k = 0; k < 3; ++k) a->say(cx[0], numbered("m", k));
     ASSERT_TRUE(drain([&] { return b->ids.size() == 3; }));
     auto c = joined("c");  // known, nothing in flight: no marker, but three messages to read
     EXPECT_EQ(hub.catchUpMarkers(), 1u);
@@ -470,15 +496,15 @@ TEST(Hub, AJoinIntoARoomItsShardKnowsNeedsNoMarkerAndAnEmptyOneNoRead) {
     EXPECT_TRUE(d->ids.empty());
 
     // A message still on its way to the store sends the next join back to a marker.
-    hub.publish(0, "known", {"a", "m3", {}, a});
-    auto e = std::make_shared<TestMember>("e");
-    hub.join(0, "known", e.get(), e, std::nullopt);
+    a->say(cx[0], "m3");
+    auto e = std::make_shared<TestMember>("e", "known");
+    e->join(cx[0]);
     ASSERT_TRUE(drain([&] { return !e->catchingUp() && e->ids.size() == 4; }));
     EXPECT_EQ(hub.catchUpMarkers(), 2u);
     EXPECT_EQ(e->ids, (std::vector<std::uint64_t>{1, 2, 3, 4}));
 
     // Everyone leaves: the room is forgotten, and the next join asks the writer again.
-    for (auto* m : {a.get(), b.get(), c.get(), d.get(), e.get()}) hub.leave(0, "known", m);
+    for (auto* m : {a.get(), b.get(), c.get(), d.get(), e.get()}) m->leave(cx[0]);
     loop.runAll(rng);
     hub.tick(0);
     auto f = joined("f");

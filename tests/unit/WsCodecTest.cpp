@@ -521,22 +521,22 @@ TEST(WsParser, LargeFragmentedMessageReleasesItsBuffer) {
 TEST(WsParserErrors, UnmaskedFrame) {
   FrameOpts o;
   o.masked = false;
-  EXPECT_EQ(errorOf(clientFrame(WsOpcode::Text, "hi", o)), close_code::ProtocolError);
-  EXPECT_EQ(errorOf(clientFrame(WsOpcode::Ping, "", o)), close_code::ProtocolError);
+  EXPECT_EQ(errorOf(clientFrame(WsOpcode::Text, "hi", o)), close_code::kProtocolError);
+  EXPECT_EQ(errorOf(clientFrame(WsOpcode::Ping, "", o)), close_code::kProtocolError);
 }
 
 TEST(WsParserErrors, ReservedBits) {
   for (std::uint8_t rsv : {0x40, 0x20, 0x10, 0x70}) {
     FrameOpts o;
     o.rsv = rsv;
-    EXPECT_EQ(errorOf(clientFrame(WsOpcode::Text, "hi", o)), close_code::ProtocolError) << +rsv;
-    EXPECT_EQ(errorOf(clientFrame(WsOpcode::Ping, "", o)), close_code::ProtocolError) << +rsv;
+    EXPECT_EQ(errorOf(clientFrame(WsOpcode::Text, "hi", o)), close_code::kProtocolError) << +rsv;
+    EXPECT_EQ(errorOf(clientFrame(WsOpcode::Ping, "", o)), close_code::kProtocolError) << +rsv;
   }
 }
 
 TEST(WsParserErrors, ReservedOpcodes) {
   for (std::uint8_t op : {3, 4, 5, 6, 7, 0xB, 0xC, 0xD, 0xE, 0xF}) {
-    EXPECT_EQ(errorOf(clientFrame(op, "")), close_code::ProtocolError) << +op;
+    EXPECT_EQ(errorOf(clientFrame(op, "")), close_code::kProtocolError) << +op;
   }
 }
 
@@ -544,30 +544,30 @@ TEST(WsParserErrors, FragmentedControlFrame) {
   FrameOpts o;
   o.fin = false;
   for (WsOpcode op : {WsOpcode::Ping, WsOpcode::Pong, WsOpcode::Close}) {
-    EXPECT_EQ(errorOf(clientFrame(op, "", o)), close_code::ProtocolError);
+    EXPECT_EQ(errorOf(clientFrame(op, "", o)), close_code::kProtocolError);
   }
 }
 
 TEST(WsParserErrors, ControlFrameOver125Bytes) {
   for (WsOpcode op : {WsOpcode::Ping, WsOpcode::Pong, WsOpcode::Close}) {
-    EXPECT_EQ(errorOf(clientFrame(op, std::string(126, 'x'))), close_code::ProtocolError);
+    EXPECT_EQ(errorOf(clientFrame(op, std::string(126, 'x'))), close_code::kProtocolError);
     // Even a small payload is refused when it uses the extended length form.
     FrameOpts o;
     o.lengthForm = 126;
-    EXPECT_EQ(errorOf(clientFrame(op, closePayload(1000), o)), close_code::ProtocolError);
+    EXPECT_EQ(errorOf(clientFrame(op, closePayload(1000), o)), close_code::kProtocolError);
   }
 }
 
 TEST(WsParserErrors, ContinuationWithoutMessage) {
-  EXPECT_EQ(errorOf(clientFrame(WsOpcode::Continuation, "x")), close_code::ProtocolError);
+  EXPECT_EQ(errorOf(clientFrame(WsOpcode::Continuation, "x")), close_code::kProtocolError);
   FrameOpts more;
   more.fin = false;
-  EXPECT_EQ(errorOf(clientFrame(WsOpcode::Continuation, "x", more)), close_code::ProtocolError);
+  EXPECT_EQ(errorOf(clientFrame(WsOpcode::Continuation, "x", more)), close_code::kProtocolError);
   // ...including after a message has just been completed.
   EXPECT_EQ(
       errorOf(clientFrame(WsOpcode::Text, "a", more) + clientFrame(WsOpcode::Continuation, "b") +
               clientFrame(WsOpcode::Continuation, "c")),
-      close_code::ProtocolError);
+      close_code::kProtocolError);
 }
 
 TEST(WsParserErrors, NewDataFrameDuringFragmentedMessage) {
@@ -575,9 +575,9 @@ TEST(WsParserErrors, NewDataFrameDuringFragmentedMessage) {
   more.fin = false;
   for (WsOpcode op : {WsOpcode::Text, WsOpcode::Binary}) {
     EXPECT_EQ(errorOf(clientFrame(WsOpcode::Text, "a", more) + clientFrame(op, "b")),
-              close_code::ProtocolError);
+              close_code::kProtocolError);
     EXPECT_EQ(errorOf(clientFrame(WsOpcode::Binary, "a", more) + clientFrame(op, "b", more)),
-              close_code::ProtocolError);
+              close_code::kProtocolError);
   }
 }
 
@@ -585,18 +585,19 @@ TEST(WsParserErrors, SixtyFourBitLengthWithTopBitSet) {
   FrameOpts o;
   o.declaredLength = 0x8000000000000000ULL;
   std::string header = clientFrame(WsOpcode::Binary, "", o);
-  EXPECT_EQ(errorOf(header), close_code::ProtocolError);
+  EXPECT_EQ(errorOf(header), close_code::kProtocolError);
   // Detected before the mask key arrives.
-  EXPECT_EQ(errorOf(header.substr(0, 10)), close_code::ProtocolError);
+  EXPECT_EQ(errorOf(header.substr(0, 10)), close_code::kProtocolError);
 }
 
 TEST(WsParserErrors, OversizeSingleFrame) {
-  EXPECT_EQ(errorOf(clientFrame(WsOpcode::Text, std::string(101, 'x')), 100), close_code::TooBig);
-  EXPECT_EQ(errorOf(clientFrame(WsOpcode::Binary, std::string(101, 'x')), 100), close_code::TooBig);
+  EXPECT_EQ(errorOf(clientFrame(WsOpcode::Text, std::string(101, 'x')), 100), close_code::kTooBig);
+  EXPECT_EQ(errorOf(clientFrame(WsOpcode::Binary, std::string(101, 'x')), 100),
+            close_code::kTooBig);
   FrameOpts more;
   more.fin = false;
   EXPECT_EQ(errorOf(clientFrame(WsOpcode::Text, std::string(101, 'x'), more), 100),
-            close_code::TooBig);
+            close_code::kTooBig);
   // Exactly at the limit is fine.
   Harness h(100);
   EXPECT_EQ(h.feed(clientFrame(WsOpcode::Text, std::string(100, 'x'))), 0);
@@ -608,17 +609,17 @@ TEST(WsParserErrors, OversizeDetectedFromHeaderAlone) {
   o.declaredLength = 1ULL << 30;  // 1 GiB that never arrives
   const std::string header = clientFrame(WsOpcode::Binary, "", o);
   ASSERT_EQ(header.size(), 14u);
-  EXPECT_EQ(errorOf(header, 65536), close_code::TooBig);
+  EXPECT_EQ(errorOf(header, 65536), close_code::kTooBig);
   // The length field alone (no mask key yet) is enough.
-  EXPECT_EQ(errorOf(header.substr(0, 10), 65536), close_code::TooBig);
+  EXPECT_EQ(errorOf(header.substr(0, 10), 65536), close_code::kTooBig);
   // Also when the header trickles in over several reads.
   Harness h(65536);
   EXPECT_EQ(h.feed(header.substr(0, 1)), 0);
   EXPECT_EQ(h.feed(header.substr(1, 4)), 0);
-  EXPECT_EQ(h.feed(header.substr(5, 5)), close_code::TooBig);
+  EXPECT_EQ(h.feed(header.substr(5, 5)), close_code::kTooBig);
   // 16-bit lengths too.
   o.declaredLength = 60000;
-  EXPECT_EQ(errorOf(clientFrame(WsOpcode::Text, "", o).substr(0, 4), 1000), close_code::TooBig);
+  EXPECT_EQ(errorOf(clientFrame(WsOpcode::Text, "", o).substr(0, 4), 1000), close_code::kTooBig);
 }
 
 TEST(WsParserErrors, OversizeJoinedFragments) {
@@ -636,7 +637,7 @@ TEST(WsParserErrors, OversizeJoinedFragments) {
   const std::string tooBig = clientFrame(WsOpcode::Text, part, more) +
                              clientFrame(WsOpcode::Continuation, part, more) +
                              clientFrame(WsOpcode::Continuation, std::string(21, 'x'));
-  EXPECT_EQ(errorOf(tooBig, 100), close_code::TooBig);
+  EXPECT_EQ(errorOf(tooBig, 100), close_code::kTooBig);
   // Detected from the continuation's header, before its payload arrives.
   const std::string firstTwo =
       clientFrame(WsOpcode::Text, part, more) + clientFrame(WsOpcode::Continuation, part, more);
@@ -644,24 +645,24 @@ TEST(WsParserErrors, OversizeJoinedFragments) {
       errorOf(
           firstTwo + clientFrame(WsOpcode::Continuation, std::string(21, 'x'), more).substr(0, 2),
           100),
-      close_code::TooBig);
+      close_code::kTooBig);
 }
 
 TEST(WsParserErrors, ErrorsFromTheFirstBytesOfAFrame) {
   FrameOpts o;
   o.rsv = 0x40;
-  EXPECT_EQ(errorOf(clientFrame(WsOpcode::Text, "x", o).substr(0, 1)), close_code::ProtocolError);
-  EXPECT_EQ(errorOf(clientFrame(std::uint8_t{5}, "x").substr(0, 1)), close_code::ProtocolError);
+  EXPECT_EQ(errorOf(clientFrame(WsOpcode::Text, "x", o).substr(0, 1)), close_code::kProtocolError);
+  EXPECT_EQ(errorOf(clientFrame(std::uint8_t{5}, "x").substr(0, 1)), close_code::kProtocolError);
   EXPECT_EQ(errorOf(clientFrame(WsOpcode::Continuation, "x").substr(0, 1)),
-            close_code::ProtocolError);
+            close_code::kProtocolError);
   FrameOpts unmasked;
   unmasked.masked = false;
   EXPECT_EQ(errorOf(clientFrame(WsOpcode::Text, "xyz", unmasked).substr(0, 2)),
-            close_code::ProtocolError);
+            close_code::kProtocolError);
 }
 
 TEST(WsParserErrors, InvalidUtf8Text) {
-  EXPECT_EQ(errorOf(clientFrame(WsOpcode::Text, "ab\xff")), close_code::InvalidPayload);
+  EXPECT_EQ(errorOf(clientFrame(WsOpcode::Text, "ab\xff")), close_code::kInvalidPayload);
   // Binary messages are not checked.
   EXPECT_EQ(errorOf(clientFrame(WsOpcode::Binary, "ab\xff")), 0);
   // A fragmented text message whose last fragment leaves a character unfinished.
@@ -669,13 +670,13 @@ TEST(WsParserErrors, InvalidUtf8Text) {
   more.fin = false;
   EXPECT_EQ(errorOf(clientFrame(WsOpcode::Text, "ab", more) +
                     clientFrame(WsOpcode::Continuation, "\xe2\x82")),
-            close_code::InvalidPayload);
+            close_code::kInvalidPayload);
 }
 
 TEST(WsParserErrors, InvalidUtf8TextIsNotDelivered) {
   Harness h;
   EXPECT_EQ(h.feed(clientFrame(WsOpcode::Text, "ok") + clientFrame(WsOpcode::Text, "\xc0\xaf")),
-            close_code::InvalidPayload);
+            close_code::kInvalidPayload);
   EXPECT_EQ(h.got, std::vector<Received>{text("ok")});
 }
 
@@ -685,7 +686,7 @@ TEST(WsParserErrors, FramesBeforeTheErrorAreDeliveredAndNothingAfter) {
   Harness h;
   EXPECT_EQ(h.feed(clientFrame(WsOpcode::Text, "a") + clientFrame(WsOpcode::Text, "b", unmasked) +
                    clientFrame(WsOpcode::Text, "c")),
-            close_code::ProtocolError);
+            close_code::kProtocolError);
   EXPECT_EQ(h.got, std::vector<Received>{text("a")});
   // A failed parser keeps refusing.
   EXPECT_NE(h.feed(clientFrame(WsOpcode::Text, "d")), 0);
@@ -716,7 +717,7 @@ TEST(WsParserClose, CodeAndReason) {
 }
 
 TEST(WsParserClose, OneBytePayloadIsAProtocolError) {
-  EXPECT_EQ(errorOf(clientFrame(WsOpcode::Close, "\x03")), close_code::ProtocolError);
+  EXPECT_EQ(errorOf(clientFrame(WsOpcode::Close, "\x03")), close_code::kProtocolError);
 }
 
 TEST(WsParserClose, ValidCodes) {
@@ -732,16 +733,16 @@ TEST(WsParserClose, ValidCodes) {
 TEST(WsParserClose, InvalidCodes) {
   for (std::uint16_t code :
        {0, 1, 999, 1004, 1005, 1006, 1012, 1013, 1014, 1015, 1016, 1100, 2000, 2999, 5000, 65535}) {
-    EXPECT_EQ(errorOf(clientFrame(WsOpcode::Close, closePayload(code))), close_code::ProtocolError)
+    EXPECT_EQ(errorOf(clientFrame(WsOpcode::Close, closePayload(code))), close_code::kProtocolError)
         << code;
   }
 }
 
 TEST(WsParserClose, InvalidUtf8Reason) {
   EXPECT_EQ(errorOf(clientFrame(WsOpcode::Close, closePayload(1000, "bad \xed\xa0\x80"))),
-            close_code::InvalidPayload);
+            close_code::kInvalidPayload);
   EXPECT_EQ(errorOf(clientFrame(WsOpcode::Close, closePayload(1000, "\xce"))),
-            close_code::InvalidPayload);
+            close_code::kInvalidPayload);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -830,7 +831,7 @@ TEST(WsUtf8, TableOfCases) {
 TEST(WsUtf8, TableOfCasesThroughTextFrames) {
   for (const auto& c : utf8Cases()) {
     EXPECT_EQ(errorOf(clientFrame(WsOpcode::Text, c.bytes)),
-              c.valid ? 0 : close_code::InvalidPayload)
+              c.valid ? 0 : close_code::kInvalidPayload)
         << c.name;
   }
 }

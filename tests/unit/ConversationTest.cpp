@@ -1,0 +1,416 @@
+// The conversation's own decisions, on one simulated shard with a real hub: the message rate
+// bucket, the typing throttle, the held frames and the catch-up seam, token renewal and its
+// refusals, history paging answers and bad input. Its transport records what it is asked to
+// send; clocks are the test's.
+#include <gtest/gtest.h>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <chrono>
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+#include "auth/TokenService.h"
+#include "chat/CloseCode.h"
+#include "chat/Conversation.h"
+#include "chat/Hub.h"
+#include "metrics/Metrics.h"
+#include "store/StoreReader.h"
+#include "store/StoreWriter.h"
+
+namespace parley::chat {
+namespace {
+
+std::int64_t steadyNow = 0;
+std::int64_t testSteady() { return steadyNow; }
+constexpr std::int64_t kUnixStart = 1'758'122'625'000;  // 2025-09-17T15:23:45Z
+std::int64_t unixNow = kUnixStart;
+std::int64_t testUnix() { return unixNow; }
+
+// One JSON document per line: a join/leave batch is several frames back to back.
+Frame encode(std::string_view json, std::uint64_t id) {
+  std::string line(json);
+  line.push_back('\n');
+  return std::make_shared<const WireFrame>(WireFrame{std::move(line), id, {}});
+}
+Frame messageFrame(std::uint64_t id) {
+  return encode(R"({"type":"message","id":)" + std::to_string(id) + "}", id);
+}
+
+const std::string kSecret(32, 'k');
+
+// One shard: a FIFO of tasks, run when the test says so (the store's threads post to it too).
+class OneShard {
+ public:
+  void post(std::function<void()> task) {
+    std::lock_guard lock(mutex_);
+    tasks_.push_back(std::move(task));
+  }
+  void runAll() {
+    for (;;) {
+      std::function<void()> task;
+      {
+        std::lock_guard lock(mutex_);
+        if (tasks_.empty()) return;
+        task = std::move(tasks_.front());
+        tasks_.pop_front();
+      }
+      task();
+    }
+  }
+
+ private:
+  std::mutex mutex_;
+  std::deque<std::function<void()>> tasks_;
+};
+
+// The hub and everything a conversation of the shard shares; `reader`/`writer` are null
+// without a store.
+struct Fixture {
+  explicit Fixture(double maxMessageRate = 0, store::StoreWriter* writer = nullptr,
+                   store::StoreReader* reader = nullptr)
+      : hub(
+            1, [this](std::size_t, std::function<void()> t) { shard.post(std::move(t)); },
+            [](std::size_t, std::int64_t) {}, &encode, &testUnix, &testSteady, writer, reader,
+            HubOptions{}),
+        context{hub,     0,           metrics,  tokens, ConversationOptions{{}, maxMessageRate},
+                &encode, &testSteady, &testUnix} {
+    steadyNow = 1'000'000;
+    unixNow = kUnixStart;
+  }
+  OneShard shard;
+  metrics::Metrics metrics;
+  auth::TokenService tokens{kSecret, 3600};
+  Hub hub;
+  ConversationContext context;
+};
+
+// A connection: the conversation over a transport that records every frame it is asked to
+// send, in order, and how it was closed.
+class Connection final : public Transport, public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(Fixture& f, std::string name, std::string room = "room")
+      : f_(f), conversation(*this, std::move(name), std::move(room)) {}
+
+  void join(std::optional<std::uint64_t> since = std::nullopt) {
+    conversation.start(f_.context, since);
+    f_.shard.runAll();
+  }
+  void say(std::string_view text) {
+    conversation.onText(f_.context, text);
+    f_.shard.runAll();
+  }
+  RoomSubscription& subscription() { return *conversation.subscription("room"); }
+
+  // The frames' JSON, and the `type` of each.
+  std::vector<std::string> frames;
+  std::vector<std::string> types() const {
+    std::vector<std::string> t;
+    for (const auto& f : frames)
+      t.emplace_back(boost::json::parse(f).as_object().at("type").as_string());
+    return t;
+  }
+  boost::json::object last() const { return boost::json::parse(frames.back()).as_object(); }
+  std::string lastCode() const { return std::string(last().at("code").as_string()); }
+  std::vector<std::uint64_t> messageIds() const {
+    std::vector<std::uint64_t> ids;
+    for (const auto& f : frames) {
+      auto o = boost::json::parse(f).as_object();
+      if (o.at("type") == "message") ids.push_back(o.at("id").to_number<std::uint64_t>());
+    }
+    return ids;
+  }
+
+  std::size_t holdLimit = SIZE_MAX;  // canHold() refuses past this many held bytes
+  std::vector<std::size_t> catchUpSizes;
+  std::uint16_t closedWith = 0;
+
+  void send(const Frame& frame) override { record(frame->bytes); }
+  bool canHold(std::size_t bytes) override { return conversation.heldBytes() + bytes <= holdLimit; }
+  void sendCatchUp(std::span<const Frame> catchUp) override {
+    catchUpSizes.push_back(catchUp.size());
+    for (const auto& f : catchUp) record(f->bytes);
+  }
+  void close(std::uint16_t code, const char*) override {
+    closedWith = code;
+    conversation.end(f_.context);
+  }
+  std::shared_ptr<void> lifetime() override { return shared_from_this(); }
+
+ private:
+  void record(const std::string& bytes) {
+    for (std::size_t at = 0, end; (end = bytes.find('\n', at)) != std::string::npos; at = end + 1)
+      frames.push_back(bytes.substr(at, end - at));
+  }
+
+  Fixture& f_;
+
+ public:
+  Conversation conversation;
+};
+
+std::shared_ptr<Connection> joined(Fixture& f, std::string name) {
+  auto c = std::make_shared<Connection>(f, std::move(name));
+  c->join();
+  return c;
+}
+
+TEST(Conversation, JoinSendsPresenceThenLiveTraffic) {
+  Fixture f;
+  auto alice = joined(f, "alice");
+  EXPECT_FALSE(alice->conversation.holdsWrites());
+  EXPECT_EQ(alice->types(), (std::vector<std::string>{"presence", "join"}));
+  alice->say(R"({"content":"hi"})");
+  EXPECT_EQ(alice->messageIds(), (std::vector<std::uint64_t>{1}));
+  EXPECT_EQ(f.metrics.rejected(metrics::Rejection::RateLimited), 0u);
+}
+
+TEST(Conversation, RateBucketRefusesPastTheBurstEachRefusalSaidAndRefills) {
+  Fixture f(2);  // two a second, bursts of four
+  auto alice = joined(f, "alice");
+  for (int i = 0; i < 4; ++i) alice->say(R"({"content":"hi"})");
+  EXPECT_EQ(alice->messageIds().size(), 4u);
+  alice->say(R"({"content":"one more","client_id":"c5"})");
+  EXPECT_EQ(alice->lastCode(), "rate_limited");
+  EXPECT_EQ(alice->last().at("client_id"), "c5");  // the client knows which one to resend
+  EXPECT_EQ(f.metrics.rejected(metrics::Rejection::RateLimited), 1u);
+  EXPECT_EQ(alice->messageIds().size(), 4u);  // delivered to no one
+
+  steadyNow += 600;  // 1.2 tokens
+  alice->say(R"({"content":"later"})");
+  EXPECT_EQ(alice->messageIds().size(), 5u);
+  alice->say(R"({"content":"too soon"})");
+  EXPECT_EQ(alice->lastCode(), "rate_limited");
+  EXPECT_EQ(f.metrics.rejected(metrics::Rejection::RateLimited), 2u);
+
+  steadyNow += 60'000;  // a long pause refills only up to the burst
+  for (int i = 0; i < 5; ++i) alice->say(R"({"content":"burst"})");
+  EXPECT_EQ(alice->messageIds().size(), 9u);
+  EXPECT_EQ(f.metrics.rejected(metrics::Rejection::RateLimited), 3u);
+}
+
+TEST(Conversation, TypingIsThrottledAndAMessageEndsIt) {
+  Fixture f;
+  auto alice = joined(f, "alice");
+  auto bob = joined(f, "bob");
+  auto typingSeen = [&] {
+    std::vector<std::string> seen;
+    for (const auto& frame : bob->frames) {
+      auto o = boost::json::parse(frame).as_object();
+      if (o.at("type") == "typing") seen.push_back(o.at("state").as_bool() ? "true" : "false");
+    }
+    return seen;
+  };
+  auto dropped = [&] { return f.metrics.rejected(metrics::Rejection::RateLimited); };
+  alice->say(R"({"type":"typing","state":true})");
+  EXPECT_EQ(typingSeen(), (std::vector<std::string>{"true"}));
+  steadyNow += 50;  // within 100 ms of the last: dropped, whatever it says
+  alice->say(R"({"type":"typing","state":false})");
+  EXPECT_EQ(dropped(), 1u);
+  steadyNow += 150;  // the same state within a second: dropped
+  alice->say(R"({"type":"typing","state":true})");
+  EXPECT_EQ(dropped(), 2u);
+  steadyNow += 100;  // a change: passes
+  alice->say(R"({"type":"typing","state":false})");
+  EXPECT_EQ(typingSeen(), (std::vector<std::string>{"true", "false"}));
+  steadyNow += 1000;  // the same state after a second: passes (the hub relays only changes)
+  alice->say(R"({"type":"typing","state":false})");
+  EXPECT_EQ(dropped(), 2u);
+  steadyNow += 200;
+  alice->say(R"({"type":"typing","state":true})");
+  EXPECT_EQ(typingSeen(), (std::vector<std::string>{"true", "false", "true"}));
+  // A message ends typing (the hub says so before the message), so `true` right after it is a
+  // change again, not a repeat.
+  steadyNow += 150;
+  alice->say(R"({"content":"done"})");
+  EXPECT_EQ(typingSeen(), (std::vector<std::string>{"true", "false", "true", "false"}));
+  steadyNow += 150;
+  alice->say(R"({"type":"typing","state":true})");
+  EXPECT_EQ(typingSeen(), (std::vector<std::string>{"true", "false", "true", "false", "true"}));
+  EXPECT_EQ(dropped(), 2u);
+  EXPECT_TRUE(alice->types() == (std::vector<std::string>{"presence", "join", "join", "message"}))
+      << "the typer's own connection is not told about its typing";
+}
+
+TEST(Conversation, HeldFramesFollowTheCatchUpAndTheSeamDropsWhatItCovered) {
+  Fixture f;
+  auto alice = std::make_shared<Connection>(f, "alice");
+  alice->conversation.start(f.context, std::nullopt);  // the hub's answer is not run yet
+  ASSERT_TRUE(alice->conversation.holdsWrites());
+  RoomSubscription& sub = alice->subscription();
+  // Live frames while the history is read: held (after the joiner's own join), counted
+  // against the bound.
+  const std::size_t ownJoin = alice->conversation.heldBytes();
+  EXPECT_GT(ownJoin, 0u);
+  sub.deliver(messageFrame(4));
+  sub.deliver(messageFrame(5));
+  const Frame notice = encode(R"({"type":"notice"})", 0);
+  sub.deliver(notice);
+  sub.deliver(messageFrame(6));
+  EXPECT_TRUE(alice->frames.empty());
+  EXPECT_EQ(alice->conversation.heldBytes(),
+            ownJoin + 3 * messageFrame(4)->bytes.size() + notice->bytes.size());
+  // The history carried everything up to 5.
+  sub.endCatchUp({encode(R"({"type":"history","messages":[]})", 0)}, 5);
+  EXPECT_FALSE(alice->conversation.holdsWrites());
+  EXPECT_EQ(alice->conversation.heldBytes(), 0u);
+  EXPECT_EQ(alice->types(), (std::vector<std::string>{"history", "join", "notice", "message"}));
+  EXPECT_EQ(alice->messageIds(), (std::vector<std::uint64_t>{6}));
+  // A covered message whose fan-out raced the read, arriving late: dropped too.
+  sub.deliver(messageFrame(5));
+  sub.deliver(messageFrame(7));
+  EXPECT_EQ(alice->messageIds(), (std::vector<std::uint64_t>{6, 7}));
+  // The hub's own answer comes later: the catch-up is over, so it changes nothing.
+  f.shard.runAll();
+  EXPECT_EQ(alice->catchUpSizes, (std::vector<std::size_t>{1}));
+  EXPECT_EQ(alice->messageIds(), (std::vector<std::uint64_t>{6, 7}));
+}
+
+TEST(Conversation, RepliesWaitForTheCatchUpAndHeldFramesObeyTheBound) {
+  Fixture f;
+  auto alice = std::make_shared<Connection>(f, "alice");
+  alice->conversation.start(f.context, std::nullopt);
+  // An error while catching up leaves after the catch-up, as every frame does.
+  alice->conversation.onText(f.context, "not json");
+  alice->holdLimit = alice->conversation.heldBytes() + messageFrame(1)->bytes.size();
+  alice->subscription().deliver(messageFrame(1));
+  alice->subscription().deliver(messageFrame(2));  // past the bound: refused, not held
+  EXPECT_TRUE(alice->frames.empty());
+  f.shard.runAll();  // presence ends the catch-up (no store)
+  EXPECT_EQ(alice->types(), (std::vector<std::string>{"presence", "join", "error", "message"}));
+  EXPECT_EQ(alice->messageIds(), (std::vector<std::uint64_t>{1}));
+  EXPECT_EQ(f.metrics.rejected(metrics::Rejection::InvalidJson), 1u);
+}
+
+TEST(Conversation, EndLeavesTheRoomOnceAndDropsWhatWasHeld) {
+  Fixture f;
+  auto bob = joined(f, "bob");
+  auto alice = std::make_shared<Connection>(f, "alice");
+  alice->conversation.start(f.context, std::nullopt);
+  alice->subscription().deliver(messageFrame(1));
+  alice->conversation.end(f.context);
+  alice->conversation.end(f.context);
+  EXPECT_EQ(alice->conversation.heldBytes(), 0u);
+  f.shard.runAll();
+  f.hub.flushBatches(0, steadyNow + 10'000);
+  EXPECT_EQ(f.hub.roomCount(), 1u);
+  EXPECT_EQ(bob->types(), (std::vector<std::string>{"presence", "join", "join", "leave"}));
+}
+
+TEST(Conversation, TokenRenewalRefusalsAndTheDeadline) {
+  Fixture f;
+  auto anonymous = joined(f, "anon");
+  std::int64_t goodExp = 0;
+  const std::string good = f.tokens.issue("alice", unixNow / 1000, goodExp);
+  anonymous->say(R"({"type":"auth","token":")" + good + R"("})");
+  EXPECT_EQ(anonymous->lastCode(), "invalid_message");  // joined without a token: stays so
+  EXPECT_EQ(f.metrics.rejected(metrics::Rejection::InvalidMessage), 1u);
+
+  auto alice = joined(f, "alice");
+  alice->conversation.expireTokenAt(f.context, unixNow + 10'000);
+  auto renew = [&](const std::string& token) {
+    alice->say(R"({"type":"auth","token":")" + token + R"("})");
+  };
+  std::int64_t exp = 0;
+  renew("not.a.token");
+  EXPECT_EQ(alice->lastCode(), "invalid_token");
+  const std::string stale = f.tokens.issue("alice", unixNow / 1000 - 7200, exp);
+  renew(stale);
+  EXPECT_EQ(alice->lastCode(), "token_expired");
+  renew(f.tokens.issue("bob", unixNow / 1000, exp));
+  EXPECT_EQ(alice->lastCode(), "username_mismatch");
+  const auth::TokenService other(std::string(32, 'o'), 3600);
+  renew(other.issue("alice", unixNow / 1000, exp));
+  EXPECT_EQ(alice->lastCode(), "invalid_token");
+  EXPECT_EQ(f.metrics.rejected(metrics::Rejection::InvalidToken), 2u);
+  EXPECT_EQ(f.metrics.rejected(metrics::Rejection::TokenExpired), 1u);
+  EXPECT_EQ(f.metrics.rejected(metrics::Rejection::UsernameMismatch), 1u);
+
+  // Refusals leave the old deadline: 10 s.
+  alice->conversation.tick(steadyNow + 9'999);
+  EXPECT_EQ(alice->closedWith, 0);
+  renew(good);
+  EXPECT_EQ(alice->last().at("type"), "auth");
+  EXPECT_EQ(alice->last().at("username"), "alice");
+  EXPECT_EQ(alice->last().at("expires_at").as_string(), formatTimestamp(goodExp * 1000));
+  EXPECT_EQ(f.metrics.rejected(metrics::Rejection::InvalidToken), 2u);
+  // The deadline moved to the new token's expiry (an hour), on the steady clock.
+  alice->conversation.tick(steadyNow + 10'000);
+  alice->conversation.tick(steadyNow + 3'599'999);
+  EXPECT_EQ(alice->closedWith, 0);
+  alice->conversation.tick(steadyNow + 3'600'000);
+  EXPECT_EQ(alice->closedWith, close_code::kAuthExpired);
+}
+
+TEST(Conversation, HistoryRequestsWithoutAStoreAnswerAnEmptyPage) {
+  Fixture f;
+  auto alice = joined(f, "alice");
+  alice->say(R"({"type":"history","before":10,"limit":5})");
+  EXPECT_EQ(alice->frames.back(),
+            R"({"type":"history","messages":[],"has_more":false,"before":10})");
+  alice->say(R"({"type":"history"})");
+  EXPECT_EQ(alice->frames.back(), R"({"type":"history","messages":[],"has_more":false})");
+  alice->say(R"({"type":"history","limit":0})");
+  EXPECT_EQ(alice->lastCode(), "invalid_message");
+}
+
+TEST(Conversation, HistoryRequestsPageThroughTheStore) {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("parley-conversationtest-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  {
+    const std::string url = "sqlite:" + (dir / "c.db").string();
+    store::StoreWriter writer(store::openStore(url), store::Retention{});
+    store::StoreReader reader(store::openStore(url));
+    Fixture f(0, &writer, &reader);
+    auto alice = std::make_shared<Connection>(f, "alice");
+    auto waitFor = [&](std::function<bool()> done) {
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+      while (!done() && std::chrono::steady_clock::now() < deadline) {
+        f.shard.runAll();
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+      return done();
+    };
+    alice->conversation.start(f.context, std::nullopt);
+    ASSERT_TRUE(waitFor([&] { return !alice->conversation.holdsWrites(); }));
+    for (int i = 1; i <= 5; ++i)
+      alice->conversation.onText(f.context, R"({"content":"m)" + std::to_string(i) + R"("})");
+    ASSERT_TRUE(waitFor([&] { return alice->messageIds().size() == 5; }));
+    const std::size_t before = alice->frames.size();
+    alice->conversation.onText(f.context, R"({"type":"history","before":4,"limit":2})");
+    ASSERT_TRUE(waitFor([&] { return alice->frames.size() == before + 1; }));
+    auto page = alice->last();
+    EXPECT_EQ(page.at("type"), "history");
+    EXPECT_EQ(page.at("before"), 4);
+    EXPECT_EQ(page.at("has_more"), true);
+    const auto& messages = page.at("messages").as_array();
+    ASSERT_EQ(messages.size(), 2u);
+    EXPECT_EQ(messages[0].at("id"), 2);
+    EXPECT_EQ(messages[1].at("content"), "m3");
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Conversation, BadFramesAreAnsweredAndCountedAndTheConversationGoesOn) {
+  Fixture f;
+  auto alice = joined(f, "alice");
+  alice->say("[1,2]");
+  EXPECT_EQ(alice->lastCode(), "invalid_message");
+  alice->say(R"({"type":"dance"})");
+  EXPECT_EQ(alice->lastCode(), "unknown_type");
+  alice->say(R"({"content":""})");
+  EXPECT_EQ(alice->lastCode(), "empty_content");
+  EXPECT_EQ(f.metrics.rejected(metrics::Rejection::InvalidMessage), 1u);
+  EXPECT_EQ(f.metrics.rejected(metrics::Rejection::UnknownType), 1u);
+  EXPECT_EQ(f.metrics.rejected(metrics::Rejection::EmptyContent), 1u);
+  alice->say(R"({"content":"still here"})");
+  EXPECT_EQ(alice->messageIds(), (std::vector<std::uint64_t>{1}));
+  EXPECT_EQ(alice->closedWith, 0);
+}
+
+}  // namespace
+}  // namespace parley::chat
