@@ -60,6 +60,10 @@ std::optional<Config> parseConfig(int argc, char** argv, int& exitCode) {
   app.add_option("--max-connections", c.maxConnections,
                  "Most simultaneous connections (0 = the open-file limit less headroom)")
       ->envname("PARLEY_MAX_CONNECTIONS");
+  app.add_option("--max-connections-per-ip", c.maxConnectionsPerIp,
+                 "TCP connections one client address may hold at once (HTTP and WebSocket); "
+                 "0 = no bound")
+      ->envname("PARLEY_MAX_CONNECTIONS_PER_IP");
   app.add_option("--max-message-rate", c.maxMessageRate,
                  "Chat messages per second per connection, bursts of twice that (over it: error "
                  "rate_limited); 0 = no limit")

@@ -61,6 +61,8 @@ net::NetOptions netOptionsOf(const Config& config) {
 
 int runServer(const Config& config) {
   metrics::Metrics metrics;
+  // Declared before the shards: their sessions give their places back as they go.
+  net::ConnectionGate gate(config.maxConnections + kHttpHeadroom, config.maxConnectionsPerIp);
   std::vector<std::unique_ptr<net::Shard>> shards;
 
   // The store: one writing thread (ids + group commit), one reading thread and (SQLite) one
@@ -123,14 +125,15 @@ int runServer(const Config& config) {
                                           [&shards](std::size_t shard, std::function<void()> task) {
                                             boost::asio::post(shards[shard]->io(), std::move(task));
                                           },
-                                          &net::unixMillis, &net::steadyMillis});
+                                          &net::unixMillis, &net::steadyMillis,
+                                          [&gate] { return gate.open(); }});
 
   const net::NetOptions netOptions = netOptionsOf(config);
   const auth::OriginPolicy origins(config.allowedOrigins);
   const chat::ConversationOptions conversationOptions{{config.maxContentChars},
                                                       config.maxMessageRate};
-  net::ServerContext ctx{netOptions, conversationOptions, hub,    router, metrics,
-                         tokens,     accountNames,        origins};
+  net::ServerContext ctx{netOptions, conversationOptions, hub,     router, metrics,
+                         tokens,     accountNames,        origins, gate};
 
   for (unsigned i = 0; i < config.threads; ++i)
     shards.push_back(std::make_unique<net::Shard>(i, ctx));
