@@ -8,7 +8,7 @@
 #include "chat/Names.h"
 #include "chat/Protocol.h"
 #include "http/Metrics.h"
-#include "store/MessageStore.h"
+#include "store/AccountStore.h"
 
 namespace parley::http {
 
