@@ -26,7 +26,7 @@
 #include "net/Shard.h"
 #include "net/WsCodec.h"
 #include "net/WsSession.h"
-#include "store/MessageStore.h"
+#include "store/StoreConnection.h"
 #include "store/StoreMaintainer.h"
 #include "store/StoreReader.h"
 #include "store/StoreWriter.h"

@@ -144,7 +144,7 @@ std::shared_ptr<SqliteInbox> SqliteInbox::forPath(const std::string& path) {
 }
 
 SqliteInbox::SqliteInbox(std::string path) : path_(std::move(path)) {
-  db_ = std::make_unique<SqliteStore>(path_, SqliteStore::Mode::Direct);
+  db_ = std::make_unique<SqliteStore>(path_);
   for (int i = 0; i < 2; ++i) {
     const std::string p = logPath(path_, i);
     fds_[i] = ::open(p.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "store/MessageStore.h"
+#include "store/StoreUpkeep.h"
 
 namespace parley::store {
 

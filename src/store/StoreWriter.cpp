@@ -16,7 +16,7 @@ std::int64_t nowMs() {
 
 }  // namespace
 
-StoreWriter::StoreWriter(std::unique_ptr<MessageStore> store, Retention retention)
+StoreWriter::StoreWriter(std::unique_ptr<StoreConnection> store, Retention retention)
     : store_(std::move(store)), retention_(retention), kind_(store_->kind()) {
   thread_ = std::thread([this] { run(); });
 }

@@ -14,7 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "store/MessageStore.h"
+#include "store/StoreConnection.h"
 
 namespace parley::store {
 
@@ -30,7 +30,9 @@ class StoreWriter {
   // refused (nothing of it was stored, and no id was used up).
   using Done = std::function<void(const StoreStatus&, std::vector<StoredMessage>&&)>;
 
-  StoreWriter(std::unique_ptr<MessageStore> store, Retention retention);
+  // `store`: the writer thread's own connection (its messages and upkeep: appends, retention,
+  // the recovery probe, the backlog).
+  StoreWriter(std::unique_ptr<StoreConnection> store, Retention retention);
   ~StoreWriter();  // commits what is queued, then stops
   StoreWriter(const StoreWriter&) = delete;
   StoreWriter& operator=(const StoreWriter&) = delete;
@@ -65,7 +67,7 @@ class StoreWriter {
   void commit(std::deque<Batch>& batches);
   void prune();
 
-  std::unique_ptr<MessageStore> store_;  // the writer thread's (backlog() is any thread's)
+  std::unique_ptr<StoreConnection> store_;  // the writer thread's (backlog() is any thread's)
   Retention retention_;
   std::string kind_;
   // Each room's last id, once known (writer thread only).

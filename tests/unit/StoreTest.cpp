@@ -33,10 +33,13 @@
 #include <tuple>
 #include <vector>
 
-#include "store/MessageStore.h"
+#include "store/InboxStore.h"
+#include "store/PostgresSchema.h"
 #include "store/PostgresStore.h"
 #include "store/SqliteInbox.h"
+#include "store/SqliteSchema.h"
 #include "store/SqliteStore.h"
+#include "store/StoreConnection.h"
 #include "store/StoreMaintainer.h"
 #include "store/WalBatchingVfs.h"
 
@@ -317,7 +320,7 @@ class StoreTest : public ::testing::TestWithParam<Backend> {
     if (!dir_.empty()) fs::remove_all(dir_);
   }
 
-  MessageStore& store() {
+  StoreConnection& store() {
     if (!store_) store_ = openStore(url_);
     return *store_;
   }
@@ -326,8 +329,7 @@ class StoreTest : public ::testing::TestWithParam<Backend> {
     store_ = openStore(url_);
   }
   int knownVersion() const {
-    return GetParam() == Backend::Sqlite ? SqliteStore::kSchemaVersion
-                                         : PostgresStore::kSchemaVersion;
+    return GetParam() == Backend::Sqlite ? kSqliteSchemaVersion : kPostgresSchemaVersion;
   }
 
   // Raw SQL beside the store; returns the first column of the first row ("" if none).
@@ -381,7 +383,7 @@ class StoreTest : public ::testing::TestWithParam<Backend> {
   }
 
   std::string url_, dir_, path_;
-  std::unique_ptr<MessageStore> store_;
+  std::unique_ptr<StoreConnection> store_;
 };
 
 TEST_P(StoreTest, FreshDatabaseIsEmptyAndAnswers) {
@@ -935,7 +937,7 @@ INSERT INTO rooms VALUES ('a', 2, 1002), ('b', 2, 1003);
   ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT version FROM schema_version", -1, &st, nullptr),
             SQLITE_OK);
   ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
-  EXPECT_EQ(sqlite3_column_int(st, 0), SqliteStore::kSchemaVersion);
+  EXPECT_EQ(sqlite3_column_int(st, 0), kSqliteSchemaVersion);
   sqlite3_finalize(st);
   sqlite3_close(db);
   fs::remove_all(dir);
@@ -948,8 +950,8 @@ TEST(SqliteWal, ACommitIsOneWriteAndVisibleToOtherConnectionsAtOnce) {
   const std::string dir = makeTempDir("parley-wal-");
   const std::string path = dir + "/parley.db";
   {
-    // Direct: transactions on the database itself, as the inbox's ingest makes them.
-    auto writer = std::make_unique<SqliteStore>(path, SqliteStore::Mode::Direct);
+    // A plain SqliteStore: transactions on the database itself, as the inbox's ingest makes them.
+    auto writer = std::make_unique<SqliteStore>(path);
     auto reader = openStore("sqlite:" + path);
     sqlite3* plain = nullptr;
     ASSERT_EQ(sqlite3_open(path.c_str(), &plain), SQLITE_OK);
@@ -1014,6 +1016,37 @@ std::int64_t countRows(const std::string& path, const char* sql) {
   sqlite3_finalize(st);
   sqlite3_close(db);
   return n;
+}
+
+// openStore("sqlite:PATH") is an InboxStore: appends wait in the file's inbox log until an ingest;
+// a plain SqliteStore on the same file commits to the database itself and keeps no log; and
+// sqlite::memory: (no file to put a log beside) is a plain store.
+TEST(SqliteInbox, TheServersStoreIsAPlainStoreBehindTheInbox) {
+  const std::string dir = makeTempDir("parley-inbox-");
+  const std::string path = dir + "/parley.db";
+  {
+    auto served = openStore("sqlite:" + path);
+    EXPECT_NE(dynamic_cast<InboxStore*>(served.get()), nullptr);
+    ASSERT_TRUE(appendTo(*served, range("r", 1, 2)).ok);
+    EXPECT_EQ(countRows(path, "SELECT count(*) FROM messages"), 0);  // in the log only
+    EXPECT_GT(fs::file_size(path + "-inbox-0"), 0u);
+    served->maintain();
+    EXPECT_EQ(countRows(path, "SELECT count(*) FROM messages"), 2);
+  }
+  EXPECT_FALSE(fs::exists(path + "-inbox-0"));
+  {
+    SqliteStore plain(path);
+    ASSERT_TRUE(appendTo(plain, range("r", 3, 3)).ok);
+    EXPECT_EQ(countRows(path, "SELECT count(*) FROM messages"), 3);  // in the file at once
+    EXPECT_FALSE(fs::exists(path + "-inbox-0"));
+  }
+  auto memory = openStore("sqlite::memory:");
+  EXPECT_NE(dynamic_cast<SqliteStore*>(memory.get()), nullptr);
+  ASSERT_TRUE(appendTo(*memory, range("r", 1, 1)).ok);
+  std::uint64_t last = 0;
+  ASSERT_TRUE(memory->lastId("r", last).ok);
+  EXPECT_EQ(last, 1u);
+  fs::remove_all(dir);
 }
 
 TEST(SqliteInbox, RecordsRoundTripAndADamagedTailEndsTheLog) {
@@ -1263,7 +1296,7 @@ class PostgresRecovery : public ::testing::Test {
   static PostgresServer& pg() { return PostgresServer::instance(); }
 
   std::string url_;
-  std::unique_ptr<MessageStore> store_;
+  std::unique_ptr<StoreConnection> store_;
 };
 
 TEST_F(PostgresRecovery, NextCallAfterARestartSucceeds) {
