@@ -3,8 +3,8 @@
 // duplicate-send window, and what it knows of the room's last durable id. Work for a room goes to
 // that shard (inline when the caller is already there); messages sequenced in one loop turn go
 // to the store writer as one batch, and come back, committed, to be fanned out in commit order.
-// Each shard's part is touched by its own thread only: no lock on any path. Never touches a
-// member: frames leave through the registry's fan-out.
+// Each shard's part is touched by its own thread only (no lock of its own; the counters are
+// relaxed atomics). Never touches a member: frames leave through the registry's fan-out.
 #pragma once
 
 #include <atomic>

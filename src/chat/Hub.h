@@ -2,13 +2,14 @@
 // wires the parts, each in its own file:
 //   RoomRegistry       the local members of each room on each shard, and the fan-out to them
 //   MembershipBatcher  join/leave events waiting per room and leaving as one batch
-//   RoomOwner          the room's order: sequence -> store -> fan-out, duplicate sends, presence,
-//                      typing, the catch-up seam (HomeShardOwner: the room's home shard)
+//   RoomOwner          the room's order: sequence -> store -> fan-out, duplicate sends
+//                      (DuplicateWindow), presence, typing, the catch-up seam
+//                      (HomeShardOwner: the room's home shard)
 //   CatchUp            a joiner's history or replay up to the seam, then its presence list
 //   RoomQueries        history pages and the room list
 // Every call is made on a shard's thread, `shard` being the caller's own; each part keeps one
-// state per shard, touched by that shard's thread only, so no path takes a lock. Never does
-// socket I/O.
+// state per shard, touched by that shard's thread only, so the rooms hold no lock of their own
+// (work crosses threads as posted tasks and store queue pushes). Never does socket I/O.
 #pragma once
 
 #include <cstddef>

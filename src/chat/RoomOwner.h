@@ -29,8 +29,9 @@
 // 6. Answers on the caller's shard. Every call is made on a shard (`shard`, the caller's own);
 //    a callback runs on that shard, posted, never inside the call, whatever thread the owner
 //    works on.
-// 7. Members untouched. The owner reaches members only through the registry's fan-out, and a
-//    sender through a frame posted to its shard; it never holds a Member pointer.
+// 7. Members untouched. The owner reaches members only through the registry's fan-out, and the
+//    sender of a publish through a frame posted to the sender's shard (by its weak handle); it
+//    never calls a member on a thread that is not the member's.
 //
 // Cost: one virtual call per operation (a publish, a join, ...), none per delivered frame.
 #pragma once

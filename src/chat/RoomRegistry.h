@@ -1,7 +1,7 @@
 // RoomRegistry: the rooms' local members, per shard, and the fan-out that hands a room's frames
 // to them. A room's owner (RoomOwner.h) keeps, on the room's home shard, the mask of shards with
 // members (ShardMask) and calls fanOut() there; each shard then delivers to its own members.
-// Each shard's part is touched by that shard's thread only: no lock. Never sequences, stores or
+// Each shard's part is touched by that shard's thread only (no lock). Never sequences, stores or
 // judges a frame, and never lets a member call back into it (Member.h).
 #pragma once
 

@@ -12,8 +12,8 @@
 namespace parley::chat {
 namespace {
 
-using testing::RecordingMember;
-using testing::ShardQueues;
+using roomtest::RecordingMember;
+using roomtest::ShardQueues;
 
 TEST(MembershipRecord, RoundTripsEveryFieldAndChainsRecords) {
   // The longest name there can be: 32 characters of 4 bytes each.
@@ -43,7 +43,7 @@ TEST(MembershipRecord, RoundTripsEveryFieldAndChainsRecords) {
 struct Batching {
   explicit Batching(std::size_t shards = 1)
       : queues(shards),
-        env(testing::testEnvironment(queues, shards, &wakes)),
+        env(roomtest::testEnvironment(queues, shards, &wakes)),
         batcher(env),
         registry(env, batcher) {
     all.add(0);
@@ -76,7 +76,7 @@ TEST(MembershipBatcher, CutsABatchIntoSharedFramesAndALateMemberGetsOnlyItsPart)
   for (int i = 20; i < 40; ++i) b.change("room", Membership::Leave, user(i));
   EXPECT_TRUE(early.frames.empty());  // all of it waits
 
-  b.batcher.send(*b.registry.find(0, "room"), testing::steadyNowMs);
+  b.batcher.send(*b.registry.find(0, "room"), roomtest::steadyNowMs);
   // 40 changes: frames of 16, 16 and 8, in order.
   ASSERT_EQ(early.frames.size(), 3u);
   auto linesOf = [](const Frame& f) { return std::count(f->bytes.begin(), f->bytes.end(), '\n'); };
@@ -95,7 +95,7 @@ TEST(MembershipBatcher, CutsABatchIntoSharedFramesAndALateMemberGetsOnlyItsPart)
   EXPECT_EQ(late.frames[1], early.frames[2]);
 
   // Nothing is left: sending again sends nothing.
-  b.batcher.send(*b.registry.find(0, "room"), testing::steadyNowMs);
+  b.batcher.send(*b.registry.find(0, "room"), roomtest::steadyNowMs);
   EXPECT_EQ(early.frames.size(), 3u);
 }
 
@@ -107,7 +107,7 @@ TEST(MembershipBatcher, ANewcomerGetsEachChangeAtOnceAndNothingWaitsWhenAllHaveI
   ASSERT_EQ(newcomer.frames.size(), 1u);  // leaves with its history
   EXPECT_TRUE(b.wakes.empty());           // no one else: no batch, no timer
 
-  testing::steadyNowMs += 5'000;  // a quiet room again: the next change waits a quarter second
+  roomtest::steadyNowMs += 5'000;  // a quiet room again: the next change waits a quarter second
   RecordingMember settled("s");
   b.registry.add(0, "room", &settled);
   RecordingMember second("m", /*catchingUp=*/true);
@@ -116,7 +116,7 @@ TEST(MembershipBatcher, ANewcomerGetsEachChangeAtOnceAndNothingWaitsWhenAllHaveI
   EXPECT_EQ(second.frames.size(), 1u);
   EXPECT_TRUE(settled.frames.empty());  // its part waits for the batch
   ASSERT_EQ(b.wakes.size(), 1u);
-  EXPECT_EQ(b.wakes[0].second, testing::steadyNowMs + MembershipBatcher::kBatchMs);
+  EXPECT_EQ(b.wakes[0].second, roomtest::steadyNowMs + MembershipBatcher::kBatchMs);
 }
 
 TEST(MembershipBatcher, ABatchPastTheSizeBoundLeavesAtOnce) {
@@ -145,7 +145,7 @@ TEST(MembershipBatcher, SendsAtMostABoundedNumberOfBatchesPerTurn) {
     b.registry.add(0, user(i), members.back().get());
     b.change(user(i), Membership::Join, "x");
   }
-  const std::int64_t due = testing::steadyNowMs + MembershipBatcher::kBatchMs;
+  const std::int64_t due = roomtest::steadyNowMs + MembershipBatcher::kBatchMs;
   ASSERT_FALSE(b.wakes.empty());
   EXPECT_EQ(b.wakes.back().second, due);
   auto sent = [&] {

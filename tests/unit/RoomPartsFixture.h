@@ -14,7 +14,7 @@
 #include "chat/HubEnvironment.h"
 #include "chat/Member.h"
 
-namespace parley::chat::testing {
+namespace parley::chat::roomtest {
 
 class ShardQueues {
  public:
@@ -86,4 +86,4 @@ inline HubEnvironment testEnvironment(ShardQueues& queues, std::size_t shards,
   return env;
 }
 
-}  // namespace parley::chat::testing
+}  // namespace parley::chat::roomtest

@@ -8,14 +8,14 @@
 namespace parley::chat {
 namespace {
 
-using testing::RecordingMember;
-using testing::ShardQueues;
+using roomtest::RecordingMember;
+using roomtest::ShardQueues;
 using Lines = std::vector<std::string>;
 
 struct Rooms {
   explicit Rooms(std::size_t shards)
       : queues(shards),
-        env(testing::testEnvironment(queues, shards, nullptr)),
+        env(roomtest::testEnvironment(queues, shards, nullptr)),
         batcher(env),
         registry(env, batcher) {}
   ShardQueues queues;
@@ -77,8 +77,8 @@ TEST(RoomRegistry, FansOutToTheMasksShardsOnlyAtOnceAtHomeInOrderElsewhere) {
   ShardMask mask;
   mask.add(0);
   mask.add(2);
-  const Frame one = testing::lineFrame(R"({"n":1})", 1);
-  const Frame two = testing::lineFrame(R"({"n":2})", 2);
+  const Frame one = roomtest::lineFrame(R"({"n":1})", 1);
+  const Frame two = roomtest::lineFrame(R"({"n":2})", 2);
   r.registry.fanOut(0, "room", mask, one);
   r.registry.fanOut(0, "room", mask, two);
   // The home shard's members have both already; the other shard's wait for its loop.
@@ -119,7 +119,7 @@ TEST(RoomRegistry, AWaitingJoinOrLeaveLeavesAheadOfTheRoomsNextFrame) {
   mask.add(0);
   r.registry.fanOutMembership(0, "room", mask, {Membership::Leave, 5, "c"});
   EXPECT_TRUE(a.frames.empty());  // waiting for company
-  r.registry.fanOut(0, "room", mask, testing::lineFrame(R"({"type":"message"})", 1));
+  r.registry.fanOut(0, "room", mask, roomtest::lineFrame(R"({"type":"message"})", 1));
   const Lines expected{R"({"type":"leave","username":"c","timestamp":"1970-01-01T00:00:00.005Z"})",
                        R"({"type":"message"})"};
   EXPECT_EQ(a.lines(), expected);
