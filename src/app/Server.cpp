@@ -71,16 +71,22 @@ int runServer(const Config& config) {
   std::unique_ptr<store::StoreWriter> writer;
   std::unique_ptr<store::StoreReader> reader;
   std::unique_ptr<store::StoreMaintainer> maintainer;
+  store::StoreOptions options;
+  options.fsync = store::parseFsyncPolicy(config.fsync).value_or(store::FsyncPolicy::Batch);
   if (config.db != "none") {
     store::Retention retention;
     retention.keepPerRoom = config.retentionMessages;
     retention.maxAgeMs = static_cast<std::int64_t>(config.retentionDays * 86'400'000.0);
     retention.everyMs = config.retentionInterval.count();
-    writer = std::make_unique<store::StoreWriter>(store::openStore(config.db), retention);
-    reader = std::make_unique<store::StoreReader>(store::openStore(config.db));
-    if (auto own = store::openStore(config.db); own->wantsMaintenance())
+    writer = std::make_unique<store::StoreWriter>(store::openStore(config.db, options), retention);
+    reader = std::make_unique<store::StoreReader>(store::openStore(config.db, options));
+    if (auto own = store::openStore(config.db, options); own->wantsMaintenance())
       maintainer = std::make_unique<store::StoreMaintainer>(std::move(own));
-    log("store: %s (%s)", std::string(writer->kind()).c_str(), config.db.c_str());
+    if (writer->kind() == "sqlite")
+      log("store: sqlite (%s), fsync %s", config.db.c_str(),
+          std::string(store::fsyncPolicyName(options.fsync)).c_str());
+    else
+      log("store: %s (%s)", std::string(writer->kind()).c_str(), config.db.c_str());
   } else {
     log("store: none (messages are not kept)");
   }
@@ -113,8 +119,8 @@ int runServer(const Config& config) {
                                     config.loginAttemptsPerMinute / 60.0, kThrottledAddresses);
   auth::AccountDirectory accountNames;
   auto accounts = std::make_unique<auth::AuthService>(
-      config.db != "none" ? store::openStore(config.db) : nullptr, accountNames, hasher, tokens,
-      [] { return net::unixMillis() / 1000; }, config.authQueue);
+      config.db != "none" ? store::openStore(config.db, options) : nullptr, accountNames, hasher,
+      tokens, [] { return net::unixMillis() / 1000; }, config.authQueue);
   log("auth: %s; %zu account%s",
       config.authRequired ? "required (every WebSocket needs a token)"
                           : "open (tokens verified when given)",

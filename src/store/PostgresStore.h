@@ -50,7 +50,7 @@ class PostgresStore final : public StoreConnection {
   StoreStatus findAccount(std::string_view key, std::optional<Account>& out) override;
   StoreStatus accountKeys(std::string_view afterKey, std::size_t limit,
                           std::vector<std::string>& out) override;
-  StoreStatus ping() override;
+  StoreStatus probeWrite() override;
 
  private:
   enum Stmt : std::size_t {
@@ -64,7 +64,7 @@ class PostgresStore final : public StoreConnection {
     kRoomNames,
     kPruneKeepLast,
     kPruneOlderThan,
-    kPing,
+    kProbeWrite,
     kCreateAccount,
     kFindAccount,
     kAccountKeys,
