@@ -25,7 +25,10 @@ struct HomeShardOwner::StoredBatch {
 };
 
 HomeShardOwner::HomeShardOwner(const HubEnvironment& env, RoomRegistry& registry)
-    : env_(env), registry_(registry), shards_(std::make_unique<ShardState[]>(env.shardCount)) {}
+    : env_(env),
+      rememberingSinceMs_(env.unixClock()),
+      registry_(registry),
+      shards_(std::make_unique<ShardState[]>(env.shardCount)) {}
 
 HomeShardOwner::~HomeShardOwner() = default;
 
@@ -296,6 +299,12 @@ void HomeShardOwner::sequence(std::size_t home, Pending p) {
       }
       r->recent.remember(key, p.unixMillis, duplicateLimits());
     }
+    // What memory cannot vouch for, the store can: since a start (a crash before the original's
+    // echo, then a retry), or past the window's count bound in a very busy room.
+    const std::int64_t windowStart = p.unixMillis - duplicateLimits().windowMs;
+    if (env_.writer &&
+        (rememberingSinceMs_ > windowStart || (r && r->recent.forgotByCountSince(windowStart))))
+      p.checkClientIdSince = std::max<std::int64_t>(1, windowStart);
   }
 
   if (!env_.writer) {
@@ -348,6 +357,7 @@ void HomeShardOwner::flushToStore(std::size_t home) {
     m.content = std::move(p.content);
     m.clientId = p.clientId;
     m.unixMillis = p.unixMillis;
+    m.checkClientIdSince = p.checkClientIdSince;
   }
   env_.writer->submit(
       std::move(messages), [this, home, pending](const store::StoreStatus& status,
@@ -423,6 +433,18 @@ void HomeShardOwner::onStored(std::size_t home, const store::StoreStatus& status
                                       "send it again",
                                       m.clientId),
                        0));
+    return;
+  }
+  if (m.duplicate) {
+    // A retry of a message stored before this owner's memory began: the original (as stored,
+    // with its id and time) goes back to the sender alone, as an in-memory duplicate's does.
+    duplicates_.fetch_add(1, std::memory_order_relaxed);
+    std::string json;
+    appendMessageJson(json, chatMessageOf(m));
+    Frame original = env_.encode(json, m.id);
+    if (r && !key.empty()) r->recent.setFrame(key, original);
+    sendTo(p.originShard, p.sender,
+           std::make_shared<const WireFrame>(WireFrame{original->bytes, 0, {}}));
     return;
   }
   state.sequenced.fetch_add(1, std::memory_order_relaxed);
