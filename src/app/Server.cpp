@@ -67,17 +67,20 @@ int runServer(const Config& config) {
     log("store: none (messages are not kept)");
   }
 
-  chat::HubOptions hubOptions;
-  hubOptions.historyOnJoin = config.historyOnJoin;
-  hubOptions.maxReplay = config.maxReplay;
-  chat::Hub hub(
-      config.threads,
-      [&shards](std::size_t shard, std::function<void()> task) {
-        boost::asio::post(shards[shard]->io(), std::move(task));
-      },
-      [&shards](std::size_t shard, std::int64_t dueMs) { shards[shard]->wakeAt(dueMs); },
-      &net::makeTextFrame, &net::unixMillis, &net::steadyMillis, writer.get(), reader.get(),
-      hubOptions);
+  chat::HubEnvironment rooms;
+  rooms.shardCount = config.threads;
+  rooms.post = [&shards](std::size_t shard, std::function<void()> task) {
+    boost::asio::post(shards[shard]->io(), std::move(task));
+  };
+  rooms.wake = [&shards](std::size_t shard, std::int64_t dueMs) { shards[shard]->wakeAt(dueMs); };
+  rooms.encode = &net::makeTextFrame;
+  rooms.unixClock = &net::unixMillis;
+  rooms.steadyClock = &net::steadyMillis;
+  rooms.writer = writer.get();
+  rooms.reader = reader.get();
+  rooms.options.historyOnJoin = config.historyOnJoin;
+  rooms.options.maxReplay = config.maxReplay;
+  chat::Hub hub(std::move(rooms));
 
   // Accounts: hashing on the AuthService's own thread, with its own store connection (none
   // with --db none: accounts then live as long as the process, like the messages).

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "chat/Hub.h"
+#include "chat/Member.h"
 
 namespace parley::chat {
 

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startServer, request, metricValue, fileTimeout } from './server.mjs';
+import { startServer, request, metricValue, sleep, fileTimeout } from './server.mjs';
 import { upgradeRequest } from './client.mjs';
 import { sqliteFactory, postgresFactory } from './postgres.mjs';
 
@@ -251,6 +251,8 @@ for (const factory of [sqliteFactory(), postgresFactory()]) {
           const down = await post(s.port, 'login', { username: 'grace', password: 'grace password' });
           assert.equal(down.status, 503, down.body);
           assert.equal(down.json.error, 'store_unavailable');
+          // The log line and the reply race to this process: give the pipe a moment.
+          for (let i = 0; i < 100 && !/auth: login failed: /.test(s.output()); i++) await sleep(20);
           assert.match(s.output(), /auth: login failed: /);
           await factory.pg.resume();
           const up = await post(s.port, 'login', { username: 'grace', password: 'grace password' });
