@@ -35,6 +35,9 @@ enum class Rejection : unsigned {
   TooManyAttempts,
   AuthBusy,
   UsernameReserved,
+  NotSubscribed,
+  AlreadySubscribed,
+  TooManyRooms,
   Count
 };
 

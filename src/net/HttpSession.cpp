@@ -64,9 +64,12 @@ std::string acceptKey(std::string_view key) {
 // A request target without its query string.
 std::string_view pathOf(std::string_view target) { return target.substr(0, target.find('?')); }
 
+// /ws/{room} (the room's connection) and /ws (a connection that subscribes to rooms).
+bool isWebSocketPath(std::string_view path) { return path == "/ws" || path.starts_with("/ws/"); }
+
 // What a WebSocket upgrade request asks for, once every check passed.
 struct Upgrade {
-  std::string room;
+  std::string room;  // empty: /ws
   std::string username;
   std::optional<std::uint64_t> since;
   std::int64_t tokenExpiresAtMs = 0;  // unix; 0: no token
@@ -105,7 +108,7 @@ std::optional<Refusal> tokenRefusal(const auth::TokenService& tokens, std::strin
   return std::nullopt;
 }
 
-// The checks of a request for /ws/{room}: the same for the first request of a connection
+// The checks of a request for /ws/{room} or /ws: the same for the first request of a connection
 // (serveConnection) and for one that follows plain requests on a kept-alive one.
 template <class Body>
 std::variant<Upgrade, Refusal> checkUpgrade(const bhttp::request<Body>& req, ServerContext& ctx) {
@@ -121,15 +124,19 @@ std::variant<Upgrade, Refusal> checkUpgrade(const bhttp::request<Body>& req, Ser
   }
   Upgrade up;
   auto segments = url->segments();  // percent-decoded
+  bool multiplexed = false;         // /ws: no room in the path, rooms come by subscribe
   {
     auto it = segments.begin();
     ++it;  // "ws"
-    if (it != segments.end()) up.room = *it++;
+    if (it == segments.end())
+      multiplexed = true;
+    else
+      up.room = *it++;
     if (it != segments.end())
       return Refusal{400, http::Rejection::InvalidRoom, "invalid_room",
                      "room name may not contain '/'"};
   }
-  if (const char* why = chat::roomNameError(up.room))
+  if (const char* why = multiplexed ? nullptr : chat::roomNameError(up.room))
     return Refusal{400, http::Rejection::InvalidRoom, "invalid_room", why};
 
   up.username = "anonymous";  // as the original backend
@@ -157,6 +164,9 @@ std::variant<Upgrade, Refusal> checkUpgrade(const bhttp::request<Body>& req, Ser
                    "that name has an account: log in to use it, or pick another"};
   }
   if (auto it = params.find("since"); it != params.end()) {
+    if (multiplexed)
+      return Refusal{400, http::Rejection::BadRequest, "invalid_since",
+                     "since is per room on /ws: give it in each subscribe"};
     up.since = http::parseUnsigned((*it).value);
     if (!up.since)
       return Refusal{400, http::Rejection::BadRequest, "invalid_since",
@@ -227,7 +237,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     const auto& req = parser_->get();
     const std::string_view target = req.target();
     const std::string_view path = pathOf(target);
-    if (path.starts_with("/ws/")) return handleWebSocket();
+    if (isWebSocketPath(path)) return handleWebSocket();
     if (path.starts_with("/api/")) return handleApi();
 
     auto& ctx = shard_.ctx();
@@ -498,7 +508,7 @@ void serveConnection(Shard& shard, FileDescriptor fd, const tcp& protocol) {
       used += step;
     }
     if (!ec && parser.is_done()) {
-      if (pathOf(parser.get().target()).starts_with("/ws/")) {
+      if (isWebSocketPath(pathOf(parser.get().target()))) {
         auto checked = checkUpgrade(parser.get(), shard.ctx());
         if (auto* up = std::get_if<Upgrade>(&checked))
           return startWebSocket(shard, std::move(fd), std::move(*up),
