@@ -105,7 +105,7 @@ Frame HomeShardOwner::memberJoined(std::size_t home, const std::string& room, st
       broadcastMembership(home, room, r, Membership::Join, username);
     }
   }
-  return env_.encode(r.presence.presenceJson(env_.options.presence), 0);
+  return env_.encode(r.presence.presenceJson(room, env_.options.presence), 0);
 }
 
 void HomeShardOwner::memberLeft(std::size_t home, const std::string& room, std::size_t shard,
@@ -119,7 +119,8 @@ void HomeShardOwner::memberLeft(std::size_t home, const std::string& room, std::
   const bool wasTyping = r.presence.isTyping(username);
   if (r.presence.removeConnection(username)) {
     if (wasTyping)
-      registry_.fanOut(home, room, r.shards, env_.encode(buildTypingJson(username, false), 0));
+      registry_.fanOut(home, room, r.shards,
+                       env_.encode(buildTypingJson(username, false, room), 0));
     if (r.presence.summarised(env_.options.presence) ||
         r.presence.userCount() >= env_.options.presence.cap) {
       r.presence.countLeave();
@@ -158,7 +159,7 @@ void HomeShardOwner::typing(std::size_t shard, const std::string& room, const st
 void HomeShardOwner::broadcastTyping(std::size_t home, const std::string& room, HomeRoom& r,
                                      const std::string& username, bool state) {
   auto frame = std::make_shared<WireFrame>();
-  frame->bytes = env_.encode(buildTypingJson(username, state), 0)->bytes;
+  frame->bytes = env_.encode(buildTypingJson(username, state, room), 0)->bytes;
   frame->skipUser = username;
   registry_.fanOut(home, room, r.shards, frame);
 }
@@ -195,7 +196,7 @@ void HomeShardOwner::tick(std::size_t shard) {
     // At most one summary per room per tick: a crowd joining at once costs O(members) a tick,
     // not O(members) per join.
     if (r.presence.summaryDue(now))
-      registry_.fanOut(shard, *it, r.shards, env_.encode(r.presence.takeSummaryJson(now), 0));
+      registry_.fanOut(shard, *it, r.shards, env_.encode(r.presence.takeSummaryJson(*it, now), 0));
     if (!r.presence.anyTyping() && !r.presence.summaryPending())
       it = s.ticking.erase(it);
     else
@@ -431,7 +432,7 @@ void HomeShardOwner::onStored(std::size_t home, const store::StoreStatus& status
            env_.encode(buildErrorJson("store_unavailable",
                                       "the message could not be stored and was not delivered; "
                                       "send it again",
-                                      m.clientId),
+                                      m.clientId, m.room),
                        0));
     return;
   }
