@@ -1,0 +1,25 @@
+// The connection's state in plain words (role="status", so screen readers hear changes), with a
+// countdown and "Reconnect now" while waiting to reconnect. Never shows a bare close code.
+import { useEffect, useState } from 'react';
+import type { Status } from '../ChatClient';
+
+export function StatusBanner({ status, onReconnect }: { status: Status; onReconnect: () => void }) {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    if (status.retryAt === undefined) return;
+    const t = setInterval(() => setNow(Date.now()), 1000);
+    return () => clearInterval(t);
+  }, [status.retryAt]);
+  const secs = status.retryAt === undefined ? 0 : Math.max(0, Math.ceil((status.retryAt - now) / 1000));
+  return (
+    <div className="status-bar" data-state={status.state}>
+      <p id="status" role="status" data-state={status.state}>
+        {status.text}
+        {status.retryAt !== undefined && secs > 0 && <span className="countdown"> (in {secs} s)</span>}
+      </p>
+      {(status.state === 'reconnecting' || status.state === 'offline') && (
+        <button type="button" className="link-button" onClick={onReconnect}>Reconnect now</button>
+      )}
+    </div>
+  );
+}
