@@ -130,7 +130,7 @@ function Row({ item, room, self }: { item: LogItem; room: string; self: string }
       const m = item.m;
       const full = new Date(m.timestamp).toLocaleString();
       return (
-        <li className={`msg${item.grouped ? ' grouped' : ''}${item.own ? ' own' : ''}`} data-id={m.id}>
+        <li className={`msg${item.grouped ? ' grouped' : ''}${item.own ? ' own' : ''}`} data-id={m.id} data-user={m.username}>
           {item.grouped ? (
             <span className="sr-only">{m.username}, {clock(m.timestamp)}: </span>
           ) : (
