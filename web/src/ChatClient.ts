@@ -180,8 +180,10 @@ export class ChatClient {
     this.enterChat();
   }
 
+  // An account signs out; a guest goes back to the sign-in screen (to sign in, or to take
+  // another name).
   signOut(): void {
-    this.signedOut('Signed out.', false);
+    this.signedOut(this.sessions.current ? 'Signed out.' : null, false);
   }
 
   // Another tab renewed or ended the kept session.
@@ -309,7 +311,7 @@ export class ChatClient {
     }, DIRECTORY_EVERY_MS);
   }
 
-  private signedOut(message: string, error = true): void {
+  private signedOut(message: string | null, error = true): void {
     this.stopReason = message;
     this.conn.stop();
     clearInterval(this.directoryTimer);
@@ -317,7 +319,7 @@ export class ChatClient {
     this.guestName = null;
     this.prefs.setGuest(null);
     this.clearRuntime();
-    this.update({ screen: 'signin', user: null, signInBusy: false, signInMessage: { text: message, error } });
+    this.update({ screen: 'signin', user: null, signInBusy: false, signInMessage: message === null ? null : { text: message, error } });
   }
 
   private clearRuntime(): void {

@@ -13,10 +13,9 @@ export function StatusBanner({ status, onReconnect }: { status: Status; onReconn
   const secs = status.retryAt === undefined ? 0 : Math.max(0, Math.ceil((status.retryAt - now) / 1000));
   return (
     <div className="status-bar" data-state={status.state}>
-      <p id="status" role="status" data-state={status.state}>
-        {status.text}
-        {status.retryAt !== undefined && secs > 0 && <span className="countdown"> (in {secs} s)</span>}
-      </p>
+      <p id="status" role="status" data-state={status.state}>{status.text}</p>
+      {/* Outside the status: a live region that changed every second would be read every second. */}
+      {status.retryAt !== undefined && secs > 0 && <span className="countdown" aria-hidden="true">in {secs} s</span>}
       {(status.state === 'reconnecting' || status.state === 'offline') && (
         <button type="button" className="link-button" onClick={onReconnect}>Reconnect now</button>
       )}
