@@ -198,12 +198,12 @@ test('paging back to message 1 of a 500-message room keeps the reader\'s place',
       // Scrolled to the top: the previous page is asked for. Where the first message is then...
       const at = await scroller.evaluate((el, id) => {
         el.scrollTop = 0;
-        return document.querySelector(`.msg[data-id="${id}"]`).getBoundingClientRect().top;
+        return document.querySelector(`.msg[data-id="${id}"] .text`).getBoundingClientRect().top;
       }, first);
       await page.waitForFunction((id) => Number(document.querySelector('.msg[data-id]').dataset.id) < id, first);
       got = await shown(page);
       // ...is where it stays once the older messages are in above it.
-      const now = await page.locator(`.msg[data-id="${first}"]`).evaluate((el) => el.getBoundingClientRect().top);
+      const now = await page.locator(`.msg[data-id="${first}"] .text`).evaluate((el) => el.getBoundingClientRect().top);
       assert.ok(Math.abs(now - at) < 2, `message ${first} moved from ${at} to ${now} px`);
       assert.ok(await scroller.evaluate((el) => el.scrollTop) > 0);
     }

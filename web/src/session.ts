@@ -54,11 +54,12 @@ export class SessionKeeper {
   }
 
   set(s: Session | null): void {
+    const prev = this.session;
     this.session = s;
     try {
-      // One place at a time: signing in per-tab forgets a kept session, and the other way round.
-      store(true)?.removeItem(SESSION_KEY);
-      store(false)?.removeItem(SESSION_KEY);
+      // Only this tab's own session is forgotten: signing out of a kept session signs out every
+      // tab that kept it (they hear the storage event); a per-tab one touches no other tab.
+      if (prev && (!s || !!prev.keep !== !!s.keep)) store(!!prev.keep)?.removeItem(SESSION_KEY);
       if (s) store(!!s.keep)?.setItem(SESSION_KEY, JSON.stringify(s));
     } catch { /* full or off */ }
     this.armExpiry();

@@ -18,7 +18,12 @@ export function MessageLog({ room, self }: { room: RoomState; self: string }) {
   const client = useClient();
   const scroller = useRef<HTMLDivElement>(null);
   const [atBottom, setAtBottom] = useState(true);
-  const view = useRef({ height: 0, top: 0, firstId: 0, stick: true, placed: false });
+  // What the last layout left: whether the view was at the end and, to keep the reader's place
+  // when older messages come in above, where the first message's text was (its name line may
+  // go away: a message that now follows one of the same sender joins its group).
+  const view = useRef({ firstId: 0, anchorTop: 0, stick: true, placed: false });
+  const anchorTop = (el: HTMLElement, id: number) =>
+    el.querySelector<HTMLElement>(`.msg[data-id="${id}"] .text`)?.getBoundingClientRect().top ?? 0;
   const items = useMemo(() => buildLogItems(room, client.isOwn), [room, client.isOwn]);
 
   const measure = () => {
@@ -27,8 +32,7 @@ export function MessageLog({ room, self }: { room: RoomState; self: string }) {
     const bottom = el.scrollHeight - el.scrollTop - el.clientHeight < AT_BOTTOM_PX;
     const v = view.current;
     v.stick = bottom;
-    v.top = el.scrollTop;
-    v.height = el.scrollHeight;
+    v.anchorTop = anchorTop(el, v.firstId);
     setAtBottom(bottom);
     client.setReading(bottom && document.visibilityState !== 'hidden');
     if (el.scrollTop < NEAR_TOP_PX) client.loadOlder(room.name);
@@ -46,7 +50,7 @@ export function MessageLog({ room, self }: { room: RoomState; self: string }) {
       el.scrollTop = divider ? Math.max(0, divider.offsetTop - 48) : el.scrollHeight;
       v.placed = true;
     } else if (v.firstId && firstId && firstId < v.firstId) {
-      el.scrollTop = v.top + (el.scrollHeight - v.height); // older added above: stay on the same lines
+      el.scrollTop += anchorTop(el, v.firstId) - v.anchorTop; // older added above: stay on the same lines
     } else if (v.stick) {
       el.scrollTop = el.scrollHeight;
     }

@@ -13,7 +13,7 @@ export function PeoplePanel({ room, self, open, onToggle }: {
     <aside className="people" aria-labelledby={`${id}-h`} data-open={open}>
       <h2 id={`${id}-h`}>
         <button type="button" aria-expanded={open} aria-controls={`${id}-list`} onClick={onToggle} className="people-toggle">
-          People <span className="count">{room.ready ? room.memberCount : '–'}</span>
+          <span className="arrow" aria-hidden="true">{open ? '▾' : '▸'}</span>People <span className="count">{room.ready ? room.memberCount : '–'}</span>
         </button>
       </h2>
       <div id={`${id}-list`} className="people-body" hidden={!open}>

@@ -31,7 +31,7 @@ export function ThemeToggle({ prefs = new Prefs() }: { prefs?: Prefs }) {
   return (
     <button type="button" className="secondary theme-toggle" aria-pressed={dark} onClick={toggle}
             title={theme === 'system' ? 'Following the system setting' : undefined}>
-      Dark mode
+      <span className="mark" aria-hidden="true">{dark ? '●' : '○'}</span>Dark mode
     </button>
   );
 }
