@@ -112,7 +112,9 @@ describe('ChatClient', () => {
     ws.receive(msg('b', 1, 'Bob', 'unread 1'));
     ws.receive(msg('b', 2, 'Bob', 'unread 2'));
     expect(c.getState().rooms.a.unread).toBe(0);
+    expect(c.getState().rooms.a.divider).toBeNull(); // read as it came: no "new messages" line
     expect(c.getState().rooms.b.unread).toBe(2);
+    expect(c.getState().rooms.b.divider).toBe(0);
     c.dispose(); // saves the marks
     FakeSocket.all = [];
     const reloaded = newClient();

@@ -371,7 +371,7 @@ export class ChatClient {
         if (!own && f.room === this.state.active && f.id > (r.messages.at(-1)?.id ?? 0)) {
           this.announce(`${f.username}: ${f.content}`);
         }
-        if (own) this.readRoomIfActive(f.room, true);
+        if (own && f.room === this.state.active) this.readActive(); // one's own message: all above is seen
         this.afterRoomChange(f.room);
         return;
       }
@@ -520,13 +520,12 @@ export class ChatClient {
     this.update({ announcements: a });
   }
 
+  // New messages in a room: read at once if the reader is at its end, else counted, with the
+  // "new messages" divider after the last one read.
   private afterRoomChange(name: string): void {
-    this.readRoomIfActive(name, false);
+    if (name === this.state.active && this.reading) this.readActive();
+    else this.patchRoom(name, (r) => (r.unread > 0 && r.divider === null ? { ...r, divider: r.lastRead } : r));
     this.scheduleSave();
-  }
-
-  private readRoomIfActive(name: string, force: boolean): void {
-    if (name === this.state.active && (this.reading || force)) this.readActive();
   }
 
   private readActive(): void {

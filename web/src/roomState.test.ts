@@ -44,7 +44,6 @@ describe('unread', () => {
     r = R.addLive(r, m(4, 'Me', 'mine'), own);
     r = R.addLive(r, m(5), own);
     expect(r.unread).toBe(2);
-    expect(r.divider).toBe(2);
     r = R.markRead(r);
     expect([r.unread, r.lastRead]).toEqual([0, 5]);
   });

@@ -41,7 +41,8 @@ export interface RoomState {
   notices: Notice[];
   lastRead: number | null; // the newest id read here; null: never opened on this browser
   unread: number;
-  divider: number | null; // "new messages" goes after this id
+  divider: number | null; // "new messages" goes after this id (set by the ChatClient: only it
+  // knows whether the room is being read)
   ready: boolean; // subscribed on the current connection (its presence arrived)
   problem: string | null; // the room cannot be followed (too_many_rooms, invalid_room)
 }
@@ -96,7 +97,6 @@ function withMessages(r: RoomState, messages: ChatMessage[], isOwn: IsOwn): Room
   // A room never opened here starts read: what was said before the user came is not "unread".
   if (next.lastRead === null) next.lastRead = lastId(next);
   next.unread = countUnread(next, isOwn);
-  if (next.unread > 0 && next.divider === null) next.divider = next.lastRead;
   return next;
 }
 

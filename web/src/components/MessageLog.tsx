@@ -161,7 +161,7 @@ function Row({ item, room, self }: { item: LogItem; room: string; self: string }
           </div>
           <MessageText text={p.content} />
           {p.state === 'failed' && (
-            <div className="failed" role="alert">
+            <div className="refused" role="alert">
               <span className="reason">{p.reason}</span>
               <button type="button" onClick={() => client.retry(room, p.clientId)}>Retry</button>
               <button type="button" className="secondary" onClick={() => client.discard(room, p.clientId)}>Discard</button>
