@@ -202,4 +202,16 @@ describe('ChatClient', () => {
     expect(FakeSocket.all).toHaveLength(1);
     c.dispose();
   });
+
+  it('writes joins and leaves in the log of a small room only', () => {
+    const { c, ws } = connectedGuest('Ann', ['small', 'busy']);
+    ws.receive({ type: 'presence', room: 'busy', users: Array.from({ length: 60 }, (_, i) => `u${i}`), count: 60 });
+    for (const room of ['small', 'busy']) {
+      ws.receive({ type: 'join', room, username: 'Newcomer', timestamp: new Date().toISOString() });
+    }
+    expect(c.getState().rooms.small.notices).toHaveLength(1);
+    expect(c.getState().rooms.busy.notices).toHaveLength(0);
+    expect(c.getState().rooms.busy.memberCount).toBe(61);
+    c.dispose();
+  });
 });

@@ -40,6 +40,7 @@ export const MAX_CONTENT = 4000; // the server's default --max-content, in code 
 const TYPING_REFRESH_MS = 3000; // the server forgets a typing true after 6 s
 const DIRECTORY_EVERY_MS = 30_000;
 const DEFAULT_ROOM = 'general';
+const QUIET_ROOM_MEMBERS = 50; // above this many people, joins and leaves get no line in the log
 
 export interface ChatClientOptions {
   prefs?: Prefs;
@@ -393,7 +394,9 @@ export class ChatClient {
           return;
         }
         const t = Date.parse(f.timestamp);
-        this.patchRoom(f.room, (x) => R.addPresenceChange(x, f.type, f.username, Number.isNaN(t) ? at : t, ++this.noticeKey, true));
+        // In a busy room comings and goings are only counted (the people list), not written.
+        this.patchRoom(f.room, (x) => R.addPresenceChange(x, f.type, f.username, Number.isNaN(t) ? at : t, ++this.noticeKey,
+          x.memberCount <= QUIET_ROOM_MEMBERS));
         return;
       }
       case 'presence_summary':
