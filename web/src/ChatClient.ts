@@ -4,18 +4,12 @@
 // subscribe()/getState() (useSyncExternalStore); each change makes a new state object.
 // Never renders and never touches the DOM beyond storage and fetch: App.tsx owns the page.
 import { Connection, type CloseInfo, type LinkState } from './Connection';
+import { codePoints } from './format';
+import { describeLink, type Status } from './linkStatus';
 import { Prefs, type ReadMark } from './Prefs';
 import { type AccountReply, type ChatMessage, isRoomName, parseRoomList, type RoomSummary, type ServerFrame } from './protocol';
 import * as R from './roomState';
 import { type Session, SessionKeeper, sessionFromReply } from './session';
-
-export type LinkKind = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'offline' | 'stopped';
-
-export interface Status {
-  state: LinkKind;
-  text: string; // what is happening, in plain words
-  retryAt?: number; // ms since the epoch, while waiting to reconnect
-}
 
 export interface Announcement {
   key: number;
@@ -577,41 +571,5 @@ export class ChatClient {
   private update(change: Partial<ChatState>): void {
     this.state = { ...this.state, ...change };
     for (const l of this.listeners) l();
-  }
-}
-
-export function codePoints(s: string): number {
-  let n = 0;
-  for (const _ of s) n++;
-  return n;
-}
-
-// The connection's state as a sentence a person understands (never a bare close code).
-export function describeLink(s: LinkState, stopReason: string | null, user: ChatState['user']): Status {
-  switch (s.kind) {
-    case 'idle':
-      return { state: 'idle', text: 'Not connected.' };
-    case 'connecting':
-      return { state: 'connecting', text: s.attempt === 0 ? 'Connecting…' : 'Reconnecting…' };
-    case 'open':
-      return { state: 'open', text: user ? `Connected as ${user.name}.` : 'Connected.' };
-    case 'waiting':
-      return { state: 'reconnecting', text: `${describeClose(s.last)} Reconnecting…`, retryAt: s.retryAt };
-    case 'offline':
-      return { state: 'offline', text: 'You are offline. Reconnecting when the network is back…' };
-    case 'stopped':
-      return { state: 'stopped', text: stopReason ?? 'Disconnected.' };
-  }
-}
-
-export function describeClose(c: CloseInfo): string {
-  if (!c.wasOpen) return 'Cannot reach the server.';
-  switch (c.code) {
-    case 1001: return 'The server is restarting.';
-    case 1011: return 'The server ran into an error.';
-    case 4002: return 'The connection went quiet.';
-    case 4008: return 'The connection fell too far behind.';
-    case 1006: return 'The connection was lost.';
-    default: return 'The connection closed.';
   }
 }

@@ -1,6 +1,7 @@
-// Text helpers of the message log: clock times, day labels for the date separators, which
-// messages group under one name, and http(s) links found in plain text. Never produces HTML:
-// links come back as parts that the view renders as elements with text content.
+// Text helpers of the message log and the composer: clock times, day labels for the date
+// separators, which messages group under one name, http(s) links found in plain text, and a
+// text's length as the server counts it. Never produces HTML: links come back as parts that the
+// view renders as elements with text content.
 import type { ChatMessage } from './protocol';
 
 const pad = (n: number) => String(n).padStart(2, '0');
@@ -86,4 +87,11 @@ export function namesLine(names: string[], verb: string): string {
   if (names.length === 1) return `${names[0]} ${verb}`;
   if (names.length <= 3) return `${names.slice(0, -1).join(', ')} and ${names.at(-1)} ${verb}`;
   return `${names.slice(0, 2).join(', ')} and ${names.length - 2} others ${verb}`;
+}
+
+// Length as the server counts it (--max-content): Unicode code points, not UTF-16 units.
+export function codePoints(s: string): number {
+  let n = 0;
+  for (const _ of s) n++;
+  return n;
 }

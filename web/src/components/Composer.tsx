@@ -3,7 +3,8 @@
 // the box is emptied at once (the text lives on in the pending line). Keeps a draft per room.
 // Never sends more than the server's limit: the counter says so first.
 import { type FormEvent, type KeyboardEvent, useLayoutEffect, useRef, useState } from 'react';
-import { codePoints, MAX_CONTENT } from '../ChatClient';
+import { MAX_CONTENT } from '../ChatClient';
+import { codePoints } from '../format';
 import { useClient } from '../useChat';
 
 const drafts = new Map<string, string>();

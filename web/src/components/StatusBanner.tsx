@@ -1,7 +1,7 @@
 // The connection's state in plain words (role="status", so screen readers hear changes), with a
 // countdown and "Reconnect now" while waiting to reconnect. Never shows a bare close code.
 import { useEffect, useState } from 'react';
-import type { Status } from '../ChatClient';
+import type { Status } from '../linkStatus';
 
 export function StatusBanner({ status, onReconnect }: { status: Status; onReconnect: () => void }) {
   const [now, setNow] = useState(() => Date.now());
