@@ -3,6 +3,7 @@
 //   storebench --db sqlite:/tmp/x.db            (a fresh file: created, measured, deleted)
 //   storebench --db postgres://user@127.0.0.1:5432/scratch
 //   storebench                                   (a fresh SQLite file in a temp dir)
+//   storebench --fsync none|batch|always         (SQLite: when the inbox log is synced)
 //
 // Two kinds of case, each measured for --seconds (3) of wall time after --warmup (0.5) s of the
 // same load, unmeasured:
@@ -12,7 +13,8 @@
 //                    threads, each submitting single-message batches and keeping at most W of them
 //                    unacknowledged: messages/s, submit -> done latency, and how many messages
 //                    each commit carried (read from StoreWriter::committed() in the callbacks:
-//                    every callback of one commit sees the same value, the next commit a larger one).
+//                    every callback of one commit sees the same value, the next commit a larger
+//                    one).
 // Messages: --size (140) bytes of content, rooms picked pseudo-randomly (fixed seed) among --rooms
 // (100) names "<prefix><k>", ids continuing each room's sequence (read from the store first, so
 // an existing database is fine). Prints a table and one JSON line on stdout.
@@ -47,7 +49,7 @@
 
 #include "flags.h"
 #include "histogram.h"
-#include "store/MessageStore.h"
+#include "store/StoreConnection.h"
 #include "store/StoreWriter.h"
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
@@ -131,6 +133,7 @@ struct Options {
   double timeout = 0;  // 0: derived from the cases
   std::string room_prefix;
   std::string label;
+  std::string fsync = "batch";  // SQLite: the server's --fsync
 };
 
 Options parse_args(int argc, char** argv) {
@@ -184,6 +187,12 @@ Options parse_args(int argc, char** argv) {
       ->type_name("S")
       ->check(real(1, 86400));
   app.add_option("--label", o.label, "copied into the output")->type_name("TEXT");
+  app.add_option("--fsync", o.fsync,
+                 "SQLite: when the inbox log is synced, as the server's --fsync: none, batch\n"
+                 "(one fdatasync per append call, i.e. per group commit) or always (batch,\n"
+                 "and every SQLite transaction synced) (batch)")
+      ->type_name("POLICY")
+      ->check(CLI::IsMember({"none", "batch", "always"}));
   if (const std::string err = flags::parse(app, argc, argv); !err.empty())
     die(2, "%s", err.c_str());
   if (o.batches.empty() && o.producers.empty()) die(2, "nothing to measure");
@@ -203,7 +212,7 @@ std::string redact(const std::string& url) {
 }
 
 bool exists(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   return ::stat(path.c_str(), &st) == 0;
 }
 
@@ -217,7 +226,12 @@ std::string prepare_db(Options& o) {
     if (!::mkdtemp(buf.data())) die(1, "mkdtemp %s: %s", templ.c_str(), std::strerror(errno));
     const std::string dir = buf.data();
     const std::string path = dir + "/store.db";
-    g_cleanup.files = {path, path + "-wal", path + "-shm", path + "-journal"};
+    g_cleanup.files = {path,
+                       path + "-wal",
+                       path + "-shm",
+                       path + "-journal",
+                       path + "-inbox-0",
+                       path + "-inbox-1"};
     g_cleanup.dirs = {dir};
     return "sqlite:" + path;
   }
@@ -227,13 +241,20 @@ std::string prepare_db(Options& o) {
     if (path == ":memory:") return o.db;
     if (exists(path)) {
       if (!o.keep)
-        die(2, "%s exists: storebench measures a fresh file and deletes it afterwards (--keep to "
-               "use an existing file and keep it)", path.c_str());
+        die(2,
+            "%s exists: storebench measures a fresh file and deletes it afterwards (--keep to "
+            "use an existing file and keep it)",
+            path.c_str());
       return o.db;
     }
     if (exists(path + "-wal") && !o.keep) die(2, "%s-wal exists: not a fresh store", path.c_str());
     if (!o.keep) {
-      g_cleanup.files = {path, path + "-wal", path + "-shm", path + "-journal"};
+      g_cleanup.files = {path,
+                         path + "-wal",
+                         path + "-shm",
+                         path + "-journal",
+                         path + "-inbox-0",
+                         path + "-inbox-1"};
       // Parent directories openStore() is about to create: removed too (when left empty).
       std::string dir = path;
       while (true) {
@@ -315,8 +336,8 @@ void fill(StoredMessage& m, const Workload& w, int room, std::uint64_t seq) {
   m.room = w.rooms[static_cast<size_t>(room)];
   m.username = w.users[seq % w.users.size()];
   char head[48];
-  const int n = std::snprintf(head, sizeof head, "storebench %llu ",
-                              static_cast<unsigned long long>(seq));
+  const int n =
+      std::snprintf(head, sizeof head, "storebench %llu ", static_cast<unsigned long long>(seq));
   m.content.assign(head, static_cast<size_t>(std::min(n, w.size)));
   m.content.resize(static_cast<size_t>(w.size), 'x');
   if (w.client_ids) m.clientId = "sb-" + std::to_string(seq);
@@ -327,12 +348,12 @@ struct CaseResult {
   std::string name;  // "append batch=10", "writer P=4 W=64"
   std::string kind;  // "append" / "writer"
   int batch = 0, producers = 0, window = 0;
-  double seconds = 0;       // measured wall time
-  std::uint64_t msgs = 0;   // persisted (acknowledged) in the measured time
-  std::uint64_t txns = 0;   // transactions (append calls / writer commits)
-  std::uint64_t txn_max = 0;  // writer: largest commit, messages
-  LogLinearHistogram lat;     // ns: per append() call / per message submit -> done
-  double cpu_s = 0;           // this process, all threads
+  double seconds = 0;                   // measured wall time
+  std::uint64_t msgs = 0;               // persisted (acknowledged) in the measured time
+  std::uint64_t txns = 0;               // transactions (append calls / writer commits)
+  std::uint64_t txn_max = 0;            // writer: largest commit, messages
+  LogLinearHistogram lat;               // ns: per append() call / per message submit -> done
+  double cpu_s = 0;                     // this process, all threads
   double busy_pct = 0, iowait_pct = 0;  // the whole machine, all CPUs
 };
 
@@ -391,8 +412,9 @@ struct Producer {
   int outstanding = 0;
 };
 
-CaseResult run_writer(const std::string& url, const Workload& w, int producers, int window,
-                      double warmup, double seconds, double drain) {
+CaseResult run_writer(const std::string& url, const parley::store::StoreOptions& options,
+                      const Workload& w, int producers, int window, double warmup, double seconds,
+                      double drain) {
   CaseResult r;
   r.kind = "writer";
   r.producers = producers;
@@ -414,7 +436,7 @@ CaseResult run_writer(const std::string& url, const Workload& w, int producers, 
 
   std::unique_ptr<StoreWriter> writer;
   try {
-    writer = std::make_unique<StoreWriter>(parley::store::openStore(url),
+    writer = std::make_unique<StoreWriter>(parley::store::openStore(url, options),
                                            parley::store::Retention{});
   } catch (const std::exception& e) {
     die(1, "%s: cannot open the store: %s", r.name.c_str(), e.what());
@@ -503,10 +525,10 @@ CaseResult run_writer(const std::string& url, const Workload& w, int producers, 
         std::vector<StoredMessage> one(1);
         fill(one[0], w, rng.below(static_cast<int>(w.rooms.size())), ++seq);
         const ns_t t0 = mono_ns();
-        wr->submit(std::move(one), [&on_done, me, t0](const StoreStatus& s,
-                                                      std::vector<StoredMessage>&&) {
-          on_done(me, t0, s);
-        });
+        wr->submit(std::move(one),
+                   [&on_done, me, t0](const StoreStatus& s, std::vector<StoredMessage>&&) {
+                     on_done(me, t0, s);
+                   });
       }
     });
   }
@@ -519,9 +541,9 @@ CaseResult run_writer(const std::string& url, const Workload& w, int producers, 
   const ns_t t_end = mono_ns();  // the deadline, or earlier when interrupted or failed
 
   // Drain: everything submitted gets its callback (committed or refused) before the writer goes.
-  const auto drain_tp = std::chrono::steady_clock::now() + std::chrono::duration_cast<
-                                                               std::chrono::nanoseconds>(
-                                                               std::chrono::duration<double>(drain));
+  const auto drain_tp =
+      std::chrono::steady_clock::now() +
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::duration<double>(drain));
   for (auto& p : prods) {
     std::unique_lock l(p->m);
     if (!p->cv.wait_until(l, drain_tp, [&] { return p->outstanding == 0; }))
@@ -571,8 +593,7 @@ double per_s(std::uint64_t n, double s) { return s > 0 ? static_cast<double>(n) 
 
 void print_table(const std::vector<CaseResult>& cases) {
   std::printf("%-18s %9s %8s %9s %8s %8s %8s %10s %6s %6s %7s\n", "case", "msgs/s", "txn/s",
-              "msgs/txn", "p50 ms", "p99 ms", "max ms", "CPU µs/msg", "CPU %", "busy %",
-              "iowait%");
+              "msgs/txn", "p50 ms", "p99 ms", "max ms", "CPU µs/msg", "CPU %", "busy %", "iowait%");
   for (const auto& c : cases) {
     std::printf("%-18s %9.0f %8.0f %9.1f %8.3f %8.3f %8.2f %10.1f %6.0f %6.0f %7.0f\n",
                 c.name.c_str(), per_s(c.msgs, c.seconds), per_s(c.txns, c.seconds),
@@ -587,10 +608,11 @@ std::string case_json(const CaseResult& c) {
   std::string j = "{\"case\":" + json_str(c.name) + ",\"kind\":" + json_str(c.kind);
   if (c.kind == "append") j += ",\"batch\":" + std::to_string(c.batch);
   if (c.kind == "writer")
-    j += ",\"producers\":" + std::to_string(c.producers) +
-         ",\"window\":" + std::to_string(c.window);
+    j +=
+        ",\"producers\":" + std::to_string(c.producers) + ",\"window\":" + std::to_string(c.window);
   j += ",\"seconds\":" + num(c.seconds) + ",\"msgs\":" + std::to_string(c.msgs) +
-       ",\"txns\":" + std::to_string(c.txns) + ",\"msgs_per_s\":" + num(per_s(c.msgs, c.seconds), 1) +
+       ",\"txns\":" + std::to_string(c.txns) +
+       ",\"msgs_per_s\":" + num(per_s(c.msgs, c.seconds), 1) +
        ",\"txns_per_s\":" + num(per_s(c.txns, c.seconds), 1) + ",\"msgs_per_txn\":" +
        num(c.txns ? static_cast<double>(c.msgs) / static_cast<double>(c.txns) : 0.0, 2) +
        ",\"txn_max_msgs\":" + std::to_string(c.txn_max) +
@@ -598,9 +620,8 @@ std::string case_json(const CaseResult& c) {
        ",\"lat_p50_us\":" + num(static_cast<double>(c.lat.quantile(0.5)) / 1e3, 1) +
        ",\"lat_p99_us\":" + num(static_cast<double>(c.lat.quantile(0.99)) / 1e3, 1) +
        ",\"lat_max_us\":" + num(static_cast<double>(c.lat.max()) / 1e3, 1) +
-       ",\"lat_mean_us\":" + num(c.lat.mean() / 1e3, 1) +
-       ",\"cpu_s\":" + num(c.cpu_s) + ",\"cpu_us_per_msg\":" +
-       num(c.msgs ? c.cpu_s * 1e6 / static_cast<double>(c.msgs) : 0.0, 2) +
+       ",\"lat_mean_us\":" + num(c.lat.mean() / 1e3, 1) + ",\"cpu_s\":" + num(c.cpu_s) +
+       ",\"cpu_us_per_msg\":" + num(c.msgs ? c.cpu_s * 1e6 / static_cast<double>(c.msgs) : 0.0, 2) +
        ",\"machine_busy_pct\":" + num(c.busy_pct, 1) +
        ",\"machine_iowait_pct\":" + num(c.iowait_pct, 1) + "}";
   return j;
@@ -635,9 +656,11 @@ struct Watchdog {
 int main(int argc, char** argv) {
   Options o = parse_args(argc, argv);
   const std::string url = prepare_db(o);
+  parley::store::StoreOptions options;
+  options.fsync = parley::store::parseFsyncPolicy(o.fsync).value_or(options.fsync);
   const std::string shown = redact(url);
 
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
   for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &sa, nullptr);
@@ -658,21 +681,23 @@ int main(int argc, char** argv) {
   std::vector<CaseResult> cases;
   std::string kind;
   {
-    std::unique_ptr<MessageStore> store;
+    std::unique_ptr<parley::store::StoreConnection> store;
     try {
-      store = parley::store::openStore(url);
+      store = parley::store::openStore(url, options);
     } catch (const std::exception& e) {
       die(1, "cannot open the store %s: %s", shown.c_str(), e.what());
     }
     kind = std::string(store->kind());
-    std::printf("storebench  %s  %s\n", kind.c_str(), shown.c_str());
-    std::printf("  %g s per case (after %g s warmup), content %d B, %d rooms (%s0..), %s, window %d per producer%s%s\n",
-                o.seconds, o.warmup, o.size, o.rooms, o.room_prefix.c_str(),
-                o.client_ids ? "client ids" : "no client ids", o.window,
-                o.label.empty() ? "" : ", label ", o.label.c_str());
+    std::printf("storebench  %s  %s%s%s\n", kind.c_str(), shown.c_str(),
+                kind == "sqlite" ? "  fsync " : "", kind == "sqlite" ? o.fsync.c_str() : "");
+    std::printf(
+        "  %g s per case (after %g s warmup), content %d B, %d rooms (%s0..), %s, window %d per "
+        "producer%s%s\n",
+        o.seconds, o.warmup, o.size, o.rooms, o.room_prefix.c_str(),
+        o.client_ids ? "client ids" : "no client ids", o.window, o.label.empty() ? "" : ", label ",
+        o.label.c_str());
     std::printf("  machine: %ld CPUs, load average %s at start%s\n", cpus, load_start.c_str(),
-                STOREBENCH_SANITIZED ? "  ** SANITIZED BUILD: figures not representative **"
-                                     : "");
+                STOREBENCH_SANITIZED ? "  ** SANITIZED BUILD: figures not representative **" : "");
     std::fflush(stdout);
 
     if (!o.batches.empty()) {
@@ -690,7 +715,7 @@ int main(int argc, char** argv) {
   }  // the writer cases open their own connection (one per StoreWriter, as the server does)
   for (int p : o.producers) {
     if (interrupted()) break;
-    cases.push_back(run_writer(url, w, p, o.window, o.warmup, o.seconds, o.drain));
+    cases.push_back(run_writer(url, options, w, p, o.window, o.warmup, o.seconds, o.drain));
   }
 
   std::printf("\n");
@@ -707,8 +732,9 @@ int main(int argc, char** argv) {
 
   std::string j = "{\"tool\":\"storebench\",\"store\":" + json_str(kind) +
                   ",\"db\":" + json_str(shown) + ",\"label\":" + json_str(o.label) +
-                  ",\"seconds_per_case\":" + num(o.seconds, 2) +
-                  ",\"warmup\":" + num(o.warmup, 2) + ",\"window\":" + std::to_string(o.window) +
+                  ",\"fsync\":" + json_str(kind == "sqlite" ? o.fsync : "") +
+                  ",\"seconds_per_case\":" + num(o.seconds, 2) + ",\"warmup\":" + num(o.warmup, 2) +
+                  ",\"window\":" + std::to_string(o.window) +
                   ",\"size\":" + std::to_string(o.size) + ",\"rooms\":" + std::to_string(o.rooms) +
                   ",\"client_ids\":" + (o.client_ids ? "true" : "false") +
                   ",\"cpus\":" + std::to_string(cpus) + ",\"load_start\":" + json_str(load_start) +

@@ -13,6 +13,10 @@ namespace parley::app {
 
 // Descriptors kept beyond the connections for the listeners, the store and log files.
 inline constexpr std::size_t kSpareDescriptors = 64;
+// TCP connections allowed beyond --max-connections WebSockets, for plain HTTP (health checks,
+// metrics, logins, refusals) when the WebSockets are at their limit. Taken from the spare
+// descriptors above, so the total stays within the open-file limit.
+inline constexpr std::size_t kHttpHeadroom = 32;
 
 struct Config {
   std::string host = "127.0.0.1";
@@ -24,8 +28,9 @@ struct Config {
   std::size_t maxFrameBytes = 64 * 1024;
   std::size_t maxContentChars = 4000;
   std::size_t maxOutboundBytes = 1024 * 1024;
-  std::size_t maxConnections = 0;  // 0: derived from the open-file limit
-  double maxMessageRate = 30;      // chat messages per second per connection (burst: twice); 0: off
+  std::size_t maxConnections = 0;       // 0: derived from the open-file limit
+  std::size_t maxConnectionsPerIp = 0;  // 0: no bound per client address
+  double maxMessageRate = 30;  // chat messages per second per connection (burst: twice); 0: off
 
   std::chrono::milliseconds handshakeTimeout{10'000};
   std::chrono::milliseconds pingInterval{30'000};
@@ -39,6 +44,9 @@ struct Config {
   std::size_t retentionMessages = 0;  // per room; 0: keep all
   double retentionDays = 0;           // 0: keep forever
   std::chrono::milliseconds retentionInterval{60'000};
+  // SQLite: when the inbox log (and the database) are synced: "none", "batch" or "always"
+  // (docs/OPERATIONS.md, "Durability").
+  std::string fsync = "batch";
 
   // Accounts and tokens (docs/PROTOCOL.md, "Accounts and tokens").
   bool authRequired = false;  // true: a WebSocket needs a valid token (--auth required)

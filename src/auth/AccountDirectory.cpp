@@ -6,7 +6,7 @@
 
 namespace parley::auth {
 
-void AccountDirectory::load(store::MessageStore& accounts, std::size_t pageSize) {
+void AccountDirectory::load(store::AccountStore& accounts, std::size_t pageSize) {
   std::vector<std::string> page;
   std::string after;
   for (;;) {

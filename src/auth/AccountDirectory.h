@@ -10,7 +10,8 @@
 #include <string_view>
 #include <unordered_set>
 
-#include "store/MessageStore.h"
+#include "store/AccountStore.h"
+#include "store/StringHash.h"
 
 namespace parley::auth {
 
@@ -22,7 +23,7 @@ class AccountDirectory {
 
   // Every account `accounts` holds, read in pages. Start-up only: throws std::runtime_error when
   // the store cannot be read.
-  void load(store::MessageStore& accounts, std::size_t pageSize = 10'000);
+  void load(store::AccountStore& accounts, std::size_t pageSize = 10'000);
 
   // True when `name` (in any ASCII case) has an account. Any thread; while there are no
   // accounts, one atomic load (the upgrade asks for every named connection).

@@ -12,7 +12,7 @@
 
 namespace parley::auth {
 
-AuthService::AuthService(std::unique_ptr<store::MessageStore> accounts, AccountDirectory& names,
+AuthService::AuthService(std::unique_ptr<store::AccountStore> accounts, AccountDirectory& names,
                          const PasswordHasher& hasher, const TokenService& tokens,
                          std::function<std::int64_t()> nowSeconds, std::size_t maxQueued,
                          std::size_t maxMemoryAccounts)

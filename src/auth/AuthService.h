@@ -15,7 +15,7 @@
 #include <thread>
 
 #include "auth/LoginThrottle.h"
-#include "store/MessageStore.h"
+#include "store/AccountStore.h"
 
 namespace parley::auth {
 
@@ -54,7 +54,7 @@ class AuthService {
   // they go with the process, like the messages). `names` is loaded from it here (start-up:
   // throws if the store cannot be read) and learns every account registered from now on.
   // `nowSeconds`: unix time.
-  AuthService(std::unique_ptr<store::MessageStore> accounts, AccountDirectory& names,
+  AuthService(std::unique_ptr<store::AccountStore> accounts, AccountDirectory& names,
               const PasswordHasher& hasher, const TokenService& tokens,
               std::function<std::int64_t()> nowSeconds, std::size_t maxQueued,
               std::size_t maxMemoryAccounts = kMaxMemoryAccounts);
@@ -81,7 +81,7 @@ class AuthService {
   store::StoreStatus create(const store::Account& account, bool& created);
   AuthResult issued(std::string username);
 
-  std::unique_ptr<store::MessageStore> accounts_;
+  std::unique_ptr<store::AccountStore> accounts_;
   // When accounts_ is null (--db none); this thread only. Bounded like everything else.
   std::map<std::string, store::Account> memory_;
   std::size_t maxMemoryAccounts_;

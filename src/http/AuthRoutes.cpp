@@ -7,7 +7,7 @@
 #include "chat/Names.h"
 #include "chat/Protocol.h"
 #include "metrics/Metrics.h"
-#include "store/MessageStore.h"
+#include "store/AccountStore.h"
 
 namespace parley::http {
 

@@ -39,6 +39,7 @@ HttpReply Router::refuseMethod(std::string_view allow) {
 ServerStatus Router::status() const {
   ServerStatus status;
   status.connections = ctx_.metrics.openConnections();
+  status.tcpConnections = ctx_.tcpConnections ? ctx_.tcpConnections() : 0;
   status.rooms = ctx_.hub.roomCount();
   status.uptimeSeconds = (ctx_.unixMillis() - ctx_.startedAtMs) / 1000;
   status.messagesSequenced = ctx_.hub.messagesSequenced();

@@ -55,6 +55,7 @@ struct RouterContext {
   std::function<void(std::size_t shard, std::function<void()> task)> post;
   std::int64_t (*unixMillis)();
   std::int64_t (*steadyMillis)();
+  std::function<std::size_t()> tcpConnections;  // every open TCP connection, HTTP phase too
 };
 
 class Router {

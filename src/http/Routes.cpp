@@ -175,37 +175,41 @@ HttpReply routeRequest(std::string_view method, std::string_view path, const Ser
       metrics.reject(metrics::Rejection::MethodNotAllowed);
       return methodNotAllowed("GET, HEAD");
     }
-    std::string extra = "# TYPE parley_rooms gauge\nparley_rooms " + std::to_string(status.rooms) +
-                        "\n# TYPE parley_messages_sequenced_total counter\n"
-                        "parley_messages_sequenced_total " +
-                        std::to_string(status.messagesSequenced) + "\n" +
-                        "# HELP parley_store_refusals_total Messages refused because the store "
-                        "could not take them.\n# TYPE parley_store_refusals_total counter\n"
-                        "parley_store_refusals_total " +
-                        std::to_string(status.storeRefusals) + "\n" +
-                        "# HELP parley_duplicates_suppressed_total Retries (same client_id) not "
-                        "stored again.\n# TYPE parley_duplicates_suppressed_total counter\n"
-                        "parley_duplicates_suppressed_total " +
-                        std::to_string(status.duplicatesSuppressed) + "\n" +
-                        "# HELP parley_catchup_markers_total Joins whose history seam was asked "
-                        "of the store writer (the others: known to the room's shard).\n"
-                        "# TYPE parley_catchup_markers_total counter\n"
-                        "parley_catchup_markers_total " +
-                        std::to_string(status.catchUpMarkers) + "\n" +
-                        "# HELP parley_catchup_reads_total Joins and resumes that read history "
-                        "from the store (the others had nothing to read).\n"
-                        "# TYPE parley_catchup_reads_total counter\n"
-                        "parley_catchup_reads_total " +
-                        std::to_string(status.catchUpReads) + "\n" +
-                        "# TYPE parley_store_up gauge\nparley_store_up " +
-                        (status.storeOk ? "1" : "0") + "\n" +
-                        "# HELP parley_store_waiting_messages Messages durable in the store's "
-                        "log, not yet in its database (SQLite's inbox).\n"
-                        "# TYPE parley_store_waiting_messages gauge\n"
-                        "parley_store_waiting_messages " +
-                        std::to_string(status.storeWaiting) + "\n" +
-                        "# TYPE parley_store_lagging gauge\nparley_store_lagging " +
-                        (status.storeIngestError.empty() ? "0" : "1") + "\n";
+    std::string extra =
+        "# HELP parley_tcp_connections Open TCP connections, HTTP phase and "
+        "WebSocket (what --max-connections bounds).\n"
+        "# TYPE parley_tcp_connections gauge\nparley_tcp_connections " +
+        std::to_string(status.tcpConnections) + "\n" + "# TYPE parley_rooms gauge\nparley_rooms " +
+        std::to_string(status.rooms) +
+        "\n# TYPE parley_messages_sequenced_total counter\n"
+        "parley_messages_sequenced_total " +
+        std::to_string(status.messagesSequenced) + "\n" +
+        "# HELP parley_store_refusals_total Messages refused because the store "
+        "could not take them.\n# TYPE parley_store_refusals_total counter\n"
+        "parley_store_refusals_total " +
+        std::to_string(status.storeRefusals) + "\n" +
+        "# HELP parley_duplicates_suppressed_total Retries (same client_id) not "
+        "stored again.\n# TYPE parley_duplicates_suppressed_total counter\n"
+        "parley_duplicates_suppressed_total " +
+        std::to_string(status.duplicatesSuppressed) + "\n" +
+        "# HELP parley_catchup_markers_total Joins whose history seam was asked "
+        "of the store writer (the others: known to the room's shard).\n"
+        "# TYPE parley_catchup_markers_total counter\n"
+        "parley_catchup_markers_total " +
+        std::to_string(status.catchUpMarkers) + "\n" +
+        "# HELP parley_catchup_reads_total Joins and resumes that read history "
+        "from the store (the others had nothing to read).\n"
+        "# TYPE parley_catchup_reads_total counter\n"
+        "parley_catchup_reads_total " +
+        std::to_string(status.catchUpReads) + "\n" +
+        "# TYPE parley_store_up gauge\nparley_store_up " + (status.storeOk ? "1" : "0") + "\n" +
+        "# HELP parley_store_waiting_messages Messages durable in the store's "
+        "log, not yet in its database (SQLite's inbox).\n"
+        "# TYPE parley_store_waiting_messages gauge\n"
+        "parley_store_waiting_messages " +
+        std::to_string(status.storeWaiting) + "\n" +
+        "# TYPE parley_store_lagging gauge\nparley_store_lagging " +
+        (status.storeIngestError.empty() ? "0" : "1") + "\n";
     HttpReply r;
     r.contentType = "text/plain; version=0.0.4";
     r.body = metrics.renderPrometheus(extra);

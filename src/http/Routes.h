@@ -34,7 +34,8 @@ HttpReply methodNotAllowed(std::string_view allow);
 std::string pageSecurityPolicy(std::string_view html);
 
 struct ServerStatus {
-  std::int64_t connections = 0;
+  std::int64_t connections = 0;    // WebSockets
+  std::size_t tcpConnections = 0;  // every TCP connection, from accept (HTTP phase too)
   std::size_t rooms = 0;
   std::int64_t uptimeSeconds = 0;
   std::uint64_t messagesSequenced = 0;

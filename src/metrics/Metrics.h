@@ -36,6 +36,7 @@ enum class Rejection : unsigned {
   AuthBusy,
   UsernameReserved,
   OriginNotAllowed,
+  TooManyConnections,
   Count
 };
 

@@ -178,25 +178,35 @@ std::variant<Upgrade, Refusal> checkUpgrade(const bhttp::request<Body>& req, Ser
 
 // Hands an upgraded socket to its WebSocket session. `early`: bytes the client sent after its
 // request (a first frame, already).
-void startWebSocket(Shard& shard, FileDescriptor fd, Upgrade up, std::string early) {
+void startWebSocket(Shard& shard, FileDescriptor fd, Admission admission, Upgrade up,
+                    std::string early) {
   shard.ctx().metrics.connectionOpened();
   // The session writes the 101 itself, in one write with the history and presence frames that
   // follow it: one write per connect instead of three.
-  auto session = std::allocate_shared<WsSession>(PooledAllocator<WsSession>(), shard, std::move(fd),
-                                                 std::move(up.room), std::move(up.username));
+  auto session =
+      std::allocate_shared<WsSession>(PooledAllocator<WsSession>(), shard, std::move(fd), admission,
+                                      std::move(up.room), std::move(up.username));
   session->start(std::move(up.response), std::move(early), up.since, up.tokenExpiresAtMs);
 }
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
   // `received`: what was already read from the socket (the start of the first request).
-  HttpSession(Shard& shard, tcp::socket socket, std::string_view received)
-      : shard_(shard), stream_(std::move(socket)) {
+  HttpSession(Shard& shard, tcp::socket socket, std::string_view received, Admission admission)
+      : shard_(shard), stream_(std::move(socket)), admission_(admission) {
     const auto n = std::min(received.size(), buffer_.max_size());
     if (n == 0) return;  // (an empty buffer has no storage: no memcpy to null)
     std::memcpy(buffer_.prepare(n).data(), received.data(), n);
     buffer_.commit(n);
   }
+
+  // The connection ends with the session (closed by us, by its deadline, or by the peer): its
+  // place in the gate is free again, unless it went on as a WebSocket.
+  ~HttpSession() {
+    if (admitted_) shard_.ctx().gate.release(admission_);
+  }
+  HttpSession(const HttpSession&) = delete;
+  HttpSession& operator=(const HttpSession&) = delete;
 
   void readRequest() {
     parser_.emplace();
@@ -245,7 +255,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     std::string early(static_cast<const char*>(buffer_.data().data()), buffer_.size());
     stream_.expires_never();
     // The socket leaves Asio here: the session lives in the shard's own epoll set.
-    startWebSocket(shard_, FileDescriptor(stream_.release_socket().release()),
+    admitted_ = false;  // the WebSocket session gives the place back
+    startWebSocket(shard_, FileDescriptor(stream_.release_socket().release()), admission_,
                    std::get<Upgrade>(std::move(checked)), std::move(early));
   }
 
@@ -294,6 +305,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   Shard& shard_;
   beast::tcp_stream stream_;
+  Admission admission_;
+  bool admitted_ = true;  // holds a place in the gate until it ends or upgrades
   beast::flat_buffer buffer_{kHeaderLimit + kBodyLimit};
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
 };
@@ -305,13 +318,15 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 // socket with its reactor and deregister it at the upgrade: two epoll_ctl, plus the async
 // operation and timeout machinery, for one read). Anything else, or a request not complete in
 // the first read, goes to an HttpSession with the bytes read so far.
-void serveConnection(Shard& shard, FileDescriptor fd, const tcp& protocol) {
+void serveConnection(Shard& shard, FileDescriptor fd, Admission admission, const tcp& protocol) {
   char bytes[kHeaderLimit];
   ssize_t n;
   do n = ::recv(fd.get(), bytes, sizeof bytes, 0);
   while (n < 0 && errno == EINTR);
-  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
+  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+    shard.ctx().gate.release(admission);
     return;  // gone before it said anything (`fd` closes it)
+  }
   const std::string_view received(bytes, n > 0 ? static_cast<std::size_t>(n) : 0);
   if (!received.empty()) {
     bhttp::request_parser<bhttp::empty_body> parser;
@@ -328,7 +343,7 @@ void serveConnection(Shard& shard, FileDescriptor fd, const tcp& protocol) {
       if (pathOf(parser.get().target()).starts_with("/ws/")) {
         auto checked = checkUpgrade(parser.get(), shard.ctx());
         if (auto* up = std::get_if<Upgrade>(&checked))
-          return startWebSocket(shard, std::move(fd), std::move(*up),
+          return startWebSocket(shard, std::move(fd), admission, std::move(*up),
                                 std::string(received.substr(used)));
         // A refusal: the HttpSession below answers it, with the metrics and the JSON body.
       }
@@ -337,9 +352,12 @@ void serveConnection(Shard& shard, FileDescriptor fd, const tcp& protocol) {
   tcp::socket socket(shard.io());
   boost::system::error_code ec;
   socket.assign(protocol, fd.get(), ec);
-  if (ec) return;      // `fd` closes it
+  if (ec) {
+    shard.ctx().gate.release(admission);
+    return;  // `fd` closes it
+  }
   (void)fd.release();  // the socket's now
-  std::make_shared<HttpSession>(shard, std::move(socket), received)->readRequest();
+  std::make_shared<HttpSession>(shard, std::move(socket), received, admission)->readRequest();
 }
 
 }  // namespace parley::net

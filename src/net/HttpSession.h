@@ -6,6 +6,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <memory>
 
+#include "net/ConnectionGate.h"
 #include "net/FileDescriptor.h"
 
 namespace parley::net {
@@ -14,6 +15,8 @@ class Shard;
 
 // Serves a connection accept() just returned (non-blocking): a WebSocket upgrade goes straight
 // to a WsSession, anything else to an HttpSession (defined in HttpSession.cpp, where Beast lives).
-void serveConnection(Shard& shard, FileDescriptor fd, const boost::asio::ip::tcp& protocol);
+// `admission`: the ConnectionGate's count of it, given back when the connection closes.
+void serveConnection(Shard& shard, FileDescriptor fd, Admission admission,
+                     const boost::asio::ip::tcp& protocol);
 
 }  // namespace parley::net

@@ -1,5 +1,6 @@
 #include "net/Listener.h"
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -8,6 +9,7 @@
 #include <cerrno>
 #include <chrono>
 
+#include "metrics/Metrics.h"
 #include "net/HttpSession.h"
 #include "net/Shard.h"
 
@@ -15,8 +17,28 @@ namespace parley::net {
 
 using tcp = boost::asio::ip::tcp;
 
+namespace {
+
+// Refusals written straight to a socket that was never admitted (no session, no parser).
+constexpr std::string_view kServerFull =
+    "HTTP/1.1 503 Service Unavailable\r\nServer: parley\r\nContent-Type: application/json\r\n"
+    "Retry-After: 1\r\nConnection: close\r\nContent-Length: 57\r\n\r\n"
+    R"({"error":"server_full","message":"too many connections"})"
+    "\n";
+constexpr std::string_view kAddressFull =
+    "HTTP/1.1 429 Too Many Requests\r\nServer: parley\r\nContent-Type: application/json\r\n"
+    "Retry-After: 1\r\nConnection: close\r\nContent-Length: 84\r\n\r\n"
+    R"({"error":"too_many_connections","message":"too many connections from this address"})"
+    "\n";
+
+}  // namespace
+
 Listener::Listener(Shard& shard, const tcp::endpoint& endpoint)
-    : shard_(shard), protocol_(endpoint.protocol()), acceptor_(shard.io()), backoff_(shard.io()) {
+    : shard_(shard),
+      protocol_(endpoint.protocol()),
+      acceptor_(shard.io()),
+      backoff_(shard.io()),
+      reserve_(::open("/dev/null", O_RDONLY | O_CLOEXEC)) {
   acceptor_.open(endpoint.protocol());
   acceptor_.set_option(tcp::acceptor::reuse_address(true));
   const int one = 1;
@@ -40,6 +62,47 @@ Listener::Listener(Shard& shard, const tcp::endpoint& endpoint)
     throw std::runtime_error("cannot set TCP_NODELAY on the listening socket");
 }
 
+void Listener::admit(FileDescriptor fd, const sockaddr_storage& peer) {
+  auto& ctx = shard_.ctx();
+  Admission admission = 0;
+  switch (ctx.gate.admit(peer, admission)) {
+    case ConnectionGate::Verdict::Admitted:
+      return serveConnection(shard_, std::move(fd), admission, protocol_);
+    case ConnectionGate::Verdict::ServerFull:
+      ctx.metrics.reject(metrics::Rejection::ServerFull);
+      return refuseAtTheDoor(std::move(fd), kServerFull);
+    case ConnectionGate::Verdict::AddressFull:
+      ctx.metrics.reject(metrics::Rejection::TooManyConnections);
+      return refuseAtTheDoor(std::move(fd), kAddressFull);
+  }
+}
+
+// Out of descriptors, connections would wait in the kernel's queue until the client gave up:
+// the spare descriptor makes room for one accept, long enough to tell it why and close.
+bool Listener::refuseWithReserve() {
+  if (!reserve_) return false;
+  reserve_.reset();
+  FileDescriptor fd(
+      ::accept4(acceptor_.native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+  const bool accepted = static_cast<bool>(fd);
+  if (accepted) {
+    shard_.ctx().metrics.reject(metrics::Rejection::ServerFull);
+    refuseAtTheDoor(std::move(fd), kServerFull);
+  }
+  reserve_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  return accepted;
+}
+
+void Listener::refuseAtTheDoor(FileDescriptor fd, std::string_view response) {
+  // The request is usually in already (TCP_DEFER_ACCEPT): read it, so that closing sends a FIN
+  // after the answer, not a reset that could destroy the answer on its way.
+  char scratch[4096];
+  while (::recv(fd.get(), scratch, sizeof scratch, MSG_DONTWAIT) > 0) {
+  }
+  ::send(fd.get(), response.data(), response.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  ::shutdown(fd.get(), SHUT_WR);
+}  // `fd` closes it
+
 std::uint16_t Listener::port() const { return acceptor_.local_endpoint().port(); }
 
 void Listener::start() { accept(); }
@@ -57,14 +120,17 @@ void Listener::accept() {
     if (ec == boost::asio::error::operation_aborted || !acceptor_.is_open()) return;
     // Bounded per turn so a connect storm cannot starve the shard's sessions.
     for (int i = 0; !ec && i < kAcceptsPerTurn; ++i) {
-      FileDescriptor fd(
-          ::accept4(acceptor_.native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+      sockaddr_storage peer{};
+      socklen_t peerLength = sizeof peer;
+      FileDescriptor fd(::accept4(acceptor_.native_handle(), reinterpret_cast<sockaddr*>(&peer),
+                                  &peerLength, SOCK_NONBLOCK | SOCK_CLOEXEC));
       if (fd) {
-        serveConnection(shard_, std::move(fd), protocol_);
+        admit(std::move(fd), peer);
         continue;
       }
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
       if (errno == EINTR || errno == ECONNABORTED) continue;  // that one is gone; the rest wait
+      if ((errno == EMFILE || errno == ENFILE) && refuseWithReserve()) continue;
       ec.assign(errno, boost::system::system_category());
     }
     if (ec) {

@@ -1,10 +1,16 @@
 // Listener: one shard's acceptor. Every shard binds the same address with SO_REUSEPORT, so the
 // kernel spreads new connections over the shards with no shared accept lock.
-// Never refuses to retry: when file descriptors run out it pauses and tries again.
+// Counts every connection at accept (ConnectionGate) and refuses the ones over a bound with an
+// HTTP answer and a close, never by leaving them to hang; when the process is out of
+// descriptors it refuses one on a spare descriptor kept for that, and otherwise pauses and
+// tries again.
 #pragma once
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <string_view>
+
+#include "net/FileDescriptor.h"
 
 namespace parley::net {
 
@@ -20,12 +26,18 @@ class Listener {
 
  private:
   void accept();
+  // Counts a new connection at the gate, then serves it or tells it why not.
+  void admit(FileDescriptor fd, const sockaddr_storage& peer);
+  // At the descriptor limit: accepts one connection on the spare descriptor to refuse it.
+  bool refuseWithReserve();
+  static void refuseAtTheDoor(FileDescriptor fd, std::string_view response);
   static constexpr int kAcceptsPerTurn = 64;
 
   Shard& shard_;
   boost::asio::ip::tcp protocol_;
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::steady_timer backoff_;
+  FileDescriptor reserve_;  // /dev/null, given up for a moment when accept4 says EMFILE
 };
 
 }  // namespace parley::net

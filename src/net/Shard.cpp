@@ -56,7 +56,7 @@ bool Shard::add(std::shared_ptr<WsSession> session, int fd) {
   ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
   ev.data.ptr = session.get();
   if (::epoll_ctl(epollWatch_.native_handle(), EPOLL_CTL_ADD, fd, &ev) != 0) return false;
-  session->shardSlot_ = sessions_.size();
+  session->shardSlot_ = static_cast<std::uint32_t>(sessions_.size());
   sessions_.push_back(std::move(session));
   return true;
 }
@@ -69,7 +69,7 @@ void Shard::remove(WsSession* session) {
   retired_.push_back(std::move(sessions_[slot]));
   if (slot + 1 != sessions_.size()) {
     sessions_[slot] = std::move(sessions_.back());
-    sessions_[slot]->shardSlot_ = slot;
+    sessions_[slot]->shardSlot_ = static_cast<std::uint32_t>(slot);
   }
   sessions_.pop_back();
 }

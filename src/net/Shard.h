@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "chat/Conversation.h"
+#include "net/ConnectionGate.h"
 #include "net/NetOptions.h"
 
 namespace parley::auth {
@@ -52,6 +53,7 @@ struct ServerContext {
   const auth::TokenService& tokens;
   const auth::AccountDirectory& accountNames;  // --auth open: these names need their token
   const auth::OriginPolicy& origins;           // which web pages may upgrade
+  ConnectionGate& gate;                        // counts every TCP connection, from accept
   std::atomic<bool> stopping{false};
 };
 

@@ -35,11 +35,19 @@ chat::Frame makeTextFrame(std::string_view json, std::uint64_t messageId) {
   return makeFrame(WsOpcode::Text, json, messageId);
 }
 
-WsSession::WsSession(Shard& shard, FileDescriptor fd, std::string room, std::string username)
+WsSession::WsSession(Shard& shard, FileDescriptor fd, Admission admission, std::string room,
+                     std::string username)
     : shard_(shard),
       fd_(std::move(fd)),
       parser_(shard.ctx().options.maxFrameBytes),
+      admission_(admission),
       conversation_(*this, std::move(username), std::move(room)) {}
+
+void WsSession::closeSocket() {
+  if (!fd_) return;
+  shard_.ctx().gate.release(admission_);
+  fd_.reset();  // also takes it out of the shard's epoll set
+}
 
 WsSession::~WsSession() = default;
 
@@ -53,7 +61,7 @@ void WsSession::start(std::string response, std::string early, std::optional<std
   // Counted as open by startWebSocket (HttpSession.cpp), before its 101 went out.
   if (!shard_.add(shared_from_this(), fd_.get())) {
     shard_.ctx().metrics.connectionClosed();
-    fd_.reset();
+    closeSocket();
     state_ = State::Closed;
     return;
   }
@@ -363,7 +371,7 @@ void WsSession::finish(std::uint16_t countedCode) {
   if (state_ == State::Open && countedCode) shard_.ctx().metrics.disconnect(countedCode);
   state_ = State::Closed;
   conversation_.end(conversationContext());
-  fd_.reset();          // also takes it out of the shard's epoll set
+  closeSocket();
   shard_.remove(this);  // the shard's hold on the session ends with the current handler
   shard_.ctx().metrics.connectionClosed();
   queue_.clear();

@@ -17,6 +17,7 @@
 
 #include "chat/Conversation.h"
 #include "chat/Transport.h"
+#include "net/ConnectionGate.h"
 #include "net/FileDescriptor.h"
 #include "net/WsCodec.h"
 
@@ -32,7 +33,9 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public c
  public:
   static constexpr std::size_t kMaxWriteFrames = 1024;  // frames per write: Linux's IOV_MAX
   // Takes ownership of `fd`, a connected TCP socket.
-  WsSession(Shard& shard, FileDescriptor fd, std::string room, std::string username);
+  // `admission`: what the ConnectionGate counted this connection as.
+  WsSession(Shard& shard, FileDescriptor fd, Admission admission, std::string room,
+            std::string username);
   ~WsSession();
 
   // Queues the handshake `response` (it leaves with the catch-up frames), starts the
@@ -92,6 +95,8 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public c
   std::size_t queuedFrames() const { return queue_.size() - queueHead_; }
   std::size_t gather(std::span<iovec> iov) const;
   void wrote(int result);  // bytes written, or -errno
+  // Gives the connection's place in the gate back and closes the socket (once).
+  void closeSocket();
 
   Shard& shard_;
   FileDescriptor fd_;
@@ -115,7 +120,8 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public c
 
   std::int64_t lastHeardMs_ = 0;
   std::int64_t closeDeadlineMs_ = 0;
-  std::size_t shardSlot_ = 0;
+  std::uint32_t shardSlot_ = 0;  // its index in the shard's session list
+  Admission admission_;          // its place in the connection gate, given back at close
   chat::Conversation conversation_;
 };
 

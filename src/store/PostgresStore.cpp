@@ -9,56 +9,15 @@
 #include <stdexcept>
 #include <utility>
 
+#include "store/PostgresError.h"
+#include "store/PostgresSchema.h"
+
 namespace parley::store {
 
 namespace {
 
-// Key of the transaction-scoped advisory lock that serializes schema migrations between
-// servers starting at the same time ("parley" in ASCII).
-constexpr const char* kMigrationLockKey = "123563833845113";
 // Rows per prune statement (each one its own transaction): row locks are held for milliseconds.
 constexpr std::int64_t kPruneChunk = 1000;
-
-// Numbered steps, applied in order inside one transaction under the advisory lock. A released
-// step is never edited (databases out there already ran it): changes go into a new step.
-//
-// COLLATE "C": room names compare as bytes, as in SQLite, and faster than a locale would.
-// `rooms` is kept by append() in the same statement as the messages, rather than computed with
-// GROUP BY over the messages key: PostgreSQL does not skip-scan to each room's newest row, so
-// GROUP BY would read every stored message on each rooms() call, while the table costs one
-// small upsert per room per batch. Pruning never deletes a room's newest message, so a row here
-// never points at a message that is gone.
-constexpr Migration kMigrations[] = {
-    {1, R"sql(
-CREATE TABLE messages (
-  room TEXT COLLATE "C" NOT NULL,
-  id BIGINT NOT NULL,
-  username TEXT NOT NULL,
-  content TEXT NOT NULL,
-  client_id TEXT,
-  created_ms BIGINT NOT NULL,
-  PRIMARY KEY (room, id)
-);
-CREATE INDEX messages_client_id ON messages (room, username, client_id)
-  WHERE client_id IS NOT NULL;
-CREATE INDEX messages_created ON messages (created_ms);
-CREATE TABLE rooms (
-  room TEXT COLLATE "C" NOT NULL PRIMARY KEY,
-  last_id BIGINT NOT NULL,
-  last_ms BIGINT NOT NULL
-);
-)sql"},
-    {2, R"sql(
-CREATE TABLE accounts (
-  name_key TEXT COLLATE "C" NOT NULL PRIMARY KEY,
-  username TEXT NOT NULL,
-  password_hash TEXT NOT NULL,
-  created_ms BIGINT NOT NULL
-);
-)sql"},
-};
-static_assert(std::size(kMigrations) > 0 &&
-              kMigrations[std::size(kMigrations) - 1].version == PostgresStore::kSchemaVersion);
 
 struct StmtDef {
   const char* name;
@@ -113,7 +72,9 @@ constexpr StmtDef kStmts[] = {
      "WHERE created_ms >= $1 AND created_ms < $2 "
      "AND id < (SELECT max(id) FROM messages WHERE room = m.room) "
      "ORDER BY created_ms LIMIT $3) RETURNING created_ms"},
-    {"parley_ping", "SELECT 1"},
+    // A new row version and a WAL record: fails where an append would (a read-only database or
+    // session, a full disk), unlike a SELECT.
+    {"parley_probe_write", "UPDATE schema_version SET version = version"},
     {"parley_create_account",
      "INSERT INTO accounts (name_key, username, password_hash, created_ms) "
      "VALUES ($1, $2, $3, $4) ON CONFLICT (name_key) DO NOTHING"},
@@ -132,39 +93,6 @@ std::string clampedLimit(std::size_t n) {
   return std::to_string(n > static_cast<std::size_t>(kMaxStoredInteger)
                             ? kMaxStoredInteger
                             : static_cast<std::int64_t>(n));
-}
-
-// libpq's messages span lines ("...failed: Connection refused\n\tIs the server running...").
-std::string oneLine(std::string_view s) {
-  std::string out;
-  std::size_t i = 0;
-  while (i < s.size()) {
-    std::size_t end = s.find('\n', i);
-    if (end == std::string_view::npos) end = s.size();
-    std::string_view line = s.substr(i, end - i);
-    while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
-    while (!line.empty() && (line.back() == ' ' || line.back() == '\t' || line.back() == '\r'))
-      line.remove_suffix(1);
-    if (!line.empty()) {
-      if (!out.empty()) out += ' ';
-      out += line;
-    }
-    i = end + 1;
-  }
-  return out.empty() ? std::string("unknown error") : out;
-}
-
-std::string resultError(const PGresult* r, const PGconn* c) {
-  if (r) {
-    if (const char* primary = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY)) {
-      std::string out = primary;
-      if (const char* detail = PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL))
-        out.append(": ").append(detail);
-      return oneLine(out);
-    }
-    if (const char* msg = PQresultErrorMessage(r); msg && *msg) return oneLine(msg);
-  }
-  return oneLine(PQerrorMessage(c));
 }
 
 bool succeeded(const PGresult* r) {
@@ -250,46 +178,10 @@ PostgresStore::PostgresStore(const std::string& url) : where_(redacted(url)) {
   // them on stderr.
   PQsetNoticeProcessor(
       conn_.get(), [](void*, const char*) {}, nullptr);
-  migrate();
+  migratePostgresSchema(conn_.get(), where_);
 }
 
 PostgresStore::~PostgresStore() = default;
-
-void PostgresStore::migrate() {
-  PGconn* c = conn_.get();
-  auto run = [&](const char* sql) {
-    Result r(PQexec(c, sql));
-    if (!succeeded(r.get()))
-      throw std::runtime_error("postgres " + where_ +
-                               ": schema migration failed: " + resultError(r.get(), c));
-    return r;
-  };
-  run("BEGIN");
-  try {
-    // No timeout here: waiting for another server's migration, or a long one, is expected.
-    run("SET LOCAL statement_timeout = 0");
-    run((std::string("SELECT pg_advisory_xact_lock(") + kMigrationLockKey + ")").c_str());
-    run("CREATE TABLE IF NOT EXISTS schema_version ("
-        "singleton BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (singleton), version INTEGER NOT NULL)");
-    Result v = run("SELECT version FROM schema_version");
-    const int version = PQntuples(v.get()) > 0 ? static_cast<int>(toInt64(v.get(), 0, 0)) : 0;
-    if (version > kSchemaVersion)
-      throw std::runtime_error("database schema version " + std::to_string(version) +
-                               " is newer than this parley (knows up to " +
-                               std::to_string(kSchemaVersion) + "): upgrade parley");
-    for (const auto& m : kMigrations)
-      if (m.version > version) run(m.sql);
-    if (version < kSchemaVersion)
-      run(("INSERT INTO schema_version (singleton, version) VALUES (TRUE, " +
-           std::to_string(kSchemaVersion) +
-           ") ON CONFLICT (singleton) DO UPDATE SET version = EXCLUDED.version")
-              .c_str());
-    run("COMMIT");
-  } catch (...) {
-    Result r(PQexec(c, "ROLLBACK"));
-    throw;
-  }
-}
 
 bool PostgresStore::exec(Stmt which, std::span<const char* const> params, Result& res,
                          std::string& error) {
@@ -298,14 +190,14 @@ bool PostgresStore::exec(Stmt which, std::span<const char* const> params, Result
   if (!prepared_[which]) {
     res.reset(PQprepare(c, kStmts[which].name, kStmts[which].sql, n, nullptr));
     if (!succeeded(res.get())) {
-      error = resultError(res.get(), c);
+      error = postgresError(res.get(), c);
       return false;
     }
     prepared_[which] = true;
   }
   res.reset(PQexecPrepared(c, kStmts[which].name, n, params.data(), nullptr, nullptr, 0));
   if (succeeded(res.get())) return true;
-  error = resultError(res.get(), c);
+  error = postgresError(res.get(), c);
   return false;
 }
 
@@ -560,10 +452,10 @@ StoreStatus PostgresStore::accountKeys(std::string_view afterKey, std::size_t li
   });
 }
 
-StoreStatus PostgresStore::ping() {
-  return call("ping", [&](std::string& error) {
+StoreStatus PostgresStore::probeWrite() {
+  return call("probeWrite", [&](std::string& error) {
     Result res;
-    return exec(kPing, {}, res, error);
+    return exec(kProbeWrite, {}, res, error);
   });
 }
 

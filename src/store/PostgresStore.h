@@ -13,21 +13,18 @@
 #include <string_view>
 #include <vector>
 
-#include "store/MessageStore.h"
+#include "store/StoreConnection.h"
 
 struct pg_conn;
 struct pg_result;
 
 namespace parley::store {
 
-class PostgresStore final : public MessageStore {
+class PostgresStore final : public StoreConnection {
  public:
-  // The newest schema this binary creates and understands (the last migration's number).
-  static constexpr int kSchemaVersion = 2;
-
   // Connects to `url` (a postgres:// or postgresql:// URI, handed to libpq as is) and migrates
-  // the schema. Throws std::runtime_error when the server is unreachable, refuses us, or holds
-  // a schema newer than ours.
+  // the schema (store/PostgresSchema). Throws std::runtime_error when the server is unreachable,
+  // refuses us, or holds a schema newer than ours.
   explicit PostgresStore(const std::string& url);
   ~PostgresStore() override;
   PostgresStore(const PostgresStore&) = delete;
@@ -53,7 +50,7 @@ class PostgresStore final : public MessageStore {
   StoreStatus findAccount(std::string_view key, std::optional<Account>& out) override;
   StoreStatus accountKeys(std::string_view afterKey, std::size_t limit,
                           std::vector<std::string>& out) override;
-  StoreStatus ping() override;
+  StoreStatus probeWrite() override;
 
  private:
   enum Stmt : std::size_t {
@@ -67,7 +64,7 @@ class PostgresStore final : public MessageStore {
     kRoomNames,
     kPruneKeepLast,
     kPruneOlderThan,
-    kPing,
+    kProbeWrite,
     kCreateAccount,
     kFindAccount,
     kAccountKeys,
@@ -81,7 +78,6 @@ class PostgresStore final : public MessageStore {
   };
   using Result = std::unique_ptr<pg_result, Clear>;
 
-  void migrate();
   // Runs a prepared statement, preparing it first if this connection has not yet. On failure
   // `res` keeps the failed result (for its SQLSTATE) and `error` says why, on one line.
   bool exec(Stmt which, std::span<const char* const> params, Result& res, std::string& error);

@@ -11,7 +11,7 @@
 #include <thread>
 #include <utility>
 
-#include "store/SqliteInbox.h"
+#include "store/SqliteSchema.h"
 #include "store/WalBatchingVfs.h"
 
 namespace parley::store {
@@ -21,71 +21,6 @@ namespace {
 constexpr int kBusyTimeoutMs = 5000;
 // Rows per prune transaction: a few milliseconds of holding the write lock at most.
 constexpr std::int64_t kPruneChunk = 1000;
-
-// Numbered steps, applied in order inside one transaction. A released step is never edited
-// (databases out there already ran it): changes go into a new step.
-//
-// `rooms` is kept by append() in the same transaction as the messages, rather than computed
-// with GROUP BY over the messages key: neither SQLite nor PostgreSQL skip-scans to each room's
-// newest row, so GROUP BY would read every stored message on each rooms() call, while the table
-// costs one small upsert per room per batch. Pruning never deletes a room's newest message, so a
-// row here never points at a message that is gone.
-constexpr Migration kMigrations[] = {
-    {1, R"sql(
-CREATE TABLE messages (
-  room TEXT NOT NULL,
-  id INTEGER NOT NULL,
-  username TEXT NOT NULL,
-  content TEXT NOT NULL,
-  client_id TEXT,
-  created_ms INTEGER NOT NULL,
-  PRIMARY KEY (room, id)
-) WITHOUT ROWID;
-CREATE INDEX messages_client_id ON messages (room, username, client_id)
-  WHERE client_id IS NOT NULL;
-CREATE INDEX messages_created ON messages (created_ms);
-CREATE TABLE rooms (
-  room TEXT NOT NULL PRIMARY KEY,
-  last_id INTEGER NOT NULL,
-  last_ms INTEGER NOT NULL
-) WITHOUT ROWID;
-)sql"},
-    // Messages move to a rowid table in arrival order with a (room, id) index beside it. Keyed
-    // by (room, id), every message dirtied its room's leaf, and a WITHOUT ROWID table's interior
-    // cells hold whole rows (~18 per page), so splits climb often: 2.3 pages written per message
-    // in a 50-message commit over 1,000 rooms. Appended by seq, rows fill the last page, and the
-    // room's leaf to dirty is an index leaf of ~30-byte entries: 1.4 pages per message.
-    {2, R"sql(
-CREATE TABLE messages_by_seq (
-  seq INTEGER PRIMARY KEY,
-  room TEXT NOT NULL,
-  id INTEGER NOT NULL,
-  username TEXT NOT NULL,
-  content TEXT NOT NULL,
-  client_id TEXT,
-  created_ms INTEGER NOT NULL
-);
-INSERT INTO messages_by_seq (room, id, username, content, client_id, created_ms)
-  SELECT room, id, username, content, client_id, created_ms FROM messages
-  ORDER BY created_ms, room, id;
-DROP TABLE messages;
-ALTER TABLE messages_by_seq RENAME TO messages;
-CREATE UNIQUE INDEX messages_room_id ON messages (room, id);
-CREATE INDEX messages_client_id ON messages (room, username, client_id)
-  WHERE client_id IS NOT NULL;
-CREATE INDEX messages_created ON messages (created_ms);
-)sql"},
-    {3, R"sql(
-CREATE TABLE accounts (
-  name_key TEXT NOT NULL PRIMARY KEY,
-  username TEXT NOT NULL,
-  password_hash TEXT NOT NULL,
-  created_ms INTEGER NOT NULL
-) WITHOUT ROWID;
-)sql"},
-};
-static_assert(std::size(kMigrations) > 0 &&
-              kMigrations[std::size(kMigrations) - 1].version == SqliteStore::kSchemaVersion);
 
 constexpr const char* kSql[] = {
     /* kBegin */ "BEGIN IMMEDIATE",  // take the write lock up front: no deadlock on upgrade
@@ -128,7 +63,9 @@ constexpr const char* kSql[] = {
     "WHERE created_ms >= ?1 AND created_ms < ?2 "
     "AND id < (SELECT max(id) FROM messages WHERE room = m.room) "
     "ORDER BY created_ms LIMIT ?3) RETURNING created_ms",
-    /* kPing */ "SELECT 1",
+    // Writes the row (SQLite rewrites a row it is told to update, changed or not): a WAL frame
+    // at commit, so a file that cannot be written fails here as an append would.
+    /* kProbeWrite */ "UPDATE schema_version SET version = version",
     /* kCreateAccount */
     "INSERT INTO accounts (name_key, username, password_hash, created_ms) "
     "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (name_key) DO NOTHING",
@@ -181,30 +118,12 @@ class Reset {
   sqlite3_stmt* s_;
 };
 
-// Adds the inbox's messages (`waiting`, ascending) to the database's (`out`, ascending): the same
-// message can be in both while an ingest is finishing. Keeps `limit`: the lowest ids, or the
-// highest when `newest`.
-void mergeById(std::vector<StoredMessage>& out, std::vector<StoredMessage>&& waiting,
-               std::size_t limit, bool newest) {
-  if (waiting.empty()) return;
-  const std::uint64_t stored = out.empty() ? 0 : out.back().id;
-  for (auto& m : waiting)
-    if (m.id > stored) out.push_back(std::move(m));
-  // The inbox holds each room's newest messages, so its ids beyond the database's come last.
-  // Any id it shares with the database was skipped above; what remains is ascending.
-  if (out.size() <= limit) return;
-  if (newest)
-    out.erase(out.begin(), out.end() - static_cast<std::ptrdiff_t>(limit));
-  else
-    out.resize(limit);
-}
-
 }  // namespace
 
 void SqliteStore::CloseDb::operator()(sqlite3* db) const { sqlite3_close_v2(db); }
 void SqliteStore::Finalize::operator()(sqlite3_stmt* stmt) const { sqlite3_finalize(stmt); }
 
-SqliteStore::SqliteStore(const std::string& path, Mode mode) : path_(path) {
+SqliteStore::SqliteStore(const std::string& path, bool syncEachCommit) : path_(path) {
   if (path.empty()) throw std::runtime_error("sqlite: empty database path");
   const std::filesystem::path parent = std::filesystem::path(path).parent_path();
   if (!parent.empty() && path != ":memory:") {
@@ -225,9 +144,10 @@ SqliteStore::SqliteStore(const std::string& path, Mode mode) : path_(path) {
     throw std::runtime_error("sqlite: cannot open " + path + ": " +
                              (raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
   configure();
-  migrate();
+  if (syncEachCommit) execOrThrow("PRAGMA synchronous=FULL", "cannot set synchronous=FULL");
+  migrateSqliteSchema(db_.get(), path_);
   prepareAll();
-  if (mode == Mode::Inbox && path != ":memory:") inbox_ = SqliteInbox::forPath(path);
+  if (path != ":memory:") file_ = FileIdentity::ofPath(path);
 }
 
 SqliteStore::~SqliteStore() = default;
@@ -285,48 +205,6 @@ void SqliteStore::configure() {
   execOrThrow("PRAGMA cache_size=-8192", "cannot set cache_size");
 }
 
-void SqliteStore::migrate() {
-  // IMMEDIATE: two servers opening one fresh file serialize here; the second sees version 1.
-  execOrThrow("BEGIN IMMEDIATE", "cannot start the schema migration");
-  try {
-    execOrThrow(
-        "CREATE TABLE IF NOT EXISTS schema_version ("
-        "singleton INTEGER PRIMARY KEY CHECK (singleton = 1), version INTEGER NOT NULL)",
-        "cannot create schema_version");
-    int version = 0;
-    {
-      sqlite3_stmt* raw = nullptr;
-      if (sqlite3_prepare_v2(db_.get(), "SELECT version FROM schema_version", -1, &raw, nullptr) !=
-          SQLITE_OK)
-        throw std::runtime_error("sqlite " + path_ + ": " + sqlite3_errmsg(db_.get()));
-      std::unique_ptr<sqlite3_stmt, Finalize> s(raw);
-      const int rc = sqlite3_step(raw);
-      if (rc == SQLITE_ROW)
-        version = sqlite3_column_int(raw, 0);
-      else if (rc != SQLITE_DONE)
-        throw std::runtime_error("sqlite " + path_ +
-                                 ": cannot read schema_version: " + sqlite3_errmsg(db_.get()));
-    }
-    if (version > kSchemaVersion)
-      throw std::runtime_error("database schema version " + std::to_string(version) +
-                               " is newer than this parley (knows up to " +
-                               std::to_string(kSchemaVersion) + "): upgrade parley");
-    for (const auto& m : kMigrations)
-      if (m.version > version) execOrThrow(m.sql, "schema migration failed");
-    if (version < kSchemaVersion) {
-      const std::string set =
-          "INSERT INTO schema_version (singleton, version) VALUES (1, " +
-          std::to_string(kSchemaVersion) +
-          ") ON CONFLICT (singleton) DO UPDATE SET version = " + "excluded.version";
-      execOrThrow(set.c_str(), "cannot record the schema version");
-    }
-    execOrThrow("COMMIT", "cannot commit the schema migration");
-  } catch (...) {
-    sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
-    throw;
-  }
-}
-
 void SqliteStore::prepareAll() {
   for (std::size_t i = 0; i < kStmtCount; ++i) {
     sqlite3_stmt* raw = nullptr;
@@ -336,6 +214,12 @@ void SqliteStore::prepareAll() {
                                "\": " + sqlite3_errmsg(db_.get()));
     stmts_[i].reset(raw);
   }
+}
+
+std::string SqliteStore::lost() const {
+  std::string why = file_.check();
+  if (!why.empty()) why += " under the running server: writes are refused until it restarts";
+  return why;
 }
 
 StoreStatus SqliteStore::failure(const char* what) const {
@@ -385,21 +269,13 @@ bool SqliteStore::storedExactly(std::span<const StoredMessage> batch) {
   return true;
 }
 
+bool SqliteStore::holds(const StoredMessage& m) { return storedExactly({&m, 1}); }
+
 StoreStatus SqliteStore::append(std::span<const StoredMessage> batch) {
   if (batch.empty()) return {};
   if (auto why = validateBatch(batch); !why.empty())
     return StoreStatus::failure("sqlite append: " + why);
-  if (inbox_)
-    return inbox_->append(batch, {[this](std::string_view room, std::uint64_t& last) {
-                                    return storedLastId(room, last);
-                                  },
-                                  [this](const StoredMessage& m) {
-                                    return storedExactly({&m, 1});
-                                  }});
-  return appendDirect(batch);
-}
-
-StoreStatus SqliteStore::appendDirect(std::span<const StoredMessage> batch) {
+  if (auto why = lost(); !why.empty()) return StoreStatus::failure("sqlite append: " + why);
   std::string error;
   if (!run(kBegin, error)) return StoreStatus::failure("sqlite append: " + error);
   if (insertAll(batch, error) && run(kCommit, error)) return {};
@@ -413,15 +289,6 @@ StoreStatus SqliteStore::appendDirect(std::span<const StoredMessage> batch) {
 }
 
 StoreStatus SqliteStore::lastId(std::string_view room, std::uint64_t& out) {
-  out = 0;
-  // The inbox first: a message leaves it only once the database has it (see collect()).
-  const std::uint64_t waiting = inbox_ ? inbox_->lastId(room) : 0;
-  StoreStatus st = storedLastId(room, out);
-  out = std::max(out, waiting);
-  return st;
-}
-
-StoreStatus SqliteStore::storedLastId(std::string_view room, std::uint64_t& out) {
   out = 0;
   sqlite3_stmt* s = stmt(kLastId);
   Reset reset(s);
@@ -453,16 +320,12 @@ StoreStatus SqliteStore::after(std::string_view room, std::uint64_t afterId, std
                                std::vector<StoredMessage>& out) {
   out.clear();
   if (limit == 0 || afterId >= static_cast<std::uint64_t>(kMaxStoredInteger)) return {};
-  std::vector<StoredMessage> waiting;
-  if (inbox_) inbox_->collect(room, afterId, 0, limit, false, waiting);
   sqlite3_stmt* s = stmt(kAfter);
   Reset reset(s);
   bindText(s, 1, room);
   sqlite3_bind_int64(s, 2, static_cast<std::int64_t>(afterId));
   sqlite3_bind_int64(s, 3, clampLimit(limit));
-  StoreStatus st = readMessages(kAfter, room, out);
-  if (st.ok) mergeById(out, std::move(waiting), limit, false);
-  return st;
+  return readMessages(kAfter, room, out);
 }
 
 StoreStatus SqliteStore::before(std::string_view room, std::uint64_t beforeId, std::size_t limit,
@@ -473,8 +336,6 @@ StoreStatus SqliteStore::before(std::string_view room, std::uint64_t beforeId, s
       beforeId == 0 || beforeId > static_cast<std::uint64_t>(kMaxStoredInteger)
           ? kMaxStoredInteger
           : static_cast<std::int64_t>(beforeId);
-  std::vector<StoredMessage> waiting;
-  if (inbox_) inbox_->collect(room, 0, static_cast<std::uint64_t>(bound), limit, true, waiting);
   sqlite3_stmt* s = stmt(kBefore);
   Reset reset(s);
   bindText(s, 1, room);
@@ -482,7 +343,6 @@ StoreStatus SqliteStore::before(std::string_view room, std::uint64_t beforeId, s
   sqlite3_bind_int64(s, 3, clampLimit(limit));
   StoreStatus st = readMessages(kBefore, room, out);
   std::reverse(out.begin(), out.end());  // read newest first so LIMIT keeps the newest
-  if (st.ok) mergeById(out, std::move(waiting), limit, true);
   return st;
 }
 
@@ -491,10 +351,6 @@ StoreStatus SqliteStore::findByClientId(std::string_view room, std::string_view 
                                         std::optional<StoredMessage>& out) {
   out.reset();
   if (clientId.empty()) return {};  // stored as NULL: "no client id" never matches
-  if (inbox_) {
-    out = inbox_->findByClientId(room, username, clientId, notBeforeMillis);
-    if (out) return {};  // newer than anything the database has
-  }
   sqlite3_stmt* s = stmt(kFindClientId);
   Reset reset(s);
   bindText(s, 1, room);
@@ -510,12 +366,9 @@ StoreStatus SqliteStore::findByClientId(std::string_view room, std::string_view 
 StoreStatus SqliteStore::rooms(std::size_t limit, std::vector<RoomSummary>& out) {
   out.clear();
   if (limit == 0) return {};
-  std::vector<RoomSummary> waiting;
-  if (inbox_) inbox_->rooms(waiting);
   sqlite3_stmt* s = stmt(kRooms);
   Reset reset(s);
-  // Rooms waiting in the inbox may rank above some of the database's top `limit`.
-  sqlite3_bind_int64(s, 1, clampLimit(limit + std::min(waiting.size(), limit)));
+  sqlite3_bind_int64(s, 1, clampLimit(limit));
   int rc;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
     RoomSummary& r = out.emplace_back();
@@ -523,29 +376,13 @@ StoreStatus SqliteStore::rooms(std::size_t limit, std::vector<RoomSummary>& out)
     r.lastId = static_cast<std::uint64_t>(sqlite3_column_int64(s, 1));
     r.lastMillis = sqlite3_column_int64(s, 2);
   }
-  if (rc != SQLITE_DONE) {
-    out.clear();
-    return failure("rooms");
-  }
-  if (waiting.empty()) return {};
-  for (auto& w : waiting) {
-    auto it = std::find_if(out.begin(), out.end(), [&](const auto& r) { return r.room == w.room; });
-    if (it == out.end()) {
-      out.push_back(std::move(w));
-    } else {
-      it->lastId = std::max(it->lastId, w.lastId);
-      it->lastMillis = std::max(it->lastMillis, w.lastMillis);
-    }
-  }
-  std::sort(out.begin(), out.end(), [](const RoomSummary& a, const RoomSummary& b) {
-    return a.lastMillis != b.lastMillis ? a.lastMillis > b.lastMillis : a.room < b.room;
-  });
-  if (out.size() > limit) out.resize(limit);
-  return {};
+  if (rc == SQLITE_DONE) return {};
+  out.clear();
+  return failure("rooms");
 }
 
 StoreStatus SqliteStore::pruneKeepLast(std::size_t keepPerRoom, std::uint64_t& deleted) {
-  if (inbox_) inbox_->ingest();  // what waits there counts too
+  if (auto why = lost(); !why.empty()) return StoreStatus::failure("sqlite pruneKeepLast: " + why);
   std::vector<std::string> names;
   {
     sqlite3_stmt* s = stmt(kRoomNames);
@@ -573,7 +410,7 @@ StoreStatus SqliteStore::pruneKeepLast(std::size_t keepPerRoom, std::uint64_t& d
 }
 
 StoreStatus SqliteStore::pruneOlderThan(std::int64_t cutoffMillis, std::uint64_t& deleted) {
-  if (inbox_) inbox_->ingest();  // what waits there counts too
+  if (auto why = lost(); !why.empty()) return StoreStatus::failure("sqlite pruneOlderThan: " + why);
   sqlite3_stmt* s = stmt(kPruneOlderThan);
   std::int64_t from = std::numeric_limits<std::int64_t>::min();
   for (;;) {
@@ -594,12 +431,9 @@ StoreStatus SqliteStore::pruneOlderThan(std::int64_t cutoffMillis, std::uint64_t
 }
 
 void SqliteStore::maintain() {
-  if (inbox_) inbox_->ingest();
   // PASSIVE: copies what it can without waiting for (or blocking) the writer.
   sqlite3_wal_checkpoint_v2(db_.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
 }
-
-StoreBacklog SqliteStore::backlog() const { return inbox_ ? inbox_->backlog() : StoreBacklog{}; }
 
 StoreStatus SqliteStore::createAccount(const Account& account, bool& created) {
   created = false;
@@ -607,6 +441,7 @@ StoreStatus SqliteStore::createAccount(const Account& account, bool& created) {
                              std::string_view(account.passwordHash)})
     if (s.find('\0') != std::string_view::npos)
       return StoreStatus::failure("sqlite createAccount: text contains a NUL byte");
+  if (auto why = lost(); !why.empty()) return StoreStatus::failure("sqlite createAccount: " + why);
   sqlite3_stmt* s = stmt(kCreateAccount);
   bindText(s, 1, account.key);
   bindText(s, 2, account.username);
@@ -650,10 +485,20 @@ StoreStatus SqliteStore::accountKeys(std::string_view afterKey, std::size_t limi
   return {};
 }
 
-StoreStatus SqliteStore::ping() {
-  sqlite3_stmt* s = stmt(kPing);
-  Reset reset(s);
-  if (sqlite3_step(s) != SQLITE_ROW) return failure("ping");
+StoreStatus SqliteStore::probeWrite() {
+  if (auto why = lost(); !why.empty()) return StoreStatus::failure("sqlite probeWrite: " + why);
+  std::string error;
+  if (!run(kProbeWrite, error)) return StoreStatus::failure("sqlite probeWrite: " + error);
+  return {};
+}
+
+StoreStatus SqliteStore::copyTo(const std::string& path) {
+  sqlite3_stmt* raw = nullptr;
+  if (sqlite3_prepare_v2(db_.get(), "VACUUM INTO ?1", -1, &raw, nullptr) != SQLITE_OK)
+    return failure("copyTo");
+  std::unique_ptr<sqlite3_stmt, Finalize> s(raw);
+  bindText(raw, 1, path);
+  if (sqlite3_step(raw) != SQLITE_DONE) return failure("copyTo");
   return {};
 }
 

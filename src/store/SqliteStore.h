@@ -1,6 +1,7 @@
-// SqliteStore: the message store in one local SQLite file (WAL), for single-host deployments.
-// One connection per object, used by one thread at a time: never shared, never called from an
-// event loop.
+// SqliteStore: the store in one local SQLite file (WAL), every call a transaction on the file
+// itself. The server reaches it through an InboxStore (openStore), whose inbox takes the appends;
+// on its own it serves the inbox's ingest and sqlite::memory:. One connection per object, used by
+// one thread at a time: never shared, never called from an event loop.
 #pragma once
 
 #include <array>
@@ -13,33 +14,27 @@
 #include <string_view>
 #include <vector>
 
-#include "store/MessageStore.h"
+#include "store/FileIdentity.h"
+#include "store/StoreConnection.h"
 
 struct sqlite3;
 struct sqlite3_stmt;
 
 namespace parley::store {
 
-class SqliteInbox;
-
-class SqliteStore final : public MessageStore {
+class SqliteStore final : public StoreConnection {
  public:
-  // The newest schema this binary creates and understands (the last migration's number).
-  static constexpr int kSchemaVersion = 3;
-
-  // Inbox: appends become durable in the file's SqliteInbox and reach the database in bulk
-  // (maintain()); reads see both. Direct: appends are transactions on the database itself (the
-  // inbox's own connection, and ":memory:", which has no file to put an inbox beside).
-  enum class Mode { Inbox, Direct };
-
-  // Opens or creates the database file at `path` (and its parent directories) and migrates it.
-  // Throws std::runtime_error when the file cannot be opened or its schema is newer than ours.
-  explicit SqliteStore(const std::string& path, Mode mode = Mode::Inbox);
+  // Opens or creates the database file at `path` (and its parent directories) and migrates it
+  // (store/SqliteSchema). `syncEachCommit`: synchronous=FULL, every transaction is on the disk
+  // when it returns (otherwise NORMAL: synced at checkpoints). Throws std::runtime_error when the
+  // file cannot be opened or its schema is newer than ours.
+  explicit SqliteStore(const std::string& path, bool syncEachCommit = false);
   ~SqliteStore() override;
   SqliteStore(const SqliteStore&) = delete;
   SqliteStore& operator=(const SqliteStore&) = delete;
 
   std::string_view kind() const override { return "sqlite"; }
+
   StoreStatus append(std::span<const StoredMessage> batch) override;
   StoreStatus lastId(std::string_view room, std::uint64_t& out) override;
   StoreStatus after(std::string_view room, std::uint64_t afterId, std::size_t limit,
@@ -50,16 +45,23 @@ class SqliteStore final : public MessageStore {
                              std::string_view clientId, std::int64_t notBeforeMillis,
                              std::optional<StoredMessage>& out) override;
   StoreStatus rooms(std::size_t limit, std::vector<RoomSummary>& out) override;
-  StoreStatus pruneKeepLast(std::size_t keepPerRoom, std::uint64_t& deleted) override;
-  StoreStatus pruneOlderThan(std::int64_t cutoffMillis, std::uint64_t& deleted) override;
+
   StoreStatus createAccount(const Account& account, bool& created) override;
   StoreStatus findAccount(std::string_view key, std::optional<Account>& out) override;
   StoreStatus accountKeys(std::string_view afterKey, std::size_t limit,
                           std::vector<std::string>& out) override;
-  StoreStatus ping() override;
+
+  StoreStatus pruneKeepLast(std::size_t keepPerRoom, std::uint64_t& deleted) override;
+  StoreStatus pruneOlderThan(std::int64_t cutoffMillis, std::uint64_t& deleted) override;
+  StoreStatus probeWrite() override;
   bool wantsMaintenance() const override { return true; }
-  void maintain() override;
-  StoreBacklog backlog() const override;
+  void maintain() override;  // a passive WAL checkpoint
+
+  // True when exactly `m` is stored (an inbox's check of a retried batch).
+  bool holds(const StoredMessage& m);
+  // A consistent copy of the whole database written to a new file at `path` (VACUUM INTO), also
+  // when this file was deleted under us: how an inbox saves what it holds.
+  StoreStatus copyTo(const std::string& path);
 
  private:
   enum Stmt : std::size_t {
@@ -77,7 +79,7 @@ class SqliteStore final : public MessageStore {
     kRoomNames,
     kPruneKeepLast,
     kPruneOlderThan,
-    kPing,
+    kProbeWrite,
     kCreateAccount,
     kFindAccount,
     kAccountKeys,
@@ -91,7 +93,6 @@ class SqliteStore final : public MessageStore {
   };
 
   void configure();
-  void migrate();
   void prepareAll();
   void execOrThrow(const char* sql, const char* what);
   sqlite3_stmt* stmt(Stmt which) const { return stmts_[which].get(); }
@@ -100,12 +101,13 @@ class SqliteStore final : public MessageStore {
   bool insertAll(std::span<const StoredMessage> batch, std::string& error);
   bool storedExactly(std::span<const StoredMessage> batch);
   StoreStatus readMessages(Stmt which, std::string_view room, std::vector<StoredMessage>& out);
-  StoreStatus appendDirect(std::span<const StoredMessage> batch);
-  StoreStatus storedLastId(std::string_view room, std::uint64_t& out);  // the database alone
   StoreStatus failure(const char* what) const;
+  // Why a write must not go ahead: the file was deleted or replaced since it was opened ("" when
+  // it was not).
+  std::string lost() const;
 
   std::string path_;
-  std::shared_ptr<SqliteInbox> inbox_;    // null in Direct mode
+  FileIdentity file_;                     // the file opened (nothing for :memory:)
   int lastErrorCode_ = 0;                 // extended code of run()'s last failure
   std::unique_ptr<sqlite3, CloseDb> db_;  // declared first: statements are finalized before it
   std::array<std::unique_ptr<sqlite3_stmt, Finalize>, kStmtCount> stmts_;

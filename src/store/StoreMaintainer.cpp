@@ -7,7 +7,7 @@
 
 namespace parley::store {
 
-StoreMaintainer::StoreMaintainer(std::unique_ptr<MessageStore> store,
+StoreMaintainer::StoreMaintainer(std::unique_ptr<StoreUpkeep> store,
                                  std::chrono::milliseconds period)
     : store_(std::move(store)), period_(period), thread_([this] { run(); }) {}
 

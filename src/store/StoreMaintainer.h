@@ -1,7 +1,7 @@
 // StoreMaintainer: a thread with its own store connection that runs the store's housekeeping
-// (SQLite: a WAL checkpoint) about once a second, at the lowest CPU priority the OS has.
-// Never competes with the event loops, the writer or the reader for a core: under full load it
-// waits (the WAL grows meanwhile, up to SQLite's automatic checkpoint).
+// (SQLite: the inbox's ingest and a WAL checkpoint) about once a second, at the lowest CPU priority
+// the OS has. Never competes with the event loops, the writer or the reader for a core: under full
+// load it waits (the WAL grows meanwhile, up to SQLite's automatic checkpoint).
 #pragma once
 
 #include <chrono>
@@ -10,13 +10,13 @@
 #include <mutex>
 #include <thread>
 
-#include "store/MessageStore.h"
+#include "store/StoreUpkeep.h"
 
 namespace parley::store {
 
 class StoreMaintainer {
  public:
-  explicit StoreMaintainer(std::unique_ptr<MessageStore> store,
+  explicit StoreMaintainer(std::unique_ptr<StoreUpkeep> store,
                            std::chrono::milliseconds period = std::chrono::seconds(1));
   ~StoreMaintainer();
   StoreMaintainer(const StoreMaintainer&) = delete;
@@ -27,7 +27,7 @@ class StoreMaintainer {
  private:
   void run();
 
-  std::unique_ptr<MessageStore> store_;
+  std::unique_ptr<StoreUpkeep> store_;
   std::chrono::milliseconds period_;
   mutable std::mutex mutex_;
   std::condition_variable wake_;

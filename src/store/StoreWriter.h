@@ -14,7 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "store/MessageStore.h"
+#include "store/StoreConnection.h"
 
 namespace parley::store {
 
@@ -30,7 +30,9 @@ class StoreWriter {
   // refused (nothing of it was stored, and no id was used up).
   using Done = std::function<void(const StoreStatus&, std::vector<StoredMessage>&&)>;
 
-  StoreWriter(std::unique_ptr<MessageStore> store, Retention retention);
+  // `store`: the writer thread's own connection (its messages and upkeep: appends, retention,
+  // the recovery probe, the backlog).
+  StoreWriter(std::unique_ptr<StoreConnection> store, Retention retention);
   ~StoreWriter();  // commits what is queued, then stops
   StoreWriter(const StoreWriter&) = delete;
   StoreWriter& operator=(const StoreWriter&) = delete;
@@ -43,7 +45,9 @@ class StoreWriter {
   using MarkerDone = std::function<void(const StoreStatus&, std::uint64_t lastId)>;
   void submitMarker(std::string room, MarkerDone done);
 
-  // Any thread: the outcome of the latest commit or probe.
+  // Any thread: false from a failed commit until a write succeeds again (a commit, or the probe,
+  // a write, that the writer makes every second meanwhile), and while the store refuses every
+  // write (store refusal(): its files lost); lastError() says why.
   bool healthy() const;
   std::string lastError() const;
   // The store's backlog (SQLite: messages in the inbox log, not yet in the database); any thread.
@@ -63,9 +67,10 @@ class StoreWriter {
   };
   void run();
   void commit(std::deque<Batch>& batches);
+  void setHealth(const StoreStatus& status);  // the outcome of a write: a commit or the probe
   void prune();
 
-  std::unique_ptr<MessageStore> store_;  // the writer thread's (backlog() is any thread's)
+  std::unique_ptr<StoreConnection> store_;  // the writer thread's (backlog() is any thread's)
   Retention retention_;
   std::string kind_;
   // Each room's last id, once known (writer thread only).

@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startServer, request, metricValue, fileTimeout, sleep } from './server.mjs';
+import { startServer, request, metricValue, fileTimeout } from './server.mjs';
 import { upgradeRequest } from './client.mjs';
-import { sqliteFactory, postgresFactory } from './postgres.mjs';
+import { sqliteFactory, postgresFactory, poll } from './postgres.mjs';
 
 fileTimeout(120000);
 
@@ -251,8 +251,9 @@ for (const factory of [sqliteFactory(), postgresFactory()]) {
           const down = await post(s.port, 'login', { username: 'grace', password: 'grace password' });
           assert.equal(down.status, 503, down.body);
           assert.equal(down.json.error, 'store_unavailable');
-          // The log line and the reply leave on different pipes: wait for the line a moment.
-          for (let i = 0; i < 50 && !/auth: login failed: /.test(s.output()); i++) await sleep(20);
+          // The log line is written before the answer, but the answer's socket and the log's
+          // pipe are two streams: the line may be read a moment after the reply.
+          await poll(async () => s.output(), (out) => /auth: login failed: /.test(out), 5000);
           assert.match(s.output(), /auth: login failed: /);
           await factory.pg.resume();
           const up = await post(s.port, 'login', { username: 'grace', password: 'grace password' });

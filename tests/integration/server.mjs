@@ -119,7 +119,8 @@ export function metricValue(samples, name, labels = {}) {
 //   stop(timeoutMs = 5000): SIGTERM, wait for exit, SIGKILL after timeoutMs; resolves the exit
 //     code (a number), or the signal name (e.g. 'SIGKILL') if the process died of a signal.
 //   exited: promise of the same value, settled whenever the process ends.
-export async function startServer({ args = [], readyTimeoutMs = 10000, env = {} } = {}) {
+// `nofile`: run the server with that open-file limit (soft and hard), through prlimit(1).
+export async function startServer({ args = [], readyTimeoutMs = 10000, env = {}, nofile } = {}) {
   const bin = process.env.PARLEY_BIN;
   if (!bin) throw new Error('PARLEY_BIN is not set: point it at the parley binary (e.g. build/parley)');
   const port = await freePort();
@@ -134,7 +135,9 @@ export async function startServer({ args = [], readyTimeoutMs = 10000, env = {} 
   // test (rate-limit.test.mjs), which passes --max-message-rate itself.
   const rateArgs = args.includes('--max-message-rate') ? [] : ['--max-message-rate', '0'];
   const argv = ['--host', '127.0.0.1', '--port', String(port), '--threads', '2', ...storeArgs, ...rateArgs, ...args];
-  const proc = spawn(path.resolve(bin), argv, {
+  const command = nofile ? 'prlimit' : path.resolve(bin);
+  const commandArgs = nofile ? [`--nofile=${nofile}:${nofile}`, '--', path.resolve(bin), ...argv] : argv;
+  const proc = spawn(command, commandArgs, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
   });

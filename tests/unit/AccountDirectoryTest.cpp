@@ -5,7 +5,7 @@
 #include <string>
 
 #include "auth/AccountDirectory.h"
-#include "store/MessageStore.h"
+#include "store/StoreConnection.h"
 
 namespace parley::auth {
 namespace {
