@@ -55,12 +55,13 @@ const ROUND_SECONDS = (SECONDS - WARM_SECONDS) / ROUNDS;
 //   the baseline; one more is a leak.
 const FD_SLACK = 0;
 // - memory: 8 MiB above the baseline. Measured (bench/README.md, "Soak"): after each drained round
-//   the RSS was 0 to +2.8 MiB from the baseline over ten minutes (120,000 connects, 244,000
-//   messages) and +2.9 to +3.7 MiB in one-minute runs, level rather than climbing: what moves it
-//   is capped, not leaked (glibc's per-thread arenas at their high-water mark, SQLite's page
-//   caches of up to 8 MiB per connection filling as the database grows). About twice the largest
-//   is the bound. What it catches: over ten minutes a leak of ~70 bytes per connect or ~35 per
-//   message; over one minute (~10,000 connects, ~21,000 messages) ~800 bytes per connect.
+//   of two ten-minute runs (~125,000 connects and ~250,000 messages each) the RSS was -0.1 to
+//   +2.8 MiB from the baseline, and +2.9 to +3.7 MiB at the end of one-minute runs, level rather
+//   than climbing: what moves it is capped, not leaked (glibc's per-thread arenas at their
+//   high-water mark, SQLite's page caches of up to 8 MiB per connection filling as the database
+//   grows). About twice the largest is the bound. What it catches: over ten minutes a leak of
+//   ~70 bytes per connect or ~35 per message; over one minute (~10,000 connects, ~21,000
+//   messages) ~800 bytes per connect.
 const RSS_SLACK_KIB = 8 * 1024;
 
 const ROOMS = ['soak-a', 'soak-b', 'soak-c', 'soak-d', 'soak-e', 'soak-f'];
