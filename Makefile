@@ -5,8 +5,14 @@ JOBS       ?= 2
 HOST       ?= 127.0.0.1
 PORT       ?= 8000
 ARGS       ?=
+# Fuzzing (tests/fuzz/README.md): a clang build of its own, never mixed with the g++ one.
+FUZZ_BUILD         ?= build-fuzz
+FUZZ_CXX           ?= clang++-14
+FUZZ_SECONDS       ?= 60
+FUZZ_SMOKE_SECONDS ?= 10
 
-.PHONY: all run test test-fast test-asan build build-asan deps deps-test npm-test bench bench-store format clean
+.PHONY: all run test test-fast test-asan build build-asan deps deps-test deps-fuzz npm-test bench bench-store format clean \
+	fuzz fuzz-smoke fuzz-build fuzz-merge
 
 all: build
 
@@ -15,6 +21,9 @@ deps:
 
 deps-test:
 	@scripts/install-deps.sh test
+
+deps-fuzz:
+	@scripts/install-deps.sh fuzz
 
 $(BUILD)/CMakeCache.txt:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release
@@ -49,8 +58,27 @@ bench: build
 bench-store: deps-test build
 	bench/store-run.sh $(BUILD)/bench/storebench
 
+$(FUZZ_BUILD)/CMakeCache.txt:
+	cmake -S tests/fuzz -B $(FUZZ_BUILD) -DCMAKE_CXX_COMPILER=$(FUZZ_CXX)
+
+fuzz-build: deps-fuzz $(FUZZ_BUILD)/CMakeCache.txt
+	cmake --build $(FUZZ_BUILD) -j$(JOBS)
+
+# Each target for FUZZ_SECONDS from the committed corpus plus a scratch one in $(FUZZ_BUILD).
+fuzz: fuzz-build
+	tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+# CI's short form: each target for FUZZ_SMOKE_SECONDS, then every committed corpus file once.
+fuzz-smoke: fuzz-build
+	tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SMOKE_SECONDS) --replay
+
+# Adds to the committed corpus the scratch inputs that reach code it does not (then commit it).
+fuzz-merge: fuzz-build
+	for t in $$(cat $(FUZZ_BUILD)/targets.txt); do \
+	  $(FUZZ_BUILD)/$$t -merge=1 tests/fuzz/corpus/$$t $(FUZZ_BUILD)/corpus/$$t || exit 1; done
+
 format:
-	clang-format -i $$(git ls-files 'src/*.cpp' 'src/*.h' 'tests/*.cpp' 'bench/*.cpp' 'bench/*.h')
+	clang-format -i $$(git ls-files 'src/*.cpp' 'src/*.h' 'tests/*.cpp' 'tests/*.h' 'bench/*.cpp' 'bench/*.h')
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
