@@ -1,7 +1,8 @@
 // fuzz_inbox_replay: the SQLite inbox's crash recovery (store/SqliteInbox), through the public
 // API only: a database file with some messages already stored, inbox logs beside it as a crash
 // could leave them (records written by SqliteInbox::encodeRecord, then torn, bit-flipped,
-// followed by junk), then `SqliteStore(path)` opens it as the server does. Checks:
+// followed by junk, some of it with a valid checksum), then `SqliteStore(path)` opens it as the
+// server does. Checks:
 // - decodeLog on any bytes (the raw input too) gives records that, encoded again, are exactly
 //   the bytes they came from, in order from the start; and it stops only where the next record
 //   is cut short, fails its CRC or its lengths do not add up;
@@ -128,6 +129,18 @@ void damage(FuzzedDataProvider& in, Log& log, std::size_t& intact) {
     intact = std::min(intact, recordAt(at));
   }
   if (in.ConsumeBool()) log.bytes += in.ConsumeRandomLengthString(24);  // junk after the end
+  if (in.ConsumeBool()) {
+    // Junk that passes its checksum (a CRC collision, or a disk that rewrote a whole sector):
+    // only its lengths can tell; decodeLog must not read past it.
+    std::string payload = in.ConsumeBytesAsString(32 + in.ConsumeIntegralInRange(0, 48));
+    payload.resize(std::max<std::size_t>(payload.size(), 32));
+    const auto size = static_cast<std::uint32_t>(payload.size());
+    const auto crc = static_cast<std::uint32_t>(
+        crc32(0L, reinterpret_cast<const Bytef*>(payload.data()), static_cast<uInt>(size)));
+    log.bytes.append(reinterpret_cast<const char*>(&size), 4);
+    log.bytes.append(reinterpret_cast<const char*>(&crc), 4);
+    log.bytes += payload;
+  }
 }
 
 }  // namespace
