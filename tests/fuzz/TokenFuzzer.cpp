@@ -167,17 +167,21 @@ void signedHere(FuzzedDataProvider& in) {
   if (!accepted(c)) return;
 
   FUZZ_CHECK(how == 0, "accepted a token signed with method %d", how);
-  // libjwt reads the decoded header and claims as C strings: whatever follows a NUL is ignored
-  // (harmless: those bytes are signed like the rest, so only a key holder can put them there).
+  FUZZ_CHECK((c.status == TokenStatus::Valid) == (kNow < c.expiresAt), "status and exp differ");
+  // The claims, read again with Boost.JSON. Where it cannot read what libjwt (jansson) did, there
+  // is nothing to compare; both are signed bytes, which only a key holder can write:
+  // - libjwt reads the decoded header and claims as C strings: what follows a NUL is ignored;
+  // - jansson takes numbers Boost.JSON refuses (0E7777777777777777777777770000).
+  // (Duplicate names: the last one counts in both.)
   auto upToNul = [](const std::string& s) { return std::string_view(s.c_str()); };
   boost::system::error_code ec;
   const boost::json::value h = boost::json::parse(upToNul(header), ec);
-  FUZZ_CHECK(!ec, "accepted a header that is not JSON: %s", header.c_str());
+  if (ec) return;
   const auto* alg = claim(h, "alg");
   FUZZ_CHECK(alg && alg->is_string() && alg->get_string() == "HS256",
              "accepted alg other than \"HS256\": %s", header.c_str());
   const boost::json::value p = boost::json::parse(upToNul(payload), ec);
-  FUZZ_CHECK(!ec, "accepted claims that are not JSON: %s", payload.c_str());
+  if (ec) return;
   const auto* iss = claim(p, "iss");
   FUZZ_CHECK(iss && iss->is_string() && iss->get_string() == "parley", "iss: %s", payload.c_str());
   const auto* sub = claim(p, "sub");
@@ -189,7 +193,6 @@ void signedHere(FuzzedDataProvider& in) {
              payload.c_str());
   FUZZ_CHECK(exp->is_int64() && exp->get_int64() == c.expiresAt, "exp differs: %s",
              payload.c_str());
-  FUZZ_CHECK((c.status == TokenStatus::Valid) == (kNow < c.expiresAt), "status and exp differ");
 }
 
 }  // namespace

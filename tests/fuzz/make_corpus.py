@@ -127,6 +127,12 @@ for name, header, claims, how in [
     ("dup-sub", '{"alg":"HS256"}', '{"iss":"parley","sub":"alice","sub":"root","exp":1800000000}', 0),
     ("wrong-key", '{"alg":"HS256"}', '{"iss":"parley","sub":"alice","exp":1800000000}', 3),
     ("unsigned", '{"alg":"none"}', '{"iss":"parley","sub":"alice","exp":1800000000}', 5),
+    # libjwt reads the decoded header as a C string: what follows a NUL is ignored (found here).
+    # jansson (libjwt) reads numbers Boost.JSON refuses; the last "exp" counts (found here).
+    ("exp-overflow-dup", '{"alg":"HS256"}',
+     '{"iss":"parley","sub":"rjot","exp":0E7777777777777777777777770000,"exp":1800000}', 0),
+    ("nul-in-header", '{"alg":"HS256"}\x00\x00\x00\x08',
+     '{"iss":"parley","sub":"alice","exp":1800000000}', 0),
 ]:
     write("fuzz_token", "signed-" + name, header + "\\;" + claims + "\\;" + chr(how) + "\x02")
 

@@ -35,10 +35,10 @@ while read -r t; do
     -artifact_prefix="$build/crashes/$t-" ${extra[$t]:-} "${dict[@]}" "$scratch" "$committed" \
     > "$log" 2>&1
   status=$?
-  grep -Ev "$noise" "$log" | grep -E '^#[0-9]+ +(INITED|DONE)|^stat::|ERROR|FUZZ_CHECK|SUMMARY|Test unit written' || true
+  grep -Ev "$noise" "$log" | grep -E '^#[0-9]+[[:space:]]+(INITED|DONE)|ERROR|FUZZ_CHECK|SUMMARY|Test unit written' || true
   [ $status -eq 0 ] || failed+=("$t (fuzzing, exit $status: see $log)")
   # The figures: the DONE line's coverage and corpus, the final stats' speed.
-  done_line=$(grep -E '^#[0-9]+ +DONE' "$log" | tail -1)
+  done_line=$(grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -1)
   cov=$(sed -nE 's/.* cov: ([0-9]+) ft: ([0-9]+) corp: ([0-9]+)\/([0-9]+[a-zA-Z]*).*/\1 \2 \3 \4/p' <<< "$done_line")
   runs=$(sed -nE 's/^stat::number_of_executed_units: ([0-9]+)/\1/p' "$log")
   speed=$(sed -nE 's/^stat::average_exec_per_sec: +([0-9]+)/\1/p' "$log")
