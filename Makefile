@@ -12,7 +12,7 @@ FUZZ_SECONDS       ?= 60
 FUZZ_SMOKE_SECONDS ?= 10
 
 .PHONY: all run test test-fast test-asan build build-asan deps deps-test deps-fuzz npm-test bench bench-store format clean \
-	fuzz fuzz-smoke fuzz-build fuzz-merge
+	fuzz fuzz-smoke fuzz-build fuzz-merge fuzz-coverage
 
 all: build
 
@@ -72,6 +72,10 @@ fuzz: fuzz-build
 fuzz-smoke: fuzz-build
 	tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SMOKE_SECONDS) --replay
 
+# Which lines of src/ the committed corpus reaches (clang source-based coverage, build-fuzz-cov/).
+fuzz-coverage: deps-fuzz
+	tests/fuzz/coverage.sh
+
 # Adds to the committed corpus the smallest scratch inputs that reach code (edges) it does not;
 # edges only, not hit counts, which keeps it to a few hundred small files per target.
 fuzz-merge: fuzz-build
@@ -83,4 +87,4 @@ format:
 	clang-format -i $$(git ls-files 'src/*.cpp' 'src/*.h' 'tests/*.cpp' 'tests/*.h' 'bench/*.cpp' 'bench/*.h')
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) build-fuzz-cov
