@@ -12,7 +12,14 @@ SOAK_SECONDS ?= 600
 # token tests: one thread each, and the hashes cost seconds under TSan for nothing.
 TSAN_FILTER ?= -PasswordHasher.*:LoginThrottle.*
 
-.PHONY: all run test test-fast test-asan test-tsan soak build build-asan build-tsan deps deps-test npm-test bench bench-store format clean
+# Fuzzing (tests/fuzz/README.md): a clang build of its own, never mixed with the g++ one.
+FUZZ_BUILD         ?= build-fuzz
+FUZZ_CXX           ?= clang++-14
+FUZZ_SECONDS       ?= 60
+FUZZ_SMOKE_SECONDS ?= 5
+
+.PHONY: all run test test-fast test-asan test-tsan soak build build-asan build-tsan deps deps-test deps-fuzz npm-test bench bench-store format clean \
+	fuzz fuzz-smoke fuzz-build fuzz-merge fuzz-coverage
 
 all: build
 
@@ -21,6 +28,9 @@ deps:
 
 deps-test:
 	@scripts/install-deps.sh test
+
+deps-fuzz:
+	@scripts/install-deps.sh fuzz
 
 $(BUILD)/CMakeCache.txt:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release
@@ -60,15 +70,17 @@ run: build
 npm-test:
 	@cd tests/integration && { [ -d node_modules/ws ] && [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund; }
 
-# Every test: the normal build, then the same suites under ASan + UBSan, then the threaded parts'
-# unit tests under TSan (~1.5 min to build from nothing on 2 cores, ~25 s to run).
-test: test-fast test-asan test-tsan
+# Every test: the normal build (unit, layers, web, integration, browser, soak), then the same
+# suites under ASan + UBSan (but the browser tests: the server paths they take are the
+# integration tests'), then the threaded parts' unit tests under TSan (~1.5 min to build from
+# nothing on 2 cores, ~25 s to run), then each fuzzer briefly (fuzz-smoke, clang 14).
+test: test-fast test-asan test-tsan fuzz-smoke
 
 test-fast: deps-test npm-test build
 	cd $(BUILD) && ctest --output-on-failure -j1
 
 test-asan: deps-test npm-test build-asan
-	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j1
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j1 -E '^browser$$'
 
 bench: build
 	bench/run.sh $(BUILD)/parley $(BUILD)/bench/chatbench
@@ -76,8 +88,33 @@ bench: build
 bench-store: deps-test build
 	bench/store-run.sh $(BUILD)/bench/storebench
 
+$(FUZZ_BUILD)/CMakeCache.txt:
+	cmake -S tests/fuzz -B $(FUZZ_BUILD) -DCMAKE_CXX_COMPILER=$(FUZZ_CXX)
+
+fuzz-build: deps-fuzz $(FUZZ_BUILD)/CMakeCache.txt
+	cmake --build $(FUZZ_BUILD) -j$(JOBS)
+
+# Each target for FUZZ_SECONDS from the committed corpus plus a scratch one in $(FUZZ_BUILD).
+fuzz: fuzz-build
+	tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+# CI's short form: each target for FUZZ_SMOKE_SECONDS, then every committed corpus file once.
+fuzz-smoke: fuzz-build
+	tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SMOKE_SECONDS) --replay
+
+# Which lines of src/ the committed corpus reaches (clang source-based coverage, build-fuzz-cov/).
+fuzz-coverage: deps-fuzz
+	tests/fuzz/coverage.sh
+
+# Adds to the committed corpus the smallest scratch inputs that reach code (edges) it does not;
+# edges only, not hit counts, which keeps it to a few hundred small files per target.
+fuzz-merge: fuzz-build
+	for t in $$(cat $(FUZZ_BUILD)/targets.txt); do \
+	  $(FUZZ_BUILD)/$$t -merge=1 -use_counters=0 tests/fuzz/corpus/$$t $(FUZZ_BUILD)/corpus/$$t \
+	    || exit 1; done
+
 format:
-	clang-format -i $$(git ls-files 'src/*.cpp' 'src/*.h' 'tests/*.cpp' 'bench/*.cpp' 'bench/*.h')
+	clang-format -i $$(git ls-files 'src/*.cpp' 'src/*.h' 'tests/*.cpp' 'tests/*.h' 'bench/*.cpp' 'bench/*.h')
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD) build-fuzz-cov
