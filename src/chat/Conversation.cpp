@@ -170,6 +170,7 @@ void Conversation::reply(const Frame& frame, std::string_view room) {
 Conversation::RateRefusal Conversation::takeMessageToken(const ConversationContext& context) {
   const ConversationOptions& options = context.options;
   const double rate = options.maxMessageRate;
+  if (rate <= 0 && !options.userRates && !options.addressRates) return RateRefusal::None;
   const std::int64_t now = context.steadyClock();
   if (rate > 0) {
     const double burst = 2 * rate;
