@@ -37,11 +37,11 @@ QUIET_WAIT=${BENCH_QUIET_WAIT:-30}
 
 # Parley variants: "name|extra arguments|a flag that `parley --help` must mention (empty: none)".
 # Every variant also gets `--threads 1 --port PORT`. Add or remove lines here.
-# The per-connection message limit is off: the scenarios send faster than a person types, and the
-# peers have no such limit.
+# The message limits (per connection, per user, per address: the 1,000 clients share one address)
+# are off: the scenarios send faster than a person types, and the peers have no such limit.
 PARLEY_VARIANTS=(
-  "parley|--max-message-rate 0|"
-  "parley-nodb|--db none --max-message-rate 0|--db"
+  "parley|--max-message-rate 0 --max-user-message-rate 0 --max-address-message-rate 0|"
+  "parley-nodb|--db none --max-message-rate 0 --max-user-message-rate 0 --max-address-message-rate 0|--db"
 )
 
 # Scenario shapes (clients, rooms, senders, load). seed-fastapi gets a capped "rooms" shape: at full

@@ -69,6 +69,30 @@ std::optional<Config> parseConfig(int argc, char** argv, int& exitCode) {
                  "rate_limited); 0 = no limit")
       ->envname("PARLEY_MAX_MESSAGE_RATE")
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--max-user-message-rate", c.maxUserMessageRate,
+                 "Chat messages per second per user name across all its connections, bursts of "
+                 "twice that (over it: error rate_limited); 0 = no limit")
+      ->envname("PARLEY_MAX_USER_MESSAGE_RATE")
+      ->check(CLI::Range(0.0, 1'000'000.0));
+  app.add_option("--max-address-message-rate", c.maxAddressMessageRate,
+                 "Chat messages per second per client address across all its connections, bursts "
+                 "of twice that (over it: error rate_limited); raise it for offices behind one NAT "
+                 "address; 0 = no limit")
+      ->envname("PARLEY_MAX_ADDRESS_MESSAGE_RATE")
+      ->check(CLI::Range(0.0, 1'000'000.0));
+  app.add_option("--max-partial-frame-memory", c.maxPartialFrameMemory,
+                 "Bytes one shard lets its connections hold in frames not yet complete (past it, "
+                 "the connection whose data would exceed it is closed with 1008); 0 = no bound")
+      ->envname("PARLEY_MAX_PARTIAL_FRAME_MEMORY");
+  app.add_option_function<double>(
+         "--frame-timeout",
+         [&c](double seconds) {
+           c.frameTimeout = std::chrono::milliseconds(static_cast<long long>(seconds * 1000.0));
+         },
+         "Time a client has to complete a frame (or fragmented message) once its first bytes "
+         "arrived; past it: close 1008 (seconds, default 10; 0 = no deadline)")
+      ->envname("PARLEY_FRAME_TIMEOUT")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--max-rooms-per-connection", c.maxRoomsPerConnection,
                  "Most rooms one connection to /ws may subscribe to (more: error too_many_rooms)")
       ->envname("PARLEY_MAX_ROOMS_PER_CONNECTION")

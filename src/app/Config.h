@@ -30,12 +30,16 @@ struct Config {
   std::size_t maxOutboundBytes = 1024 * 1024;
   std::size_t maxConnections = 0;       // 0: derived from the open-file limit
   std::size_t maxConnectionsPerIp = 0;  // 0: no bound per client address
-  double maxMessageRate = 30;  // chat messages per second per connection (burst: twice); 0: off
-  std::size_t maxRoomsPerConnection = 100;  // rooms one connection to /ws may subscribe to
+  double maxMessageRate = 30;      // chat messages per second per connection (burst: twice); 0: off
+  double maxUserMessageRate = 30;  // per user, all connections together (burst: twice); 0: off
+  double maxAddressMessageRate = 100;  // per client address, all connections (burst: twice); 0: off
+  std::size_t maxPartialFrameMemory = 64u << 20;  // per shard, in incomplete frames; 0: no bound
+  std::size_t maxRoomsPerConnection = 100;        // rooms one connection to /ws may subscribe to
 
   std::chrono::milliseconds handshakeTimeout{10'000};
   std::chrono::milliseconds pingInterval{30'000};
   std::chrono::milliseconds idleTimeout{75'000};
+  std::chrono::milliseconds frameTimeout{10'000};  // to complete a frame once begun; 0: none
   std::chrono::milliseconds shutdownGrace{3'000};
 
   // History (docs/PROTOCOL.md): "none", "sqlite:PATH" or "postgres://...".

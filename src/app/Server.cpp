@@ -53,6 +53,8 @@ net::NetOptions netOptionsOf(const Config& config) {
   o.handshakeTimeout = config.handshakeTimeout;
   o.pingInterval = config.pingInterval;
   o.idleTimeout = config.idleTimeout;
+  o.frameTimeout = config.frameTimeout;
+  o.maxPartialBytesPerShard = config.maxPartialFrameMemory;
   o.shutdownGrace = config.shutdownGrace;
   return o;
 }
@@ -139,8 +141,20 @@ int runServer(const Config& config) {
 
   const net::NetOptions netOptions = netOptionsOf(config);
   const auth::OriginPolicy origins(config.allowedOrigins);
-  const chat::ConversationOptions conversationOptions{
-      {config.maxContentChars}, config.maxMessageRate, config.maxRoomsPerConnection};
+  // The message rate limits across connections: tables shared by every shard (1 MiB each,
+  // whatever the number of users or addresses), made only when the limit is on.
+  std::unique_ptr<chat::RateBucketTable> userRates, addressRates;
+  if (config.maxUserMessageRate > 0)
+    userRates = std::make_unique<chat::RateBucketTable>(config.maxUserMessageRate,
+                                                        2 * config.maxUserMessageRate);
+  if (config.maxAddressMessageRate > 0)
+    addressRates = std::make_unique<chat::RateBucketTable>(config.maxAddressMessageRate,
+                                                           2 * config.maxAddressMessageRate);
+  const chat::ConversationOptions conversationOptions{{config.maxContentChars},
+                                                      config.maxMessageRate,
+                                                      config.maxRoomsPerConnection,
+                                                      userRates.get(),
+                                                      addressRates.get()};
   net::ServerContext ctx{netOptions, conversationOptions, hub,     router, metrics,
                          tokens,     accountNames,        origins, gate};
 

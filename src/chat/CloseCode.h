@@ -16,6 +16,8 @@ inline constexpr std::uint16_t kUnsupportedData = 1003;
 inline constexpr std::uint16_t kNoStatus = 1005;
 inline constexpr std::uint16_t kAbnormal = 1006;
 inline constexpr std::uint16_t kInvalidPayload = 1007;
+// A partial frame held too long (--frame-timeout) or past the shard's bound on partial frames.
+inline constexpr std::uint16_t kPolicyViolation = 1008;
 inline constexpr std::uint16_t kTooBig = 1009;
 inline constexpr std::uint16_t kInternalError = 1011;
 inline constexpr std::uint16_t kAuthExpired = 4001;

@@ -15,8 +15,12 @@ std::int64_t expiresAtMillis(std::int64_t expSeconds) {
   return expSeconds < std::numeric_limits<std::int64_t>::max() / 1000 ? expSeconds * 1000 : 0;
 }
 
-Conversation::Conversation(Transport& transport, std::string username, std::string room)
-    : transport_(transport), username_(std::move(username)), pathRoom_(*this, std::move(room)) {}
+Conversation::Conversation(Transport& transport, std::string username, std::string room,
+                           std::uint32_t addressSlot)
+    : transport_(transport),
+      username_(std::move(username)),
+      pathRoom_(*this, std::move(room)),
+      addressSlot_(addressSlot) {}
 
 Conversation::~Conversation() = default;
 
@@ -90,10 +94,17 @@ void Conversation::onRoomFrame(ConversationContext& context, RoomSubscription& s
   const std::string& room = subscription.room();
   switch (req.kind) {
     case ClientRequest::Kind::Chat:
-      if (!takeMessageToken(context)) {
+      if (const RateRefusal refused = takeMessageToken(context); refused != RateRefusal::None) {
         // A flood is refused message by message, each refusal said: nothing is dropped silently.
-        return refuse(context, "rate_limited", "too many messages; this one was not sent", room,
-                      req.clientId);
+        // The client sees one code whichever limit it hit; operators see which one in
+        // parley_rejected_total, to tell a flooding connection from an office behind one NAT
+        // address that needs a higher --max-address-message-rate.
+        const auto reason = refused == RateRefusal::User ? metrics::Rejection::UserRateLimited
+                            : refused == RateRefusal::Address
+                                ? metrics::Rejection::AddressRateLimited
+                                : metrics::Rejection::RateLimited;
+        return refuseAs(context, reason, "rate_limited", "too many messages; this one was not sent",
+                        room, req.clientId);
       }
       subscription.setTypingState(false);  // the message ends typing: a new `true` is a change
       context.hub.publish(context.shard, room,
@@ -140,7 +151,13 @@ void Conversation::unsubscribe(ConversationContext& context, RoomSubscription& s
 void Conversation::refuse(ConversationContext& context, std::string_view code,
                           std::string_view message, std::string_view room,
                           std::string_view clientId) {
-  context.metrics.reject(metrics::rejectionForCode(code));
+  refuseAs(context, metrics::rejectionForCode(code), code, message, room, clientId);
+}
+
+void Conversation::refuseAs(ConversationContext& context, metrics::Rejection reason,
+                            std::string_view code, std::string_view message, std::string_view room,
+                            std::string_view clientId) {
+  context.metrics.reject(reason);
   reply(context.encode(buildErrorJson(code, message, clientId, room), 0), room);
 }
 
@@ -150,21 +167,38 @@ void Conversation::reply(const Frame& frame, std::string_view room) {
   transport_.send(frame);
 }
 
-bool Conversation::takeMessageToken(const ConversationContext& context) {
-  const double rate = context.options.maxMessageRate;
-  if (rate <= 0) return true;
-  const double burst = 2 * rate;
+Conversation::RateRefusal Conversation::takeMessageToken(const ConversationContext& context) {
+  const ConversationOptions& options = context.options;
+  const double rate = options.maxMessageRate;
+  if (rate <= 0 && !options.userRates && !options.addressRates) return RateRefusal::None;
   const std::int64_t now = context.steadyClock();
-  if (messageTokens_ < 0) {
-    messageTokens_ = static_cast<float>(burst);
-  } else {
-    messageTokens_ = static_cast<float>(
-        std::min(burst, messageTokens_ + static_cast<double>(now - lastRefillMs_) * rate / 1000.0));
+  if (rate > 0) {
+    const double burst = 2 * rate;
+    if (messageTokens_ < 0) {
+      messageTokens_ = static_cast<float>(burst);
+    } else {
+      messageTokens_ = static_cast<float>(std::min(
+          burst, messageTokens_ + static_cast<double>(now - lastRefillMs_) * rate / 1000.0));
+    }
+    lastRefillMs_ = now;
+    if (messageTokens_ < 1) return RateRefusal::Connection;
+    messageTokens_ -= 1;
   }
-  lastRefillMs_ = now;
-  if (messageTokens_ < 1) return false;
-  messageTokens_ -= 1;
-  return true;
+  // The shared buckets: one atomic compare-and-swap each, on a word other shards may touch too.
+  std::uint32_t userSlot = RateBucketTable::kNoSlot;
+  if (options.userRates) {
+    userSlot = options.userRates->slotOf(username_);
+    if (!options.userRates->take(userSlot, now)) {
+      if (rate > 0) messageTokens_ += 1;
+      return RateRefusal::User;
+    }
+  }
+  if (options.addressRates && !options.addressRates->take(addressSlot_, now)) {
+    if (rate > 0) messageTokens_ += 1;
+    if (options.userRates) options.userRates->refund(userSlot);
+    return RateRefusal::Address;
+  }
+  return RateRefusal::None;
 }
 
 void Conversation::typing(ConversationContext& context, RoomSubscription& subscription,

@@ -19,6 +19,7 @@
 
 #include "chat/Hub.h"
 #include "chat/Protocol.h"
+#include "chat/RateBucketTable.h"
 #include "chat/RoomSubscription.h"
 #include "chat/Transport.h"
 
@@ -27,7 +28,8 @@ class TokenService;
 }
 namespace parley::metrics {
 class Metrics;
-}
+enum class Rejection : unsigned;
+}  // namespace parley::metrics
 
 namespace parley::chat {
 
@@ -35,6 +37,10 @@ struct ConversationOptions {
   ProtocolLimits limits;
   double maxMessageRate = 30;  // chat messages per second per connection (bursts of twice); 0: off
   std::size_t maxRooms = 100;  // subscriptions of one connection to /ws
+  // The limits across connections (docs/PROTOCOL.md, "Limits"): tables shared by every shard,
+  // owned by app/Server. Null: that limit is off.
+  RateBucketTable* userRates = nullptr;     // per user name, all their connections together
+  RateBucketTable* addressRates = nullptr;  // per client address, all its connections together
 };
 
 // What every conversation of one shard shares. It is handed to each call that needs it rather
@@ -63,8 +69,10 @@ class Conversation {
   static constexpr std::int64_t kTypingRepeatMs = 1000;
 
   // `transport` outlives the conversation (it holds it). `room`: the path's room of a
-  // connection to /ws/{room}; empty for /ws.
-  Conversation(Transport& transport, std::string username, std::string room);
+  // connection to /ws/{room}; empty for /ws. `addressSlot`: the client address's slot in the
+  // address rate table (RateBucketTable::slotOf, computed once at the upgrade), or kNoSlot.
+  Conversation(Transport& transport, std::string username, std::string room,
+               std::uint32_t addressSlot = RateBucketTable::kNoSlot);
   Conversation(const Conversation&) = delete;
   Conversation& operator=(const Conversation&) = delete;
   ~Conversation();
@@ -114,7 +122,14 @@ class Conversation {
   // that room's catch-up; on /ws/{room} every one follows the path room's, as every frame after
   // the handshake does.
   void reply(const Frame& frame, std::string_view room);
-  bool takeMessageToken(const ConversationContext& context);
+  // refuse(), counted under `reason` rather than under the code's own name.
+  void refuseAs(ConversationContext& context, metrics::Rejection reason, std::string_view code,
+                std::string_view message, std::string_view room, std::string_view clientId);
+  // Which limit refused a chat message, if any.
+  enum class RateRefusal : std::uint8_t { None, Connection, User, Address };
+  // The connection's bucket, then the user's, then the address's; a token taken from one is
+  // given back when a later one refuses, so a refused message costs nothing.
+  RateRefusal takeMessageToken(const ConversationContext& context);
   void typing(ConversationContext& context, RoomSubscription& subscription, bool state);
   void requestHistory(ConversationContext& context, const std::string& room, std::uint64_t before,
                       std::size_t limit);
@@ -133,6 +148,9 @@ class Conversation {
   std::int64_t lastTypingMs_ = 0;     // the typing throttle
   std::int64_t lastRefillMs_ = 0;     // the message rate limit: a token bucket
   float messageTokens_ = -1;          // -1: not started (a full bucket)
+  // In the padding after the float: an idle connection pays no byte for it. (The user's slot is
+  // hashed from the name per sent message instead: ~10 ns, and 4 bytes less per connection.)
+  std::uint32_t addressSlot_;
 };
 
 }  // namespace parley::chat

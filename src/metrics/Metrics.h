@@ -40,6 +40,8 @@ enum class Rejection : unsigned {
   NotSubscribed,
   AlreadySubscribed,
   TooManyRooms,
+  UserRateLimited,     // error rate_limited, refused by the per-user limit
+  AddressRateLimited,  // error rate_limited, refused by the per-address limit
   Count
 };
 

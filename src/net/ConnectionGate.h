@@ -39,10 +39,11 @@ class ConnectionGate {
 
   std::size_t open() const { return open_.load(std::memory_order_relaxed); }
 
- private:
-  // An IPv4 or IPv6 address as bytes (the port left out: one client, many ports).
+  // An IPv4 or IPv6 address as bytes (the port left out: one client, many ports); empty for
+  // other families. Also the key of the per-address message rate (WsSession).
   static std::string key(const sockaddr_storage& peer);
 
+ private:
   const std::size_t max_;
   const std::size_t maxPerAddress_;
   std::atomic<std::size_t> open_{0};

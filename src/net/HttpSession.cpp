@@ -192,11 +192,22 @@ std::variant<Upgrade, Refusal> checkUpgrade(const bhttp::request<Body>& req, Ser
 void startWebSocket(Shard& shard, FileDescriptor fd, Admission admission, Upgrade up,
                     std::string early) {
   shard.ctx().metrics.connectionOpened();
+  // The client address's slot in the per-address message rate table, found once here: the
+  // conversation keeps 4 bytes (in padding) instead of the address.
+  std::uint32_t addressSlot = chat::RateBucketTable::kNoSlot;
+  if (chat::RateBucketTable* rates = shard.ctx().conversation.addressRates) {
+    sockaddr_storage peer{};
+    socklen_t peerLen = sizeof peer;
+    if (::getpeername(fd.get(), reinterpret_cast<sockaddr*>(&peer), &peerLen) == 0) {
+      const std::string address = ConnectionGate::key(peer);
+      if (!address.empty()) addressSlot = rates->slotOf(address);
+    }
+  }
   // The session writes the 101 itself, in one write with the history and presence frames that
   // follow it: one write per connect instead of three.
   auto session =
       std::allocate_shared<WsSession>(PooledAllocator<WsSession>(), shard, std::move(fd), admission,
-                                      std::move(up.room), std::move(up.username));
+                                      std::move(up.room), std::move(up.username), addressSlot);
   session->start(std::move(up.response), std::move(early), up.since, up.tokenExpiresAtMs);
 }
 

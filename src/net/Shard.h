@@ -89,6 +89,16 @@ class Shard {
   // The hub's join/leave batches: calls Hub::flushBatches at steady millisecond `dueMs`.
   void wakeAt(std::int64_t dueMs);
   void countDelivered(std::uint64_t n) { delivered_ += n; }
+  // A session's bytes held in incomplete frames went from `before` to `after`. Returns false
+  // (and counts nothing) when growth would take the shard past --max-partial-frame-memory.
+  bool holdPartial(std::size_t before, std::size_t after) {
+    if (after > before && ctx_.options.maxPartialBytesPerShard != 0 &&
+        partialBytes_ - before + after > ctx_.options.maxPartialBytesPerShard)
+      return false;
+    partialBytes_ = partialBytes_ - before + after;
+    return true;
+  }
+  std::size_t partialBytes() const { return partialBytes_; }
   void countWrite() { ++writes_; }
 
   void startTimers();
@@ -123,6 +133,7 @@ class Shard {
   boost::asio::steady_timer sweepTimer_;
   std::uint64_t delivered_ = 0;
   std::uint64_t writes_ = 0;
+  std::size_t partialBytes_ = 0;  // held by the sessions' parsers between reads (holdPartial)
 };
 
 std::int64_t steadyMillis();

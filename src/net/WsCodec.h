@@ -76,6 +76,23 @@ class WsFrameParser {
   std::size_t bufferedBytes() const {
     return carry_ ? carry_->partial.size() + carry_->fragments.size() : 0;
   }
+  // The memory those bytes take (allocated capacity and the carry itself): what the shard's
+  // bound on partial frames counts (--max-partial-frame-memory).
+  std::size_t heldBytes() const {
+    return carry_ ? sizeof(Carry) + carry_->partial.capacity() + carry_->fragments.capacity() : 0;
+  }
+  // Since when (the caller's clock) something incomplete has been held: the first carried byte of
+  // the frame or fragmented message still waiting; 0 while nothing is held. The caller stamps it
+  // after feed() (the parser has no clock): a carry left by feed() takes `nowMs` if it has none.
+  std::int64_t incompleteSinceMs() const { return carry_ ? carry_->sinceMs : 0; }
+  void stampIncomplete(std::int64_t nowMs) {
+    if (carry_ && carry_->sinceMs == 0) carry_->sinceMs = nowMs;
+  }
+  // Drops whatever is held; the parser must not be fed again (the connection is closing).
+  void release() {
+    carry_.reset();
+    failed_ = true;
+  }
 
  private:
   struct Step {
@@ -100,8 +117,9 @@ class WsFrameParser {
   // What is kept between feed() calls, allocated only while there is some: two empty strings
   // would cost every idle connection 64 bytes.
   struct Carry {
-    std::string partial;    // an incomplete frame carried over from the previous feed()
-    std::string fragments;  // payload of a fragmented data message so far
+    std::string partial;       // an incomplete frame carried over from the previous feed()
+    std::string fragments;     // payload of a fragmented data message so far
+    std::int64_t sinceMs = 0;  // stampIncomplete(): when this carry began (the frame deadline)
   };
   Carry& carry() {
     if (!carry_) carry_ = std::make_unique<Carry>();

@@ -36,12 +36,12 @@ chat::Frame makeTextFrame(std::string_view json, std::uint64_t messageId) {
 }
 
 WsSession::WsSession(Shard& shard, FileDescriptor fd, Admission admission, std::string room,
-                     std::string username)
+                     std::string username, std::uint32_t addressSlot)
     : shard_(shard),
       fd_(std::move(fd)),
       parser_(shard.ctx().options.maxFrameBytes),
       admission_(admission),
-      conversation_(*this, std::move(username), std::move(room)) {}
+      conversation_(*this, std::move(username), std::move(room), addressSlot) {}
 
 void WsSession::closeSocket() {
   if (!fd_) return;
@@ -117,8 +117,28 @@ void WsSession::readLoop() {
 bool WsSession::consume(char* data, std::size_t len) {
   if (state_ == State::Closed) return false;
   if (parserFailed_) return true;  // closing after a protocol error: discard until EOF/deadline
+  const std::size_t heldBefore = parser_.heldBytes();
+  consuming_ = true;
   const std::uint16_t error =
       parser_.feed(data, len, [this](const WsMessage& msg) { return onMessage(msg); });
+  consuming_ = false;
+  // What the connection holds between reads is counted against the shard's bound. Only growth
+  // is checked, so a read that completes a frame is never refused.
+  if (state_ == State::Closed) {  // finished inside the feed: what was counted goes back here
+    shard_.holdPartial(heldBefore, 0);
+    return false;
+  }
+  const std::size_t heldAfter = parser_.heldBytes();
+  if (heldAfter != heldBefore || heldAfter != 0) {
+    if (!shard_.holdPartial(heldBefore, heldAfter)) {
+      // Past the bound, new partial data is refused by closing the connection that brought it:
+      // O(1), no scan of the shard, and the bound holds exactly. A parked frame frees its place
+      // at its deadline (--frame-timeout), so an honest client is refused at most that long.
+      dropPartial("partial frames over the server's memory bound", heldBefore);
+      return state_ != State::Closed;
+    }
+    parser_.stampIncomplete(lastHeardMs_);
+  }
   if (error) {
     parserFailed_ = true;
     beginClose(error, error == close_code::kTooBig           ? "message too big"
@@ -354,9 +374,13 @@ void WsSession::keepAliveTick(std::int64_t nowMs) {
   if (state_ != State::Open) return;
   conversation_.tick(nowMs);  // past the token's deadline it closes (4001)
   if (state_ != State::Open) return;
+  const auto& options = shard_.ctx().options;
+  if (const std::int64_t since = parser_.incompleteSinceMs();
+      since != 0 && options.frameTimeout.count() > 0 &&
+      nowMs - since >= options.frameTimeout.count())
+    return dropPartial("frame not completed in time", parser_.heldBytes());
   // An idle connection keeps no queue array (a busy one keeps it from turn to turn).
   if (queue_.empty() && queue_.capacity() != 0 && !dirty_) std::vector<chat::Frame>().swap(queue_);
-  const auto& options = shard_.ctx().options;
   const std::int64_t silentMs = nowMs - lastHeardMs_;
   if (silentMs >= options.idleTimeout.count()) {
     beginClose(close_code::kKeepAliveTimeout, "keep-alive timeout");
@@ -366,8 +390,18 @@ void WsSession::keepAliveTick(std::int64_t nowMs) {
   }
 }
 
+void WsSession::dropPartial(const char* reason, std::size_t counted) {
+  shard_.holdPartial(counted, 0);
+  parser_.release();
+  parserFailed_ = true;
+  beginClose(close_code::kPolicyViolation, reason);
+}
+
 void WsSession::finish(std::uint16_t countedCode) {
   if (state_ == State::Closed) return;
+  // Inside the parser's callback, consume() gives back what it counted once feed() returns (and
+  // the parser is not released under its feet: it goes with the session).
+  if (!consuming_) shard_.holdPartial(parser_.heldBytes(), 0);
   if (state_ == State::Open && countedCode) shard_.ctx().metrics.disconnect(countedCode);
   state_ = State::Closed;
   conversation_.end(conversationContext());

@@ -33,9 +33,10 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public c
  public:
   static constexpr std::size_t kMaxWriteFrames = 1024;  // frames per write: Linux's IOV_MAX
   // Takes ownership of `fd`, a connected TCP socket.
-  // `admission`: what the ConnectionGate counted this connection as.
+  // `admission`: what the ConnectionGate counted this connection as. `addressSlot`: the client
+  // address's slot in the per-address message rate table (chat::RateBucketTable), or kNoSlot.
   WsSession(Shard& shard, FileDescriptor fd, Admission admission, std::string room,
-            std::string username);
+            std::string username, std::uint32_t addressSlot = chat::RateBucketTable::kNoSlot);
   ~WsSession();
 
   // Queues the handshake `response` (it leaves with the catch-up frames), starts the
@@ -62,6 +63,8 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public c
   // Called by the shard with the epoll events of the socket.
   void onEvents(std::uint32_t events);
   void keepAliveTick(std::int64_t nowMs);
+  // Bytes this connection holds in an incomplete frame or message (counted in the shard's bound).
+  std::size_t partialBytes() const { return parser_.heldBytes(); }
 
  private:
   friend class Shard;
@@ -97,6 +100,10 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public c
   void wrote(int result);  // bytes written, or -errno
   // Gives the connection's place in the gate back and closes the socket (once).
   void closeSocket();
+  // Closes with 1008 for what its partial frame did (too slow, or too much for the shard): the
+  // held bytes go at once, and what follows is discarded like after a protocol error.
+  // `counted`: what the shard's bound counts for this session now.
+  void dropPartial(const char* reason, std::size_t counted);
 
   Shard& shard_;
   FileDescriptor fd_;
@@ -107,8 +114,9 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public c
   bool pingOutstanding_ : 1 = false;
   bool closeQueued_ : 1 = false;
   bool writeShut_ : 1 = false;
-  bool parserFailed_ : 1 = false;
+  bool parserFailed_ : 1 = false;  // or closed for a partial frame: input is discarded
   bool writeFailed_ : 1 = false;
+  bool consuming_ : 1 = false;      // inside parser_.feed() (finish() then leaves the count to it)
   std::uint16_t pendingClose_ = 0;  // decided inside send(); carried out at flush
   WsFrameParser parser_;
 

@@ -136,7 +136,12 @@ export async function startServer({ args = [], readyTimeoutMs = 10000, env = {},
   // Load tests send faster than the per-connection message limit allows; the limit has its own
   // test (rate-limit.test.mjs), which passes --max-message-rate itself.
   const rateArgs = args.includes('--max-message-rate') ? [] : ['--max-message-rate', '0'];
-  const argv = ['--host', '127.0.0.1', '--port', String(port), '--threads', '2', ...storeArgs, ...rateArgs, ...args];
+  // The limits across connections too (per user, per address: every test client shares 127.0.0.1),
+  // unless a test sets them itself.
+  for (const flag of ['--max-user-message-rate', '--max-address-message-rate'])
+    if (!args.includes(flag)) rateArgs.push(flag, '0');
+  const threadArgs = args.includes('--threads') ? [] : ['--threads', '2'];
+  const argv = ['--host', '127.0.0.1', '--port', String(port), ...threadArgs, ...storeArgs, ...rateArgs, ...args];
   const command = nofile ? 'prlimit' : path.resolve(bin);
   const commandArgs = nofile ? [`--nofile=${nofile}:${nofile}`, '--', path.resolve(bin), ...argv] : argv;
   const proc = spawn(command, commandArgs, {

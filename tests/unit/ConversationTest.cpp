@@ -105,8 +105,9 @@ struct Fixture {
 // send, in order, and how it was closed.
 class Connection final : public Transport, public std::enable_shared_from_this<Connection> {
  public:
-  Connection(Fixture& f, std::string name, std::string room = "room")
-      : f_(f), conversation(*this, std::move(name), std::move(room)) {}
+  Connection(Fixture& f, std::string name, std::string room = "room",
+             std::uint32_t addressSlot = RateBucketTable::kNoSlot)
+      : f_(f), conversation(*this, std::move(name), std::move(room), addressSlot) {}
 
   void join(std::optional<std::uint64_t> since = std::nullopt) {
     conversation.start(f_.context, since);
@@ -179,6 +180,48 @@ TEST(Conversation, JoinSendsPresenceThenLiveTraffic) {
   alice->say(R"({"content":"hi"})");
   EXPECT_EQ(alice->messageIds(), (std::vector<std::uint64_t>{1}));
   EXPECT_EQ(f.metrics.rejected(metrics::Rejection::RateLimited), 0u);
+}
+
+// The buckets across connections: one user's connections share theirs, one address's
+// connections theirs; a message one limit refuses costs nothing against the others.
+TEST(Conversation, UserAndAddressBucketsSpanConnections) {
+  Fixture f;  // no per-connection limit
+  RateBucketTable users(1, 2), addresses(1, 3);
+  f.context.options.userRates = &users;
+  f.context.options.addressRates = &addresses;
+  const auto office = addresses.slotOf("10.0.0.1"), home = addresses.slotOf("10.0.0.2");
+  auto connect = [&](const char* name, std::uint32_t slot) {
+    auto c = std::make_shared<Connection>(f, name, "room", slot);
+    c->join();
+    return c;
+  };
+  auto alice1 = connect("alice", office), alice2 = connect("alice", office);
+  auto bob = connect("bob", office), carol = connect("carol", home);
+  alice1->say(R"({"content":"one"})");
+  alice2->say(R"({"content":"two"})");
+  EXPECT_EQ(carol->messageIds().size(), 2u);
+  alice2->say(R"({"content":"three","client_id":"a3"})");  // alice's burst is spent
+  EXPECT_EQ(alice2->lastCode(), "rate_limited");
+  EXPECT_EQ(alice2->last().at("client_id"), "a3");
+  EXPECT_EQ(f.metrics.rejected(metrics::Rejection::UserRateLimited), 1u);
+  bob->say(
+      R"({"content":"four"})");  // the office's third and last token (alice's refusal took none)
+  EXPECT_EQ(carol->messageIds().size(), 3u);
+  bob->say(R"({"content":"five","client_id":"b2"})");
+  EXPECT_EQ(bob->lastCode(), "rate_limited");
+  EXPECT_EQ(f.metrics.rejected(metrics::Rejection::AddressRateLimited), 1u);
+  EXPECT_EQ(f.metrics.rejected(metrics::Rejection::RateLimited), 0u);
+  // Bob's user token for the refused message was given back: one left of his two.
+  EXPECT_TRUE(users.take(users.slotOf("bob"), steadyNow));
+  EXPECT_FALSE(users.take(users.slotOf("bob"), steadyNow));
+  // Carol, from another address, is unaffected.
+  carol->say(R"({"content":"six"})");
+  carol->say(R"({"content":"seven"})");
+  EXPECT_EQ(carol->messageIds().size(), 5u);
+  // A second later the office has one token again.
+  steadyNow += 1000;
+  alice1->say(R"({"content":"eight"})");
+  EXPECT_EQ(carol->messageIds().size(), 6u);
 }
 
 TEST(Conversation, RateBucketRefusesPastTheBurstEachRefusalSaidAndRefills) {

@@ -922,5 +922,36 @@ TEST(WsUtf8, CharacterSplitAcrossFragmentsIsValidWhenJoined) {
   }
 }
 
+// The frame deadline's clock: a carry is stamped once, keeps its stamp while the same frame waits,
+// and a new incomplete frame after a complete one starts a new stamp.
+TEST(WsFrameParser, IncompleteFrameKeepsItsFirstStamp) {
+  Harness h;
+  EXPECT_EQ(h.parser.incompleteSinceMs(), 0);
+  EXPECT_EQ(h.parser.heldBytes(), 0u);
+  const std::string a = clientFrame(WsOpcode::Text, "hello world");
+  ASSERT_EQ(h.feed(a.substr(0, 5)), 0);
+  h.parser.stampIncomplete(100);
+  EXPECT_EQ(h.parser.incompleteSinceMs(), 100);
+  EXPECT_GE(h.parser.heldBytes(), 5u);
+  ASSERT_EQ(h.feed(a.substr(5, 3)), 0);
+  h.parser.stampIncomplete(200);
+  EXPECT_EQ(h.parser.incompleteSinceMs(), 100);  // the same frame still waits: its first stamp
+  const std::string b = clientFrame(WsOpcode::Text, "next");
+  ASSERT_EQ(h.feed(a.substr(8) + b.substr(0, 3)), 0);
+  ASSERT_EQ(h.got, std::vector<Received>{text("hello world")});
+  EXPECT_EQ(h.parser.incompleteSinceMs(), 0);  // a new frame began: not yet stamped
+  h.parser.stampIncomplete(300);
+  EXPECT_EQ(h.parser.incompleteSinceMs(), 300);
+  ASSERT_EQ(h.feed(b.substr(3)), 0);
+  EXPECT_EQ(h.parser.incompleteSinceMs(), 0);
+  EXPECT_EQ(h.parser.heldBytes(), 0u);  // idle again: nothing held
+  // release(): what was held goes, and the parser takes nothing more.
+  ASSERT_EQ(h.feed(a.substr(0, 4)), 0);
+  EXPECT_GT(h.parser.heldBytes(), 0u);
+  h.parser.release();
+  EXPECT_EQ(h.parser.heldBytes(), 0u);
+  EXPECT_NE(h.feed(a.substr(4)), 0);
+}
+
 }  // namespace
 }  // namespace parley::net
