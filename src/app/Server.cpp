@@ -111,7 +111,8 @@ int runServer(const Config& config) {
   auth::AccountDirectory accountNames;
   auto accounts = std::make_unique<auth::AuthService>(
       config.db != "none" ? store::openStore(config.db) : nullptr, accountNames, hasher, tokens,
-      [] { return net::unixMillis() / 1000; }, config.authQueue);
+      &net::unixMillis, config.authQueue,
+      auth::LoginLimits{.accountBudgetPerHour = config.loginAccountBudget});
   log("auth: %s; %zu account%s",
       config.authRequired ? "required (every WebSocket needs a token)"
                           : "open (tokens verified when given)",

@@ -73,7 +73,7 @@ HttpReply authReply(const auth::AuthResult& result, bool registering, metrics::R
       rejected = true;
       why = metrics::Rejection::TooManyAttempts;
       HttpReply r = jsonError(429, "too_many_attempts",
-                              "too many wrong passwords for this account lately: wait and retry");
+                              "too many wrong passwords for this name lately: wait and retry");
       r.retryAfterSeconds = result.retryAfter;
       return r;
     }
