@@ -86,10 +86,10 @@ void AuthService::run() {
   }
 }
 
-store::StoreStatus AuthService::find(const std::string& key, std::optional<store::Account>& out) {
-  if (accounts_) return accounts_->findAccount(key, out);
-  out.reset();
-  if (auto it = memory_.find(key); it != memory_.end()) out = it->second;
+store::StoreStatus AuthService::find(const std::string& key, std::vector<store::Account>& out) {
+  if (accounts_) return accounts_->findAccounts(key, out);
+  out.clear();
+  if (auto it = memory_.find(key); it != memory_.end()) out.push_back(it->second);
   return {};
 }
 
@@ -119,14 +119,14 @@ AuthResult AuthService::handle(const Job& job) {
   AuthResult failed;
   store::Account account;
   account.key = store::accountKey(job.username);
-  std::optional<store::Account> existing;
+  std::vector<store::Account> existing;  // the accounts whose names look like this one
   if (job.registering) {
     // Checked before hashing: a taken name costs a lookup, not 100 ms of CPU.
     if (auto st = find(account.key, existing); !st.ok) {
       failed.error = st.error;
       return failed;
     }
-    if (existing) {
+    if (!existing.empty()) {
       failed.outcome = AuthOutcome::UsernameTaken;
       return failed;
     }
@@ -149,7 +149,7 @@ AuthResult AuthService::handle(const Job& job) {
         failed.error = st.error;
         return failed;
       }
-      if (!existing || existing->passwordHash != account.passwordHash) {
+      if (existing.empty() || existing.front().passwordHash != account.passwordHash) {
         failed.outcome = AuthOutcome::UsernameTaken;
         return failed;
       }
@@ -170,20 +170,24 @@ AuthResult AuthService::handle(const Job& job) {
     failed.error = st.error;
     return failed;
   }
-  if (!existing) {
+  // Usually one; more only for accounts of an older naming rule whose names now look alike:
+  // each keeps its password (store::accountsNamed).
+  const std::vector<const store::Account*> named = store::accountsNamed(existing, job.username);
+  if (named.empty()) {
     // As slow as a wrong password: the answer's timing must not tell which names exist.
     hasher_.verifyNothing(job.password);
     policy_.failed(account.key, job.address, nowMs);
     failed.outcome = AuthOutcome::InvalidCredentials;
     return failed;
   }
-  if (!hasher_.verify(existing->passwordHash, job.password)) {
-    policy_.failed(account.key, job.address, nowMs);
-    failed.outcome = AuthOutcome::InvalidCredentials;
-    return failed;
+  for (const store::Account* candidate : named) {
+    if (!hasher_.verify(candidate->passwordHash, job.password)) continue;
+    policy_.succeeded(account.key, job.address, nowMs);
+    return issued(candidate->username);
   }
-  policy_.succeeded(account.key, job.address, nowMs);
-  return issued(std::move(existing->username));
+  policy_.failed(account.key, job.address, nowMs);
+  failed.outcome = AuthOutcome::InvalidCredentials;
+  return failed;
 }
 
 }  // namespace parley::auth

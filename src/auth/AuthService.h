@@ -13,6 +13,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "auth/LoginPolicy.h"
 #include "store/AccountStore.h"
@@ -25,7 +26,7 @@ class TokenService;
 
 enum class AuthOutcome {
   Ok,
-  UsernameTaken,       // register: the name (ignoring ASCII case) has an account
+  UsernameTaken,       // register: the name, or one that looks like it, has an account
   InvalidCredentials,  // login: no such account, or the wrong password (never says which)
   TooManyFailures,     // login: too many wrong passwords for this name lately (LoginPolicy); wait
   Unavailable,         // the store failed, or the service is stopping: try again later
@@ -75,7 +76,7 @@ class AuthService {
   bool submit(Job job);
   void run();
   AuthResult handle(const Job& job);
-  store::StoreStatus find(const std::string& key, std::optional<store::Account>& out);
+  store::StoreStatus find(const std::string& key, std::vector<store::Account>& out);
   store::StoreStatus create(const store::Account& account, bool& created);
   AuthResult issued(std::string username);
 

@@ -450,7 +450,7 @@ test('--auth open: a registered name is its owner\'s alone, and stays so after a
       const r = await upgradeRequest(s.port, '/ws/r?username=oscar');
       assert.equal(r.status, 403, r.body);
       assert.equal(r.json.error, 'username_reserved');
-      assert.match(s.output(), /1 account\b/);
+      assert.match(s.output(), /1 registered name\b/);
     } finally {
       await s.stop();
     }

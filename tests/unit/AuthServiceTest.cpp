@@ -177,6 +177,35 @@ TEST(AuthService, WhenANamesBudgetIsSpentAnAddressItLoggedInFromStillGetsIn) {
   EXPECT_EQ(loginAs(f, *service, n, "dana", "dana password", "10.0.0.4").outcome, AuthOutcome::Ok);
 }
 
+TEST(AuthService, ANameThatLooksLikeATakenOneIsTakenAndLogsInToIt) {
+  Fixture f;
+  auto service = f.make();
+  ASSERT_TRUE(service->registerAccount("Carol", "carol password", f.answers.collector()));
+  ASSERT_EQ(f.answers.at(0).outcome, AuthOutcome::Ok);
+  std::size_t n = 1;
+  for (const char* lookalike : {"C\xd0\xb0rol",
+                                "\xd0\xa1"
+                                "arol",
+                                "CAROL", "Car\xce\xbfl"}) {
+    ASSERT_TRUE(service->registerAccount(lookalike, "another password", f.answers.collector()));
+    EXPECT_EQ(f.answers.at(n++).outcome, AuthOutcome::UsernameTaken) << lookalike;
+    EXPECT_TRUE(f.names.hasName(lookalike)) << lookalike;
+  }
+  // One account has the look: any spelling of it is that account, with its password only.
+  const AuthResult in = loginAs(f, *service, n,
+                                "\xd0\xa1"
+                                "arol",
+                                "carol password", "10.0.0.1");
+  EXPECT_EQ(in.outcome, AuthOutcome::Ok);
+  EXPECT_EQ(in.username, "Carol");
+  EXPECT_EQ(loginAs(f, *service, n,
+                    "\xd0\xa1"
+                    "arol",
+                    "another password", "10.0.0.1")
+                .outcome,
+            AuthOutcome::InvalidCredentials);
+}
+
 TEST(AuthService, AccountsKeptInMemoryAreBounded) {
   Fixture f;
   auto service = f.make(8, 1);
