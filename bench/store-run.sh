@@ -11,8 +11,13 @@
 # binaries run as the `postgres` user (initdb refuses root). Stopped and removed on exit, also on
 # Ctrl-C or a failure.
 #
+# SQLite runs once per --fsync policy (fresh file each): none (the OS writes back when it likes),
+# batch (one fdatasync per group commit, the server's default) and always (batch, and every SQLite
+# transaction synced), so the cost of each is measured side by side.
+#
 # Knobs (environment):
 #   STORE_BENCH_STORES="sqlite postgres"   which stores
+#   STORE_BENCH_FSYNC="none batch always"  SQLite's --fsync policies, one run each
 #   PARLEY_PG_BINDIR=/usr/lib/postgresql/15/bin
 #   STORE_RESULTS_FILE=                    if set, the JSON lines are appended there
 # Exit status: 0 when every store ran (a PostgreSQL that is not installed is reported as skipped),
@@ -24,6 +29,7 @@ repo=$(cd "$here/.." && pwd)
 BIN=${1:-$repo/build/bench/storebench}
 [ $# -gt 0 ] && shift
 STORES=${STORE_BENCH_STORES:-sqlite postgres}
+FSYNCS=${STORE_BENCH_FSYNC:-none batch always}
 PG_BINDIR=${PARLEY_PG_BINDIR:-/usr/lib/postgresql/15/bin}
 RESULTS_FILE=${STORE_RESULTS_FILE:-}
 
@@ -73,10 +79,11 @@ free_port() {
 }
 
 # Runs storebench in the background (so a signal reaches our trap at once), output to $1.out.
-run_storebench() { # NAME URL
+run_storebench() { # NAME URL [more storebench options]
   local name=$1 url=$2
+  shift 2
   echo
-  timeout -k 10 "$OUTER_TIMEOUT" "$BIN" --db "$url" "${args[@]}" >"$tmp/$name.out" 2>"$tmp/$name.err" &
+  timeout -k 10 "$OUTER_TIMEOUT" "$BIN" --db "$url" "$@" "${args[@]}" >"$tmp/$name.out" 2>"$tmp/$name.err" &
   child=$!
   # Show it as it comes (the table arrives at the end of the run).
   tail -n +1 -f --pid="$child" "$tmp/$name.out" 2>/dev/null &
@@ -140,11 +147,15 @@ declare -A outcome
 for store in $STORES; do
   case "$store" in
     sqlite)
-      echo "== SQLite (WAL, synchronous=NORMAL as Parley sets it: a commit does not fsync) =="
-      if run_storebench sqlite "sqlite:$tmp/sqlite/store.db"; then outcome[sqlite]=ok; else
-        outcome[sqlite]=failed
-        status=1
-      fi
+      for fsync in $FSYNCS; do
+        echo "== SQLite, --fsync $fsync (appends go to the inbox log; the database is WAL) =="
+        if run_storebench "sqlite-$fsync" "sqlite:$tmp/sqlite-$fsync/store.db" --fsync "$fsync"; then
+          outcome[sqlite-$fsync]=ok
+        else
+          outcome[sqlite-$fsync]=failed
+          status=1
+        fi
+      done
       ;;
     postgres)
       echo
@@ -188,7 +199,15 @@ done
 echo
 echo "==== summary ($(date -u +%Y-%m-%dT%H:%M:%SZ), load average now $(cut -d' ' -f1-3 /proc/loadavg)) ===="
 legend=
+runs=
 for store in $STORES; do
+  if [ "$store" = sqlite ]; then
+    for fsync in $FSYNCS; do runs="$runs sqlite-$fsync"; done
+  else
+    runs="$runs $store"
+  fi
+done
+for store in $runs; do
   [ -n "${outcome[$store]:-}" ] || continue
   if [ -s "$tmp/$store.out" ] && grep -q '^case ' "$tmp/$store.out"; then
     echo

@@ -3,6 +3,7 @@
 //   storebench --db sqlite:/tmp/x.db            (a fresh file: created, measured, deleted)
 //   storebench --db postgres://user@127.0.0.1:5432/scratch
 //   storebench                                   (a fresh SQLite file in a temp dir)
+//   storebench --fsync none|batch|always         (SQLite: when the inbox log is synced)
 //
 // Two kinds of case, each measured for --seconds (3) of wall time after --warmup (0.5) s of the
 // same load, unmeasured:
@@ -132,6 +133,7 @@ struct Options {
   double timeout = 0;  // 0: derived from the cases
   std::string room_prefix;
   std::string label;
+  std::string fsync = "batch";  // SQLite: the server's --fsync
 };
 
 Options parse_args(int argc, char** argv) {
@@ -185,6 +187,12 @@ Options parse_args(int argc, char** argv) {
       ->type_name("S")
       ->check(real(1, 86400));
   app.add_option("--label", o.label, "copied into the output")->type_name("TEXT");
+  app.add_option("--fsync", o.fsync,
+                 "SQLite: when the inbox log is synced, as the server's --fsync: none, batch\n"
+                 "(one fdatasync per append call, i.e. per group commit) or always (batch,\n"
+                 "and every SQLite transaction synced) (batch)")
+      ->type_name("POLICY")
+      ->check(CLI::IsMember({"none", "batch", "always"}));
   if (const std::string err = flags::parse(app, argc, argv); !err.empty())
     die(2, "%s", err.c_str());
   if (o.batches.empty() && o.producers.empty()) die(2, "nothing to measure");
@@ -218,7 +226,12 @@ std::string prepare_db(Options& o) {
     if (!::mkdtemp(buf.data())) die(1, "mkdtemp %s: %s", templ.c_str(), std::strerror(errno));
     const std::string dir = buf.data();
     const std::string path = dir + "/store.db";
-    g_cleanup.files = {path, path + "-wal", path + "-shm", path + "-journal"};
+    g_cleanup.files = {path,
+                       path + "-wal",
+                       path + "-shm",
+                       path + "-journal",
+                       path + "-inbox-0",
+                       path + "-inbox-1"};
     g_cleanup.dirs = {dir};
     return "sqlite:" + path;
   }
@@ -236,7 +249,12 @@ std::string prepare_db(Options& o) {
     }
     if (exists(path + "-wal") && !o.keep) die(2, "%s-wal exists: not a fresh store", path.c_str());
     if (!o.keep) {
-      g_cleanup.files = {path, path + "-wal", path + "-shm", path + "-journal"};
+      g_cleanup.files = {path,
+                         path + "-wal",
+                         path + "-shm",
+                         path + "-journal",
+                         path + "-inbox-0",
+                         path + "-inbox-1"};
       // Parent directories openStore() is about to create: removed too (when left empty).
       std::string dir = path;
       while (true) {
@@ -394,8 +412,9 @@ struct Producer {
   int outstanding = 0;
 };
 
-CaseResult run_writer(const std::string& url, const Workload& w, int producers, int window,
-                      double warmup, double seconds, double drain) {
+CaseResult run_writer(const std::string& url, const parley::store::StoreOptions& options,
+                      const Workload& w, int producers, int window, double warmup, double seconds,
+                      double drain) {
   CaseResult r;
   r.kind = "writer";
   r.producers = producers;
@@ -417,8 +436,8 @@ CaseResult run_writer(const std::string& url, const Workload& w, int producers, 
 
   std::unique_ptr<StoreWriter> writer;
   try {
-    writer =
-        std::make_unique<StoreWriter>(parley::store::openStore(url), parley::store::Retention{});
+    writer = std::make_unique<StoreWriter>(parley::store::openStore(url, options),
+                                           parley::store::Retention{});
   } catch (const std::exception& e) {
     die(1, "%s: cannot open the store: %s", r.name.c_str(), e.what());
   }
@@ -637,6 +656,8 @@ struct Watchdog {
 int main(int argc, char** argv) {
   Options o = parse_args(argc, argv);
   const std::string url = prepare_db(o);
+  parley::store::StoreOptions options;
+  options.fsync = parley::store::parseFsyncPolicy(o.fsync).value_or(options.fsync);
   const std::string shown = redact(url);
 
   struct sigaction sa {};
@@ -662,12 +683,13 @@ int main(int argc, char** argv) {
   {
     std::unique_ptr<parley::store::StoreConnection> store;
     try {
-      store = parley::store::openStore(url);
+      store = parley::store::openStore(url, options);
     } catch (const std::exception& e) {
       die(1, "cannot open the store %s: %s", shown.c_str(), e.what());
     }
     kind = std::string(store->kind());
-    std::printf("storebench  %s  %s\n", kind.c_str(), shown.c_str());
+    std::printf("storebench  %s  %s%s%s\n", kind.c_str(), shown.c_str(),
+                kind == "sqlite" ? "  fsync " : "", kind == "sqlite" ? o.fsync.c_str() : "");
     std::printf(
         "  %g s per case (after %g s warmup), content %d B, %d rooms (%s0..), %s, window %d per "
         "producer%s%s\n",
@@ -693,7 +715,7 @@ int main(int argc, char** argv) {
   }  // the writer cases open their own connection (one per StoreWriter, as the server does)
   for (int p : o.producers) {
     if (interrupted()) break;
-    cases.push_back(run_writer(url, w, p, o.window, o.warmup, o.seconds, o.drain));
+    cases.push_back(run_writer(url, options, w, p, o.window, o.warmup, o.seconds, o.drain));
   }
 
   std::printf("\n");
@@ -708,15 +730,17 @@ int main(int argc, char** argv) {
   const std::string load_end = loadavg();
   std::printf("  load average %s at end\n", load_end.c_str());
 
-  std::string j =
-      "{\"tool\":\"storebench\",\"store\":" + json_str(kind) + ",\"db\":" + json_str(shown) +
-      ",\"label\":" + json_str(o.label) + ",\"seconds_per_case\":" + num(o.seconds, 2) +
-      ",\"warmup\":" + num(o.warmup, 2) + ",\"window\":" + std::to_string(o.window) +
-      ",\"size\":" + std::to_string(o.size) + ",\"rooms\":" + std::to_string(o.rooms) +
-      ",\"client_ids\":" + (o.client_ids ? "true" : "false") + ",\"cpus\":" + std::to_string(cpus) +
-      ",\"load_start\":" + json_str(load_start) + ",\"load_end\":" + json_str(load_end) +
-      ",\"sanitized\":" + (STOREBENCH_SANITIZED ? "true" : "false") +
-      ",\"interrupted\":" + (interrupted() ? "true" : "false") + ",\"cases\":[";
+  std::string j = "{\"tool\":\"storebench\",\"store\":" + json_str(kind) +
+                  ",\"db\":" + json_str(shown) + ",\"label\":" + json_str(o.label) +
+                  ",\"fsync\":" + json_str(kind == "sqlite" ? o.fsync : "") +
+                  ",\"seconds_per_case\":" + num(o.seconds, 2) + ",\"warmup\":" + num(o.warmup, 2) +
+                  ",\"window\":" + std::to_string(o.window) +
+                  ",\"size\":" + std::to_string(o.size) + ",\"rooms\":" + std::to_string(o.rooms) +
+                  ",\"client_ids\":" + (o.client_ids ? "true" : "false") +
+                  ",\"cpus\":" + std::to_string(cpus) + ",\"load_start\":" + json_str(load_start) +
+                  ",\"load_end\":" + json_str(load_end) +
+                  ",\"sanitized\":" + (STOREBENCH_SANITIZED ? "true" : "false") +
+                  ",\"interrupted\":" + (interrupted() ? "true" : "false") + ",\"cases\":[";
   for (size_t k = 0; k < cases.size(); ++k) j += (k ? "," : "") + case_json(cases[k]);
   j += "]}";
   std::printf("%s\n", j.c_str());

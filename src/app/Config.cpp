@@ -97,6 +97,13 @@ std::optional<Config> parseConfig(int argc, char** argv, int& exitCode) {
       ->check(CLI::NonNegativeNumber);
   addSeconds(app, "--retention-interval", c.retentionInterval, "PARLEY_RETENTION_INTERVAL",
              "How often retention runs");
+  auto* fsync =
+      app.add_option("--fsync", c.fsync,
+                     "SQLite: none (never sync: a process crash loses nothing, an OS crash may "
+                     "lose the last seconds), batch (one fdatasync per group commit before it "
+                     "is delivered) or always (batch, and every SQLite transaction synced too)")
+          ->envname("PARLEY_FSYNC")
+          ->check(CLI::IsMember({"none", "batch", "always"}));
   std::string authMode = "open";
   app.add_option("--auth", authMode,
                  "open: ?username= as before, tokens verified when given; required: every "
@@ -145,6 +152,13 @@ std::optional<Config> parseConfig(int argc, char** argv, int& exitCode) {
     return std::nullopt;
   }
   c.authRequired = authMode == "required";
+  if (fsync->count() > 0 && !c.db.starts_with("sqlite:")) {
+    std::fprintf(stderr,
+                 "--fsync: applies to --db sqlite:PATH only (PostgreSQL syncs as its own "
+                 "fsync and synchronous_commit say)\n");
+    exitCode = 2;
+    return std::nullopt;
+  }
   if (!c.jwtSecret.empty() && c.jwtSecret.size() < 32) {
     std::fprintf(stderr, "--jwt-secret: at least 32 bytes (a random hex string of 64 is good)\n");
     exitCode = 2;

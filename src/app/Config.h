@@ -44,6 +44,9 @@ struct Config {
   std::size_t retentionMessages = 0;  // per room; 0: keep all
   double retentionDays = 0;           // 0: keep forever
   std::chrono::milliseconds retentionInterval{60'000};
+  // SQLite: when the inbox log (and the database) are synced: "none", "batch" or "always"
+  // (docs/OPERATIONS.md, "Durability").
+  std::string fsync = "batch";
 
   // Accounts and tokens (docs/PROTOCOL.md, "Accounts and tokens").
   bool authRequired = false;  // true: a WebSocket needs a valid token (--auth required)

@@ -72,31 +72,40 @@ int runServer(const Config& config) {
   std::unique_ptr<store::StoreWriter> writer;
   std::unique_ptr<store::StoreReader> reader;
   std::unique_ptr<store::StoreMaintainer> maintainer;
+  store::StoreOptions options;
+  options.fsync = store::parseFsyncPolicy(config.fsync).value_or(store::FsyncPolicy::Batch);
   if (config.db != "none") {
     store::Retention retention;
     retention.keepPerRoom = config.retentionMessages;
     retention.maxAgeMs = static_cast<std::int64_t>(config.retentionDays * 86'400'000.0);
     retention.everyMs = config.retentionInterval.count();
-    writer = std::make_unique<store::StoreWriter>(store::openStore(config.db), retention);
-    reader = std::make_unique<store::StoreReader>(store::openStore(config.db));
-    if (auto own = store::openStore(config.db); own->wantsMaintenance())
+    writer = std::make_unique<store::StoreWriter>(store::openStore(config.db, options), retention);
+    reader = std::make_unique<store::StoreReader>(store::openStore(config.db, options));
+    if (auto own = store::openStore(config.db, options); own->wantsMaintenance())
       maintainer = std::make_unique<store::StoreMaintainer>(std::move(own));
-    log("store: %s (%s)", std::string(writer->kind()).c_str(), config.db.c_str());
+    if (writer->kind() == "sqlite")
+      log("store: sqlite (%s), fsync %s", config.db.c_str(),
+          std::string(store::fsyncPolicyName(options.fsync)).c_str());
+    else
+      log("store: %s (%s)", std::string(writer->kind()).c_str(), config.db.c_str());
   } else {
     log("store: none (messages are not kept)");
   }
 
-  chat::HubOptions hubOptions;
-  hubOptions.historyOnJoin = config.historyOnJoin;
-  hubOptions.maxReplay = config.maxReplay;
-  chat::Hub hub(
-      config.threads,
-      [&shards](std::size_t shard, std::function<void()> task) {
-        boost::asio::post(shards[shard]->io(), std::move(task));
-      },
-      [&shards](std::size_t shard, std::int64_t dueMs) { shards[shard]->wakeAt(dueMs); },
-      &net::makeTextFrame, &net::unixMillis, &net::steadyMillis, writer.get(), reader.get(),
-      hubOptions);
+  chat::HubEnvironment rooms;
+  rooms.shardCount = config.threads;
+  rooms.post = [&shards](std::size_t shard, std::function<void()> task) {
+    boost::asio::post(shards[shard]->io(), std::move(task));
+  };
+  rooms.wake = [&shards](std::size_t shard, std::int64_t dueMs) { shards[shard]->wakeAt(dueMs); };
+  rooms.encode = &net::makeTextFrame;
+  rooms.unixClock = &net::unixMillis;
+  rooms.steadyClock = &net::steadyMillis;
+  rooms.writer = writer.get();
+  rooms.reader = reader.get();
+  rooms.options.historyOnJoin = config.historyOnJoin;
+  rooms.options.maxReplay = config.maxReplay;
+  chat::Hub hub(std::move(rooms));
 
   // Accounts: hashing on the AuthService's own thread, with its own store connection (none
   // with --db none: accounts then live as long as the process, like the messages).
@@ -111,8 +120,8 @@ int runServer(const Config& config) {
                                     config.loginAttemptsPerMinute / 60.0, kThrottledAddresses);
   auth::AccountDirectory accountNames;
   auto accounts = std::make_unique<auth::AuthService>(
-      config.db != "none" ? store::openStore(config.db) : nullptr, accountNames, hasher, tokens,
-      &net::unixMillis, config.authQueue,
+      config.db != "none" ? store::openStore(config.db, options) : nullptr, accountNames, hasher,
+      tokens, &net::unixMillis, config.authQueue,
       auth::LoginLimits{.accountBudgetPerHour = config.loginAccountBudget});
   log("auth: %s; %zu registered name%s",
       config.authRequired ? "required (every WebSocket needs a token)"

@@ -38,9 +38,9 @@ struct ConversationContext {
   metrics::Metrics& metrics;
   const auth::TokenService& tokens;
   ConversationOptions options;
-  Hub::FrameEncoder encode;  // JSON -> a text frame
-  Hub::ClockFn steadyClock;  // milliseconds, for deadlines and rates
-  Hub::ClockFn unixClock;    // milliseconds, for token expiry
+  HubEnvironment::FrameEncoder encode;  // JSON -> a text frame
+  HubEnvironment::ClockFn steadyClock;  // milliseconds, for deadlines and rates
+  HubEnvironment::ClockFn unixClock;    // milliseconds, for token expiry
 };
 
 // A token's exp (unix seconds) in unix milliseconds; 0 when it is too far to count (such a token

@@ -31,8 +31,9 @@ void mergeById(std::vector<StoredMessage>& out, std::vector<StoredMessage>&& wai
 
 }  // namespace
 
-InboxStore::InboxStore(const std::string& path)
-    : db_(std::make_unique<SqliteStore>(path)), inbox_(SqliteInbox::forPath(path)) {}
+InboxStore::InboxStore(const std::string& path, FsyncPolicy fsync)
+    : db_(std::make_unique<SqliteStore>(path, fsync == FsyncPolicy::Always)),
+      inbox_(SqliteInbox::forPath(path, fsync)) {}
 
 InboxStore::~InboxStore() = default;
 
@@ -136,13 +137,14 @@ StoreStatus InboxStore::pruneOlderThan(std::int64_t cutoffMillis, std::uint64_t&
   return db_->pruneOlderThan(cutoffMillis, deleted);
 }
 
-StoreStatus InboxStore::ping() { return db_->ping(); }
+StoreStatus InboxStore::probeWrite() { return inbox_->probeWrite(); }
 
 void InboxStore::maintain() {
-  inbox_->ingest();
-  db_->maintain();
+  if (inbox_->maintain()) db_->maintain();
 }
 
 StoreBacklog InboxStore::backlog() const { return inbox_->backlog(); }
+
+std::string InboxStore::refusal() const { return inbox_->refusal(); }
 
 }  // namespace parley::store

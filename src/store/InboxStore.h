@@ -26,8 +26,9 @@ class InboxStore final : public StoreConnection {
  public:
   // Opens the database at `path` (a SqliteStore) and joins the file's inbox, which the first
   // opener in the process creates: it takes the logs' lock and ingests what a crash left in them.
-  // Throws std::runtime_error at start-up (see SqliteStore and SqliteInbox::forPath).
-  explicit InboxStore(const std::string& path);
+  // `fsync`: when the inbox's log and the database are synced (FsyncPolicy). Throws
+  // std::runtime_error at start-up (see SqliteStore and SqliteInbox::forPath).
+  InboxStore(const std::string& path, FsyncPolicy fsync);
   ~InboxStore() override;
   InboxStore(const InboxStore&) = delete;
   InboxStore& operator=(const InboxStore&) = delete;
@@ -53,10 +54,13 @@ class InboxStore final : public StoreConnection {
   // Retention ingests what waits first: it counts too.
   StoreStatus pruneKeepLast(std::size_t keepPerRoom, std::uint64_t& deleted) override;
   StoreStatus pruneOlderThan(std::int64_t cutoffMillis, std::uint64_t& deleted) override;
-  StoreStatus ping() override;
+  StoreStatus probeWrite() override;  // the inbox's: a probe record through its log
   bool wantsMaintenance() const override { return true; }
-  void maintain() override;  // the inbox's ingest, then a WAL checkpoint
+  // The inbox's check of its files and ingest, then a WAL checkpoint (none once the files are
+  // lost: the inbox saves what it holds instead).
+  void maintain() override;
   StoreBacklog backlog() const override;
+  std::string refusal() const override;
 
  private:
   std::unique_ptr<SqliteStore> db_;     // this connection to the file

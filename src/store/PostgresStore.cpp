@@ -72,7 +72,9 @@ constexpr StmtDef kStmts[] = {
      "WHERE created_ms >= $1 AND created_ms < $2 "
      "AND id < (SELECT max(id) FROM messages WHERE room = m.room) "
      "ORDER BY created_ms LIMIT $3) RETURNING created_ms"},
-    {"parley_ping", "SELECT 1"},
+    // A new row version and a WAL record: fails where an append would (a read-only database or
+    // session, a full disk), unlike a SELECT.
+    {"parley_probe_write", "UPDATE schema_version SET version = version"},
     // A new account takes rank 0 of its key: refused when the key is held (accounts of an
     // older rule that share a key hold higher ranks beside it: store/AccountRekey).
     {"parley_create_account",
@@ -456,10 +458,10 @@ StoreStatus PostgresStore::accountKeys(std::string_view afterKey, std::size_t li
   });
 }
 
-StoreStatus PostgresStore::ping() {
-  return call("ping", [&](std::string& error) {
+StoreStatus PostgresStore::probeWrite() {
+  return call("probeWrite", [&](std::string& error) {
     Result res;
-    return exec(kPing, {}, res, error);
+    return exec(kProbeWrite, {}, res, error);
   });
 }
 

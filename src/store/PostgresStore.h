@@ -50,7 +50,7 @@ class PostgresStore final : public StoreConnection {
   StoreStatus findAccounts(std::string_view key, std::vector<Account>& out) override;
   StoreStatus accountKeys(std::string_view afterKey, std::size_t limit,
                           std::vector<std::string>& out) override;
-  StoreStatus ping() override;
+  StoreStatus probeWrite() override;
 
  private:
   enum Stmt : std::size_t {
@@ -64,7 +64,7 @@ class PostgresStore final : public StoreConnection {
     kRoomNames,
     kPruneKeepLast,
     kPruneOlderThan,
-    kPing,
+    kProbeWrite,
     kCreateAccount,
     kFindAccounts,
     kAccountKeys,

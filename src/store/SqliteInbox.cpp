@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -16,6 +17,7 @@
 #include <system_error>
 #include <utility>
 
+#include "store/SqliteRescue.h"
 #include "store/SqliteStore.h"
 
 namespace parley::store {
@@ -112,7 +114,7 @@ void SqliteInbox::Generation::absorb(Generation&& later) {
   later = Generation{};
 }
 
-std::shared_ptr<SqliteInbox> SqliteInbox::forPath(const std::string& path) {
+std::shared_ptr<SqliteInbox> SqliteInbox::forPath(const std::string& path, FsyncPolicy fsync) {
   // One inbox per file and process, whatever path spelling each connection was given: they
   // must all read the same tail, and only one may write the logs. An entry stays until its
   // inbox is destroyed, not merely unreferenced: the destructor still ingests and holds the
@@ -133,7 +135,7 @@ std::shared_ptr<SqliteInbox> SqliteInbox::forPath(const std::string& path) {
     if (auto existing = it->second.lock()) return existing;
     registry.closed.wait(lock);
   }
-  std::shared_ptr<SqliteInbox> inbox(new SqliteInbox(key), [key](SqliteInbox* dying) {
+  std::shared_ptr<SqliteInbox> inbox(new SqliteInbox(key, fsync), [key](SqliteInbox* dying) {
     delete dying;
     std::lock_guard done(registry.mutex);
     registry.inboxes.erase(key);
@@ -143,12 +145,28 @@ std::shared_ptr<SqliteInbox> SqliteInbox::forPath(const std::string& path) {
   return inbox;
 }
 
-SqliteInbox::SqliteInbox(std::string path) : path_(std::move(path)) {
-  db_ = std::make_unique<SqliteStore>(path_);
+SqliteInbox::SqliteInbox(std::string path, FsyncPolicy fsync)
+    : path_(std::move(path)), fsync_(fsync) {
+  // Under Batch and Always the ingest's transaction is synced before the log it emptied is cut:
+  // an OS crash must not find the log empty and the database without its messages.
+  db_ = std::make_unique<SqliteStore>(path_, fsync_ != FsyncPolicy::None);
+  database_ = FileIdentity::ofPath(path_);
+  sqliteFiles_[0] = FileIdentity::ofPathIfAny(path_ + "-wal");
+  sqliteFiles_[1] = FileIdentity::ofPathIfAny(path_ + "-shm");
   for (int i = 0; i < 2; ++i) {
     const std::string p = logPath(path_, i);
     fds_[i] = ::open(p.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fds_[i] < 0) throw startupError(path_, "cannot open " + p);
+    if (fds_[i] < 0) {
+      const auto error = startupError(path_, "cannot open " + p);
+      closeLogs();
+      throw error;
+    }
+    logs_[i] = FileIdentity::ofOpenFile(p, fds_[i]);
+  }
+  // Synced appends need their logs' names to outlive an OS crash as well (and the database's).
+  if (std::string error; fsync_ != FsyncPolicy::None && !syncDirectoryOf(path_, error)) {
+    closeLogs();
+    throw std::runtime_error("sqlite " + path_ + ": " + error);
   }
   // Two processes appending to one inbox would interleave ids and tails: refuse the second.
   if (::flock(fds_[0], LOCK_EX | LOCK_NB) != 0) {
@@ -211,12 +229,155 @@ void SqliteInbox::recover() {
 }
 
 SqliteInbox::~SqliteInbox() {
-  const bool clean = ingest();
+  bool clean;
+  {
+    std::lock_guard ingesting(ingestMutex_);
+    // Lost in the last second (before the maintainer's next look): saved now, or never.
+    clean = checkAndRescue() && ingestLocked();
+  }
   // Removed only when the database has everything (unlinking before the lock goes: a new
-  // process then creates fresh files rather than locking the old ones).
+  // process then creates fresh files rather than locking the old ones), and only when they are
+  // still ours: at a lost path, they may be another server's.
   if (clean)
     for (int i = 0; i < 2; ++i) ::unlink(logPath(path_, i).c_str());
   closeLogs();
+}
+
+std::string SqliteInbox::lostLocked(bool both) const {
+  // After each append a stat of the database's path and an fstat of the log (~1.2 us here); on
+  // the maintainer's tick every path.
+  if (std::string why = database_.check(); !why.empty()) return why;
+  if (!both) return logs_[active_].checkOpen(fds_[active_]);
+  for (const FileIdentity& log : logs_)
+    if (std::string why = log.check(); !why.empty()) return why;
+  return {};
+}
+
+void SqliteInbox::detachLocked(const std::string& why) {
+  if (!detached_.empty()) return;
+  detached_ = why + " under the running server: writes are refused until it restarts";
+  std::fprintf(stderr,
+               "sqlite %s: ALERT: %s under the running server. Every write is refused from now "
+               "on (store_unavailable): nothing is acknowledged into a file that no restart "
+               "would open. Saving a copy of everything this server holds...\n",
+               path_.c_str(), why.c_str());
+}
+
+bool SqliteInbox::checkAndRescue() {
+  std::vector<StoredMessage> waiting;
+  {
+    // With appendMutex_: no append is between its write and its publish, and every later one
+    // finds the inbox detached. What waits is then final: copied, in arrival order.
+    std::lock_guard appending(appendMutex_);
+    std::lock_guard lock(mutex_);
+    if (detached_.empty()) {
+      if (std::string why = lostLocked(true); !why.empty()) detachLocked(why);
+    }
+    if (detached_.empty()) return true;
+    if (rescued_) return false;
+    waiting.reserve(waitingLocked());
+    for (const Generation* g : {&sealed_, &open_})
+      waiting.insert(waiting.end(), g->messages.begin(), g->messages.end());
+  }
+  rescueLocked(waiting);
+  return false;
+}
+
+void SqliteInbox::rescueLocked(const std::vector<StoredMessage>& waiting) {
+  if (database_.check().empty()) {
+    // Only a log was lost: the database is still the file at its path, and takes what waits.
+    if (StoreStatus s = db_->append(waiting); !s.ok) {
+      if (s.error != rescueError_)
+        std::fprintf(stderr,
+                     "sqlite %s: ALERT: cannot move the %zu messages waiting in the inbox into the "
+                     "database: %s. Until it succeeds (tried again every second), they live only "
+                     "in this process: keep it running.\n",
+                     path_.c_str(), waiting.size(), s.error.c_str());
+      rescueError_ = std::move(s.error);
+      return;
+    }
+    rescued_ = true;
+    std::fprintf(stderr,
+                 "sqlite %s: ALERT: moved the %zu messages waiting in the inbox into the database, "
+                 "which is still in place: a restart continues from it\n",
+                 path_.c_str(), waiting.size());
+    return;
+  }
+  std::string savedAt;
+  // Moved aside with the copy: the old WAL would be replayed onto the next file of that name,
+  // and the logs' messages recovered into it.
+  const FileIdentity oldFiles[] = {sqliteFiles_[0], sqliteFiles_[1], logs_[0], logs_[1]};
+  if (StoreStatus s = rescueSqliteDatabase(*db_, path_, waiting, oldFiles, savedAt); !s.ok) {
+    if (s.error != rescueError_)
+      std::fprintf(stderr,
+                   "sqlite %s: ALERT: %s. Until it succeeds (tried again every second), what was "
+                   "stored lives only in this process: keep it running.\n",
+                   path_.c_str(), s.error.c_str());
+    rescueError_ = std::move(s.error);
+    return;
+  }
+  rescued_ = true;
+  std::fprintf(stderr,
+               "sqlite %s: ALERT: saved everything this server held (the database and %zu "
+               "messages waiting in its inbox) to %s%s\n",
+               path_.c_str(), waiting.size(), savedAt.c_str(),
+               savedAt == path_ ? ": a restart continues from it"
+                                : " (another file is at the database's path now: see which one "
+                                  "to keep before restarting)");
+}
+
+bool SqliteInbox::maintain() {
+  std::lock_guard ingesting(ingestMutex_);
+  if (!checkAndRescue()) return false;
+  ingestLocked();
+  return true;
+}
+
+std::string SqliteInbox::writeToLog(std::string_view bytes) {
+  // appendMutex_ held: no other append, and no ingest switching logs, until we are done; the
+  // sync runs without mutex_, so readers and /healthz never wait for the disk.
+  const int fd = fds_[active_];
+  std::uint64_t& size = sizes_[active_];
+  std::size_t done = 0;
+  std::string why;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n > 0) {
+      done += static_cast<std::size_t>(n);
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else {
+      why = "cannot write the inbox log: " +
+            std::string(n < 0 ? std::strerror(errno) : "no progress");
+      break;
+    }
+  }
+  // Before the sync: a lost file need not be synced, and must not be acknowledged.
+  if (why.empty()) {
+    std::lock_guard lock(mutex_);
+    if (std::string lost = lostLocked(false); !lost.empty()) {
+      detachLocked(lost);
+      why = detached_;
+    }
+  }
+  if (why.empty() && fsync_ != FsyncPolicy::None) {
+    syncs_.fetch_add(1, std::memory_order_relaxed);
+    if (::fdatasync(fd) != 0)
+      why = "cannot sync the inbox log: " + std::string(std::strerror(errno));
+  }
+  if (why.empty()) {
+    size += done;
+    return {};
+  }
+  // Cut off what part got in: recovery must never find half of a batch that was refused, nor
+  // stop at it before later batches.
+  if (done > 0 && ::ftruncate(fd, static_cast<off_t>(size)) != 0) {
+    std::fprintf(stderr, "sqlite %s: cannot cut a failed append from the inbox log: %s\n",
+                 path_.c_str(), std::strerror(errno));
+    struct stat st {};  // what is there now is what the next cut goes back to
+    if (::fstat(fd, &st) == 0) size = static_cast<std::uint64_t>(st.st_size);
+  }
+  return why;
 }
 
 std::string SqliteInbox::checkIds(std::span<const StoredMessage> batch, const Lookup& lookup,
@@ -268,41 +429,29 @@ StoreStatus SqliteInbox::append(std::span<const StoredMessage> batch, const Look
   if (batch.empty()) return {};
   bool full;
   {
-    std::lock_guard lock(mutex_);
-    if (waitingLocked() + batch.size() > kHardLimitMessages)
-      return StoreStatus::failure("sqlite append: the inbox is full (the database is not " +
-                                  std::string("taking its messages: see the log)"));
-    bool retry = false;
-    if (std::string why = checkIds(batch, lookup, retry); !why.empty())
-      return StoreStatus::failure("sqlite append: " + why);
-    if (retry) return {};
+    std::lock_guard appending(appendMutex_);
+    {
+      std::lock_guard lock(mutex_);
+      if (!detached_.empty()) return StoreStatus::failure("sqlite append: " + detached_);
+      if (waitingLocked() + batch.size() > kHardLimitMessages)
+        return StoreStatus::failure("sqlite append: the inbox is full (the database is not " +
+                                    std::string("taking its messages: see the log)"));
+      bool retry = false;
+      if (std::string why = checkIds(batch, lookup, retry); !why.empty())
+        return StoreStatus::failure("sqlite append: " + why);
+      if (retry) return {};
+    }
     encoded_.clear();
     for (const auto& m : batch) encodeRecord(m, encoded_);
-    const int fd = fds_[active_];
-    std::size_t done = 0;
-    std::string why;
-    while (done < encoded_.size()) {
-      const ssize_t n = ::write(fd, encoded_.data() + done, encoded_.size() - done);
-      if (n > 0) {
-        done += static_cast<std::size_t>(n);
-      } else if (n < 0 && errno == EINTR) {
-        continue;
-      } else {
-        why = n < 0 ? std::strerror(errno) : "no progress";
-        break;
-      }
-    }
+    std::string why = writeToLog(encoded_);
     if (encoded_.capacity() > (1u << 20)) std::string().swap(encoded_);
+    // Visible to readers only now, durable as the policy says: a reader never sees an id that
+    // a failed write or sync gives back.
+    std::lock_guard lock(mutex_);
     if (!why.empty()) {
-      // Cut off what part of the batch got in: recovery must never find half of a batch that
-      // was refused, nor stop at it before later batches.
-      if (::ftruncate(fd, static_cast<off_t>(sizes_[active_])) != 0)
-        std::fprintf(stderr, "sqlite %s: cannot cut a failed append from the inbox log: %s\n",
-                     path_.c_str(), std::strerror(errno));
       undoIdChecks();
-      return StoreStatus::failure("sqlite append: cannot write the inbox log: " + why);
+      return StoreStatus::failure("sqlite append: " + why);
     }
-    sizes_[active_] += done;
     for (const auto& m : batch) open_.add(m);
     full = waitingLocked() >= kSoftLimitMessages;
   }
@@ -324,10 +473,41 @@ bool SqliteInbox::ingest() {
   return ingestLocked();
 }
 
+StoreStatus SqliteInbox::probeWrite() {
+  std::lock_guard appending(appendMutex_);
+  {
+    std::lock_guard lock(mutex_);
+    if (!detached_.empty()) return StoreStatus::failure("sqlite probe: " + detached_);
+    if (waitingLocked() >= kHardLimitMessages)
+      return StoreStatus::failure(
+          "sqlite probe: the inbox is full (the database is not taking its messages: see the "
+          "log)");
+  }
+  encoded_.clear();
+  encodeRecord(StoredMessage{}, encoded_);  // id 0: no message; recovery skips it
+  const std::uint64_t before = sizes_[active_];
+  if (std::string why = writeToLog(encoded_); !why.empty())
+    return StoreStatus::failure("sqlite probe: " + why);
+  if (::ftruncate(fds_[active_], static_cast<off_t>(before)) != 0)  // kept: recovery skips it
+    return StoreStatus::failure("sqlite probe: cannot cut the probe from the inbox log: " +
+                                std::string(std::strerror(errno)));
+  sizes_[active_] = before;
+  return {};
+}
+
+std::string SqliteInbox::refusal() const {
+  std::lock_guard lock(mutex_);
+  return detached_;
+}
+
+std::uint64_t SqliteInbox::syncs() const { return syncs_.load(std::memory_order_relaxed); }
+
 bool SqliteInbox::ingestLocked() {
   int old;
   {
+    std::lock_guard appending(appendMutex_);  // no append between its write and its publish
     std::lock_guard lock(mutex_);
+    if (!detached_.empty()) return false;  // the database is lost: rescueLocked() saves them
     if (open_.messages.empty() && sealed_.messages.empty()) return true;
     sealed_.absorb(std::move(open_));
     // Appends from now on go to the other log; this one will hold nothing the database lacks.

@@ -63,7 +63,9 @@ constexpr const char* kSql[] = {
     "WHERE created_ms >= ?1 AND created_ms < ?2 "
     "AND id < (SELECT max(id) FROM messages WHERE room = m.room) "
     "ORDER BY created_ms LIMIT ?3) RETURNING created_ms",
-    /* kPing */ "SELECT 1",
+    // Writes the row (SQLite rewrites a row it is told to update, changed or not): a WAL frame
+    // at commit, so a file that cannot be written fails here as an append would.
+    /* kProbeWrite */ "UPDATE schema_version SET version = version",
     // A new account takes rank 0 of its key: refused when the key is held (accounts of an
     // older rule that share a key hold higher ranks beside it: store/AccountRekey).
     /* kCreateAccount */
@@ -125,7 +127,7 @@ class Reset {
 void SqliteStore::CloseDb::operator()(sqlite3* db) const { sqlite3_close_v2(db); }
 void SqliteStore::Finalize::operator()(sqlite3_stmt* stmt) const { sqlite3_finalize(stmt); }
 
-SqliteStore::SqliteStore(const std::string& path) : path_(path) {
+SqliteStore::SqliteStore(const std::string& path, bool syncEachCommit) : path_(path) {
   if (path.empty()) throw std::runtime_error("sqlite: empty database path");
   const std::filesystem::path parent = std::filesystem::path(path).parent_path();
   if (!parent.empty() && path != ":memory:") {
@@ -146,8 +148,10 @@ SqliteStore::SqliteStore(const std::string& path) : path_(path) {
     throw std::runtime_error("sqlite: cannot open " + path + ": " +
                              (raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
   configure();
+  if (syncEachCommit) execOrThrow("PRAGMA synchronous=FULL", "cannot set synchronous=FULL");
   migrateSqliteSchema(db_.get(), path_);
   prepareAll();
+  if (path != ":memory:") file_ = FileIdentity::ofPath(path);
 }
 
 SqliteStore::~SqliteStore() = default;
@@ -216,6 +220,12 @@ void SqliteStore::prepareAll() {
   }
 }
 
+std::string SqliteStore::lost() const {
+  std::string why = file_.check();
+  if (!why.empty()) why += " under the running server: writes are refused until it restarts";
+  return why;
+}
+
 StoreStatus SqliteStore::failure(const char* what) const {
   return StoreStatus::failure(std::string("sqlite ") + what + ": " + sqlite3_errmsg(db_.get()));
 }
@@ -269,6 +279,7 @@ StoreStatus SqliteStore::append(std::span<const StoredMessage> batch) {
   if (batch.empty()) return {};
   if (auto why = validateBatch(batch); !why.empty())
     return StoreStatus::failure("sqlite append: " + why);
+  if (auto why = lost(); !why.empty()) return StoreStatus::failure("sqlite append: " + why);
   std::string error;
   if (!run(kBegin, error)) return StoreStatus::failure("sqlite append: " + error);
   if (insertAll(batch, error) && run(kCommit, error)) return {};
@@ -375,6 +386,7 @@ StoreStatus SqliteStore::rooms(std::size_t limit, std::vector<RoomSummary>& out)
 }
 
 StoreStatus SqliteStore::pruneKeepLast(std::size_t keepPerRoom, std::uint64_t& deleted) {
+  if (auto why = lost(); !why.empty()) return StoreStatus::failure("sqlite pruneKeepLast: " + why);
   std::vector<std::string> names;
   {
     sqlite3_stmt* s = stmt(kRoomNames);
@@ -402,6 +414,7 @@ StoreStatus SqliteStore::pruneKeepLast(std::size_t keepPerRoom, std::uint64_t& d
 }
 
 StoreStatus SqliteStore::pruneOlderThan(std::int64_t cutoffMillis, std::uint64_t& deleted) {
+  if (auto why = lost(); !why.empty()) return StoreStatus::failure("sqlite pruneOlderThan: " + why);
   sqlite3_stmt* s = stmt(kPruneOlderThan);
   std::int64_t from = std::numeric_limits<std::int64_t>::min();
   for (;;) {
@@ -432,6 +445,7 @@ StoreStatus SqliteStore::createAccount(const Account& account, bool& created) {
                              std::string_view(account.passwordHash)})
     if (s.find('\0') != std::string_view::npos)
       return StoreStatus::failure("sqlite createAccount: text contains a NUL byte");
+  if (auto why = lost(); !why.empty()) return StoreStatus::failure("sqlite createAccount: " + why);
   sqlite3_stmt* s = stmt(kCreateAccount);
   bindText(s, 1, account.key);
   bindText(s, 2, account.username);
@@ -479,10 +493,20 @@ StoreStatus SqliteStore::accountKeys(std::string_view afterKey, std::size_t limi
   return {};
 }
 
-StoreStatus SqliteStore::ping() {
-  sqlite3_stmt* s = stmt(kPing);
-  Reset reset(s);
-  if (sqlite3_step(s) != SQLITE_ROW) return failure("ping");
+StoreStatus SqliteStore::probeWrite() {
+  if (auto why = lost(); !why.empty()) return StoreStatus::failure("sqlite probeWrite: " + why);
+  std::string error;
+  if (!run(kProbeWrite, error)) return StoreStatus::failure("sqlite probeWrite: " + error);
+  return {};
+}
+
+StoreStatus SqliteStore::copyTo(const std::string& path) {
+  sqlite3_stmt* raw = nullptr;
+  if (sqlite3_prepare_v2(db_.get(), "VACUUM INTO ?1", -1, &raw, nullptr) != SQLITE_OK)
+    return failure("copyTo");
+  std::unique_ptr<sqlite3_stmt, Finalize> s(raw);
+  bindText(raw, 1, path);
+  if (sqlite3_step(raw) != SQLITE_DONE) return failure("copyTo");
   return {};
 }
 

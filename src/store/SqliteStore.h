@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "store/FileIdentity.h"
 #include "store/StoreConnection.h"
 
 struct sqlite3;
@@ -24,9 +25,10 @@ namespace parley::store {
 class SqliteStore final : public StoreConnection {
  public:
   // Opens or creates the database file at `path` (and its parent directories) and migrates it
-  // (store/SqliteSchema). Throws std::runtime_error when the file cannot be opened or its schema
-  // is newer than ours.
-  explicit SqliteStore(const std::string& path);
+  // (store/SqliteSchema). `syncEachCommit`: synchronous=FULL, every transaction is on the disk
+  // when it returns (otherwise NORMAL: synced at checkpoints). Throws std::runtime_error when the
+  // file cannot be opened or its schema is newer than ours.
+  explicit SqliteStore(const std::string& path, bool syncEachCommit = false);
   ~SqliteStore() override;
   SqliteStore(const SqliteStore&) = delete;
   SqliteStore& operator=(const SqliteStore&) = delete;
@@ -51,12 +53,15 @@ class SqliteStore final : public StoreConnection {
 
   StoreStatus pruneKeepLast(std::size_t keepPerRoom, std::uint64_t& deleted) override;
   StoreStatus pruneOlderThan(std::int64_t cutoffMillis, std::uint64_t& deleted) override;
-  StoreStatus ping() override;
+  StoreStatus probeWrite() override;
   bool wantsMaintenance() const override { return true; }
   void maintain() override;  // a passive WAL checkpoint
 
   // True when exactly `m` is stored (an inbox's check of a retried batch).
   bool holds(const StoredMessage& m);
+  // A consistent copy of the whole database written to a new file at `path` (VACUUM INTO), also
+  // when this file was deleted under us: how an inbox saves what it holds.
+  StoreStatus copyTo(const std::string& path);
 
  private:
   enum Stmt : std::size_t {
@@ -74,7 +79,7 @@ class SqliteStore final : public StoreConnection {
     kRoomNames,
     kPruneKeepLast,
     kPruneOlderThan,
-    kPing,
+    kProbeWrite,
     kCreateAccount,
     kFindAccounts,
     kAccountKeys,
@@ -97,8 +102,12 @@ class SqliteStore final : public StoreConnection {
   bool storedExactly(std::span<const StoredMessage> batch);
   StoreStatus readMessages(Stmt which, std::string_view room, std::vector<StoredMessage>& out);
   StoreStatus failure(const char* what) const;
+  // Why a write must not go ahead: the file was deleted or replaced since it was opened ("" when
+  // it was not).
+  std::string lost() const;
 
   std::string path_;
+  FileIdentity file_;                     // the file opened (nothing for :memory:)
   int lastErrorCode_ = 0;                 // extended code of run()'s last failure
   std::unique_ptr<sqlite3, CloseDb> db_;  // declared first: statements are finalized before it
   std::array<std::unique_ptr<sqlite3_stmt, Finalize>, kStmtCount> stmts_;

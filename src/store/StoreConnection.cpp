@@ -8,14 +8,33 @@
 
 namespace parley::store {
 
-std::unique_ptr<StoreConnection> openStore(const std::string& url) {
+std::optional<FsyncPolicy> parseFsyncPolicy(std::string_view name) {
+  if (name == "none") return FsyncPolicy::None;
+  if (name == "batch") return FsyncPolicy::Batch;
+  if (name == "always") return FsyncPolicy::Always;
+  return std::nullopt;
+}
+
+std::string_view fsyncPolicyName(FsyncPolicy policy) {
+  switch (policy) {
+    case FsyncPolicy::None:
+      return "none";
+    case FsyncPolicy::Batch:
+      return "batch";
+    case FsyncPolicy::Always:
+      return "always";
+  }
+  return "?";
+}
+
+std::unique_ptr<StoreConnection> openStore(const std::string& url, const StoreOptions& options) {
   const std::string_view u(url);
   if (u.starts_with("sqlite:")) {
     const std::string path = url.substr(7);
     if (path.empty())
       throw std::runtime_error("--db sqlite: needs a path, e.g. sqlite:./data/parley.db");
     if (path == ":memory:") return std::make_unique<SqliteStore>(path);
-    return std::make_unique<InboxStore>(path);
+    return std::make_unique<InboxStore>(path, options.fsync);
   }
   // libpq parses the URI itself, including the parameters it documents after '?'.
   if (u.starts_with("postgres://") || u.starts_with("postgresql://"))

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -14,6 +15,23 @@
 #include "store/StoreUpkeep.h"
 
 namespace parley::store {
+
+// When the SQLite store asks the OS to put what it wrote on the disk (docs/OPERATIONS.md, --fsync).
+// Every mode survives a crash of the process: what a write(2) returned is in the OS page cache.
+enum class FsyncPolicy {
+  None,   // never: an OS crash or power cut may lose what was acknowledged in the last ~30 s
+  Batch,  // the inbox log once per append (one per group commit), before any of it is
+          // acknowledged; the ingest's transaction before the log it came from is emptied
+  Always  // as Batch, and every SQLite transaction as it commits (accounts, retention)
+};
+
+// "none", "batch", "always"; nullopt for anything else.
+std::optional<FsyncPolicy> parseFsyncPolicy(std::string_view name);
+std::string_view fsyncPolicyName(FsyncPolicy policy);
+
+struct StoreOptions {
+  FsyncPolicy fsync = FsyncPolicy::Batch;  // SQLite only: PostgreSQL syncs as it is configured to
+};
 
 class StoreConnection : public MessageStore, public AccountStore, public StoreUpkeep {
  public:
@@ -28,6 +46,7 @@ class StoreConnection : public MessageStore, public AccountStore, public StoreUp
 //   postgres://user:pass@host:port/dbname   (also postgresql://)
 // Each call returns a new connection: callers open one per thread. Throws std::runtime_error with
 // a clear message at start-up: bad URL, unreachable database, or a schema newer than this binary.
-std::unique_ptr<StoreConnection> openStore(const std::string& url);
+std::unique_ptr<StoreConnection> openStore(const std::string& url,
+                                           const StoreOptions& options = {});
 
 }  // namespace parley::store

@@ -59,13 +59,29 @@ void StoreWriter::submitMarker(std::string room, MarkerDone done) {
 }
 
 bool StoreWriter::healthy() const {
-  std::lock_guard lock(mutex_);
-  return healthy_;
+  {
+    std::lock_guard lock(mutex_);
+    if (!healthy_) return false;
+  }
+  // Lost files refuse every write from the moment the maintainer notices, traffic or not.
+  return store_->refusal().empty();
 }
 
 std::string StoreWriter::lastError() const {
+  if (std::string why = store_->refusal(); !why.empty()) return why;
   std::lock_guard lock(mutex_);
   return lastError_;
+}
+
+void StoreWriter::setHealth(const StoreStatus& status) {
+  bool recovered;
+  {
+    std::lock_guard lock(mutex_);
+    recovered = status.ok && !healthy_;
+    healthy_ = status.ok;
+    if (!status.ok) lastError_ = status.error;
+  }
+  if (recovered) std::fprintf(stderr, "store: writes succeed again\n");
 }
 
 std::uint64_t StoreWriter::committed() const {
@@ -81,7 +97,7 @@ void StoreWriter::run() {
   for (;;) {
     {
       std::unique_lock lock(mutex_);
-      // While unhealthy, wake now and then to probe, so /healthz sees a recovery with no traffic.
+      // While unhealthy, wake every second to probe, so /healthz sees a recovery with no traffic.
       const auto wait = !healthy_ ? std::chrono::milliseconds(1000)
                         : pruning ? std::chrono::milliseconds(retention_.everyMs)
                                   : std::chrono::milliseconds(60'000);
@@ -113,12 +129,9 @@ void StoreWriter::run() {
       std::lock_guard lock(mutex_);
       probe = !healthy_ && queue_.empty();
     }
-    if (probe) {
-      StoreStatus s = store_->ping();
-      std::lock_guard lock(mutex_);
-      healthy_ = s.ok;
-      if (!s.ok) lastError_ = s.error;
-    }
+    // The probe is a write (a read succeeds while every append fails): healthy again only
+    // once something could be written.
+    if (probe) setHealth(store_->probeWrite());
   }
 }
 
@@ -174,13 +187,11 @@ void StoreWriter::commit(std::deque<Batch>& batches) {
   k = 0;
   for (auto& b : batches)
     for (auto& m : b.messages) m = std::move(all[k++]);
-  {
+  // Health follows writes: a commit of markers alone read the store and wrote nothing.
+  if (count > 0 || !status.ok) setHealth(status);
+  if (status.ok) {
     std::lock_guard lock(mutex_);
-    healthy_ = status.ok;
-    if (status.ok)
-      committed_ += count;
-    else
-      lastError_ = status.error;
+    committed_ += count;
   }
   if (!status.ok) std::fprintf(stderr, "store: commit failed: %s\n", status.error.c_str());
   for (auto& b : batches) {

@@ -45,7 +45,9 @@ class StoreWriter {
   using MarkerDone = std::function<void(const StoreStatus&, std::uint64_t lastId)>;
   void submitMarker(std::string room, MarkerDone done);
 
-  // Any thread: the outcome of the latest commit or probe.
+  // Any thread: false from a failed commit until a write succeeds again (a commit, or the probe,
+  // a write, that the writer makes every second meanwhile), and while the store refuses every
+  // write (store refusal(): its files lost); lastError() says why.
   bool healthy() const;
   std::string lastError() const;
   // The store's backlog (SQLite: messages in the inbox log, not yet in the database); any thread.
@@ -65,6 +67,7 @@ class StoreWriter {
   };
   void run();
   void commit(std::deque<Batch>& batches);
+  void setHealth(const StoreStatus& status);  // the outcome of a write: a commit or the probe
   void prune();
 
   std::unique_ptr<StoreConnection> store_;  // the writer thread's (backlog() is any thread's)

@@ -72,15 +72,25 @@ class OneShard {
 struct Fixture {
   explicit Fixture(double maxMessageRate = 0, store::StoreWriter* writer = nullptr,
                    store::StoreReader* reader = nullptr)
-      : hub(
-            1, [this](std::size_t, std::function<void()> t) { shard.post(std::move(t)); },
-            [](std::size_t, std::int64_t) {}, &encode, &testUnix, &testSteady, writer, reader,
-            HubOptions{}),
+      : hub(environment(writer, reader)),
         context{hub,     0,           metrics,  tokens, ConversationOptions{{}, maxMessageRate},
                 &encode, &testSteady, &testUnix} {
     steadyNow = 1'000'000;
     unixNow = kUnixStart;
   }
+  HubEnvironment environment(store::StoreWriter* writer, store::StoreReader* reader) {
+    HubEnvironment env;
+    env.shardCount = 1;
+    env.post = [this](std::size_t, std::function<void()> t) { shard.post(std::move(t)); };
+    env.wake = [](std::size_t, std::int64_t) {};
+    env.encode = &encode;
+    env.unixClock = &testUnix;
+    env.steadyClock = &testSteady;
+    env.writer = writer;
+    env.reader = reader;
+    return env;
+  }
+
   OneShard shard;
   metrics::Metrics metrics;
   auth::TokenService tokens{kSecret, 3600};

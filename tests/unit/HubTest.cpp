@@ -18,6 +18,7 @@
 #include "auth/TokenService.h"
 #include "chat/Conversation.h"
 #include "chat/Hub.h"
+#include "chat/MembershipBatcher.h"
 #include "metrics/Metrics.h"
 #include "store/StoreReader.h"
 #include "store/StoreWriter.h"
@@ -86,10 +87,18 @@ std::int64_t testSteady() { return steadyNow; }
 // (or `wake` records when the hub asks for one).
 Hub makeHub(SimulatedShards& loop, std::size_t shards, store::StoreWriter* writer = nullptr,
             store::StoreReader* reader = nullptr, HubOptions options = {},
-            Hub::WakeFn wake = &noWake) {
-  return Hub(
-      shards, [&loop](std::size_t s, std::function<void()> t) { loop.post(s, std::move(t)); },
-      std::move(wake), &encode, &fakeClock, &testSteady, writer, reader, options);
+            HubEnvironment::WakeFn wake = &noWake) {
+  HubEnvironment env;
+  env.shardCount = shards;
+  env.post = [&loop](std::size_t s, std::function<void()> t) { loop.post(s, std::move(t)); };
+  env.wake = std::move(wake);
+  env.encode = &encode;
+  env.unixClock = &fakeClock;
+  env.steadyClock = &testSteady;
+  env.writer = writer;
+  env.reader = reader;
+  env.options = options;
+  return Hub(std::move(env));
 }
 
 // What the conversations of each simulated shard share, as each Shard of the server makes it
@@ -331,14 +340,14 @@ TEST(Hub, AQuietRoomsJoinWaitsAQuarterSecondAndACrowdsASecond) {
   auto d = joined("d");
   loop.runAll(rng);
   EXPECT_EQ(a->events, Events{"join:a"});
-  ASSERT_EQ(wakes, std::vector<std::int64_t>{20'000 + Hub::kBatchMs});
+  ASSERT_EQ(wakes, std::vector<std::int64_t>{20'000 + MembershipBatcher::kBatchMs});
   hub.flushBatches(0, 20'000);  // too early: nothing leaves, the shard is asked again
   EXPECT_EQ(a->events, Events{"join:a"});
   EXPECT_EQ(wakes, (std::vector<std::int64_t>{20'250, 20'250}));
   steadyNow = 20'100;
   auto e = joined("e");
   loop.runAll(rng);
-  hub.flushBatches(0, 20'250 - Hub::kBatchSlackMs);  // within the slack: one batch
+  hub.flushBatches(0, 20'250 - MembershipBatcher::kBatchSlackMs);  // within the slack: one batch
   EXPECT_EQ(a->events, (Events{"join:a", "join:d", "join:e"}));
   EXPECT_EQ(d->events, (Events{"join:d", "join:e"}));  // its part: after its own join
   EXPECT_EQ(e->events, Events{"join:e"});
@@ -350,7 +359,7 @@ TEST(Hub, AQuietRoomsJoinWaitsAQuarterSecondAndACrowdsASecond) {
   auto b = joined("b");
   auto c = joined("c");
   loop.runAll(rng);
-  EXPECT_EQ(wakes.back(), 20'400 + Hub::kBatchRepeatMs);
+  EXPECT_EQ(wakes.back(), 20'400 + MembershipBatcher::kBatchRepeatMs);
   EXPECT_EQ(a->events.size(), 3u);
   EXPECT_EQ(b->events, (Events{"join:b", "join:c"}));
   EXPECT_EQ(c->events, Events{"join:c"});
@@ -374,7 +383,7 @@ TEST(Hub, AQuietRoomsJoinWaitsAQuarterSecondAndACrowdsASecond) {
   steadyNow = 40'000;  // quiet again
   b->leave(cx[0]);
   loop.runAll(rng);
-  EXPECT_EQ(wakes.back(), 40'000 + Hub::kBatchMs);
+  EXPECT_EQ(wakes.back(), 40'000 + MembershipBatcher::kBatchMs);
 }
 
 // With the real SQLite store: members join at random moments while others publish; each one

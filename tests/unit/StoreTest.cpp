@@ -23,6 +23,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <limits>
 #include <memory>
 #include <mutex>
@@ -41,6 +42,7 @@
 #include "store/SqliteStore.h"
 #include "store/StoreConnection.h"
 #include "store/StoreMaintainer.h"
+#include "store/StoreWriter.h"
 #include "store/WalBatchingVfs.h"
 
 namespace parley::store {
@@ -410,7 +412,7 @@ class StoreTest : public ::testing::TestWithParam<Backend> {
 
 TEST_P(StoreTest, FreshDatabaseIsEmptyAndAnswers) {
   EXPECT_EQ(store().kind(), GetParam() == Backend::Sqlite ? "sqlite" : "postgres");
-  EXPECT_TRUE(store().ping().ok);
+  EXPECT_TRUE(store().probeWrite().ok);
   EXPECT_EQ(last("general"), 0u);
   EXPECT_TRUE(all("general").empty());
   std::vector<StoredMessage> page{msg("x", 1)};
@@ -1351,6 +1353,170 @@ TEST(SqliteInbox, StoresOpenedAndClosedTogetherInOneProcessShareTheInbox) {
   fs::remove_all(dir);
 }
 
+// The directory deleted under a running server: the next append is refused (nothing is
+// acknowledged into the deleted log), probes fail, every connection refuses writes, and the
+// maintainer's tick puts a copy of everything back at the database's path, the messages still
+// waiting in the inbox included: reopened, the file has all of it, and ids continue.
+TEST(SqliteFiles, ADeletedDirectoryIsNoticedWritesAreRefusedAndEverythingIsSaved) {
+  const std::string dir = makeTempDir("parley-lost-");
+  const std::string path = dir + "/data/parley.db";
+  {
+    auto writer = openStore("sqlite:" + path);
+    auto maintainer = openStore("sqlite:" + path);
+    auto accounts = openStore("sqlite:" + path);
+    bool created = false;
+    ASSERT_TRUE(accounts->createAccount({"ann", "Ann", "hash", 1}, created).ok && created);
+    ASSERT_TRUE(appendTo(*writer, range("r", 1, 5)).ok);
+    maintainer->maintain();  // 1..5 in the database file
+    ASSERT_TRUE(appendTo(*writer, range("r", 6, 8)).ok);
+    ASSERT_TRUE(appendTo(*writer, {msg("side", 1, "bob", "hi", "c1")}).ok);  // waiting
+    EXPECT_EQ(writer->refusal(), "");
+    EXPECT_TRUE(writer->probeWrite().ok);
+
+    fs::remove_all(dir + "/data");
+    const StoreStatus refused = appendTo(*writer, range("r", 9, 9));
+    EXPECT_FALSE(refused.ok);
+    EXPECT_NE(refused.error.find(path + " was deleted"), std::string::npos) << refused.error;
+    EXPECT_NE(writer->refusal().find("was deleted"), std::string::npos) << writer->refusal();
+    EXPECT_FALSE(writer->probeWrite().ok);
+    EXPECT_FALSE(accounts->createAccount({"bob", "Bob", "hash", 1}, created).ok);
+    std::uint64_t deleted = 0;
+    EXPECT_FALSE(writer->pruneKeepLast(1, deleted).ok);
+    // Reads go on from what this process still has open.
+    std::vector<StoredMessage> got;
+    ASSERT_TRUE(writer->after("r", 0, 100, got).ok);
+    EXPECT_EQ(ids(got), iota(1, 8));
+
+    EXPECT_FALSE(fs::exists(path));
+    maintainer->maintain();  // the tick that saves it
+    EXPECT_TRUE(fs::exists(path));
+    EXPECT_FALSE(appendTo(*writer, range("r", 9, 9)).ok);  // still refused: until a restart
+  }
+  auto again = openStore("sqlite:" + path);
+  std::vector<StoredMessage> got;
+  ASSERT_TRUE(again->after("r", 0, 100, got).ok);
+  EXPECT_EQ(fields(got), fields(range("r", 1, 8)));
+  ASSERT_TRUE(again->after("side", 0, 100, got).ok);
+  EXPECT_EQ(fields(got), fields({msg("side", 1, "bob", "hi", "c1")}));
+  std::vector<Account> ann;
+  ASSERT_TRUE(again->findAccounts("ann", ann).ok);
+  EXPECT_EQ(ann.size(), 1u);
+  EXPECT_TRUE(appendTo(*again, range("r", 9, 9)).ok);
+  again.reset();
+  fs::remove_all(dir);
+}
+
+// A log deleted alone (the database is still there): the very next append notices, without
+// waiting for the maintainer.
+TEST(SqliteFiles, ADeletedLogIsNoticedAtTheNextAppend) {
+  const std::string dir = makeTempDir("parley-lost-");
+  const std::string path = dir + "/parley.db";
+  {
+    auto writer = openStore("sqlite:" + path);
+    ASSERT_TRUE(appendTo(*writer, range("r", 1, 2)).ok);
+    fs::remove(path + "-inbox-0");
+    const StoreStatus refused = appendTo(*writer, range("r", 3, 3));
+    EXPECT_FALSE(refused.ok);
+    EXPECT_NE(refused.error.find(path + "-inbox-0 was deleted"), std::string::npos)
+        << refused.error;
+  }  // closing moves what waits into the database, which is still the one at its path
+  EXPECT_EQ(countRows(path, "SELECT count(*) FROM messages"), 2);
+  for (const auto& e : fs::directory_iterator(dir))
+    EXPECT_FALSE(e.path().filename().string().starts_with("parley.db.rescued-")) << e.path();
+  auto again = openStore("sqlite:" + path);
+  std::uint64_t last = 0;
+  ASSERT_TRUE(again->lastId("r", last).ok);
+  EXPECT_EQ(last, 2u);
+  EXPECT_TRUE(appendTo(*again, range("r", 3, 3)).ok);
+  again.reset();
+  fs::remove_all(dir);
+}
+
+// Another file moved to the database's path: left as it is; the copy goes beside it. A server
+// stopped before the maintainer's tick saves it on the way out.
+TEST(SqliteFiles, AReplacedDatabaseIsLeftAloneAndTheCopyGoesBesideIt) {
+  const std::string dir = makeTempDir("parley-lost-");
+  const std::string path = dir + "/parley.db";
+  {
+    SqliteStore other(dir + "/other.db");
+    ASSERT_TRUE(appendTo(other, range("other", 1, 1)).ok);
+  }
+  {
+    auto writer = openStore("sqlite:" + path);
+    ASSERT_TRUE(appendTo(*writer, range("r", 1, 3)).ok);
+    fs::rename(dir + "/other.db", path);
+    const StoreStatus refused = appendTo(*writer, range("r", 4, 4));
+    EXPECT_FALSE(refused.ok);
+    EXPECT_NE(refused.error.find("is another file now"), std::string::npos) << refused.error;
+  }  // closed: no maintainer ran, so the inbox saves what it holds as it closes
+  EXPECT_EQ(countRows(path, "SELECT count(*) FROM messages WHERE room = 'other'"), 1);
+  EXPECT_EQ(countRows(path, "SELECT count(*) FROM messages WHERE room = 'r'"), 0);
+  std::vector<std::string> rescued;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.path().filename().string().starts_with("parley.db.rescued-"))
+      rescued.push_back(e.path().string());
+  ASSERT_EQ(rescued.size(), 1u);
+  EXPECT_EQ(countRows(rescued[0], "SELECT count(*) FROM messages WHERE room = 'r'"), 3);
+  // The lost database's WAL and logs went aside with it: the next start opens the other file
+  // as it is, and recovers nothing of ours into it.
+  EXPECT_FALSE(fs::exists(path + "-inbox-0"));
+  auto next = openStore("sqlite:" + path);
+  std::vector<StoredMessage> got;
+  ASSERT_TRUE(next->after("r", 0, 10, got).ok);
+  EXPECT_TRUE(got.empty());
+  ASSERT_TRUE(next->after("other", 0, 10, got).ok);
+  EXPECT_EQ(ids(got), iota(1, 1));
+  next.reset();
+  fs::remove_all(dir);
+}
+
+// The probe writes where appends go and takes it back: the log is as long as before, and a
+// probe record that a crash left behind (id 0) is skipped by recovery.
+TEST(SqliteFiles, AProbeLeavesNothingARecoveryWouldKeep) {
+  const std::string dir = makeTempDir("parley-probe-");
+  const std::string path = dir + "/parley.db";
+  {
+    auto store = openStore("sqlite:" + path);
+    ASSERT_TRUE(appendTo(*store, range("r", 1, 2)).ok);
+    const auto size = fs::file_size(path + "-inbox-0");
+    ASSERT_TRUE(store->probeWrite().ok);
+    EXPECT_EQ(fs::file_size(path + "-inbox-0"), size);
+  }
+  std::string log;
+  SqliteInbox::encodeRecord(StoredMessage{}, log);
+  SqliteInbox::encodeRecord(msg("r", 3), log);
+  std::ofstream(path + "-inbox-0", std::ios::binary) << log;
+  auto store = openStore("sqlite:" + path);
+  std::vector<StoredMessage> got;
+  ASSERT_TRUE(store->after("r", 0, 10, got).ok);
+  EXPECT_EQ(ids(got), iota(1, 3));
+  std::vector<RoomSummary> rooms;
+  ASSERT_TRUE(store->rooms(10, rooms).ok);
+  EXPECT_EQ(rooms.size(), 1u);
+  store.reset();
+  fs::remove_all(dir);
+}
+
+// --fsync: none never syncs the log; batch and always sync it once per append (one per group
+// commit), and once per probe.
+TEST(SqliteFiles, TheLogIsSyncedAsThePolicySays) {
+  for (FsyncPolicy policy : {FsyncPolicy::None, FsyncPolicy::Batch, FsyncPolicy::Always}) {
+    const std::string dir = makeTempDir("parley-fsync-");
+    const std::string path = dir + "/parley.db";
+    {
+      StoreOptions options;
+      options.fsync = policy;
+      auto store = openStore("sqlite:" + path, options);
+      auto inbox = SqliteInbox::forPath(path);  // the store's own: one per file and process
+      ASSERT_TRUE(appendTo(*store, range("r", 1, 10)).ok);
+      ASSERT_TRUE(appendTo(*store, range("r", 11, 11)).ok);
+      ASSERT_TRUE(store->probeWrite().ok);
+      EXPECT_EQ(inbox->syncs(), policy == FsyncPolicy::None ? 0u : 3u) << fsyncPolicyName(policy);
+    }
+    fs::remove_all(dir);
+  }
+}
+
 // Checkpoints happen off the write path: the maintainer's connection copies the WAL into the
 // database file by itself, and stops promptly.
 TEST(SqliteWal, TheMaintainerCheckpointsInTheBackground) {
@@ -1434,7 +1600,7 @@ TEST_F(PostgresRecovery, CallsFailFastWhileDownThenWorkAgain) {
   EXPECT_EQ(down.error.find('\n'), std::string::npos) << down.error;
   std::uint64_t id = 0;
   EXPECT_FALSE(store_->lastId("r", id).ok);
-  EXPECT_FALSE(store_->ping().ok);
+  EXPECT_FALSE(store_->probeWrite().ok);
   std::vector<StoredMessage> page;
   EXPECT_FALSE(store_->after("r", 0, 10, page).ok);
   EXPECT_LT(Clock::now() - started, std::chrono::seconds(4));
@@ -1444,6 +1610,59 @@ TEST_F(PostgresRecovery, CallsFailFastWhileDownThenWorkAgain) {
   EXPECT_TRUE(up.ok) << up.error;
   EXPECT_TRUE(store_->lastId("r", id).ok);
   EXPECT_EQ(id, 2u);
+}
+
+// The writer's health follows writes. With the database read-only (a session default), every
+// append fails while SELECT 1 succeeds: the writer stays unhealthy (its probe is a write) until
+// writes work again, then recovers with no traffic.
+TEST_F(PostgresRecovery, TheWriterStaysUnhealthyWhileWritesFailThoughReadsSucceed) {
+  const std::string name = url_.substr(url_.rfind('/') + 1, url_.find('?') - url_.rfind('/') - 1);
+  auto admin = [&](const std::string& sql) {
+    PGconn* c = PQconnectdb(pg().url("postgres").c_str());
+    PGresult* r = PQexec(c, sql.c_str());
+    const auto st = PQresultStatus(r);
+    EXPECT_TRUE(st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+        << sql << ": " << PQerrorMessage(c);
+    PQclear(r);
+    PQfinish(c);
+  };
+  auto newSessions = [&] {  // the writer reconnects, and its new session takes the default
+    admin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '" + name +
+          "' AND application_name = 'parley'");
+  };
+  store_.reset();
+  StoreWriter writer(openStore(url_), Retention{});
+  auto send = [&](const char* content) {
+    std::promise<std::pair<StoreStatus, std::uint64_t>> done;
+    auto answer = done.get_future();
+    std::vector<StoredMessage> one{msg("r", 0, "u", content)};
+    writer.submit(std::move(one), [&done](const StoreStatus& s, std::vector<StoredMessage>&& m) {
+      done.set_value({s, m.empty() ? 0 : m[0].id});
+    });
+    EXPECT_EQ(answer.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+    return answer.get();
+  };
+  auto healthyWithin = [&](std::chrono::milliseconds wait) {
+    const auto deadline = Clock::now() + wait;
+    while (!writer.healthy() && Clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    return writer.healthy();
+  };
+  EXPECT_EQ(send("two").second, 2u);
+  EXPECT_TRUE(writer.healthy());
+
+  admin("ALTER DATABASE " + name + " SET default_transaction_read_only = on");
+  newSessions();
+  EXPECT_FALSE(send("refused").first.ok);
+  EXPECT_FALSE(writer.healthy());
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // two probes
+  EXPECT_FALSE(writer.healthy());
+  EXPECT_NE(writer.lastError().find("read-only"), std::string::npos) << writer.lastError();
+
+  admin("ALTER DATABASE " + name + " RESET default_transaction_read_only");
+  newSessions();
+  EXPECT_TRUE(healthyWithin(std::chrono::seconds(5))) << writer.lastError();
+  EXPECT_EQ(send("three").second, 3u);
 }
 
 TEST_F(PostgresRecovery, SurvivesItsSessionBeingKilled) {

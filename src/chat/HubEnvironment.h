@@ -1,0 +1,59 @@
+// HubEnvironment: everything the room parts get from outside, in one struct that app/Server.cpp
+// fills in: how to run a task on a shard, when to wake a shard, how JSON becomes a wire frame,
+// the clocks, the store's threads, and the options. Plain values and function pointers, so chat/
+// never includes net/, Asio or a store implementation; tests fill it with simulated shards.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string_view>
+
+#include "chat/Member.h"
+#include "chat/Presence.h"
+
+namespace parley::store {
+class StoreWriter;
+class StoreReader;
+}  // namespace parley::store
+
+namespace parley::chat {
+
+struct HubOptions {
+  std::size_t historyOnJoin = 50;                     // messages sent on join (0: none)
+  std::size_t maxReplay = 1000;                       // most messages replayed for ?since=
+  std::size_t replayPage = 200;                       // messages per history frame of a replay
+  std::int64_t idempotencyWindowMs = 10 * 60 * 1000;  // a client_id is remembered this long
+  std::size_t idempotencyPerRoom = 1000;              // ... and at most this many per room
+  PresenceOptions presence;
+};
+
+struct HubEnvironment {
+  // Runs `task` on shard `shard`'s thread, after what is already queued there. Tasks posted by
+  // one thread to one shard run in the order posted: a room's order across shards rests on it.
+  using PostFn = std::function<void(std::size_t shard, std::function<void()> task)>;
+  // Asks shard `shard` to call Hub::flushBatches at steady-clock millisecond `dueMs` (or soon
+  // after); called on that shard's thread.
+  using WakeFn = std::function<void(std::size_t shard, std::int64_t dueMs)>;
+  // A complete text frame around `json` (`messageId`: a chat message's id, 0 for other frames).
+  using FrameEncoder = Frame (*)(std::string_view json, std::uint64_t messageId);
+  using ClockFn = std::int64_t (*)();
+
+  std::size_t shardCount = 1;  // 1..64: the shards with members of a room are a 64-bit mask
+  PostFn post;
+  WakeFn wake;
+  FrameEncoder encode = nullptr;
+  ClockFn unixClock = nullptr;    // message and event timestamps (Unix ms)
+  ClockFn steadyClock = nullptr;  // when join/leave batches leave (steady ms)
+  // Both null when messages are not stored (--db none).
+  store::StoreWriter* writer = nullptr;
+  store::StoreReader* reader = nullptr;
+  HubOptions options;
+
+  // The shard that keeps a room's state on this server (its order, with the home-shard owner).
+  std::size_t homeShard(std::string_view room) const {
+    return std::hash<std::string_view>{}(room) % shardCount;
+  }
+};
+
+}  // namespace parley::chat
