@@ -1,7 +1,7 @@
 #!/bin/sh
-# Builds the browser client (web/: TypeScript, bundled by Vite) into $1/index.html, one file with
-# everything inlined, for the server to embed. Installs the build tools (npm ci) when web/ lacks
-# them or its lock file changed; otherwise touches no network.
+# Builds the browser client (web/: React + TypeScript, bundled by Vite) into $1/index.html, one
+# file with everything inlined, for the server to embed. Installs the build tools (npm ci) when
+# web/ lacks them or its lock file changed; otherwise touches no network.
 set -eu
 out=$1
 cd "$(dirname "$0")/../web"

@@ -69,6 +69,10 @@ std::optional<Config> parseConfig(int argc, char** argv, int& exitCode) {
                  "rate_limited); 0 = no limit")
       ->envname("PARLEY_MAX_MESSAGE_RATE")
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--max-rooms-per-connection", c.maxRoomsPerConnection,
+                 "Most rooms one connection to /ws may subscribe to (more: error too_many_rooms)")
+      ->envname("PARLEY_MAX_ROOMS_PER_CONNECTION")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{10000}));
   addSeconds(app, "--handshake-timeout", c.handshakeTimeout, "PARLEY_HANDSHAKE_TIMEOUT",
              "Time allowed for an HTTP request or WebSocket handshake");
   addSeconds(app, "--ping-interval", c.pingInterval, "PARLEY_PING_INTERVAL",

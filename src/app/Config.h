@@ -31,6 +31,7 @@ struct Config {
   std::size_t maxConnections = 0;       // 0: derived from the open-file limit
   std::size_t maxConnectionsPerIp = 0;  // 0: no bound per client address
   double maxMessageRate = 30;  // chat messages per second per connection (burst: twice); 0: off
+  std::size_t maxRoomsPerConnection = 100;  // rooms one connection to /ws may subscribe to
 
   std::chrono::milliseconds handshakeTimeout{10'000};
   std::chrono::milliseconds pingInterval{30'000};

@@ -143,8 +143,8 @@ int runServer(const Config& config) {
 
   const net::NetOptions netOptions = netOptionsOf(config);
   const auth::OriginPolicy origins(config.allowedOrigins);
-  const chat::ConversationOptions conversationOptions{{config.maxContentChars},
-                                                      config.maxMessageRate};
+  const chat::ConversationOptions conversationOptions{
+      {config.maxContentChars}, config.maxMessageRate, config.maxRoomsPerConnection};
   net::ServerContext ctx{netOptions, conversationOptions, hub,     router, metrics,
                          tokens,     accountNames,        origins, gate};
 

@@ -21,8 +21,9 @@ void CatchUp::end(const std::weak_ptr<Member>& member, std::vector<Frame> frames
   if (auto m = member.lock()) m->endCatchUp(std::move(frames), coveredId);
 }
 
-std::vector<Frame> CatchUp::failure(const std::string& why, const Frame& presence) const {
-  return {env_.encode(buildErrorJson("history_unavailable", why), 0), presence};
+std::vector<Frame> CatchUp::failure(const std::string& room, const std::string& why,
+                                    const Frame& presence) const {
+  return {env_.encode(buildErrorJson("history_unavailable", why, {}, room), 0), presence};
 }
 
 void CatchUp::finish(std::size_t shard, const std::string& room, std::weak_ptr<Member> member,
@@ -30,13 +31,14 @@ void CatchUp::finish(std::size_t shard, const std::string& room, std::weak_ptr<M
   // Nothing to read: no history could repeat a held frame, so all of them go out.
   if (!needsSeam(since)) return end(member, {std::move(answer.presence)}, 0);
   if (!answer.seamError.empty())
-    return end(member, failure("history could not be read: " + answer.seamError, answer.presence),
+    return end(member,
+               failure(room, "history could not be read: " + answer.seamError, answer.presence),
                since.value_or(0));
   const std::uint64_t seam = answer.seam;
   if (seam == 0 || (since && *since >= seam)) {
     // Nothing at or below the seam to send: the same frames a read of nothing would give.
     return end(member,
-               {env_.encode(buildHistoryJson("[]", since && *since > 0 && seam > 0, 0), 0),
+               {env_.encode(buildHistoryJson("[]", since && *since > 0 && seam > 0, 0, room), 0),
                 std::move(answer.presence)},
                std::max(since.value_or(0), seam));
   }
@@ -56,7 +58,8 @@ void CatchUp::read(std::size_t shard, const std::string& room, std::weak_ptr<Mem
         // Too far behind: the newest max-replay messages, and a word that older ones exist.
         st = store.before(room, seam + 1, o.maxReplay, messages);
         if (st.ok && !messages.empty())
-          frames.push_back(env_.encode(buildResumeTruncatedJson(*since, messages.front().id), 0));
+          frames.push_back(
+              env_.encode(buildResumeTruncatedJson(*since, messages.front().id, room), 0));
       } else {
         st = store.after(room, *since, seam - *since, messages);
       }
@@ -64,10 +67,10 @@ void CatchUp::read(std::size_t shard, const std::string& room, std::weak_ptr<Mem
       for (std::size_t i = 0; st.ok && i < messages.size(); i += o.replayPage) {
         const std::size_t end = std::min(messages.size(), i + o.replayPage);
         frames.push_back(env_.encode(
-            buildHistoryJson(messagesArrayJson(messages, i, end), messages[i].id > 1, 0), 0));
+            buildHistoryJson(messagesArrayJson(messages, i, end), messages[i].id > 1, 0, room), 0));
       }
       if (st.ok && messages.empty())
-        frames.push_back(env_.encode(buildHistoryJson("[]", *since > 0, 0), 0));
+        frames.push_back(env_.encode(buildHistoryJson("[]", *since > 0, 0, room), 0));
     } else {
       const std::size_t n = o.historyOnJoin;
       st = store.before(room, seam + 1, n + 1, messages);
@@ -75,11 +78,12 @@ void CatchUp::read(std::size_t shard, const std::string& room, std::weak_ptr<Mem
       if (hasMore) messages.erase(messages.begin());
       if (st.ok)
         frames.push_back(env_.encode(
-            buildHistoryJson(messagesArrayJson(messages, 0, messages.size()), hasMore, 0), 0));
+            buildHistoryJson(messagesArrayJson(messages, 0, messages.size()), hasMore, 0, room),
+            0));
     }
     std::uint64_t covered = std::max(since.value_or(0), seam);
     if (!st.ok) {
-      frames = failure("history could not be read: " + st.error, presence);
+      frames = failure(room, "history could not be read: " + st.error, presence);
       covered = since.value_or(0);
     } else {
       frames.push_back(presence);
@@ -90,7 +94,8 @@ void CatchUp::read(std::size_t shard, const std::string& room, std::weak_ptr<Mem
     });
   };
   if (!env_.reader->submit(std::move(job)))
-    end(member, failure("the server is too busy to read history", presence), since.value_or(0));
+    end(member, failure(room, "the server is too busy to read history", presence),
+        since.value_or(0));
 }
 
 }  // namespace parley::chat

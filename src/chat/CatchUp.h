@@ -41,7 +41,9 @@ class CatchUp {
   // The history frames of a catch-up below `seam`, read from the store on the reader thread.
   void read(std::size_t shard, const std::string& room, std::weak_ptr<Member> member,
             std::optional<std::uint64_t> since, Frame presence, std::uint64_t seam);
-  std::vector<Frame> failure(const std::string& why, const Frame& presence) const;
+  // history_unavailable (about `room`), then the presence list.
+  std::vector<Frame> failure(const std::string& room, const std::string& why,
+                             const Frame& presence) const;
   // Ends the catch-up: the member sends `frames`, then its held frames above `coveredId`. On
   // the member's shard; every catch-up ends here, whichever way it went.
   static void end(const std::weak_ptr<Member>& member, std::vector<Frame> frames,

@@ -5,6 +5,7 @@
 
 #include "auth/TokenService.h"
 #include "chat/CloseCode.h"
+#include "chat/Names.h"
 #include "chat/TokenRefusal.h"
 #include "metrics/Metrics.h"
 
@@ -15,56 +16,138 @@ std::int64_t expiresAtMillis(std::int64_t expSeconds) {
 }
 
 Conversation::Conversation(Transport& transport, std::string username, std::string room)
-    : transport_(transport),
-      username_(std::move(username)),
-      subscription_(*this, std::move(room)) {}
+    : transport_(transport), username_(std::move(username)), pathRoom_(*this, std::move(room)) {}
+
+Conversation::~Conversation() = default;
 
 std::weak_ptr<Member> Conversation::handle(RoomSubscription& subscription) {
   // Aliasing: shares the connection's ownership, points at the subscription inside it.
-  return std::shared_ptr<Member>(transport_.lifetime(), &subscription);
+  if (&subscription == &pathRoom_)
+    return std::shared_ptr<Member>(transport_.lifetime(), &pathRoom_);
+  for (const auto& s : *rooms_)
+    if (s.get() == &subscription) return s;
+  return {};
 }
 
 RoomSubscription* Conversation::subscription(std::string_view room) {
-  return subscription_.room() == room ? &subscription_ : nullptr;
+  if (!multiplexed()) return pathRoom_.room() == room ? &pathRoom_ : nullptr;
+  if (!rooms_) return nullptr;
+  for (const auto& s : *rooms_)
+    if (s->room() == room) return s.get();
+  return nullptr;
 }
 
 void Conversation::start(ConversationContext& context, std::optional<std::uint64_t> since) {
-  subscription_.join(context, handle(subscription_), since);
+  if (!multiplexed()) pathRoom_.join(context, handle(pathRoom_), since);
 }
 
-void Conversation::end(ConversationContext& context) { subscription_.leave(context); }
+void Conversation::end(ConversationContext& context) {
+  pathRoom_.leave(context);
+  // The subscriptions stay until the conversation goes: a call into one may be on the stack.
+  if (rooms_)
+    for (const auto& s : *rooms_) s->leave(context);
+}
 
 void Conversation::onText(ConversationContext& context, std::string_view text) {
+  using Kind = ClientRequest::Kind;
   context.metrics.messagesReceived(1);
   ClientRequest req = parseClientFrame(text, context.options.limits);
+  const Kind asked = req.kind == Kind::Error ? req.asked : req.kind;
+  // About the connection, not a room: unparsable frames, unknown types, token renewals.
+  if (asked == Kind::Error || asked == Kind::Auth) {
+    if (req.kind == Kind::Auth) return renewToken(context, req.token);
+    return refuse(context, req.code, req.message);
+  }
+  if (!multiplexed()) {
+    // The original protocol: everything is about the path's room, and a `room` member is
+    // ignored like any other unknown member.
+    if (asked == Kind::Subscribe || asked == Kind::Unsubscribe)
+      return refuse(context, "unknown_type",
+                    "subscribe and unsubscribe are for connections to /ws (no room in the path)");
+    return onRoomFrame(context, pathRoom_, req);
+  }
+  // /ws: every other frame names its room.
+  using RoomField = ClientRequest::RoomField;
+  if (req.roomField == RoomField::Absent)
+    return refuse(context, "invalid_message", "room is required on /ws");
+  if (req.roomField == RoomField::NotString)
+    return refuse(context, "invalid_room", "room must be a string");
+  if (const char* why = roomNameError(req.room))
+    return refuse(context, "invalid_room", why, req.room);
+  RoomSubscription* subscription = this->subscription(req.room);
+  if (asked == Kind::Subscribe) {
+    if (req.kind == Kind::Error) return refuse(context, req.code, req.message, req.room);
+    return subscribe(context, req.room, req.since);
+  }
+  if (!subscription)
+    return refuse(context, "not_subscribed", "subscribe to the room first", req.room);
+  if (asked == Kind::Unsubscribe) return unsubscribe(context, *subscription);
+  onRoomFrame(context, *subscription, req);
+}
+
+void Conversation::onRoomFrame(ConversationContext& context, RoomSubscription& subscription,
+                               ClientRequest& req) {
+  const std::string& room = subscription.room();
   switch (req.kind) {
     case ClientRequest::Kind::Chat:
       if (!takeMessageToken(context)) {
         // A flood is refused message by message, each refusal said: nothing is dropped silently.
-        context.metrics.reject(metrics::Rejection::RateLimited);
-        return sendError(context, "rate_limited", "too many messages; this one was not sent",
-                         req.clientId);
+        return refuse(context, "rate_limited", "too many messages; this one was not sent", room,
+                      req.clientId);
       }
-      lastTypingState_ = false;  // the message ends typing, so a new `true` is a change
-      context.hub.publish(context.shard, subscription_.room(),
+      subscription.setTypingState(false);  // the message ends typing: a new `true` is a change
+      context.hub.publish(context.shard, room,
                           Hub::Publish{username_, std::move(req.content), std::move(req.clientId),
-                                       handle(subscription_)});
+                                       handle(subscription)});
       return;
     case ClientRequest::Kind::History:
-      return requestHistory(context, req.before, req.limit);
-    case ClientRequest::Kind::Auth:
-      return renewToken(context, req.token);
+      return requestHistory(context, room, req.before, req.limit);
     case ClientRequest::Kind::Typing:
-      return typing(context, req.typing);
+      return typing(context, subscription, req.typing);
     case ClientRequest::Kind::Error:
-      context.metrics.reject(metrics::rejectionForCode(req.code));
-      return sendError(context, req.code, req.message);
+      return refuse(context, req.code, req.message, room);
+    case ClientRequest::Kind::Auth:
+    case ClientRequest::Kind::Subscribe:
+    case ClientRequest::Kind::Unsubscribe:
+      return;  // handled by onText
   }
 }
 
-void Conversation::sendError(ConversationContext& context, std::string_view code,
-                             std::string_view message, std::string_view clientId) {
-  reply(context.encode(buildErrorJson(code, message, clientId), 0));
+void Conversation::subscribe(ConversationContext& context, const std::string& room,
+                             std::optional<std::uint64_t> since) {
+  if (subscription(room))
+    return refuse(context, "already_subscribed", "the connection is in this room already", room);
+  if (!rooms_) rooms_ = std::make_unique<Subscriptions>();
+  if (rooms_->size() >= context.options.maxRooms)
+    return refuse(context, "too_many_rooms",
+                  "the connection is in as many rooms as the server allows: unsubscribe first",
+                  room);
+  // Its own allocation, owned here alone: when the client leaves the room it goes at once, and
+  // the hub's weak handles to it find nothing.
+  auto subscription = std::make_shared<RoomSubscription>(*this, room);
+  rooms_->push_back(subscription);
+  subscription->join(context, subscription, since);
+}
+
+void Conversation::unsubscribe(ConversationContext& context, RoomSubscription& subscription) {
+  const std::string room = subscription.room();
+  subscription.leave(context);
+  // What the room had queued for the client already leaves first; nothing of it comes after.
+  std::erase_if(*rooms_, [&](const auto& s) { return s.get() == &subscription; });
+  reply(context.encode(buildUnsubscribedJson(room), 0), {});
+}
+
+void Conversation::refuse(ConversationContext& context, std::string_view code,
+                          std::string_view message, std::string_view room,
+                          std::string_view clientId) {
+  context.metrics.reject(metrics::rejectionForCode(code));
+  reply(context.encode(buildErrorJson(code, message, clientId, room), 0), room);
+}
+
+void Conversation::reply(const Frame& frame, std::string_view room) {
+  if (!multiplexed()) return pathRoom_.deliver(frame);
+  if (RoomSubscription* s = room.empty() ? nullptr : subscription(room)) return s->deliver(frame);
+  transport_.send(frame);
 }
 
 bool Conversation::takeMessageToken(const ConversationContext& context) {
@@ -84,59 +167,62 @@ bool Conversation::takeMessageToken(const ConversationContext& context) {
   return true;
 }
 
-void Conversation::typing(ConversationContext& context, bool state) {
+void Conversation::typing(ConversationContext& context, RoomSubscription& subscription,
+                          bool state) {
   // A repeat of the same state within the interval adds nothing but load: dropped (the hub
   // only broadcasts changes, and a refresh every few seconds keeps `true` alive).
   const std::int64_t now = context.steadyClock();
   const std::int64_t since = now - lastTypingMs_;
-  if (since < kTypingMinGapMs || (state == lastTypingState_ && since < kTypingRepeatMs)) {
+  if (since < kTypingMinGapMs || (state == subscription.typingState() && since < kTypingRepeatMs)) {
     context.metrics.reject(metrics::Rejection::RateLimited);
     return;
   }
   lastTypingMs_ = now;
-  lastTypingState_ = state;
-  context.hub.typing(context.shard, subscription_.room(), username_, state);
+  subscription.setTypingState(state);
+  context.hub.typing(context.shard, subscription.room(), username_, state);
 }
 
-void Conversation::requestHistory(ConversationContext& context, std::uint64_t before,
-                                  std::size_t limit) {
-  // The answer comes back on this shard, maybe after the connection has gone.
+void Conversation::requestHistory(ConversationContext& context, const std::string& room,
+                                  std::uint64_t before, std::size_t limit) {
+  // The answer comes back on this shard, maybe after the connection (or the room) has gone.
   std::weak_ptr<Conversation> weak = std::shared_ptr<Conversation>(transport_.lifetime(), this);
   context.hub.history(
-      context.shard, subscription_.room(), before, limit,
-      [weak, before, encode = context.encode](HistoryPage page) {
+      context.shard, room, before, limit,
+      [weak, room, before, encode = context.encode](HistoryPage page) {
         auto self = weak.lock();
         if (!self) return;
         if (!page.ok)
-          return self->reply(encode(
-              buildErrorJson("history_unavailable", "history could not be read: " + page.error),
-              0));
-        self->reply(encode(buildHistoryJson(page.json, page.hasMore, before), 0));
+          return self->reply(
+              encode(buildErrorJson("history_unavailable",
+                                    "history could not be read: " + page.error, {}, room),
+                     0),
+              room);
+        self->reply(encode(buildHistoryJson(page.json, page.hasMore, before, room), 0), room);
       });
 }
 
 void Conversation::renewToken(ConversationContext& context, const std::string& token) {
-  auto refuse = [&](metrics::Rejection why, std::string_view code, std::string_view message) {
+  auto refuseAs = [&](metrics::Rejection why, std::string_view code, std::string_view message) {
     context.metrics.reject(why);
-    sendError(context, code, message);
+    reply(context.encode(buildErrorJson(code, message), 0), {});
   };
   // The name was settled at the upgrade: an anonymous connection cannot become an account's.
   if (!tokenDeadlineMs_)
-    return refuse(metrics::Rejection::InvalidMessage, "invalid_message",
-                  "this connection joined without a token: reconnect with ?token= to use one");
+    return refuseAs(metrics::Rejection::InvalidMessage, "invalid_message",
+                    "this connection joined without a token: reconnect with ?token= to use one");
   const auth::TokenCheck check = context.tokens.verify(token, context.unixClock() / 1000);
   if (auto problem = chat::tokenRefusal(check))
-    return refuse(problem->why, problem->code, problem->message);
+    return refuseAs(problem->why, problem->code, problem->message);
   if (check.username != username_)
-    return refuse(metrics::Rejection::UsernameMismatch, "username_mismatch",
-                  "the token is another account's");
+    return refuseAs(metrics::Rejection::UsernameMismatch, "username_mismatch",
+                    "the token is another account's");
   const std::int64_t expiresAtMs = expiresAtMillis(check.expiresAt);
   if (expiresAtMs)
     expireTokenAt(context, expiresAtMs);
   else
     tokenDeadlineMs_ = std::numeric_limits<std::int64_t>::max();
   context.metrics.auth(metrics::Metrics::AuthEvent::Renewed);
-  reply(context.encode(buildAuthJson(username_, expiresAtMs), 0));
+  reply(context.encode(buildAuthJson(username_, expiresAtMs), 0), {});
 }
 
 void Conversation::expireTokenAt(const ConversationContext& context, std::int64_t unixMs) {

@@ -1,15 +1,21 @@
 // Conversation: one connection's chat: what its client may say and what it is sent. Parses the
 // client's text frames, applies the message rate bucket and the typing throttle, asks the hub
 // for history pages, renews the connection's token (and closes it with 4001 past the token's
-// deadline), and keeps the connection's room subscription, which holds live frames while the
+// deadline), and keeps the connection's room subscriptions, which hold live frames while their
 // room catches up. Never does I/O and never sees a socket: frames go out through its Transport.
+//
+// Two shapes, one type: a connection to /ws/{room} is in the path's room for life (the original
+// protocol: client frames name no room); a connection to /ws subscribes and unsubscribes
+// (docs/PROTOCOL.md, "One connection, many rooms"), and its room-scoped frames name their room.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "chat/Hub.h"
 #include "chat/Protocol.h"
@@ -28,6 +34,7 @@ namespace parley::chat {
 struct ConversationOptions {
   ProtocolLimits limits;
   double maxMessageRate = 30;  // chat messages per second per connection (bursts of twice); 0: off
+  std::size_t maxRooms = 100;  // subscriptions of one connection to /ws
 };
 
 // What every conversation of one shard shares. It is handed to each call that needs it rather
@@ -49,15 +56,18 @@ std::int64_t expiresAtMillis(std::int64_t expSeconds);
 
 class Conversation {
  public:
-  // At most one typing frame per kTypingMinGapMs, and the same state again at most once per
-  // kTypingRepeatMs: the hub broadcasts only changes, so repeats are load and nothing else.
+  // At most one typing frame per kTypingMinGapMs on the connection, and the same state again in
+  // a room at most once per kTypingRepeatMs: the hub broadcasts only changes, so repeats are
+  // load and nothing else.
   static constexpr std::int64_t kTypingMinGapMs = 100;
   static constexpr std::int64_t kTypingRepeatMs = 1000;
 
-  // `transport` outlives the conversation (it holds it). `room`: the connection's room.
+  // `transport` outlives the conversation (it holds it). `room`: the path's room of a
+  // connection to /ws/{room}; empty for /ws.
   Conversation(Transport& transport, std::string username, std::string room);
   Conversation(const Conversation&) = delete;
   Conversation& operator=(const Conversation&) = delete;
+  ~Conversation();
 
   const std::string& username() const { return username_; }
   Transport& transport() { return transport_; }
@@ -66,48 +76,63 @@ class Conversation {
   // unless a renewal ({"type":"auth"}) moved the deadline. A connection without a token has no
   // deadline, and cannot take one later.
   void expireTokenAt(const ConversationContext& context, std::int64_t unixMs);
-  // Joins the room: the catch-up (the replay of `since`, or the join history, then presence)
-  // comes first, then live traffic.
+  // Joins the path's room (on /ws/{room}): the catch-up (the replay of `since`, or the join
+  // history, then presence) comes first, then live traffic. On /ws: nothing yet.
   void start(ConversationContext& context, std::optional<std::uint64_t> since);
   // One text frame from the client (already valid UTF-8).
   void onText(ConversationContext& context, std::string_view text);
   // The shard's sweep: past the token's deadline, closes the connection with 4001.
   void tick(std::int64_t steadyNowMs);
-  // The connection is ending: leaves the room and drops what was held. Idempotent.
+  // The connection is ending: leaves every room and drops what was held. Idempotent.
   void end(ConversationContext& context);
 
-  // While the connection's first catch-up runs, the transport holds its writes back: the
-  // handshake's answer leaves with the history and presence, in one write.
-  bool holdsWrites() const { return subscription_.catchingUp(); }
-  // Live frames held back while a room catches up: they count against the outbound bound.
+  // While the connection's first catch-up (its path's room) runs, the transport holds its
+  // writes back: the handshake's answer leaves with the history and presence, in one write.
+  bool holdsWrites() const { return pathRoom_.catchingUp(); }
+  // Live frames held back while rooms catch up: they count against the outbound bound.
   std::size_t heldBytes() const { return heldBytes_; }
-  // The subscription to `room`, or null.
+  // The subscription to `room` (the path's room, or one subscribed on /ws), or null.
   RoomSubscription* subscription(std::string_view room);
 
  private:
   friend class RoomSubscription;  // keeps heldBytes_
+  using Subscriptions = std::vector<std::shared_ptr<RoomSubscription>>;
 
-  void sendError(ConversationContext& context, std::string_view code, std::string_view message,
-                 std::string_view clientId = {});
-  // A frame for this client alone (an error, an answer): it follows the room's catch-up, as
-  // every frame after the handshake does.
-  void reply(const Frame& frame) { subscription_.deliver(frame); }
+  // A connection to /ws: rooms come and go by subscribe and unsubscribe.
+  bool multiplexed() const { return pathRoom_.room().empty(); }
+  // A frame about `subscription`'s room, its room already checked.
+  void onRoomFrame(ConversationContext& context, RoomSubscription& subscription,
+                   ClientRequest& req);
+  void subscribe(ConversationContext& context, const std::string& room,
+                 std::optional<std::uint64_t> since);
+  void unsubscribe(ConversationContext& context, RoomSubscription& subscription);
+  // An error frame, counted. About `room` (empty: about the connection): it carries the room,
+  // and follows that room's catch-up.
+  void refuse(ConversationContext& context, std::string_view code, std::string_view message,
+              std::string_view room = {}, std::string_view clientId = {});
+  // A frame for this client alone (an error, an answer). One about a subscribed room follows
+  // that room's catch-up; on /ws/{room} every one follows the path room's, as every frame after
+  // the handshake does.
+  void reply(const Frame& frame, std::string_view room);
   bool takeMessageToken(const ConversationContext& context);
-  void typing(ConversationContext& context, bool state);
-  void requestHistory(ConversationContext& context, std::uint64_t before, std::size_t limit);
+  void typing(ConversationContext& context, RoomSubscription& subscription, bool state);
+  void requestHistory(ConversationContext& context, const std::string& room, std::uint64_t before,
+                      std::size_t limit);
   void renewToken(ConversationContext& context, const std::string& token);
-  // This subscription as the hub holds it: weakly, through the connection's lifetime.
+  // `subscription` as the hub holds it: weakly. The path's room through the connection's
+  // lifetime (an aliasing handle: no allocation); a /ws subscription through its own, so that
+  // hub work still on its way to a room the client left finds nothing.
   std::weak_ptr<Member> handle(RoomSubscription& subscription);
 
   Transport& transport_;
   std::string username_;
-  RoomSubscription subscription_;
+  RoomSubscription pathRoom_;             // /ws/{room}: the room; /ws: unused (no room)
+  std::unique_ptr<Subscriptions> rooms_;  // /ws: the subscriptions (null before the first)
   std::size_t heldBytes_ = 0;
   std::int64_t tokenDeadlineMs_ = 0;  // steady clock; 0: no token
   std::int64_t lastTypingMs_ = 0;     // the typing throttle
   std::int64_t lastRefillMs_ = 0;     // the message rate limit: a token bucket
   float messageTokens_ = -1;          // -1: not started (a full bucket)
-  bool lastTypingState_ = false;
 };
 
 }  // namespace parley::chat

@@ -1,5 +1,7 @@
 #include "chat/DuplicateWindow.h"
 
+#include <algorithm>
+
 namespace parley::chat {
 
 std::string DuplicateWindow::key(std::string_view username, std::string_view clientId) {
@@ -37,7 +39,10 @@ void DuplicateWindow::forgetExpired(std::int64_t nowMs, const DuplicateLimits& l
     auto it = sent_.find(order_.front());
     const bool expired = it == sent_.end() || nowMs - it->second.atMs > limits.windowMs;
     if (!expired && order_.size() <= limits.perRoom) break;
-    if (it != sent_.end() && (expired || sent_.size() > limits.perRoom)) sent_.erase(it);
+    if (it != sent_.end() && (expired || sent_.size() > limits.perRoom)) {
+      if (!expired) forgotByCountAtMs_ = std::max(forgotByCountAtMs_, it->second.atMs);
+      sent_.erase(it);
+    }
     order_.pop_front();
   }
 }

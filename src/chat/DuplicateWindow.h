@@ -43,6 +43,10 @@ class DuplicateWindow {
   // Forgets what is older than the window or past the count (oldest first).
   void forgetExpired(std::int64_t nowMs, const DuplicateLimits& limits);
 
+  // True when a send remembered at or after `fromMs` was forgotten for the count bound (not its
+  // age): then a retry of it would not be found here.
+  bool forgotByCountSince(std::int64_t fromMs) const { return forgotByCountAtMs_ >= fromMs; }
+
   bool empty() const { return sent_.empty(); }
   std::size_t size() const { return sent_.size(); }
 
@@ -51,6 +55,7 @@ class DuplicateWindow {
   // Keys in the order remembered; the map entry goes with its own (latest) entry here. A list:
   // an empty one allocates nothing (a deque does), and most rooms never see a client_id.
   std::list<std::string> order_;
+  std::int64_t forgotByCountAtMs_ = -1;  // the newest send forgotten for the count bound
 };
 
 }  // namespace parley::chat

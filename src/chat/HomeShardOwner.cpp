@@ -25,7 +25,10 @@ struct HomeShardOwner::StoredBatch {
 };
 
 HomeShardOwner::HomeShardOwner(const HubEnvironment& env, RoomRegistry& registry)
-    : env_(env), registry_(registry), shards_(std::make_unique<ShardState[]>(env.shardCount)) {}
+    : env_(env),
+      rememberingSinceMs_(env.unixClock()),
+      registry_(registry),
+      shards_(std::make_unique<ShardState[]>(env.shardCount)) {}
 
 HomeShardOwner::~HomeShardOwner() = default;
 
@@ -102,7 +105,7 @@ Frame HomeShardOwner::memberJoined(std::size_t home, const std::string& room, st
       broadcastMembership(home, room, r, Membership::Join, username);
     }
   }
-  return env_.encode(r.presence.presenceJson(env_.options.presence), 0);
+  return env_.encode(r.presence.presenceJson(room, env_.options.presence), 0);
 }
 
 void HomeShardOwner::memberLeft(std::size_t home, const std::string& room, std::size_t shard,
@@ -116,7 +119,8 @@ void HomeShardOwner::memberLeft(std::size_t home, const std::string& room, std::
   const bool wasTyping = r.presence.isTyping(username);
   if (r.presence.removeConnection(username)) {
     if (wasTyping)
-      registry_.fanOut(home, room, r.shards, env_.encode(buildTypingJson(username, false), 0));
+      registry_.fanOut(home, room, r.shards,
+                       env_.encode(buildTypingJson(username, false, room), 0));
     if (r.presence.summarised(env_.options.presence) ||
         r.presence.userCount() >= env_.options.presence.cap) {
       r.presence.countLeave();
@@ -155,7 +159,7 @@ void HomeShardOwner::typing(std::size_t shard, const std::string& room, const st
 void HomeShardOwner::broadcastTyping(std::size_t home, const std::string& room, HomeRoom& r,
                                      const std::string& username, bool state) {
   auto frame = std::make_shared<WireFrame>();
-  frame->bytes = env_.encode(buildTypingJson(username, state), 0)->bytes;
+  frame->bytes = env_.encode(buildTypingJson(username, state, room), 0)->bytes;
   frame->skipUser = username;
   registry_.fanOut(home, room, r.shards, frame);
 }
@@ -192,7 +196,7 @@ void HomeShardOwner::tick(std::size_t shard) {
     // At most one summary per room per tick: a crowd joining at once costs O(members) a tick,
     // not O(members) per join.
     if (r.presence.summaryDue(now))
-      registry_.fanOut(shard, *it, r.shards, env_.encode(r.presence.takeSummaryJson(now), 0));
+      registry_.fanOut(shard, *it, r.shards, env_.encode(r.presence.takeSummaryJson(*it, now), 0));
     if (!r.presence.anyTyping() && !r.presence.summaryPending())
       it = s.ticking.erase(it);
     else
@@ -296,6 +300,12 @@ void HomeShardOwner::sequence(std::size_t home, Pending p) {
       }
       r->recent.remember(key, p.unixMillis, duplicateLimits());
     }
+    // What memory cannot vouch for, the store can: since a start (a crash before the original's
+    // echo, then a retry), or past the window's count bound in a very busy room.
+    const std::int64_t windowStart = p.unixMillis - duplicateLimits().windowMs;
+    if (env_.writer &&
+        (rememberingSinceMs_ > windowStart || (r && r->recent.forgotByCountSince(windowStart))))
+      p.checkClientIdSince = std::max<std::int64_t>(1, windowStart);
   }
 
   if (!env_.writer) {
@@ -348,6 +358,7 @@ void HomeShardOwner::flushToStore(std::size_t home) {
     m.content = std::move(p.content);
     m.clientId = p.clientId;
     m.unixMillis = p.unixMillis;
+    m.checkClientIdSince = p.checkClientIdSince;
   }
   env_.writer->submit(
       std::move(messages), [this, home, pending](const store::StoreStatus& status,
@@ -421,8 +432,20 @@ void HomeShardOwner::onStored(std::size_t home, const store::StoreStatus& status
            env_.encode(buildErrorJson("store_unavailable",
                                       "the message could not be stored and was not delivered; "
                                       "send it again",
-                                      m.clientId),
+                                      m.clientId, m.room),
                        0));
+    return;
+  }
+  if (m.duplicate) {
+    // A retry of a message stored before this owner's memory began: the original (as stored,
+    // with its id and time) goes back to the sender alone, as an in-memory duplicate's does.
+    duplicates_.fetch_add(1, std::memory_order_relaxed);
+    std::string json;
+    appendMessageJson(json, chatMessageOf(m));
+    Frame original = env_.encode(json, m.id);
+    if (r && !key.empty()) r->recent.setFrame(key, original);
+    sendTo(p.originShard, p.sender,
+           std::make_shared<const WireFrame>(WireFrame{original->bytes, 0, {}}));
     return;
   }
   state.sequenced.fetch_add(1, std::memory_order_relaxed);

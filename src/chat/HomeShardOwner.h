@@ -72,6 +72,9 @@ class HomeShardOwner final : public RoomOwner {
     std::int64_t unixMillis = 0;
     std::size_t originShard = 0;
     std::weak_ptr<Member> sender;
+    // > 0: the room's memory cannot vouch that this client_id is new: the writer asks the store
+    // for a send at or after this time (StoredMessage::checkClientIdSince).
+    std::int64_t checkClientIdSince = 0;
   };
   struct StoredBatch;  // a commit's outcome, waiting to be fanned out (HomeShardOwner.cpp)
   struct alignas(64) ShardState {
@@ -120,6 +123,9 @@ class HomeShardOwner final : public RoomOwner {
   }
 
   const HubEnvironment& env_;
+  // When this owner began remembering client_ids (unix ms): within the window after it, a send
+  // its memory does not know may still be a retry of one stored before a restart.
+  const std::int64_t rememberingSinceMs_;
   RoomRegistry& registry_;
   std::unique_ptr<ShardState[]> shards_;
   std::atomic<std::uint64_t> storeRefusals_{0};

@@ -66,11 +66,11 @@ void MembershipBatcher::add(std::size_t shard, const std::string& room, LocalRoo
         std::exchange((*m)->batchFrom_, static_cast<std::uint32_t>(batch.records.size()));
     if (from < before) {
       (*m)->deliver(std::make_shared<const WireFrame>(
-          WireFrame{wire(std::string_view(batch.records).substr(from), nullptr), 0, {}}));
+          WireFrame{wire(room, std::string_view(batch.records).substr(from), nullptr), 0, {}}));
       continue;
     }
     if (!single)
-      single = std::make_shared<const WireFrame>(WireFrame{wire(record, nullptr), 0, {}});
+      single = std::make_shared<const WireFrame>(WireFrame{wire(room, record, nullptr), 0, {}});
     (*m)->deliver(single);
   }
   if (m == local.members.rend()) {
@@ -80,7 +80,7 @@ void MembershipBatcher::add(std::size_t shard, const std::string& room, LocalRoo
     for (Member* member : local.members) member->batchFrom_ = 0;
     return;
   }
-  if (batch.records.size() >= kBatchMaxBytes) return send(local, now);
+  if (batch.records.size() >= kBatchMaxBytes) return send(room, local, now);
   if (before != 0) return;  // the batch had begun: its time is set
   batch.dueMs = now + (busy ? kBatchRepeatMs : kBatchMs);
   (busy ? s.repeat : s.soon).push_back({batch.dueMs, room});
@@ -88,7 +88,8 @@ void MembershipBatcher::add(std::size_t shard, const std::string& room, LocalRoo
 }
 
 std::string MembershipBatcher::wire(
-    std::string_view records, std::vector<std::pair<std::uint32_t, std::uint32_t>>* marks) const {
+    std::string_view room, std::string_view records,
+    std::vector<std::pair<std::uint32_t, std::uint32_t>>* marks) const {
   std::string out;
   out.reserve(records.size() * 4);
   for (std::size_t at = 0, next = 0; at < records.size(); at = next) {
@@ -96,14 +97,14 @@ std::string MembershipBatcher::wire(
     if (marks)
       marks->emplace_back(static_cast<std::uint32_t>(at), static_cast<std::uint32_t>(out.size()));
     out.append(env_.encode(buildMembershipJson(r.change == Membership::Join ? "join" : "leave",
-                                               r.username, r.unixMillis),
+                                               r.username, r.unixMillis, room),
                            0)
                    ->bytes);
   }
   return out;
 }
 
-void MembershipBatcher::send(LocalRoom& local, std::int64_t nowMs) {
+void MembershipBatcher::send(const std::string& room, LocalRoom& local, std::int64_t nowMs) {
   // Frames of up to kBatchChunkRecords changes each, shared by every member: a member added
   // while the batch filled copies at most the chunk its part starts in (a crowd of hundreds
   // joining would otherwise cost a copy of most of the batch per member).
@@ -122,7 +123,7 @@ void MembershipBatcher::send(LocalRoom& local, std::int64_t nowMs) {
       readMembershipRecord(records, end, end);
     chunkMarks.clear();
     chunks.push_back(std::make_shared<const WireFrame>(
-        WireFrame{wire(records.substr(at, end - at), &chunkMarks), 0, {}}));
+        WireFrame{wire(room, records.substr(at, end - at), &chunkMarks), 0, {}}));
     for (const auto& [record, offset] : chunkMarks)
       marks.push_back({static_cast<std::uint32_t>(at + record),
                        static_cast<std::uint32_t>(chunks.size() - 1), offset});
@@ -160,7 +161,7 @@ void MembershipBatcher::flushDue(std::size_t shard, std::int64_t nowMs, RoomRegi
       list->pop_front();
       LocalRoom* local = rooms.find(shard, due.room);
       if (local && local->batch.dueMs == due.dueMs && !local->batch.records.empty()) {
-        send(*local, nowMs);
+        send(due.room, *local, nowMs);
         ++sent;
       }
     }

@@ -71,17 +71,17 @@ class MembershipBatcher {
 
   // On `shard`: a change of `room` (one record) reached `local`, the room's members there.
   void add(std::size_t shard, const std::string& room, LocalRoom& local, std::string_view record);
-  // On the room's shard: sends `local`'s waiting changes now (they are due, or another frame of
-  // the room must not overtake them).
-  void send(LocalRoom& local, std::int64_t nowMs);
+  // On the room's shard: sends `local`'s waiting changes (of `room`) now (they are due, or
+  // another frame of the room must not overtake them).
+  void send(const std::string& room, LocalRoom& local, std::int64_t nowMs);
   // On `shard`: sends the batches of `rooms` there that are due at steady millisecond `nowMs`
   // (within kBatchSlackMs), at most kBatchesPerTurn (the rest in a task posted behind), and asks
   // for the next wake-up.
   void flushDue(std::size_t shard, std::int64_t nowMs, RoomRegistry& rooms);
 
-  // The wire frames of `records`, back to back; `marks` gets (record offset, wire offset) of
-  // each record.
-  std::string wire(std::string_view records,
+  // The wire frames of `records` (changes of `room`), back to back; `marks` gets (record offset,
+  // wire offset) of each record.
+  std::string wire(std::string_view room, std::string_view records,
                    std::vector<std::pair<std::uint32_t, std::uint32_t>>* marks) const;
 
  private:

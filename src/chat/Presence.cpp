@@ -20,7 +20,7 @@ bool RoomPresence::removeConnection(const std::string& user) {
   return true;
 }
 
-const std::string& RoomPresence::presenceJson(const PresenceOptions& o) {
+const std::string& RoomPresence::presenceJson(std::string_view room, const PresenceOptions& o) {
   if (!presenceStale_) return presenceJson_;
   presenceStale_ = false;
   presenceJson_ = R"({"type":"presence","users":[)";
@@ -33,6 +33,7 @@ const std::string& RoomPresence::presenceJson(const PresenceOptions& o) {
   presenceJson_.append(R"(],"count":)");
   presenceJson_.append(std::to_string(connections_.size()));
   if (connections_.size() > o.cap) presenceJson_.append(R"(,"truncated":true)");
+  appendRoom(presenceJson_, room);
   presenceJson_.push_back('}');
   return presenceJson_;
 }
@@ -65,12 +66,14 @@ std::vector<std::string> RoomPresence::expireTyping(std::int64_t nowMs) {
   return expired;
 }
 
-std::string RoomPresence::takeSummaryJson(std::int64_t unixMillis) {
+std::string RoomPresence::takeSummaryJson(std::string_view room, std::int64_t unixMillis) {
   std::string out = R"({"type":"presence_summary","count":)" + std::to_string(userCount()) +
                     R"(,"joined":)" + std::to_string(joined_) + R"(,"left":)" +
                     std::to_string(left_) + R"(,"timestamp":")";
   appendTimestamp(out, unixMillis);
-  out.append("\"}");
+  out.push_back('"');
+  appendRoom(out, room);
+  out.push_back('}');
   joined_ = left_ = 0;
   lastSummaryMs_ = unixMillis;
   return out;

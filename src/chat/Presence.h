@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -28,9 +29,10 @@ class RoomPresence {
   // Join/leave events go out one by one only while the room is at or below the cap.
   bool summarised(const PresenceOptions& o) const { return connections_.size() > o.cap; }
 
-  // {"type":"presence","users":[...],"count":N} (at most `cap` names, then "truncated":true),
-  // rebuilt only after a change: a burst of joins costs O(cap) each, never O(members).
-  const std::string& presenceJson(const PresenceOptions& o);
+  // {"type":"presence","users":[...],"count":N,"room":...} (at most `cap` names, then
+  // "truncated":true), rebuilt only after a change: a burst of joins costs O(cap) each, never
+  // O(members). `room`: this presence's room (always the same one).
+  const std::string& presenceJson(std::string_view room, const PresenceOptions& o);
   std::vector<std::string> users() const;
 
   // Typing. Each returns true when what others see changes (a frame is due).
@@ -49,8 +51,9 @@ class RoomPresence {
     return joined_ + left_ > 0 && nowMs - lastSummaryMs_ >= kSummaryIntervalMs;
   }
   bool summaryPending() const { return joined_ + left_ > 0; }
-  // {"type":"presence_summary","count":N,"joined":J,"left":L,"timestamp":...}; resets counts.
-  std::string takeSummaryJson(std::int64_t unixMillis);
+  // {"type":"presence_summary","count":N,"joined":J,"left":L,"timestamp":...,"room":...};
+  // resets counts.
+  std::string takeSummaryJson(std::string_view room, std::int64_t unixMillis);
 
  private:
   std::unordered_map<std::string, std::uint32_t> connections_;

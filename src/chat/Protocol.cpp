@@ -20,6 +20,13 @@ ClientRequest error(std::string_view code, std::string_view message) {
   return r;
 }
 
+// The frame failed after it said what it asked for.
+ClientRequest error(ClientRequest::Kind asked, std::string_view code, std::string_view message) {
+  ClientRequest r = error(code, message);
+  r.asked = asked;
+  return r;
+}
+
 // One parser per thread: it keeps its buffers between frames, which saves an allocation per
 // message on the inbound path.
 boost::json::parser& threadParser() {
@@ -44,11 +51,83 @@ ClientRequest parseHistoryRequest(const boost::json::object& obj) {
   const auto before = positiveInteger(obj, "before", 0, /*allowZero=*/true);
   const auto limit = positiveInteger(obj, "limit", kDefaultPageLimit);
   if (!before || !limit)
-    return error("invalid_message",
+    return error(ClientRequest::Kind::History, "invalid_message",
                  "\"before\" must be a non-negative and \"limit\" a positive integer");
   r.kind = ClientRequest::Kind::History;
   r.before = *before;
   r.limit = std::min<std::uint64_t>(*limit, kMaxPageLimit);
+  return r;
+}
+
+ClientRequest parseSubscribe(const boost::json::object& obj) {
+  ClientRequest r;
+  if (obj.contains("since")) {
+    const auto since = positiveInteger(obj, "since", 0, /*allowZero=*/true);
+    if (!since)
+      return error(ClientRequest::Kind::Subscribe, "invalid_message",
+                   "\"since\" must be a non-negative integer (a message id)");
+    r.since = *since;
+  }
+  r.kind = ClientRequest::Kind::Subscribe;
+  return r;
+}
+
+// What the frame asks for, checked (its `room` is read by parseClientFrame).
+ClientRequest parseRequest(const boost::json::object& obj, const ProtocolLimits& limits) {
+  using Kind = ClientRequest::Kind;
+  if (const auto* type = obj.if_contains("type")) {
+    const auto* s = type->if_string();
+    if (s && *s == "history") return parseHistoryRequest(obj);
+    if (s && *s == "typing") {
+      const auto* state = obj.if_contains("state");
+      if (!state || !state->is_bool())
+        return error(Kind::Typing, "invalid_message", "\"state\" must be true or false");
+      ClientRequest r;
+      r.kind = Kind::Typing;
+      r.typing = state->get_bool();
+      return r;
+    }
+    if (s && *s == "auth") {
+      const auto* token = obj.if_contains("token");
+      if (!token || !token->is_string() || token->get_string().empty() ||
+          token->get_string().size() > kMaxTokenChars)
+        return error(Kind::Auth, "invalid_message", "\"token\" must be a token from /api/login");
+      ClientRequest r;
+      r.kind = Kind::Auth;
+      r.token = token->get_string();
+      return r;
+    }
+    if (s && *s == "subscribe") return parseSubscribe(obj);
+    if (s && *s == "unsubscribe") {
+      ClientRequest r;
+      r.kind = Kind::Unsubscribe;
+      return r;
+    }
+    if (!s || *s != "message") return error("unknown_type", "unknown or unsupported \"type\"");
+  }
+  const auto* contentValue = obj.if_contains("content");
+  if (!contentValue) return error(Kind::Chat, "invalid_message", "missing \"content\"");
+  const auto* content = contentValue->if_string();
+  if (!content) return error(Kind::Chat, "invalid_message", "\"content\" must be a string");
+  if (content->empty()) return error(Kind::Chat, "empty_content", "\"content\" must not be empty");
+  // U+0000 cannot be stored (PostgreSQL text) and no client needs it.
+  if (std::string_view(*content).find('\0') != std::string_view::npos)
+    return error(Kind::Chat, "invalid_message", "\"content\" must not contain U+0000");
+  if (countCodePoints(*content) > limits.maxContentChars)
+    return error(Kind::Chat, "content_too_long", "\"content\" is longer than the server accepts");
+
+  ClientRequest r;
+  if (const auto* idValue = obj.if_contains("client_id")) {
+    const auto* id = idValue->if_string();
+    if (!id || id->empty() || countCodePoints(*id) > kMaxClientIdChars ||
+        std::any_of(id->begin(), id->end(),
+                    [](char c) { return static_cast<unsigned char>(c) < 0x20; }))
+      return error(Kind::Chat, "invalid_client_id",
+                   "\"client_id\" must be a string of 1 to 64 characters");
+    r.clientId.assign(id->data(), id->size());
+  }
+  r.kind = Kind::Chat;
+  r.content.assign(content->data(), content->size());
   return r;
 }
 
@@ -69,53 +148,15 @@ ClientRequest parseClientFrame(std::string_view text, const ProtocolLimits& limi
   boost::json::value v = parser.release();
   const auto* obj = v.if_object();
   if (!obj) return error("invalid_message", "frame must be a JSON object");
-
-  if (const auto* type = obj->if_contains("type")) {
-    const auto* s = type->if_string();
-    if (s && *s == "history") return parseHistoryRequest(*obj);
-    if (s && *s == "typing") {
-      const auto* state = obj->if_contains("state");
-      if (!state || !state->is_bool())
-        return error("invalid_message", "\"state\" must be true or false");
-      ClientRequest r;
-      r.kind = ClientRequest::Kind::Typing;
-      r.typing = state->get_bool();
-      return r;
+  ClientRequest r = parseRequest(*obj, limits);
+  if (const auto* room = obj->if_contains("room")) {
+    if (const auto* s = room->if_string()) {
+      r.roomField = ClientRequest::RoomField::String;
+      r.room.assign(s->data(), s->size());
+    } else {
+      r.roomField = ClientRequest::RoomField::NotString;
     }
-    if (s && *s == "auth") {
-      const auto* token = obj->if_contains("token");
-      if (!token || !token->is_string() || token->get_string().empty() ||
-          token->get_string().size() > kMaxTokenChars)
-        return error("invalid_message", "\"token\" must be a token from /api/login");
-      ClientRequest r;
-      r.kind = ClientRequest::Kind::Auth;
-      r.token = token->get_string();
-      return r;
-    }
-    if (!s || *s != "message") return error("unknown_type", "unknown or unsupported \"type\"");
   }
-  const auto* contentValue = obj->if_contains("content");
-  if (!contentValue) return error("invalid_message", "missing \"content\"");
-  const auto* content = contentValue->if_string();
-  if (!content) return error("invalid_message", "\"content\" must be a string");
-  if (content->empty()) return error("empty_content", "\"content\" must not be empty");
-  // U+0000 cannot be stored (PostgreSQL text) and no client needs it.
-  if (std::string_view(*content).find('\0') != std::string_view::npos)
-    return error("invalid_message", "\"content\" must not contain U+0000");
-  if (countCodePoints(*content) > limits.maxContentChars)
-    return error("content_too_long", "\"content\" is longer than the server accepts");
-
-  ClientRequest r;
-  if (const auto* idValue = obj->if_contains("client_id")) {
-    const auto* id = idValue->if_string();
-    if (!id || id->empty() || countCodePoints(*id) > kMaxClientIdChars ||
-        std::any_of(id->begin(), id->end(),
-                    [](char c) { return static_cast<unsigned char>(c) < 0x20; }))
-      return error("invalid_client_id", "\"client_id\" must be a string of 1 to 64 characters");
-    r.clientId.assign(id->data(), id->size());
-  }
-  r.kind = ClientRequest::Kind::Chat;
-  r.content.assign(content->data(), content->size());
   return r;
 }
 
@@ -199,8 +240,14 @@ void appendMessageJson(std::string& out, const ChatMessage& m) {
   out.push_back('}');
 }
 
+void appendRoom(std::string& out, std::string_view room) {
+  if (room.empty()) return;
+  out.append(R"(,"room":)");
+  appendJsonString(out, room);
+}
+
 std::string buildErrorJson(std::string_view code, std::string_view message,
-                           std::string_view clientId) {
+                           std::string_view clientId, std::string_view room) {
   std::string out = R"({"type":"error","code":)";
   appendJsonString(out, code);
   out.append(R"(,"message":)");
@@ -209,11 +256,13 @@ std::string buildErrorJson(std::string_view code, std::string_view message,
     out.append(R"(,"client_id":)");
     appendJsonString(out, clientId);
   }
+  appendRoom(out, room);
   out.push_back('}');
   return out;
 }
 
-std::string buildHistoryJson(std::string_view messagesArray, bool hasMore, std::uint64_t before) {
+std::string buildHistoryJson(std::string_view messagesArray, bool hasMore, std::uint64_t before,
+                             std::string_view room) {
   std::string out = R"({"type":"history","messages":)";
   out.append(messagesArray);
   out.append(R"(,"has_more":)");
@@ -222,19 +271,29 @@ std::string buildHistoryJson(std::string_view messagesArray, bool hasMore, std::
     out.append(R"(,"before":)");
     out.append(std::to_string(before));
   }
+  appendRoom(out, room);
   out.push_back('}');
   return out;
 }
 
 std::string buildMembershipJson(std::string_view type, std::string_view username,
-                                std::int64_t unixMillis) {
+                                std::int64_t unixMillis, std::string_view room) {
   std::string out = R"({"type":)";
   appendJsonString(out, type);
   out.append(R"(,"username":)");
   appendJsonString(out, username);
   out.append(R"(,"timestamp":")");
   appendTimestamp(out, unixMillis);
-  out.append("\"}");
+  out.push_back('"');
+  appendRoom(out, room);
+  out.push_back('}');
+  return out;
+}
+
+std::string buildUnsubscribedJson(std::string_view room) {
+  std::string out = R"({"type":"unsubscribed")";
+  appendRoom(out, room);
+  out.push_back('}');
   return out;
 }
 
@@ -247,17 +306,24 @@ std::string buildAuthJson(std::string_view username, std::int64_t expiresAtMilli
   return out;
 }
 
-std::string buildTypingJson(std::string_view username, bool state) {
+std::string buildTypingJson(std::string_view username, bool state, std::string_view room) {
   std::string out = R"({"type":"typing","username":)";
   appendJsonString(out, username);
-  out.append(state ? R"(,"state":true})" : R"(,"state":false})");
+  out.append(state ? R"(,"state":true)" : R"(,"state":false)");
+  appendRoom(out, room);
+  out.push_back('}');
   return out;
 }
 
-std::string buildResumeTruncatedJson(std::uint64_t since, std::uint64_t firstId) {
-  return R"({"type":"resume_truncated","since":)" + std::to_string(since) + R"(,"first_id":)" +
-         std::to_string(firstId) +
-         R"(,"message":"more messages were missed than the server replays; older ones can be paged back with history requests"})";
+std::string buildResumeTruncatedJson(std::uint64_t since, std::uint64_t firstId,
+                                     std::string_view room) {
+  std::string out =
+      R"({"type":"resume_truncated","since":)" + std::to_string(since) + R"(,"first_id":)" +
+      std::to_string(firstId) +
+      R"(,"message":"more messages were missed than the server replays; older ones can be paged back with history requests")";
+  appendRoom(out, room);
+  out.push_back('}');
+  return out;
 }
 
 }  // namespace parley::chat

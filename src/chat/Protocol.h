@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -20,16 +21,24 @@ inline constexpr std::size_t kMaxPageLimit = 200;
 
 // What a client frame asks for. Error carries the `error` frame's code and message.
 struct ClientRequest {
-  enum class Kind { Chat, History, Typing, Auth, Error };
+  enum class Kind { Chat, History, Typing, Auth, Subscribe, Unsubscribe, Error };
   Kind kind = Kind::Error;
-  std::string content;       // Chat
-  std::string clientId;      // Chat: optional, echoed back, makes retries idempotent
-  std::uint64_t before = 0;  // History: messages with id < before (0: the newest)
-  std::size_t limit = 0;     // History: page size, capped at kMaxPageLimit
-  bool typing = false;       // Typing: the state
-  std::string token;         // Auth: a fresh token for the connection's account
-  std::string_view code;     // Error: a stable code from docs/PROTOCOL.md
-  std::string_view message;  // Error: a human sentence
+  // Error: what the frame asked for before it failed (Error: unknown, as for invalid JSON).
+  Kind asked = Kind::Error;
+  // The frame's `room` member (on /ws, the room it is about), whatever it asks: absent, a
+  // string (in `room`), or something else. On /ws/{room} the conversation ignores it.
+  enum class RoomField : std::uint8_t { Absent, String, NotString };
+  RoomField roomField = RoomField::Absent;
+  std::string room;
+  std::string content;                 // Chat
+  std::string clientId;                // Chat: optional, echoed back, makes retries idempotent
+  std::uint64_t before = 0;            // History: messages with id < before (0: the newest)
+  std::size_t limit = 0;               // History: page size, capped at kMaxPageLimit
+  bool typing = false;                 // Typing: the state
+  std::string token;                   // Auth: a fresh token for the connection's account
+  std::optional<std::uint64_t> since;  // Subscribe: replay what came after this id
+  std::string_view code;               // Error: a stable code from docs/PROTOCOL.md
+  std::string_view message;            // Error: a human sentence
 };
 
 // Parses one text frame (already checked to be valid UTF-8 by the WebSocket layer).
@@ -49,26 +58,36 @@ struct ChatMessage {
 // (+ "client_id" when the sender gave one). The first four fields keep the original's order.
 void appendMessageJson(std::string& out, const ChatMessage& m);
 
+// Every server frame about a room carries it: "room" is appended last (a message frame has had
+// it after "id" from the start). `room` empty: the frame is about no room.
+void appendRoom(std::string& out, std::string_view room);
+
 // {"type":"history","messages":<messagesArray>,"has_more":...} (+ "before" when answering a
-// paging request, before > 0). `messagesArray` is a JSON array of message objects.
-std::string buildHistoryJson(std::string_view messagesArray, bool hasMore, std::uint64_t before);
+// paging request, before > 0) (+ "room"). `messagesArray` is a JSON array of message objects.
+std::string buildHistoryJson(std::string_view messagesArray, bool hasMore, std::uint64_t before,
+                             std::string_view room);
 
-// {"type":"error","code":...,"message":...} (+ "client_id" when not empty)
+// {"type":"error","code":...,"message":...} (+ "client_id" when not empty) (+ "room" when the
+// error is about one)
 std::string buildErrorJson(std::string_view code, std::string_view message,
-                           std::string_view clientId = {});
+                           std::string_view clientId = {}, std::string_view room = {});
 
-// {"type":"join"|"leave","username":...,"timestamp":...}
+// {"type":"join"|"leave","username":...,"timestamp":...,"room":...}
 std::string buildMembershipJson(std::string_view type, std::string_view username,
-                                std::int64_t unixMillis);
+                                std::int64_t unixMillis, std::string_view room);
 
-// {"type":"typing","username":...,"state":true|false}
-std::string buildTypingJson(std::string_view username, bool state);
+// {"type":"typing","username":...,"state":true|false,"room":...}
+std::string buildTypingJson(std::string_view username, bool state, std::string_view room);
+
+// {"type":"unsubscribed","room":...}
+std::string buildUnsubscribedJson(std::string_view room);
 
 // {"type":"auth","username":...,"expires_at":...}: a renewed token was accepted.
 std::string buildAuthJson(std::string_view username, std::int64_t expiresAtMillis);
 
-// {"type":"resume_truncated","since":...,"first_id":...,"message":...}
-std::string buildResumeTruncatedJson(std::uint64_t since, std::uint64_t firstId);
+// {"type":"resume_truncated","since":...,"first_id":...,"message":...,"room":...}
+std::string buildResumeTruncatedJson(std::uint64_t since, std::uint64_t firstId,
+                                     std::string_view room);
 
 // "2025-09-17T15:23:45.123Z" (UTC, milliseconds).
 std::string formatTimestamp(std::int64_t unixMillis);

@@ -71,7 +71,7 @@ void RoomRegistry::deliver(std::size_t shard, const std::string& room, const Fra
   LocalRoom* local = find(shard, room);
   if (!local) return;
   // Whatever happened in the room before this frame reaches its members before it.
-  if (!local->batch.records.empty()) batcher_.send(*local, env_.steadyClock());
+  if (!local->batch.records.empty()) batcher_.send(room, *local, env_.steadyClock());
   if (frame->skipUser.empty()) {
     for (Member* m : local->members) m->deliver(frame);
     return;

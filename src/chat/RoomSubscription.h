@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "chat/Hub.h"
+#include "chat/Member.h"
 
 namespace parley::chat {
 
@@ -25,6 +25,9 @@ class RoomSubscription final : public Member {
 
   const std::string& room() const { return room_; }
   bool joined() const { return inRoom_; }
+  // The typing state this connection last told the room (a message ends typing).
+  bool typingState() const { return typingState_; }
+  void setTypingState(bool state) { typingState_ = state; }
 
   // Joins the room; its catch-up begins (the replay of `since`, or the join history). `handle`
   // is this subscription as the hub holds it: weakly, so that work still on its way to a
@@ -50,6 +53,7 @@ class RoomSubscription final : public Member {
   std::uint64_t coveredId_ = 0;  // the highest message id the catch-up carried
   bool catchingUp_ = false;
   bool inRoom_ = false;
+  bool typingState_ = false;
 };
 
 }  // namespace parley::chat

@@ -9,7 +9,7 @@
 #include <memory>
 #include <span>
 
-#include "chat/Hub.h"
+#include "chat/Member.h"
 
 namespace parley::chat {
 

@@ -37,6 +37,9 @@ enum class Rejection : unsigned {
   UsernameReserved,
   OriginNotAllowed,
   TooManyConnections,
+  NotSubscribed,
+  AlreadySubscribed,
+  TooManyRooms,
   Count
 };
 

@@ -60,9 +60,12 @@ std::string acceptKey(std::string_view key) {
 // A request target without its query string.
 std::string_view pathOf(std::string_view target) { return target.substr(0, target.find('?')); }
 
+// /ws/{room} (the room's connection) and /ws (a connection that subscribes to rooms).
+bool isWebSocketPath(std::string_view path) { return path == "/ws" || path.starts_with("/ws/"); }
+
 // What a WebSocket upgrade request asks for, once every check passed.
 struct Upgrade {
-  std::string room;
+  std::string room;  // empty: /ws
   std::string username;
   std::optional<std::uint64_t> since;
   std::int64_t tokenExpiresAtMs = 0;  // unix; 0: no token
@@ -95,7 +98,7 @@ std::optional<Refusal> tokenRefusal(const auth::TokenService& tokens, std::strin
   return std::nullopt;
 }
 
-// The checks of a request for /ws/{room}: the same for the first request of a connection
+// The checks of a request for /ws/{room} or /ws: the same for the first request of a connection
 // (serveConnection) and for one that follows plain requests on a kept-alive one.
 template <class Body>
 std::variant<Upgrade, Refusal> checkUpgrade(const bhttp::request<Body>& req, ServerContext& ctx) {
@@ -115,15 +118,19 @@ std::variant<Upgrade, Refusal> checkUpgrade(const bhttp::request<Body>& req, Ser
   }
   Upgrade up;
   auto segments = url->segments();  // percent-decoded
+  bool multiplexed = false;         // /ws: no room in the path, rooms come by subscribe
   {
     auto it = segments.begin();
     ++it;  // "ws"
-    if (it != segments.end()) up.room = *it++;
+    if (it == segments.end())
+      multiplexed = true;
+    else
+      up.room = *it++;
     if (it != segments.end())
       return Refusal{400, metrics::Rejection::InvalidRoom, "invalid_room",
                      "room name may not contain '/'"};
   }
-  if (const char* why = chat::roomNameError(up.room))
+  if (const char* why = multiplexed ? nullptr : chat::roomNameError(up.room))
     return Refusal{400, metrics::Rejection::InvalidRoom, "invalid_room", why};
 
   up.username = "anonymous";  // as the original backend
@@ -155,6 +162,9 @@ std::variant<Upgrade, Refusal> checkUpgrade(const bhttp::request<Body>& req, Ser
                    "that name has an account: log in to use it, or pick another"};
   }
   if (auto it = params.find("since"); it != params.end()) {
+    if (multiplexed)
+      return Refusal{400, metrics::Rejection::BadRequest, "invalid_since",
+                     "since is per room on /ws: give it in each subscribe"};
     up.since = http::parseUnsigned((*it).value);
     if (!up.since)
       return Refusal{400, metrics::Rejection::BadRequest, "invalid_since",
@@ -233,7 +243,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       return reply(http::jsonError(400, "bad_request", "malformed HTTP request"), false);
     }
     const auto& req = parser_->get();
-    if (pathOf(req.target()).starts_with("/ws/")) return handleWebSocket();
+    if (isWebSocketPath(pathOf(req.target()))) return handleWebSocket();
     // Everything else is the router's: it answers now, or later on this shard (a login waits
     // for the hasher, a history page for the store reader).
     beast::error_code peerError;
@@ -344,7 +354,7 @@ void serveConnection(Shard& shard, FileDescriptor fd, Admission admission, const
       used += step;
     }
     if (!ec && parser.is_done()) {
-      if (pathOf(parser.get().target()).starts_with("/ws/")) {
+      if (isWebSocketPath(pathOf(parser.get().target()))) {
         auto checked = checkUpgrade(parser.get(), shard.ctx());
         if (auto* up = std::get_if<Upgrade>(&checked))
           return startWebSocket(shard, std::move(fd), admission, std::move(*up),

@@ -3,8 +3,10 @@
 // Boost.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -56,7 +58,11 @@ struct WsMessage {
 // While a connection is idle both are empty, so an idle connection costs two empty strings.
 class WsFrameParser {
  public:
-  explicit WsFrameParser(std::size_t maxMessageBytes) : maxMessageBytes_(maxMessageBytes) {}
+  // `maxMessageBytes` (--max-frame) is at most 16 MiB: kept in 32 bits, a word less for every
+  // connection.
+  explicit WsFrameParser(std::size_t maxMessageBytes)
+      : maxMessageBytes_(static_cast<std::uint32_t>(
+            std::min<std::size_t>(maxMessageBytes, std::numeric_limits<std::uint32_t>::max()))) {}
 
   // Consumes `len` bytes at `data` (unmasked in place, hence non-const). Calls
   // `onMessage(const WsMessage&)` for each complete item in stream order; the callback returns
@@ -107,8 +113,8 @@ class WsFrameParser {
     if (carry_ && carry_->partial.empty() && carry_->fragments.empty()) carry_.reset();
   }
 
-  std::size_t maxMessageBytes_;
   std::unique_ptr<Carry> carry_;
+  std::uint32_t maxMessageBytes_;
   WsOpcode fragmentOpcode_ = WsOpcode::Continuation;  // Continuation = no message in progress
   bool failed_ = false;
 };

@@ -24,6 +24,12 @@ struct StoredMessage {
   std::string content;
   std::string clientId;  // empty when the client gave none
   std::int64_t unixMillis = 0;
+  // For the writer, not stored: when > 0, the message is a send whose client_id the room's owner
+  // cannot vouch for (its memory is younger than the window: a restart): if the store holds a
+  // message of the same room, user and client_id at or after this time, that one is the answer
+  // and nothing is stored (`duplicate` is set on the way back, with the original's fields).
+  std::int64_t checkClientIdSince = 0;
+  bool duplicate = false;
   friend bool operator==(const StoredMessage&, const StoredMessage&) = default;
 };
 

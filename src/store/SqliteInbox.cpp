@@ -1,3 +1,7 @@
+// SqliteInbox: the durable log in front of a SQLite file and its in-memory tail (SqliteInbox.h).
+// One file past ~600 lines on purpose: the log format, its replay after a crash, the ingest and
+// the per-process registry share one lock and one set of invariants (ids ascend per room across
+// log and database); split, each half would have to re-state them.
 #include "store/SqliteInbox.h"
 
 #include <fcntl.h>

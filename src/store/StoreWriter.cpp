@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <optional>
 
 namespace parley::store {
 
@@ -145,13 +146,28 @@ void StoreWriter::commit(std::deque<Batch>& batches) {
   for (auto& b : batches)
     for (auto& m : b.messages) all.push_back(std::move(m));
 
+  // Sends the owner could not vouch for (StoredMessage::checkClientIdSince): a retry of one
+  // stored before a restart is answered with the stored original and not stored again. Only
+  // during the window after a start, so the lookup (an index probe) is rare.
+  StoreStatus status;
+  std::size_t duplicates = 0;
+  for (auto& m : all) {
+    if (m.checkClientIdSince <= 0 || m.clientId.empty() || !status.ok) continue;
+    std::optional<StoredMessage> original;
+    status = store_->findByClientId(m.room, m.username, m.clientId, m.checkClientIdSince, original);
+    if (status.ok && original) {
+      m = std::move(*original);
+      m.duplicate = true;
+      ++duplicates;
+    }
+  }
+
   // Ids are given here, on the one thread that writes, so a refused transaction uses none up.
   struct Cursor {
     std::uint64_t next;     // last id given so far
     std::uint64_t durable;  // last id before this commit
   };
   std::unordered_map<std::string_view, Cursor> cursors;
-  StoreStatus status;
   auto cursor = [&](std::string_view room) -> Cursor& {
     auto it = cursors.find(room);
     if (it != cursors.end()) return it->second;
@@ -170,9 +186,20 @@ void StoreWriter::commit(std::deque<Batch>& batches) {
       b.markerDurable = c.durable;
       continue;
     }
-    for (std::size_t i = 0; i < b.messages.size(); ++i, ++k) all[k].id = ++cursor(all[k].room).next;
+    for (std::size_t i = 0; i < b.messages.size(); ++i, ++k)
+      if (!all[k].duplicate) all[k].id = ++cursor(all[k].room).next;
   }
-  if (status.ok && count > 0) status = store_->append(all);
+  if (status.ok && count > duplicates) {
+    if (duplicates == 0) {
+      status = store_->append(all);
+    } else {
+      std::vector<StoredMessage> fresh;  // rare: a retry after a restart
+      fresh.reserve(count - duplicates);
+      for (const auto& m : all)
+        if (!m.duplicate) fresh.push_back(m);
+      status = store_->append(fresh);
+    }
+  }
   if (status.ok)
     for (auto& [room, c] : cursors) {
       if (auto it = lastIds_.find(room); it != lastIds_.end())
@@ -191,7 +218,7 @@ void StoreWriter::commit(std::deque<Batch>& batches) {
   if (count > 0 || !status.ok) setHealth(status);
   if (status.ok) {
     std::lock_guard lock(mutex_);
-    committed_ += count;
+    committed_ += count - duplicates;
   }
   if (!status.ok) std::fprintf(stderr, "store: commit failed: %s\n", status.error.c_str());
   for (auto& b : batches) {
@@ -200,7 +227,10 @@ void StoreWriter::commit(std::deque<Batch>& batches) {
       continue;
     }
     if (!status.ok)
-      for (auto& m : b.messages) m.id = 0;
+      for (auto& m : b.messages) {
+        m.id = 0;
+        m.duplicate = false;  // nothing of the commit counts: the sender hears store_unavailable
+      }
     b.done(status, std::move(b.messages));
   }
 }

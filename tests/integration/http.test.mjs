@@ -9,13 +9,16 @@ let srv;
 before(async () => { srv = await startServer(); });
 after(async () => { await srv?.stop(); });
 
-test('GET / serves the chat client', { timeout: 10000 }, async () => {
+test('GET / serves the chat client, one self-contained page', { timeout: 10000 }, async () => {
   const r = await request(srv.port, '/');
   assert.equal(r.status, 200);
   assert.match(r.headers['content-type'] ?? '', /^text\/html/);
-  assert.match(r.body, /<form[^>]*id="join"/);
-  assert.match(r.body, /<form[^>]*id="send"/);
-  for (const id of ['room', 'user', 'status', 'log', 'text']) assert.match(r.body, new RegExp(`id="${id}"`), `#${id}`);
+  assert.match(r.body, /<div id="root"><\/div>/); // where React renders the client
+  assert.match(r.body, /<script type="module">/); // the bundle, inlined
+  assert.match(r.body, /<style>/); // the style sheet, inlined
+  // It asks the server for nothing else: no script or style sheet by URL.
+  assert.doesNotMatch(r.body, /<script[^>]*\ssrc=/);
+  assert.doesNotMatch(r.body, /<link[^>]*rel="stylesheet"/);
 });
 
 test('GET /healthz', { timeout: 10000 }, async () => {

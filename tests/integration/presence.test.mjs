@@ -26,9 +26,9 @@ function assertTimestamp(ts, what) {
   assert.ok(skew < 10000, `${what}: timestamp ${ts} is ${skew} ms away from now`);
 }
 
-// A join/leave frame: exactly {type, username, timestamp}.
+// A join/leave frame: exactly {type, username, timestamp, room}.
 function assertMembership(f, type, username) {
-  assert.deepEqual(Object.keys(f).sort(), ['timestamp', 'type', 'username'], `${type} frame: ${f.raw}`);
+  assert.deepEqual(Object.keys(f).sort(), ['room', 'timestamp', 'type', 'username'], `${type} frame: ${f.raw}`);
   assert.equal(f.type, type, f.raw);
   assert.equal(f.username, username, f.raw);
   assertTimestamp(f.timestamp, `${type}(${username})`);
@@ -279,13 +279,13 @@ describe('default server (--threads 2, SQLite)', () => {
     ann.send({ type: 'typing', state: true });
     for (const c of [bob, dan]) {
       const f = await c.next(isTyping('Ann'));
-      assert.deepEqual(f, { type: 'typing', username: 'Ann', state: true }, f.raw);
+      assert.deepEqual(f, { type: 'typing', username: 'Ann', state: true, room: 'typing-relay' }, f.raw);
     }
     await sleep(150); // past the 100 ms gap of the rate limit
     ann.send({ type: 'typing', state: false });
     for (const c of [bob, dan]) {
       const f = await c.next(isTyping('Ann'));
-      assert.deepEqual(f, { type: 'typing', username: 'Ann', state: false }, f.raw);
+      assert.deepEqual(f, { type: 'typing', username: 'Ann', state: false, room: 'typing-relay' }, f.raw);
     }
     // Bob types too: Ann's two tabs and Dan get it, Bob does not.
     bob.send({ type: 'typing', state: true });
@@ -572,7 +572,8 @@ describe('large room (cap 1,000 users)', () => {
     assert.equal(summaryJoined(), users - CAP, `joined in summaries: ${JSON.stringify(summaries.map((x) => x.f))}`);
     assert.equal(count(observer, (f) => f.type === 'leave'), 0);
     for (const { f } of summaries) {
-      assert.deepEqual(Object.keys(f).sort(), ['count', 'joined', 'left', 'timestamp', 'type'], JSON.stringify(f));
+      assert.deepEqual(Object.keys(f).sort(), ['count', 'joined', 'left', 'room', 'timestamp', 'type'], JSON.stringify(f));
+      assert.equal(f.room, 'stadium', JSON.stringify(f));
       assertTimestamp(f.timestamp, 'presence_summary');
       assert.ok(f.count > CAP, `a summary while above the cap: ${JSON.stringify(f)}`);
       assert.equal(f.left, 0, JSON.stringify(f));

@@ -115,16 +115,18 @@ export function metricValue(samples, name, labels = {}) {
   return sum;
 }
 
-// Starts PARLEY_BIN on a free port and waits until GET /healthz answers 200.
+// Starts PARLEY_BIN on a free port (or `port`, to restart a server where its clients expect it)
+// and waits until GET /healthz answers 200.
 // Resolves {port, url, wsUrl, proc, stop(), metrics(), healthz(), connect(), output()}.
 //   stop(timeoutMs = 5000): SIGTERM, wait for exit, SIGKILL after timeoutMs; resolves the exit
 //     code (a number), or the signal name (e.g. 'SIGKILL') if the process died of a signal.
 //   exited: promise of the same value, settled whenever the process ends.
 // `nofile`: run the server with that open-file limit (soft and hard), through prlimit(1).
-export async function startServer({ args = [], readyTimeoutMs = 10000, env = {}, nofile } = {}) {
+// `port`: listen there (a restarted server where its clients expect it) instead of a free one.
+export async function startServer({ args = [], readyTimeoutMs = 10000, env = {}, nofile, port: fixedPort } = {}) {
   const bin = process.env.PARLEY_BIN;
   if (!bin) throw new Error('PARLEY_BIN is not set: point it at the parley binary (e.g. build/parley)');
-  const port = await freePort();
+  const port = fixedPort ?? await freePort();
   // Each server gets its own fresh SQLite store (the default kind) unless the test names one.
   let dataDir = null;
   const storeArgs = [];

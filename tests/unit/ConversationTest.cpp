@@ -71,16 +71,20 @@ class OneShard {
 // without a store.
 struct Fixture {
   explicit Fixture(double maxMessageRate = 0, store::StoreWriter* writer = nullptr,
-                   store::StoreReader* reader = nullptr)
-      : hub(environment(writer, reader)),
-        context{hub,     0,           metrics,  tokens, ConversationOptions{{}, maxMessageRate},
-                &encode, &testSteady, &testUnix} {
+                   store::StoreReader* reader = nullptr, std::size_t maxRooms = 100)
+      : hub(environment(writer, reader)), context{hub,
+                                                  0,
+                                                  metrics,
+                                                  tokens,
+                                                  ConversationOptions{{}, maxMessageRate, maxRooms},
+                                                  &encode,
+                                                  &testSteady,
+                                                  &testUnix} {
     steadyNow = 1'000'000;
     unixNow = kUnixStart;
   }
   HubEnvironment environment(store::StoreWriter* writer, store::StoreReader* reader) {
     HubEnvironment env;
-    env.shardCount = 1;
     env.post = [this](std::size_t, std::function<void()> t) { shard.post(std::move(t)); };
     env.wake = [](std::size_t, std::int64_t) {};
     env.encode = &encode;
@@ -90,7 +94,6 @@ struct Fixture {
     env.reader = reader;
     return env;
   }
-
   OneShard shard;
   metrics::Metrics metrics;
   auth::TokenService tokens{kSecret, 3600};
@@ -360,9 +363,10 @@ TEST(Conversation, HistoryRequestsWithoutAStoreAnswerAnEmptyPage) {
   auto alice = joined(f, "alice");
   alice->say(R"({"type":"history","before":10,"limit":5})");
   EXPECT_EQ(alice->frames.back(),
-            R"({"type":"history","messages":[],"has_more":false,"before":10})");
+            R"({"type":"history","messages":[],"has_more":false,"before":10,"room":"room"})");
   alice->say(R"({"type":"history"})");
-  EXPECT_EQ(alice->frames.back(), R"({"type":"history","messages":[],"has_more":false})");
+  EXPECT_EQ(alice->frames.back(),
+            R"({"type":"history","messages":[],"has_more":false,"room":"room"})");
   alice->say(R"({"type":"history","limit":0})");
   EXPECT_EQ(alice->lastCode(), "invalid_message");
 }
@@ -420,6 +424,200 @@ TEST(Conversation, BadFramesAreAnsweredAndCountedAndTheConversationGoesOn) {
   alice->say(R"({"content":"still here"})");
   EXPECT_EQ(alice->messageIds(), (std::vector<std::uint64_t>{1}));
   EXPECT_EQ(alice->closedWith, 0);
+}
+
+// A connection to /ws: in no room until it subscribes.
+std::shared_ptr<Connection> multiplexed(Fixture& f, std::string name) {
+  auto c = std::make_shared<Connection>(f, std::move(name), "");
+  c->join();
+  return c;
+}
+
+// "type:room" of each frame ("type" alone when it names no room).
+std::vector<std::string> typesAndRooms(const Connection& c) {
+  std::vector<std::string> out;
+  for (const auto& f : c.frames) {
+    auto o = boost::json::parse(f).as_object();
+    std::string t(o.at("type").as_string());
+    if (auto* room = o.if_contains("room")) t.append(":").append(room->as_string());
+    out.push_back(t);
+  }
+  return out;
+}
+
+TEST(MultiplexedConversation, SubscribeAnswersLikeAJoinAndEveryFrameNamesItsRoom) {
+  Fixture f;
+  auto bob = joined(f, "bob");  // /ws/room
+  auto alice = multiplexed(f, "alice");
+  EXPECT_TRUE(alice->frames.empty());
+  EXPECT_FALSE(alice->conversation.holdsWrites());  // nothing waits for a catch-up on /ws
+  alice->say(R"({"type":"subscribe","room":"room"})");
+  alice->say(R"({"type":"subscribe","room":"other"})");
+  EXPECT_EQ(typesAndRooms(*alice), (std::vector<std::string>{"presence:room", "join:room",
+                                                             "presence:other", "join:other"}));
+  alice->say(R"({"room":"room","content":"one"})");
+  alice->say(R"({"room":"other","content":"two","type":"message"})");
+  alice->say(R"({"room":"room","content":"three"})");
+  alice->frames.erase(alice->frames.begin(), alice->frames.begin() + 4);
+  EXPECT_EQ(typesAndRooms(*alice),
+            (std::vector<std::string>{"message:room", "message:other", "message:room"}));
+  EXPECT_EQ(alice->messageIds(), (std::vector<std::uint64_t>{1, 1, 2}));
+  // The original endpoint sees the same room, its frames named too.
+  EXPECT_EQ(typesAndRooms(*bob),
+            (std::vector<std::string>{"presence:room", "join:room", "join:room", "message:room",
+                                      "message:room"}));
+  EXPECT_EQ(alice->conversation.subscription("other")->room(), "other");
+  EXPECT_EQ(alice->conversation.subscription("third"), nullptr);
+}
+
+TEST(MultiplexedConversation, BadRoomsAreRefusedAndTheConnectionGoesOn) {
+  Fixture f(0, nullptr, nullptr, /*maxRooms=*/2);
+  auto alice = multiplexed(f, "alice");
+  auto refusal = [&](std::string_view frame) {
+    alice->say(frame);
+    auto last = alice->last();
+    EXPECT_EQ(last.at("type"), "error") << frame;
+    // "code:room" (g++ 12 warns falsely, GCC bug 105329, on `":" + std::string(...)`).
+    std::string got(last.at("code").as_string());
+    if (auto* room = last.if_contains("room")) got.append(":").append(room->as_string());
+    return got;
+  };
+
+  EXPECT_EQ(refusal(R"({"content":"where?"})"), "invalid_message");
+  EXPECT_EQ(refusal(R"({"type":"subscribe"})"), "invalid_message");
+  EXPECT_EQ(refusal(R"({"room":7,"content":"x"})"), "invalid_room");
+  EXPECT_EQ(refusal(R"({"type":"subscribe","room":"no/slash"})"), "invalid_room:no/slash");
+  EXPECT_EQ(refusal(R"({"type":"subscribe","room":""})"), "invalid_room");
+  EXPECT_EQ(refusal(R"({"room":"a","content":"x"})"), "not_subscribed:a");
+  EXPECT_EQ(refusal(R"({"room":"a","type":"typing","state":true})"), "not_subscribed:a");
+  EXPECT_EQ(refusal(R"({"room":"a","type":"history"})"), "not_subscribed:a");
+  EXPECT_EQ(refusal(R"({"room":"a","type":"unsubscribe"})"), "not_subscribed:a");
+  EXPECT_EQ(refusal(R"({"type":"subscribe","room":"a","since":-3})"), "invalid_message:a");
+  alice->say(R"({"type":"subscribe","room":"a"})");
+  EXPECT_EQ(refusal(R"({"type":"subscribe","room":"a"})"), "already_subscribed:a");
+  alice->say(R"({"type":"subscribe","room":"b"})");
+  EXPECT_EQ(refusal(R"({"type":"subscribe","room":"c"})"), "too_many_rooms:c");
+  EXPECT_EQ(refusal(R"({"room":"a","content":""})"), "empty_content:a");
+  EXPECT_EQ(refusal("nonsense"), "invalid_json");
+  EXPECT_EQ(f.metrics.rejected(metrics::Rejection::NotSubscribed), 4u);
+  EXPECT_EQ(f.metrics.rejected(metrics::Rejection::AlreadySubscribed), 1u);
+  EXPECT_EQ(f.metrics.rejected(metrics::Rejection::TooManyRooms), 1u);
+  EXPECT_EQ(f.metrics.rejected(metrics::Rejection::InvalidRoom), 3u);
+  alice->say(R"({"room":"b","content":"still here"})");
+  EXPECT_EQ(typesAndRooms(*alice).back(), "message:b");
+  // Room c fits once b is left.
+  alice->say(R"({"type":"unsubscribe","room":"b"})");
+  alice->say(R"({"type":"subscribe","room":"c"})");
+  EXPECT_EQ(alice->last().at("type"), "join");
+  EXPECT_EQ(alice->closedWith, 0);
+}
+
+TEST(MultiplexedConversation, UnsubscribeLeavesTheRoomAndWhatItStillHeld) {
+  Fixture f;
+  auto bob = joined(f, "bob");
+  auto alice = multiplexed(f, "alice");
+  alice->say(R"({"type":"subscribe","room":"room"})");
+  alice->say(R"({"type":"unsubscribe","room":"room"})");
+  EXPECT_EQ(alice->frames.back(), R"({"type":"unsubscribed","room":"room"})");
+  EXPECT_EQ(alice->conversation.subscription("room"), nullptr);
+  bob->say(R"({"content":"after"})");
+  EXPECT_TRUE(alice->messageIds().empty());
+  // The others see the leave (it went ahead of bob's message, which took the waiting batch).
+  const auto seen = typesAndRooms(*bob);
+  EXPECT_EQ(std::vector<std::string>(seen.end() - 2, seen.end()),
+            (std::vector<std::string>{"leave:room", "message:room"}));
+  EXPECT_EQ(f.hub.roomCount(), 1u);
+
+  // Left while catching up: the frames it held go with it, and the catch-up's answer, still on
+  // its way, finds nothing.
+  alice->frames.clear();
+  alice->conversation.onText(f.context, R"({"type":"subscribe","room":"room"})");
+  alice->subscription().deliver(messageFrame(9));
+  EXPECT_GT(alice->conversation.heldBytes(), 0u);
+  alice->conversation.onText(f.context, R"({"type":"unsubscribe","room":"room"})");
+  EXPECT_EQ(alice->conversation.heldBytes(), 0u);
+  f.shard.runAll();
+  EXPECT_EQ(alice->types(), (std::vector<std::string>{"unsubscribed"}));
+  EXPECT_TRUE(alice->catchUpSizes.size() == 1) << "only the first subscription caught up";
+}
+
+TEST(MultiplexedConversation, HeldFramesArePerRoomAndCountTogether) {
+  Fixture f;
+  auto alice = multiplexed(f, "alice");
+  alice->say(R"({"type":"subscribe","room":"live"})");
+  alice->frames.clear();
+  alice->conversation.onText(f.context, R"({"type":"subscribe","room":"room"})");
+  RoomSubscription& catching = alice->subscription();
+  RoomSubscription& live = *alice->conversation.subscription("live");
+  EXPECT_TRUE(catching.catchingUp());
+  EXPECT_FALSE(alice->conversation.holdsWrites());  // the connection writes on; the room waits
+  const std::size_t ownJoin = alice->conversation.heldBytes();
+  catching.deliver(messageFrame(3));
+  live.deliver(messageFrame(7));  // another room's traffic goes straight through
+  EXPECT_EQ(alice->messageIds(), (std::vector<std::uint64_t>{7}));
+  // What rooms hold counts against the connection's one bound.
+  alice->holdLimit = alice->conversation.heldBytes() + messageFrame(1)->bytes.size();
+  catching.deliver(messageFrame(4));
+  catching.deliver(messageFrame(5));  // refused: past the bound
+  EXPECT_EQ(alice->conversation.heldBytes(), ownJoin + 2 * messageFrame(1)->bytes.size());
+  f.shard.runAll();
+  EXPECT_EQ(alice->messageIds(), (std::vector<std::uint64_t>{7, 3, 4}));
+  EXPECT_EQ(alice->conversation.heldBytes(), 0u);
+}
+
+TEST(MultiplexedConversation, TheRateBucketIsTheConnectionsAndTypingStateIsPerRoom) {
+  Fixture f(1);  // one a second, bursts of two, across every room
+  auto alice = multiplexed(f, "alice");
+  alice->say(R"({"type":"subscribe","room":"a"})");
+  alice->say(R"({"type":"subscribe","room":"b"})");
+  alice->say(R"({"room":"a","content":"1"})");
+  alice->say(R"({"room":"b","content":"2"})");
+  alice->say(R"({"room":"a","content":"3","client_id":"c3"})");
+  EXPECT_EQ(alice->lastCode(), "rate_limited");
+  EXPECT_EQ(alice->last().at("room"), "a");
+  EXPECT_EQ(alice->last().at("client_id"), "c3");
+  EXPECT_EQ(alice->messageIds().size(), 2u);
+
+  auto dropped = [&] { return f.metrics.rejected(metrics::Rejection::RateLimited); };
+  const auto before = dropped();
+  alice->say(R"({"room":"a","type":"typing","state":true})");
+  steadyNow += 50;  // 50 ms after the connection's last typing frame, whatever the room
+  alice->say(R"({"room":"b","type":"typing","state":true})");
+  EXPECT_EQ(dropped(), before + 1);
+  steadyNow += 100;
+  alice->say(R"({"room":"b","type":"typing","state":true})");  // b's state was false: a change
+  EXPECT_EQ(dropped(), before + 1);
+  steadyNow += 150;
+  alice->say(R"({"room":"a","type":"typing","state":true})");  // a's, again within a second
+  EXPECT_EQ(dropped(), before + 2);
+  steadyNow += 1000;
+  alice->say(R"({"room":"a","type":"typing","state":true})");  // a refresh after a second
+  EXPECT_EQ(dropped(), before + 2);
+}
+
+TEST(MultiplexedConversation, OnTheRoomsOwnEndpointRoomIsIgnoredAndSubscribeUnknown) {
+  Fixture f;
+  auto alice = joined(f, "alice");
+  alice->say(R"({"room":"elsewhere","content":"here"})");
+  EXPECT_EQ(typesAndRooms(*alice).back(), "message:room");
+  alice->say(R"({"type":"subscribe","room":"elsewhere"})");
+  EXPECT_EQ(alice->lastCode(), "unknown_type");
+  alice->say(R"({"type":"unsubscribe","room":"room"})");
+  EXPECT_EQ(alice->lastCode(), "unknown_type");
+  EXPECT_FALSE(alice->last().contains("room"));
+  EXPECT_EQ(alice->conversation.subscription("elsewhere"), nullptr);
+}
+
+TEST(MultiplexedConversation, EndLeavesEveryRoom) {
+  Fixture f;
+  auto alice = multiplexed(f, "alice");
+  alice->say(R"({"type":"subscribe","room":"a"})");
+  alice->say(R"({"type":"subscribe","room":"b"})");
+  EXPECT_EQ(f.hub.roomCount(), 2u);
+  alice->conversation.end(f.context);
+  alice->conversation.end(f.context);
+  f.shard.runAll();
+  EXPECT_EQ(f.hub.roomCount(), 0u);
 }
 
 }  // namespace

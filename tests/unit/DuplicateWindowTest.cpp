@@ -65,3 +65,23 @@ TEST(DuplicateWindow, ARefusedSendIsForgottenSoItsRetryGoesThrough) {
 
 }  // namespace
 }  // namespace parley::chat
+
+namespace parley::chat {
+namespace {
+
+// What the count bound dropped, the owner must ask the store about; what age dropped, nobody
+// needs to (a retry past the window is a new message).
+TEST(DuplicateWindow, SaysWhenTheCountBoundForgotASendInsideTheWindow) {
+  DuplicateWindow w;
+  EXPECT_FALSE(w.forgotByCountSince(0));
+  w.remember(DuplicateWindow::key("u", "old"), 0, kLimits);
+  w.forgetExpired(5000, kLimits);  // forgotten for its age
+  EXPECT_FALSE(w.forgotByCountSince(0));
+  for (int i = 0; i < 4; ++i)
+    w.remember(DuplicateWindow::key("u", std::to_string(i)), 6000 + i, kLimits);
+  EXPECT_TRUE(w.forgotByCountSince(6000));   // "0", sent at 6000, went for the count
+  EXPECT_FALSE(w.forgotByCountSince(6001));  // nothing sent after it did
+}
+
+}  // namespace
+}  // namespace parley::chat

@@ -76,7 +76,7 @@ TEST(MembershipBatcher, CutsABatchIntoSharedFramesAndALateMemberGetsOnlyItsPart)
   for (int i = 20; i < 40; ++i) b.change("room", Membership::Leave, user(i));
   EXPECT_TRUE(early.frames.empty());  // all of it waits
 
-  b.batcher.send(*b.registry.find(0, "room"), roomtest::steadyNowMs);
+  b.batcher.send("room", *b.registry.find(0, "room"), roomtest::steadyNowMs);
   // 40 changes: frames of 16, 16 and 8, in order.
   ASSERT_EQ(early.frames.size(), 3u);
   auto linesOf = [](const Frame& f) { return std::count(f->bytes.begin(), f->bytes.end(), '\n'); };
@@ -95,7 +95,7 @@ TEST(MembershipBatcher, CutsABatchIntoSharedFramesAndALateMemberGetsOnlyItsPart)
   EXPECT_EQ(late.frames[1], early.frames[2]);
 
   // Nothing is left: sending again sends nothing.
-  b.batcher.send(*b.registry.find(0, "room"), roomtest::steadyNowMs);
+  b.batcher.send("room", *b.registry.find(0, "room"), roomtest::steadyNowMs);
   EXPECT_EQ(early.frames.size(), 3u);
 }
 

@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
 #include <boost/json/parse.hpp>
+#include <iterator>
+#include <optional>
 
 #include "chat/Protocol.h"
 
@@ -192,6 +194,68 @@ TEST(ErrorJson, HasTypeCodeAndMessage) {
   EXPECT_EQ(v.at("type").as_string(), "error");
   EXPECT_EQ(v.at("code").as_string(), "invalid_json");
   EXPECT_EQ(v.at("message").as_string(), "frame \"x\"");
+}
+
+TEST(ParseClientFrame, ReadsTheRoomOfAnyFrameAndSubscribeRequests) {
+  using Kind = ClientRequest::Kind;
+  using RoomField = ClientRequest::RoomField;
+  auto r = parseClientFrame(R"({"room":"general","content":"hi"})", limits());
+  EXPECT_EQ(r.kind, Kind::Chat);
+  EXPECT_EQ(r.roomField, RoomField::String);
+  EXPECT_EQ(r.room, "general");
+  EXPECT_EQ(parseClientFrame(R"({"content":"hi"})", limits()).roomField, RoomField::Absent);
+  EXPECT_EQ(parseClientFrame(R"({"room":7,"content":"hi"})", limits()).roomField,
+            RoomField::NotString);
+
+  r = parseClientFrame(R"({"type":"subscribe","room":"a","since":41})", limits());
+  ASSERT_EQ(r.kind, Kind::Subscribe);
+  EXPECT_EQ(r.room, "a");
+  EXPECT_EQ(r.since, std::optional<std::uint64_t>(41));
+  r = parseClientFrame(R"({"type":"subscribe","room":"a"})", limits());
+  ASSERT_EQ(r.kind, Kind::Subscribe);
+  EXPECT_FALSE(r.since);
+  EXPECT_EQ(parseClientFrame(R"({"type":"subscribe","since":0})", limits()).since,
+            std::optional<std::uint64_t>(0));
+  r = parseClientFrame(R"({"type":"unsubscribe","room":"a"})", limits());
+  EXPECT_EQ(r.kind, Kind::Unsubscribe);
+  EXPECT_EQ(r.room, "a");
+}
+
+TEST(ParseClientFrame, AFailedFrameSaysWhatItAskedFor) {
+  using Kind = ClientRequest::Kind;
+  auto asked = [](const char* frame) {
+    auto r = parseClientFrame(frame, limits());
+    EXPECT_EQ(r.kind, Kind::Error) << frame;
+    return r.asked;
+  };
+  EXPECT_EQ(asked("{"), Kind::Error);
+  EXPECT_EQ(asked("[1]"), Kind::Error);
+  EXPECT_EQ(asked(R"({"type":"dance"})"), Kind::Error);
+  EXPECT_EQ(asked(R"({"content":""})"), Kind::Chat);
+  EXPECT_EQ(asked(R"({"room":"a","content":"x","client_id":""})"), Kind::Chat);
+  EXPECT_EQ(asked(R"({"type":"typing"})"), Kind::Typing);
+  EXPECT_EQ(asked(R"({"type":"history","limit":0})"), Kind::History);
+  EXPECT_EQ(asked(R"({"type":"auth"})"), Kind::Auth);
+  EXPECT_EQ(asked(R"({"type":"subscribe","room":"a","since":-1})"), Kind::Subscribe);
+  EXPECT_EQ(asked(R"({"type":"subscribe","room":"a","since":"5"})"), Kind::Subscribe);
+}
+
+TEST(RoomJson, EveryFrameAboutARoomCarriesItLast) {
+  auto room = [](const std::string& json) {
+    auto v = boost::json::parse(json).as_object();
+    EXPECT_EQ(std::prev(v.end())->key(), "room") << json;
+    return std::string(v.at("room").as_string());
+  };
+  EXPECT_EQ(room(buildHistoryJson("[]", true, 7, "g")), "g");
+  EXPECT_EQ(room(buildErrorJson("rate_limited", "slow", "c1", "g")), "g");
+  EXPECT_EQ(room(buildMembershipJson("join", "Alice", 0, "g")), "g");
+  EXPECT_EQ(room(buildTypingJson("Alice", true, "g")), "g");
+  EXPECT_EQ(room(buildResumeTruncatedJson(1, 9, "g")), "g");
+  EXPECT_EQ(buildUnsubscribedJson("g"), R"({"type":"unsubscribed","room":"g"})");
+  // About no room: no field.
+  EXPECT_FALSE(
+      boost::json::parse(buildErrorJson("invalid_json", "x")).as_object().contains("room"));
+  EXPECT_EQ(boost::json::parse(buildTypingJson("A", false, "a\"b")).as_object().at("room"), "a\"b");
 }
 
 TEST(CountCodePoints, CountsCharacters) {

@@ -120,8 +120,9 @@ TEST(RoomRegistry, AWaitingJoinOrLeaveLeavesAheadOfTheRoomsNextFrame) {
   r.registry.fanOutMembership(0, "room", mask, {Membership::Leave, 5, "c"});
   EXPECT_TRUE(a.frames.empty());  // waiting for company
   r.registry.fanOut(0, "room", mask, roomtest::lineFrame(R"({"type":"message"})", 1));
-  const Lines expected{R"({"type":"leave","username":"c","timestamp":"1970-01-01T00:00:00.005Z"})",
-                       R"({"type":"message"})"};
+  const Lines expected{
+      R"({"type":"leave","username":"c","timestamp":"1970-01-01T00:00:00.005Z","room":"room"})",
+      R"({"type":"message"})"};
   EXPECT_EQ(a.lines(), expected);
   EXPECT_EQ(b.lines(), expected);
 }

@@ -1684,3 +1684,66 @@ TEST_F(PostgresRecovery, SurvivesItsSessionBeingKilled) {
 
 }  // namespace
 }  // namespace parley::store
+
+namespace parley::store {
+namespace {
+
+// Submits `messages` to `writer` and waits for the outcome.
+std::pair<StoreStatus, std::vector<StoredMessage>> submitAndWait(
+    StoreWriter& writer, std::vector<StoredMessage> messages) {
+  std::promise<std::pair<StoreStatus, std::vector<StoredMessage>>> done;
+  auto answer = done.get_future();
+  writer.submit(std::move(messages), [&done](const StoreStatus& s, std::vector<StoredMessage>&& m) {
+    done.set_value({s, std::move(m)});
+  });
+  return answer.get();
+}
+
+StoredMessage sent(std::string clientId, std::string content, std::int64_t at,
+                   std::int64_t checkSince = 0) {
+  StoredMessage m;
+  m.room = "idem";
+  m.username = "Ann";
+  m.clientId = std::move(clientId);
+  m.content = std::move(content);
+  m.unixMillis = at;
+  m.checkClientIdSince = checkSince;
+  return m;
+}
+
+// A send the owner cannot vouch for (after a restart) is looked up in the store: a retry of one
+// stored before gets the stored original back and uses no id; a new one is stored as usual.
+TEST(StoreWriterIdempotency, ARetryAfterARestartIsAnsweredFromTheStoreAndStoredOnce) {
+  const std::string dir = makeTempDir("parley-idem-");
+  const std::string url = "sqlite:" + dir + "/parley.db";
+  {
+    StoreWriter before(openStore(url), Retention{});
+    auto [status, stored] = submitAndWait(before, {sent("c-1", "hello", 1'000)});
+    ASSERT_TRUE(status.ok) << status.error;
+    ASSERT_EQ(stored[0].id, 1u);
+    EXPECT_FALSE(stored[0].duplicate);
+  }
+  StoreWriter after(openStore(url), Retention{});
+  auto [status, answered] =
+      submitAndWait(after, {sent("c-1", "hello", 5'000, 500), sent("c-2", "new", 5'001, 500),
+                            sent("c-1", "too old to match", 9'000, 2'000)});
+  ASSERT_TRUE(status.ok) << status.error;
+  ASSERT_EQ(answered.size(), 3u);
+  EXPECT_TRUE(answered[0].duplicate);
+  EXPECT_EQ(answered[0].id, 1u);
+  EXPECT_EQ(answered[0].unixMillis, 1'000);  // the original's, not the retry's
+  EXPECT_FALSE(answered[1].duplicate);
+  EXPECT_EQ(answered[1].id, 2u);        // no id used up by the duplicate
+  EXPECT_FALSE(answered[2].duplicate);  // the original is older than this one's window
+  EXPECT_EQ(answered[2].id, 3u);
+  std::vector<StoredMessage> all;
+  auto reader = openStore(url);
+  ASSERT_TRUE(reader->after("idem", 0, 10, all).ok);
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all[0].content, "hello");
+  EXPECT_EQ(all[1].content, "new");
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace parley::store
