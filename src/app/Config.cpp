@@ -152,6 +152,11 @@ std::optional<Config> parseConfig(int argc, char** argv, int& exitCode) {
                  "over it: 429)")
       ->envname("PARLEY_LOGIN_RATE")
       ->check(CLI::Range(0.1, 100000.0));
+  app.add_option("--login-account-budget", c.loginAccountBudget,
+                 "Wrong passwords an hour for one name from addresses that have not logged into "
+                 "it lately (bursts of as many); past it only those addresses may try (429)")
+      ->envname("PARLEY_LOGIN_ACCOUNT_BUDGET")
+      ->check(CLI::Range(1.0, 1000000.0));
   app.add_option("--allowed-origins", c.allowedOrigins,
                  "Web origins allowed to open a WebSocket (scheme://host[:port], comma-separated, "
                  "or *); default: this server's own origin. Clients without Origin unaffected")

@@ -58,7 +58,10 @@ struct Config {
   std::string jwtSecret;      // empty: a random one per process (its tokens die with it)
   std::int64_t tokenTtlSeconds = 86'400;
   double loginAttemptsPerMinute = 10;  // per client address, register and login together
-  std::size_t authQueue = 32;          // attempts waiting for the password hasher (~0.1 s each)
+  // Wrong passwords an hour for one name from addresses that have not logged into it lately
+  // (auth::LoginLimits::accountBudgetPerHour).
+  double loginAccountBudget = 30;
+  std::size_t authQueue = 32;  // attempts waiting for the password hasher (~0.1 s each)
 
   // Web pages that may open a WebSocket (docs/PROTOCOL.md, "Connecting"): exact origins or "*";
   // empty: the server's own origin only. Clients that send no Origin are not affected.

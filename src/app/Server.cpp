@@ -26,6 +26,7 @@
 #include "net/Shard.h"
 #include "net/WsCodec.h"
 #include "net/WsSession.h"
+#include "store/AccountStore.h"
 #include "store/StoreConnection.h"
 #include "store/StoreMaintainer.h"
 #include "store/StoreReader.h"
@@ -122,14 +123,17 @@ int runServer(const Config& config) {
   auth::AccountDirectory accountNames;
   auto accounts = std::make_unique<auth::AuthService>(
       config.db != "none" ? store::openStore(config.db, options) : nullptr, accountNames, hasher,
-      tokens, [] { return net::unixMillis() / 1000; }, config.authQueue);
-  log("auth: %s; %zu account%s",
+      tokens, &net::unixMillis, config.authQueue,
+      auth::LoginLimits{.accountBudgetPerHour = config.loginAccountBudget});
+  log("auth: %s; %zu registered name%s",
       config.authRequired ? "required (every WebSocket needs a token)"
                           : "open (tokens verified when given)",
       accountNames.size(), accountNames.size() == 1 ? "" : "s");
   if (accountNames.full())
     log("auth: more accounts than %zu: names registered past that are not reserved in open mode",
         auth::AccountDirectory::kDefaultMaxNames);
+  // (Also makes ICU's tables now, at start-up, and fails here if it cannot.)
+  log("names: one account per look (%s)", store::accountKeyRule().c_str());
 
   http::Router router(http::RouterContext{hub, metrics, writer.get(), tokens, *accounts,
                                           loginThrottle, net::unixMillis(), config.authRequired,

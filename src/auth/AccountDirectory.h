@@ -25,8 +25,10 @@ class AccountDirectory {
   // the store cannot be read.
   void load(store::AccountStore& accounts, std::size_t pageSize = 10'000);
 
-  // True when `name` (in any ASCII case) has an account. Any thread; while there are no
-  // accounts, one atomic load (the upgrade asks for every named connection).
+  // True when `name`, or a name that looks like it (store::accountKey: any case, confusable
+  // letters, invisible characters), has an account. Any thread; while there are no accounts, one
+  // atomic load (the upgrade asks for every named connection); else the key (0.07 µs for a
+  // 10-character ASCII name, 1.4 µs for a 9-character one with an accent) and a shared lock.
   bool hasName(std::string_view name) const;
   // A new account, by its key (store::accountKey). False when the directory is full (the name
   // is then not reserved).

@@ -14,15 +14,15 @@ namespace parley::auth {
 
 AuthService::AuthService(std::unique_ptr<store::AccountStore> accounts, AccountDirectory& names,
                          const PasswordHasher& hasher, const TokenService& tokens,
-                         std::function<std::int64_t()> nowSeconds, std::size_t maxQueued,
-                         std::size_t maxMemoryAccounts)
+                         std::function<std::int64_t()> nowMillis, std::size_t maxQueued,
+                         const LoginLimits& limits, std::size_t maxMemoryAccounts)
     : accounts_(std::move(accounts)),
       maxMemoryAccounts_(maxMemoryAccounts),
-      failures_(kFailureBurst, kFailuresPerSecond, 65'536),
+      policy_(limits),
       names_(names),
       hasher_(hasher),
       tokens_(tokens),
-      nowSeconds_(std::move(nowSeconds)),
+      nowMillis_(std::move(nowMillis)),
       maxQueued_(maxQueued) {
   if (accounts_) names_.load(*accounts_);
   thread_ = std::thread([this] {
@@ -41,11 +41,13 @@ AuthService::~AuthService() {
 }
 
 bool AuthService::registerAccount(std::string username, std::string password, Done done) {
-  return submit({true, std::move(username), std::move(password), std::move(done)});
+  return submit({true, std::move(username), std::move(password), {}, std::move(done)});
 }
 
-bool AuthService::login(std::string username, std::string password, Done done) {
-  return submit({false, std::move(username), std::move(password), std::move(done)});
+bool AuthService::login(std::string username, std::string password, std::string address,
+                        Done done) {
+  return submit(
+      {false, std::move(username), std::move(password), std::move(address), std::move(done)});
 }
 
 bool AuthService::submit(Job job) {
@@ -84,10 +86,10 @@ void AuthService::run() {
   }
 }
 
-store::StoreStatus AuthService::find(const std::string& key, std::optional<store::Account>& out) {
-  if (accounts_) return accounts_->findAccount(key, out);
-  out.reset();
-  if (auto it = memory_.find(key); it != memory_.end()) out = it->second;
+store::StoreStatus AuthService::find(const std::string& key, std::vector<store::Account>& out) {
+  if (accounts_) return accounts_->findAccounts(key, out);
+  out.clear();
+  if (auto it = memory_.find(key); it != memory_.end()) out.push_back(it->second);
   return {};
 }
 
@@ -103,7 +105,7 @@ store::StoreStatus AuthService::create(const store::Account& account, bool& crea
 
 AuthResult AuthService::issued(std::string username) {
   AuthResult r;
-  r.token = tokens_.issue(username, nowSeconds_(), r.expiresAt);
+  r.token = tokens_.issue(username, nowMillis_() / 1000, r.expiresAt);
   if (r.token.empty()) {
     r.error = "cannot issue a token (out of memory)";
     return r;
@@ -117,14 +119,14 @@ AuthResult AuthService::handle(const Job& job) {
   AuthResult failed;
   store::Account account;
   account.key = store::accountKey(job.username);
-  std::optional<store::Account> existing;
+  std::vector<store::Account> existing;  // the accounts whose names look like this one
   if (job.registering) {
     // Checked before hashing: a taken name costs a lookup, not 100 ms of CPU.
     if (auto st = find(account.key, existing); !st.ok) {
       failed.error = st.error;
       return failed;
     }
-    if (existing) {
+    if (!existing.empty()) {
       failed.outcome = AuthOutcome::UsernameTaken;
       return failed;
     }
@@ -134,7 +136,7 @@ AuthResult AuthService::handle(const Job& job) {
       failed.error = "cannot hash the password (out of memory)";
       return failed;
     }
-    account.createdMillis = nowSeconds_() * 1000;
+    account.createdMillis = nowMillis_();
     bool created = false;
     if (auto st = create(account, created); !st.ok) {
       failed.error = st.error;
@@ -147,7 +149,7 @@ AuthResult AuthService::handle(const Job& job) {
         failed.error = st.error;
         return failed;
       }
-      if (!existing || existing->passwordHash != account.passwordHash) {
+      if (existing.empty() || existing.front().passwordHash != account.passwordHash) {
         failed.outcome = AuthOutcome::UsernameTaken;
         return failed;
       }
@@ -156,28 +158,36 @@ AuthResult AuthService::handle(const Job& job) {
     return issued(std::move(account.username));
   }
 
-  if (auto st = find(account.key, existing); !st.ok) {
-    failed.error = st.error;
-    return failed;
-  }
-  if (!existing) {
-    // As slow as a wrong password: the answer's timing must not tell which names exist.
-    hasher_.verifyNothing(job.password);
-    failed.outcome = AuthOutcome::InvalidCredentials;
-    return failed;
-  }
-  const std::int64_t nowMs = nowSeconds_() * 1000;
-  if (const std::int64_t wait = failures_.wait(account.key, nowMs); wait > 0) {
+  // Decided before the account is looked up, by the name typed: a name without an account is
+  // refused exactly as one with an account is (same code, same Retry-After, no store call).
+  const std::int64_t nowMs = nowMillis_();
+  if (const std::int64_t wait = policy_.admit(account.key, job.address, nowMs); wait > 0) {
     failed.outcome = AuthOutcome::TooManyFailures;
     failed.retryAfter = wait;
     return failed;
   }
-  if (!hasher_.verify(existing->passwordHash, job.password)) {
-    failures_.take(account.key, nowMs);
+  if (auto st = find(account.key, existing); !st.ok) {
+    failed.error = st.error;
+    return failed;
+  }
+  // Usually one; more only for accounts of an older naming rule whose names now look alike:
+  // each keeps its password (store::accountsNamed).
+  const std::vector<const store::Account*> named = store::accountsNamed(existing, job.username);
+  if (named.empty()) {
+    // As slow as a wrong password: the answer's timing must not tell which names exist.
+    hasher_.verifyNothing(job.password);
+    policy_.failed(account.key, job.address, nowMs);
     failed.outcome = AuthOutcome::InvalidCredentials;
     return failed;
   }
-  return issued(std::move(existing->username));
+  for (const store::Account* candidate : named) {
+    if (!hasher_.verify(candidate->passwordHash, job.password)) continue;
+    policy_.succeeded(account.key, job.address, nowMs);
+    return issued(candidate->username);
+  }
+  policy_.failed(account.key, job.address, nowMs);
+  failed.outcome = AuthOutcome::InvalidCredentials;
+  return failed;
 }
 
 }  // namespace parley::auth

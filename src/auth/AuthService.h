@@ -13,8 +13,9 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
-#include "auth/LoginThrottle.h"
+#include "auth/LoginPolicy.h"
 #include "store/AccountStore.h"
 
 namespace parley::auth {
@@ -25,9 +26,9 @@ class TokenService;
 
 enum class AuthOutcome {
   Ok,
-  UsernameTaken,       // register: the name (ignoring ASCII case) has an account
+  UsernameTaken,       // register: the name, or one that looks like it, has an account
   InvalidCredentials,  // login: no such account, or the wrong password (never says which)
-  TooManyFailures,     // login: the account had too many wrong passwords lately; wait
+  TooManyFailures,     // login: too many wrong passwords for this name lately (LoginPolicy); wait
   Unavailable,         // the store failed, or the service is stopping: try again later
 };
 
@@ -44,20 +45,16 @@ class AuthService {
  public:
   using Done = std::function<void(AuthResult)>;               // called on the service's thread
   static constexpr std::size_t kMaxMemoryAccounts = 100'000;  // with --db none
-  // Wrong passwords per account: a burst of 10, then one a minute. Limits guessing spread over
-  // many addresses (which --login-rate, per address, does not), at the price of letting
-  // someone make the owner wait that long.
-  static constexpr double kFailureBurst = 10;
-  static constexpr double kFailuresPerSecond = 1.0 / 60;
 
   // `accounts`: the service's own store connection; null keeps accounts in memory (--db none:
   // they go with the process, like the messages). `names` is loaded from it here (start-up:
   // throws if the store cannot be read) and learns every account registered from now on.
-  // `nowSeconds`: unix time.
+  // `nowMillis`: unix time in milliseconds. `limits`: when a login's password is checked
+  // (LoginPolicy).
   AuthService(std::unique_ptr<store::AccountStore> accounts, AccountDirectory& names,
               const PasswordHasher& hasher, const TokenService& tokens,
-              std::function<std::int64_t()> nowSeconds, std::size_t maxQueued,
-              std::size_t maxMemoryAccounts = kMaxMemoryAccounts);
+              std::function<std::int64_t()> nowMillis, std::size_t maxQueued,
+              const LoginLimits& limits = {}, std::size_t maxMemoryAccounts = kMaxMemoryAccounts);
   ~AuthService();  // answers what is still queued with Unavailable, then stops
   AuthService(const AuthService&) = delete;
   AuthService& operator=(const AuthService&) = delete;
@@ -65,19 +62,21 @@ class AuthService {
   // Any thread. False when the queue is full (`done` is then never called): the caller answers
   // "busy". The username must already be valid (chat::usernameError).
   bool registerAccount(std::string username, std::string password, Done done);
-  bool login(std::string username, std::string password, Done done);
+  // `address`: the client's, for the LoginPolicy.
+  bool login(std::string username, std::string password, std::string address, Done done);
 
  private:
   struct Job {
     bool registering = false;
     std::string username;
     std::string password;
+    std::string address;  // login only
     Done done;
   };
   bool submit(Job job);
   void run();
   AuthResult handle(const Job& job);
-  store::StoreStatus find(const std::string& key, std::optional<store::Account>& out);
+  store::StoreStatus find(const std::string& key, std::vector<store::Account>& out);
   store::StoreStatus create(const store::Account& account, bool& created);
   AuthResult issued(std::string username);
 
@@ -85,11 +84,11 @@ class AuthService {
   // When accounts_ is null (--db none); this thread only. Bounded like everything else.
   std::map<std::string, store::Account> memory_;
   std::size_t maxMemoryAccounts_;
-  LoginThrottle failures_;  // wrong passwords, by account key
+  LoginPolicy policy_;  // this thread only
   AccountDirectory& names_;
   const PasswordHasher& hasher_;
   const TokenService& tokens_;
-  std::function<std::int64_t()> nowSeconds_;
+  std::function<std::int64_t()> nowMillis_;
   std::size_t maxQueued_;
   std::mutex mutex_;
   std::condition_variable wake_;

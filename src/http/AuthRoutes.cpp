@@ -27,16 +27,19 @@ std::variant<Credentials, HttpReply> parseCredentials(std::string_view body,
     return jsonError(400, "bad_request",
                      "the body must be {\"username\": string, \"password\": string}");
   }
-  Credentials c{std::string(name->get_string()), std::string(password->get_string())};
-  if (const char* problem = chat::usernameError(c.username)) {
+  Credentials c{{}, std::string(password->get_string())};
+  const boost::json::string& sent = name->get_string();
+  if (const char* problem = chat::checkUsername({sent.data(), sent.size()}, c.username)) {
     why = metrics::Rejection::InvalidUsername;
     return jsonError(400, "invalid_username", problem);
   }
-  // The name a connection without ?username= gets: an account of that name would be
-  // impersonated by every such client.
-  if (store::accountKey(c.username) == "anonymous") {
+  // The name a connection without ?username= gets: an account of that name (or of one that
+  // looks like it) would be impersonated by every such client.
+  static const std::string anonymous = store::accountKey("anonymous");
+  if (store::accountKey(c.username) == anonymous) {
     why = metrics::Rejection::InvalidUsername;
-    return jsonError(400, "invalid_username", "\"anonymous\" is reserved");
+    return jsonError(400, "invalid_username",
+                     "\"anonymous\" (or a name that looks like it) is reserved");
   }
   if (c.password.size() < kMinPasswordBytes || c.password.size() > kMaxPasswordBytes) {
     why = metrics::Rejection::InvalidPassword;
@@ -73,7 +76,7 @@ HttpReply authReply(const auth::AuthResult& result, bool registering, metrics::R
       rejected = true;
       why = metrics::Rejection::TooManyAttempts;
       HttpReply r = jsonError(429, "too_many_attempts",
-                              "too many wrong passwords for this account lately: wait and retry");
+                              "too many wrong passwords for this name lately: wait and retry");
       r.retryAfterSeconds = result.retryAfter;
       return r;
     }

@@ -26,9 +26,9 @@ struct Credentials {
 inline constexpr std::size_t kMinPasswordBytes = 8;
 inline constexpr std::size_t kMaxPasswordBytes = 1024;
 
-// {"username":"...","password":"..."} with a valid name (the WebSocket's rules, and not the
-// reserved "anonymous") and a password of 8-1024 bytes; otherwise the 400 to send, and `why`
-// to count.
+// {"username":"...","password":"..."} with a valid name (the WebSocket's rules; given back in
+// NFC; not "anonymous" nor a name that looks like it) and a password of 8-1024 bytes; otherwise
+// the 400 to send, and `why` to count.
 std::variant<Credentials, HttpReply> parseCredentials(std::string_view body,
                                                       metrics::Rejection& why);
 

@@ -176,7 +176,7 @@ void Router::handleAuth(std::size_t shard, const HttpRequest& req, bool register
       registering ? ctx_.accounts.registerAccount(std::move(creds.username),
                                                   std::move(creds.password), std::move(done))
                   : ctx_.accounts.login(std::move(creds.username), std::move(creds.password),
-                                        std::move(done));
+                                        address, std::move(done));
   if (!queued) {
     HttpReply r = refuse(503, metrics::Rejection::AuthBusy, "auth_busy",
                          "too many logins in progress: retry in a moment");

@@ -138,18 +138,22 @@ std::variant<Upgrade, Refusal> checkUpgrade(const bhttp::request<Body>& req, Ser
   auto params = url->params();
   const auto named = params.find("username");
   if (named != params.end()) {
-    up.username = (*named).has_value ? std::string((*named).value) : std::string();
-    if (const char* why = chat::usernameError(up.username))
+    const std::string sent = (*named).has_value ? std::string((*named).value) : std::string();
+    if (const char* why = chat::checkUsername(sent, up.username))  // up.username: its NFC form
       return Refusal{400, metrics::Rejection::InvalidUsername, "invalid_username", why};
   }
   // A token names the user. Given, it must be good, whatever the mode.
   if (const auto token = requestToken(req, params)) {
     auth::TokenCheck check;
     if (auto no = tokenRefusal(ctx.tokens, *token, check)) return *no;
-    if (named != params.end() && up.username != check.username)
+    // Valid (tokenRefusal checked it); in NFC, as ?username= is (a token issued before names
+    // were stored in NFC may hold another form of the same name).
+    std::string tokenName;
+    chat::checkUsername(check.username, tokenName);
+    if (named != params.end() && up.username != tokenName)
       return Refusal{403, metrics::Rejection::UsernameMismatch, "username_mismatch",
                      "username differs from the token's account"};
-    up.username = check.username;
+    up.username = std::move(tokenName);
     up.tokenExpiresAtMs = chat::expiresAtMillis(check.expiresAt);
   } else if (ctx.options.authRequired) {
     return Refusal{401, metrics::Rejection::AuthRequired, "auth_required",

@@ -118,8 +118,8 @@ StoreStatus InboxStore::createAccount(const Account& account, bool& created) {
   return db_->createAccount(account, created);
 }
 
-StoreStatus InboxStore::findAccount(std::string_view key, std::optional<Account>& out) {
-  return db_->findAccount(key, out);
+StoreStatus InboxStore::findAccounts(std::string_view key, std::vector<Account>& out) {
+  return db_->findAccounts(key, out);
 }
 
 StoreStatus InboxStore::accountKeys(std::string_view afterKey, std::size_t limit,

@@ -47,7 +47,7 @@ class InboxStore final : public StoreConnection {
   StoreStatus rooms(std::size_t limit, std::vector<RoomSummary>& out) override;
 
   StoreStatus createAccount(const Account& account, bool& created) override;
-  StoreStatus findAccount(std::string_view key, std::optional<Account>& out) override;
+  StoreStatus findAccounts(std::string_view key, std::vector<Account>& out) override;
   StoreStatus accountKeys(std::string_view afterKey, std::size_t limit,
                           std::vector<std::string>& out) override;
 

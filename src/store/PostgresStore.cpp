@@ -75,13 +75,17 @@ constexpr StmtDef kStmts[] = {
     // A new row version and a WAL record: fails where an append would (a read-only database or
     // session, a full disk), unlike a SELECT.
     {"parley_probe_write", "UPDATE schema_version SET version = version"},
+    // A new account takes rank 0 of its key: refused when the key is held (accounts of an
+    // older rule that share a key hold higher ranks beside it: store/AccountRekey).
     {"parley_create_account",
-     "INSERT INTO accounts (name_key, username, password_hash, created_ms) "
-     "VALUES ($1, $2, $3, $4) ON CONFLICT (name_key) DO NOTHING"},
-    {"parley_find_account",
-     "SELECT name_key, username, password_hash, created_ms FROM accounts WHERE name_key = $1"},
+     "INSERT INTO accounts (name_key, key_rank, username, password_hash, created_ms) "
+     "VALUES ($1, 0, $2, $3, $4) ON CONFLICT (name_key, key_rank) DO NOTHING"},
+    {"parley_find_accounts",
+     "SELECT name_key, username, password_hash, created_ms FROM accounts WHERE name_key = $1 "
+     "ORDER BY key_rank"},
     {"parley_account_keys",
-     "SELECT name_key FROM accounts WHERE name_key > $1 ORDER BY name_key LIMIT $2"},
+     "SELECT name_key FROM accounts WHERE name_key > $1 AND key_rank = 0 ORDER BY name_key "
+     "LIMIT $2"},
 };
 #undef PARLEY_BATCH
 
@@ -415,21 +419,23 @@ StoreStatus PostgresStore::createAccount(const Account& account, bool& created) 
   });
 }
 
-StoreStatus PostgresStore::findAccount(std::string_view key, std::optional<Account>& out) {
-  out.reset();
+StoreStatus PostgresStore::findAccounts(std::string_view key, std::vector<Account>& out) {
+  out.clear();
   if (hasNul(key)) return {};
   const std::string k(key);
   const char* const params[] = {k.c_str()};
-  return call("findAccount", [&](std::string& error) {
+  return call("findAccounts", [&](std::string& error) {
     Result res;
-    if (!exec(kFindAccount, params, res, error)) return false;
-    out.reset();
-    if (PQntuples(res.get()) == 0) return true;
-    Account& a = out.emplace();
-    a.key = toText(res.get(), 0, 0);
-    a.username = toText(res.get(), 0, 1);
-    a.passwordHash = toText(res.get(), 0, 2);
-    a.createdMillis = toInt64(res.get(), 0, 3);
+    if (!exec(kFindAccounts, params, res, error)) return false;
+    out.clear();
+    const int rows = PQntuples(res.get());
+    for (int i = 0; i < rows; ++i) {
+      Account& a = out.emplace_back();
+      a.key = toText(res.get(), i, 0);
+      a.username = toText(res.get(), i, 1);
+      a.passwordHash = toText(res.get(), i, 2);
+      a.createdMillis = toInt64(res.get(), i, 3);
+    }
     return true;
   });
 }

@@ -47,7 +47,7 @@ class PostgresStore final : public StoreConnection {
   StoreStatus pruneKeepLast(std::size_t keepPerRoom, std::uint64_t& deleted) override;
   StoreStatus pruneOlderThan(std::int64_t cutoffMillis, std::uint64_t& deleted) override;
   StoreStatus createAccount(const Account& account, bool& created) override;
-  StoreStatus findAccount(std::string_view key, std::optional<Account>& out) override;
+  StoreStatus findAccounts(std::string_view key, std::vector<Account>& out) override;
   StoreStatus accountKeys(std::string_view afterKey, std::size_t limit,
                           std::vector<std::string>& out) override;
   StoreStatus probeWrite() override;
@@ -66,7 +66,7 @@ class PostgresStore final : public StoreConnection {
     kPruneOlderThan,
     kProbeWrite,
     kCreateAccount,
-    kFindAccount,
+    kFindAccounts,
     kAccountKeys,
     kStmtCount
   };

@@ -2,9 +2,14 @@
 
 #include <sqlite3.h>
 
+#include <cstdio>
 #include <iterator>
 #include <memory>
 #include <stdexcept>
+#include <vector>
+
+#include "store/AccountRekey.h"
+#include "store/AccountStore.h"
 
 namespace parley::store {
 
@@ -76,6 +81,28 @@ CREATE TABLE accounts (
   created_ms INTEGER NOT NULL
 ) WITHOUT ROWID;
 )sql"},
+    // Names become unique by their look (accountKey: confusable skeletons), which SQL cannot
+    // compute: this step makes room (accounts that now share a key are ranked, 0 holding it) and
+    // keeps the old keys; rekeyAccounts() then recomputes every key in C++, in the same
+    // transaction, as it does again whenever account_key_rule differs from this binary's.
+    {4, R"sql(
+CREATE TABLE accounts_ranked (
+  name_key TEXT NOT NULL,
+  key_rank INTEGER NOT NULL DEFAULT 0,
+  username TEXT NOT NULL,
+  password_hash TEXT NOT NULL,
+  created_ms INTEGER NOT NULL,
+  PRIMARY KEY (name_key, key_rank)
+) WITHOUT ROWID;
+INSERT INTO accounts_ranked (name_key, key_rank, username, password_hash, created_ms)
+  SELECT name_key, 0, username, password_hash, created_ms FROM accounts;
+DROP TABLE accounts;
+ALTER TABLE accounts_ranked RENAME TO accounts;
+CREATE TABLE account_key_rule (
+  singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+  rule TEXT NOT NULL
+);
+)sql"},
 };
 static_assert(std::size(kMigrations) > 0 &&
               kMigrations[std::size(kMigrations) - 1].version == kSqliteSchemaVersion);
@@ -102,6 +129,80 @@ int storedVersion(sqlite3* db, const std::string& path) {
   return 0;
 }
 
+using Statement = std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)>;
+
+Statement prepare(sqlite3* db, const std::string& path, const char* sql) {
+  sqlite3_stmt* raw = nullptr;
+  if (sqlite3_prepare_v2(db, sql, -1, &raw, nullptr) != SQLITE_OK)
+    throw std::runtime_error("sqlite " + path + ": " + sqlite3_errmsg(db));
+  return Statement(raw, &sqlite3_finalize);
+}
+
+std::string text(sqlite3_stmt* s, int column) {
+  const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s, column));
+  return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(s, column))) : "";
+}
+
+void bind(sqlite3_stmt* s, int index, const std::string& value) {
+  sqlite3_bind_text(s, index, value.data(), static_cast<int>(value.size()), SQLITE_TRANSIENT);
+}
+
+// Makes every stored account key this binary's (store/AccountRekey), unless account_key_rule
+// says they already are. Inside the migration's transaction.
+void rekeyAccounts(sqlite3* db, const std::string& path) {
+  const std::string rule = accountKeyRule();
+  {
+    Statement s = prepare(db, path, "SELECT rule FROM account_key_rule");
+    if (sqlite3_step(s.get()) == SQLITE_ROW && text(s.get(), 0) == rule) return;
+  }
+  std::vector<StoredAccountKey> rows;
+  {
+    Statement s = prepare(db, path,
+                          "SELECT name_key, key_rank, username FROM accounts "
+                          "ORDER BY created_ms, name_key, key_rank");
+    int rc;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW)
+      rows.push_back({text(s.get(), 0), sqlite3_column_int64(s.get(), 1), text(s.get(), 2)});
+    if (rc != SQLITE_DONE)
+      throw std::runtime_error("sqlite " + path +
+                               ": cannot read the accounts: " + sqlite3_errmsg(db));
+  }
+  const AccountRekeyPlan plan = planAccountRekey(rows);
+  if (!plan.changes.empty()) {
+    // Ranks go negative (as -1 - rank: still unique) while rows move, so no row's new key and
+    // rank can meet another's old ones; those that did not move come back at the end.
+    exec(db, path, "UPDATE accounts SET key_rank = -1 - key_rank", "cannot rekey the accounts");
+    Statement s = prepare(db, path,
+                          "UPDATE accounts SET name_key = ?1, key_rank = ?2, username = ?3 "
+                          "WHERE name_key = ?4 AND key_rank = ?5");
+    for (const AccountKeyChange& c : plan.changes) {
+      bind(s.get(), 1, c.newKey);
+      sqlite3_bind_int64(s.get(), 2, c.newRank);
+      bind(s.get(), 3, c.newUsername);
+      bind(s.get(), 4, c.oldKey);
+      sqlite3_bind_int64(s.get(), 5, -1 - c.oldRank);
+      if (sqlite3_step(s.get()) != SQLITE_DONE || sqlite3_changes(db) != 1)
+        throw std::runtime_error("sqlite " + path + ": cannot rekey the account \"" +
+                                 c.newUsername + "\": " + sqlite3_errmsg(db));
+      sqlite3_reset(s.get());
+    }
+    exec(db, path, "UPDATE accounts SET key_rank = -1 - key_rank WHERE key_rank < 0",
+         "cannot rekey the accounts");
+  }
+  Statement s = prepare(db, path,
+                        "INSERT INTO account_key_rule (singleton, rule) VALUES (1, ?1) "
+                        "ON CONFLICT (singleton) DO UPDATE SET rule = excluded.rule");
+  bind(s.get(), 1, rule);
+  if (sqlite3_step(s.get()) != SQLITE_DONE)
+    throw std::runtime_error("sqlite " + path +
+                             ": cannot record the account key rule: " + sqlite3_errmsg(db));
+  if (plan.accounts > 0)
+    std::fprintf(stderr,
+                 "sqlite %s: account keys made by %s: %zu of %zu accounts changed, %zu share "
+                 "their name's key with an older account (both keep logging in)\n",
+                 path.c_str(), rule.c_str(), plan.changes.size(), plan.accounts, plan.sharing);
+}
+
 }  // namespace
 
 void migrateSqliteSchema(sqlite3* db, const std::string& path) {
@@ -125,6 +226,7 @@ void migrateSqliteSchema(sqlite3* db, const std::string& path) {
                               ") ON CONFLICT (singleton) DO UPDATE SET version = excluded.version";
       exec(db, path, set.c_str(), "cannot record the schema version");
     }
+    rekeyAccounts(db, path);
     exec(db, path, "COMMIT", "cannot commit the schema migration");
   } catch (...) {
     sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);

@@ -9,11 +9,11 @@ struct sqlite3;
 namespace parley::store {
 
 // The newest schema this binary creates and understands (the last migration's number).
-inline constexpr int kSqliteSchemaVersion = 3;
+inline constexpr int kSqliteSchemaVersion = 4;
 
 // Brings the database open on `db` (at `path`, for messages) to kSqliteSchemaVersion in one
-// transaction. Throws std::runtime_error when a step fails or the file's schema is newer than
-// this binary's.
+// transaction, with every account key made by this binary's rule (store/AccountRekey). Throws
+// std::runtime_error when a step fails or the file's schema is newer than this binary's.
 void migrateSqliteSchema(sqlite3* db, const std::string& path);
 
 }  // namespace parley::store

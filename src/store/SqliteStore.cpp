@@ -66,13 +66,17 @@ constexpr const char* kSql[] = {
     // Writes the row (SQLite rewrites a row it is told to update, changed or not): a WAL frame
     // at commit, so a file that cannot be written fails here as an append would.
     /* kProbeWrite */ "UPDATE schema_version SET version = version",
+    // A new account takes rank 0 of its key: refused when the key is held (accounts of an
+    // older rule that share a key hold higher ranks beside it: store/AccountRekey).
     /* kCreateAccount */
-    "INSERT INTO accounts (name_key, username, password_hash, created_ms) "
-    "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (name_key) DO NOTHING",
-    /* kFindAccount */
-    "SELECT name_key, username, password_hash, created_ms FROM accounts WHERE name_key = ?1",
+    "INSERT INTO accounts (name_key, key_rank, username, password_hash, created_ms) "
+    "VALUES (?1, 0, ?2, ?3, ?4) ON CONFLICT (name_key, key_rank) DO NOTHING",
+    /* kFindAccounts */
+    "SELECT name_key, username, password_hash, created_ms FROM accounts WHERE name_key = ?1 "
+    "ORDER BY key_rank",
     /* kAccountKeys */
-    "SELECT name_key FROM accounts WHERE name_key > ?1 ORDER BY name_key LIMIT ?2",
+    "SELECT name_key FROM accounts WHERE name_key > ?1 AND key_rank = 0 ORDER BY name_key "
+    "LIMIT ?2",
 };
 static_assert(std::size(kSql) == 18);
 
@@ -453,19 +457,23 @@ StoreStatus SqliteStore::createAccount(const Account& account, bool& created) {
   return {};
 }
 
-StoreStatus SqliteStore::findAccount(std::string_view key, std::optional<Account>& out) {
-  out.reset();
-  sqlite3_stmt* s = stmt(kFindAccount);
+StoreStatus SqliteStore::findAccounts(std::string_view key, std::vector<Account>& out) {
+  out.clear();
+  sqlite3_stmt* s = stmt(kFindAccounts);
   Reset reset(s);
   bindText(s, 1, key);
-  const int rc = sqlite3_step(s);
-  if (rc == SQLITE_DONE) return {};
-  if (rc != SQLITE_ROW) return failure("findAccount");
-  Account& a = out.emplace();
-  a.key = columnText(s, 0);
-  a.username = columnText(s, 1);
-  a.passwordHash = columnText(s, 2);
-  a.createdMillis = sqlite3_column_int64(s, 3);
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    Account& a = out.emplace_back();
+    a.key = columnText(s, 0);
+    a.username = columnText(s, 1);
+    a.passwordHash = columnText(s, 2);
+    a.createdMillis = sqlite3_column_int64(s, 3);
+  }
+  if (rc != SQLITE_DONE) {
+    out.clear();
+    return failure("findAccounts");
+  }
   return {};
 }
 

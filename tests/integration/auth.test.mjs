@@ -13,13 +13,15 @@ fileTimeout(120000);
 
 const SECRET = 'a'.repeat(16) + 'parley-auth-test-secret-0123456789';
 
-function post(port, what, body, { timeoutMs = 5000 } = {}) {
+// `from`: the client address (any of 127.0.0.0/8): the login policy keys on it.
+function post(port, what, body, { timeoutMs = 5000, from } = {}) {
   const text = typeof body === 'string' ? body : JSON.stringify(body);
   return request(port, `/api/${what}`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
     body: text,
     timeoutMs,
+    localAddress: from,
   });
 }
 
@@ -175,22 +177,97 @@ test('--auth required: no token, 401; a token past its expiry, 401; a live one c
   }
 });
 
-test('wrong passwords for one account are limited whatever the address (429, Retry-After about 60)', { timeout: 30000 }, async () => {
+test('wrong passwords slow their own address for that name (429, Retry-After); the owner gets in from another', { timeout: 30000 }, async () => {
   const reg = await post(srv.port, 'register', { username: 'Kim', password: 'kim password' });
   assert.equal(reg.status, 201, reg.body);
-  for (let i = 0; i < 10; i++) {
-    const r = await post(srv.port, 'login', { username: 'kim', password: `guess number ${i}` });
+  const guesser = '127.0.0.2';
+  // Five wrong passwords in a row go through; the sixth too, and from then on that address waits
+  // for this name: 4 s, doubling with each further wrong one.
+  for (let i = 0; i < 6; i++) {
+    const r = await post(srv.port, 'login', { username: 'kim', password: `guess number ${i}` }, { from: guesser });
     assert.equal(r.status, 401, r.body);
   }
-  const locked = await post(srv.port, 'login', { username: 'Kim', password: 'kim password' });
-  assert.equal(locked.status, 429, locked.body);
-  assert.equal(locked.json.error, 'too_many_attempts');
-  // One a minute: up to 60 s to wait (less when the guesses spanned a second or more).
-  const wait = Number(locked.headers['retry-after']);
-  assert.ok(wait >= 50 && wait <= 60, `Retry-After ${locked.headers['retry-after']}`);
-  // The account's open connections and its tokens are untouched: only guessing is slowed.
+  const held = await post(srv.port, 'login', { username: 'Kim', password: 'kim password' }, { from: guesser });
+  assert.equal(held.status, 429, held.body);
+  assert.equal(held.json.error, 'too_many_attempts');
+  const wait = Number(held.headers['retry-after']);
+  assert.ok(wait >= 1 && wait <= 4, `Retry-After ${held.headers['retry-after']}`);
+  // The owner, from an address that has not been failing: in at once, while the guesser waits.
+  const owner = await post(srv.port, 'login', { username: 'Kim', password: 'kim password' }, { from: '127.0.0.3' });
+  assert.equal(owner.status, 200, owner.body);
+  assert.equal(owner.json.username, 'Kim');
+  const still = await post(srv.port, 'login', { username: 'kim', password: 'guess again' }, { from: guesser });
+  assert.equal(still.status, 429, still.body);
+  // The guesser's other names are not held, and the account's tokens are untouched.
+  const other = await post(srv.port, 'login', { username: 'Alice', password: 'correct horse' }, { from: guesser });
+  assert.equal(other.status, 200, other.body);
   const c = await srv.connect('r', undefined, { path: `/ws/r?token=${encodeURIComponent(reg.json.token)}` });
   await c.close();
+});
+
+test('a name without an account is throttled exactly like one with an account: same answers, same waits, same time', { timeout: 30000 }, async () => {
+  const reg = await post(srv.port, 'register', { username: 'Lou', password: 'lou password' });
+  assert.equal(reg.status, 201, reg.body);
+  const seen = { lou: [], 'nobody-at-all': [] };
+  for (let i = 0; i < 8; i++) {
+    for (const name of Object.keys(seen)) {
+      const t0 = performance.now();
+      const r = await post(srv.port, 'login', { username: name, password: 'a wrong password' }, { from: '127.0.0.4' });
+      seen[name].push({ status: r.status, body: r.body, retryAfter: r.headers['retry-after'], ms: performance.now() - t0 });
+    }
+  }
+  const [known, unknown] = Object.values(seen);
+  const answers = (list) => list.map(({ status, body }) => ({ status, body }));
+  assert.deepEqual(answers(known), answers(unknown));
+  assert.deepEqual(known.map((a) => a.status), [401, 401, 401, 401, 401, 401, 429, 429]);
+  assert.equal(JSON.parse(known[6].body).error, 'too_many_attempts');
+  // The same wait, counted from each name's own last failure (one hash apart: a loaded machine
+  // may round them to neighbouring seconds).
+  for (const i of [6, 7]) {
+    const [a, b] = [Number(known[i].retryAfter), Number(unknown[i].retryAfter)];
+    assert.ok(a >= 3 && a <= 4 && Math.abs(a - b) <= 1, `Retry-After ${a} and ${b}`);
+  }
+  // Time: every checked one costs a hash (the stand-in for a name without an account); a
+  // refused one costs none, for either name.
+  const checked = [...known, ...unknown].filter((a) => a.status === 401).map((a) => a.ms);
+  const refused = [...known, ...unknown].filter((a) => a.status === 429).map((a) => a.ms);
+  assert.ok(Math.max(...refused) < Math.min(...checked), `refused ${refused} checked ${checked}`);
+  const mean = (list) => list.filter((a) => a.status === 401).reduce((t, a) => t + a.ms, 0) / 6;
+  const ratio = mean(known) / mean(unknown);
+  assert.ok(ratio > 0.5 && ratio < 2, `hash time with an account / without: ${ratio}`);
+});
+
+test('guesses from many addresses spend a name\'s budget: new addresses wait, the owner\'s address still gets in', { timeout: 30000 }, async () => {
+  const t = await startServer({ args: ['--db', 'none', '--login-account-budget', '3', ...UNTHROTTLED] });
+  try {
+    assert.equal((await post(t.port, 'register', { username: 'Max', password: 'max password' })).status, 201);
+    const home = '127.0.0.10';
+    assert.equal((await post(t.port, 'login', { username: 'max', password: 'max password' }, { from: home })).status, 200);
+    const refusals = {};
+    for (const name of ['max', 'ghost']) {
+      // Three addresses, one wrong password each: the budget of 3 an hour is spent...
+      for (const guesser of ['127.0.0.11', '127.0.0.12', '127.0.0.13']) {
+        const r = await post(t.port, 'login', { username: name, password: 'a wrong password' }, { from: guesser });
+        assert.equal(r.status, 401, `${name} from ${guesser}: ${r.body}`);
+      }
+      // ...so an address new to the name waits (a third of an hour for the next guess), with or
+      // without an account behind the name, and whatever the password.
+      const r = await post(t.port, 'login', { username: name, password: 'max password' }, { from: '127.0.0.14' });
+      assert.equal(r.status, 429, `${name}: ${r.body}`);
+      refusals[name] = { body: r.body, retryAfter: Number(r.headers['retry-after']) };
+    }
+    // Up to 20 minutes (a third of an hour) less what the bucket refilled since: the same for
+    // both names, to the second or two the hashing took.
+    assert.equal(refusals.max.body, refusals.ghost.body);
+    for (const { retryAfter } of Object.values(refusals)) assert.ok(retryAfter >= 1195 && retryAfter <= 1200, `Retry-After ${retryAfter}`);
+    assert.ok(Math.abs(refusals.max.retryAfter - refusals.ghost.retryAfter) <= 2, JSON.stringify(refusals));
+    // The address the owner logged in from is not held by the budget.
+    const owner = await post(t.port, 'login', { username: 'Max', password: 'max password' }, { from: home });
+    assert.equal(owner.status, 200, owner.body);
+    assert.equal(metricValue(await t.metrics(), 'parley_rejected_total', { reason: 'too_many_attempts' }), 2);
+  } finally {
+    await t.stop();
+  }
 });
 
 test('a token signed with another secret is refused', { timeout: 20000 }, async () => {
@@ -385,7 +462,7 @@ test('--auth open: a registered name is its owner\'s alone, and stays so after a
       const r = await upgradeRequest(s.port, '/ws/r?username=oscar');
       assert.equal(r.status, 403, r.body);
       assert.equal(r.json.error, 'username_reserved');
-      assert.match(s.output(), /1 account\b/);
+      assert.match(s.output(), /1 registered name\b/);
     } finally {
       await s.stop();
     }

@@ -65,11 +65,12 @@ export function freePort() {
 }
 
 // Plain HTTP request (no keep-alive). Resolves {status, headers, body, json} (json: parsed body or
-// undefined). Never hangs: rejects after timeoutMs.
-export function request(port, urlPath, { method = 'GET', headers = {}, body, timeoutMs = 5000 } = {}) {
+// undefined). Never hangs: rejects after timeoutMs. `localAddress`: the client's address, any of
+// 127.0.0.0/8 (the server sees a different client address for each).
+export function request(port, urlPath, { method = 'GET', headers = {}, body, timeoutMs = 5000, localAddress } = {}) {
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { host: '127.0.0.1', port, path: urlPath, method, headers, agent: false, timeout: timeoutMs },
+      { host: '127.0.0.1', port, path: urlPath, method, headers, agent: false, timeout: timeoutMs, localAddress },
       (res) => {
         const chunks = [];
         res.on('data', (c) => chunks.push(c));

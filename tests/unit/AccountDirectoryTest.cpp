@@ -15,18 +15,22 @@ namespace fs = std::filesystem;
 TEST(AccountDirectory, HoldsWhatItIsGivenUpToItsCap) {
   AccountDirectory names(3);
   EXPECT_FALSE(names.hasName("alice"));  // empty: answered without folding or locking
-  EXPECT_TRUE(names.add("alice"));
-  EXPECT_TRUE(names.add("bob"));
-  EXPECT_TRUE(names.add("bob"));  // again: no room taken
+  EXPECT_TRUE(names.add(store::accountKey("alice")));
+  EXPECT_TRUE(names.add(store::accountKey("bob")));
+  EXPECT_TRUE(names.add(store::accountKey("bob")));  // again: no room taken
   EXPECT_EQ(names.size(), 2u);
-  EXPECT_TRUE(names.add("carol"));
+  EXPECT_TRUE(names.add(store::accountKey("carol")));
   EXPECT_TRUE(names.full());
-  EXPECT_FALSE(names.add("dave"));  // past the cap: not reserved, and said so
-  EXPECT_TRUE(names.add("alice"));  // but one it has is still there
+  EXPECT_FALSE(names.add(store::accountKey("dave")));  // past the cap: not reserved, said so
+  EXPECT_TRUE(names.add(store::accountKey("alice")));  // but one it has is still there
   EXPECT_TRUE(names.hasName("alice"));
-  EXPECT_TRUE(names.hasName("CaRoL"));  // any ASCII case of an account's name
+  EXPECT_TRUE(names.hasName("CaRoL"));  // any case of an account's name
+  EXPECT_TRUE(
+      names.hasName("\xd0\xa1"
+                    "arol"));                       // Cyrillic С: looks like Carol
+  EXPECT_TRUE(names.hasName("Carol\xe2\x80\x8b"));  // with a zero-width space
   EXPECT_FALSE(names.hasName("dave"));
-  EXPECT_FALSE(names.hasName("\xc3\x81lice"));  // non-ASCII letters are not folded
+  EXPECT_FALSE(names.hasName("\xc3\x81lice"));  // an accent shows: another name
   EXPECT_EQ(names.size(), 3u);
 }
 

@@ -50,9 +50,11 @@ struct Fixture {
   AccountDirectory names;
   Answers answers;
   std::atomic<std::int64_t> now{kNow};
-  std::unique_ptr<AuthService> make(std::size_t maxQueued = 8, std::size_t maxMemory = 100) {
+  std::unique_ptr<AuthService> make(std::size_t maxQueued = 8, std::size_t maxMemory = 100,
+                                    const LoginLimits& limits = {}) {
     return std::make_unique<AuthService>(
-        nullptr, names, hasher, tokens, [this] { return now.load(); }, maxQueued, maxMemory);
+        nullptr, names, hasher, tokens, [this] { return now.load() * 1000; }, maxQueued, limits,
+        maxMemory);
   }
 };
 
@@ -69,40 +71,139 @@ TEST(AuthService, RegisterThenLoginInAnyCaseIssuesTokensForTheRegisteredName) {
   EXPECT_EQ(check.username, "Alice");
   EXPECT_TRUE(f.names.hasName("alice"));  // reserved from now on
 
-  ASSERT_TRUE(service->login("ALICE", "correct horse", f.answers.collector()));
+  ASSERT_TRUE(service->login("ALICE", "correct horse", "10.0.0.1", f.answers.collector()));
   const AuthResult login = f.answers.at(1);
   ASSERT_EQ(login.outcome, AuthOutcome::Ok) << login.error;
   EXPECT_EQ(login.username, "Alice");
 
   ASSERT_TRUE(service->registerAccount("alice", "another one", f.answers.collector()));
   EXPECT_EQ(f.answers.at(2).outcome, AuthOutcome::UsernameTaken);
-  ASSERT_TRUE(service->login("Alice", "wrong horse", f.answers.collector()));
+  ASSERT_TRUE(service->login("Alice", "wrong horse", "10.0.0.1", f.answers.collector()));
   EXPECT_EQ(f.answers.at(3).outcome, AuthOutcome::InvalidCredentials);
-  ASSERT_TRUE(service->login("Nobody", "correct horse", f.answers.collector()));
+  ASSERT_TRUE(service->login("Nobody", "correct horse", "10.0.0.1", f.answers.collector()));
   EXPECT_EQ(f.answers.at(4).outcome, AuthOutcome::InvalidCredentials);
   EXPECT_TRUE(f.answers.at(4).token.empty());
 }
 
-TEST(AuthService, WrongPasswordsForOneAccountAreLimitedWhateverTheirAddress) {
+// Logs in and returns the answer (each login is the next answer).
+AuthResult loginAs(Fixture& f, AuthService& service, std::size_t& n, const std::string& name,
+                   const std::string& password, const std::string& address) {
+  EXPECT_TRUE(service.login(name, password, address, f.answers.collector()));
+  return f.answers.at(n++);
+}
+
+TEST(AuthService, WrongPasswordsSlowTheirAddressOnlyAndTheOwnerGetsInFromAnother) {
   Fixture f;
   auto service = f.make(32);
   ASSERT_TRUE(service->registerAccount("Bob", "bob password", f.answers.collector()));
   ASSERT_EQ(f.answers.at(0).outcome, AuthOutcome::Ok);
-  const int burst = static_cast<int>(AuthService::kFailureBurst);
-  for (int i = 0; i < burst; ++i)
-    ASSERT_TRUE(service->login("bob", "guess " + std::to_string(i), f.answers.collector()));
-  for (int i = 1; i <= burst; ++i)
-    EXPECT_EQ(f.answers.at(i).outcome, AuthOutcome::InvalidCredentials);
-  // Past the burst: refused before any hashing, the right password too, until a minute passes.
-  ASSERT_TRUE(service->login("bob", "bob password", f.answers.collector()));
-  const AuthResult locked = f.answers.at(burst + 1);
-  EXPECT_EQ(locked.outcome, AuthOutcome::TooManyFailures);
-  EXPECT_EQ(locked.retryAfter, 60);
-  ASSERT_TRUE(service->login("nobody", "guess", f.answers.collector()));  // other names: unaffected
-  EXPECT_EQ(f.answers.at(burst + 2).outcome, AuthOutcome::InvalidCredentials);
-  f.now += 60;
-  ASSERT_TRUE(service->login("bob", "bob password", f.answers.collector()));
-  EXPECT_EQ(f.answers.at(burst + 3).outcome, AuthOutcome::Ok);
+  std::size_t n = 1;
+  const LoginLimits limits;
+  for (int i = 0; i <= limits.freeFailures; ++i)
+    EXPECT_EQ(loginAs(f, *service, n, "bob", "guess " + std::to_string(i), "10.0.0.66").outcome,
+              AuthOutcome::InvalidCredentials);
+  // Past the free ones: that address waits for this name, even with the right password...
+  const AuthResult waiting = loginAs(f, *service, n, "Bob", "bob password", "10.0.0.66");
+  EXPECT_EQ(waiting.outcome, AuthOutcome::TooManyFailures);
+  EXPECT_EQ(waiting.retryAfter, limits.firstDelayMs / 1000);
+  // ...while the owner, elsewhere, gets in; and the guesser may try other names.
+  EXPECT_EQ(loginAs(f, *service, n, "Bob", "bob password", "10.0.0.1").outcome, AuthOutcome::Ok);
+  EXPECT_EQ(loginAs(f, *service, n, "carol", "guess", "10.0.0.66").outcome,
+            AuthOutcome::InvalidCredentials);
+  EXPECT_EQ(loginAs(f, *service, n, "bob", "guess", "10.0.0.66").outcome,
+            AuthOutcome::TooManyFailures);
+  // After the wait, one more guess, and twice the wait.
+  f.now += limits.firstDelayMs / 1000;
+  EXPECT_EQ(loginAs(f, *service, n, "bob", "guess", "10.0.0.66").outcome,
+            AuthOutcome::InvalidCredentials);
+  EXPECT_EQ(loginAs(f, *service, n, "bob", "guess", "10.0.0.66").retryAfter,
+            2 * limits.firstDelayMs / 1000);
+}
+
+TEST(AuthService, ANameWithoutAnAccountIsThrottledExactlyLikeOneWithAnAccount) {
+  Fixture f;
+  LoginLimits limits;
+  limits.accountBudgetPerHour = 8;
+  auto service = f.make(32, 100, limits);
+  ASSERT_TRUE(service->registerAccount("Bob", "bob password", f.answers.collector()));
+  ASSERT_EQ(f.answers.at(0).outcome, AuthOutcome::Ok);
+  std::size_t n = 1;
+  // The same guesses at a name with an account and at one without, from one address and then
+  // from several (the name's budget): every answer and every wait the same.
+  auto guesses = [&](const std::string& name) {
+    std::vector<std::pair<AuthOutcome, std::int64_t>> seen;
+    for (int i = 0; i < limits.freeFailures + 2; ++i) {
+      const AuthResult r = loginAs(f, *service, n, name, "wrong password", "10.0.0.9");
+      seen.emplace_back(r.outcome, r.retryAfter);
+    }
+    for (int i = 0; i < 4; ++i) {
+      const AuthResult r =
+          loginAs(f, *service, n, name, "wrong password", "10.0.1." + std::to_string(i));
+      seen.emplace_back(r.outcome, r.retryAfter);
+    }
+    return seen;
+  };
+  const auto known = guesses("bob");
+  const auto unknown = guesses("nobody");
+  EXPECT_EQ(known, unknown);
+  // (6 checked, then the address waits; 2 more from elsewhere spend the budget of 8.)
+  EXPECT_EQ(known[limits.freeFailures + 1].first, AuthOutcome::TooManyFailures);
+  EXPECT_EQ(known.back().first, AuthOutcome::TooManyFailures);
+  EXPECT_EQ(known.back().second, 3600 / 8);
+}
+
+TEST(AuthService, WhenANamesBudgetIsSpentAnAddressItLoggedInFromStillGetsIn) {
+  Fixture f;
+  LoginLimits limits;
+  limits.accountBudgetPerHour = 3;
+  auto service = f.make(32, 100, limits);
+  ASSERT_TRUE(service->registerAccount("Dana", "dana password", f.answers.collector()));
+  ASSERT_EQ(f.answers.at(0).outcome, AuthOutcome::Ok);
+  std::size_t n = 1;
+  ASSERT_EQ(loginAs(f, *service, n, "dana", "dana password", "192.0.2.7").outcome, AuthOutcome::Ok);
+  // Three guessers, one guess each: the budget is spent.
+  for (const char* guesser : {"10.0.0.1", "10.0.0.2", "10.0.0.3"})
+    EXPECT_EQ(loginAs(f, *service, n, "dana", "guess", guesser).outcome,
+              AuthOutcome::InvalidCredentials);
+  // A new address waits, whatever the password (20 minutes: a third of an hour per guess)...
+  const AuthResult fresh = loginAs(f, *service, n, "dana", "dana password", "10.0.0.4");
+  EXPECT_EQ(fresh.outcome, AuthOutcome::TooManyFailures);
+  EXPECT_EQ(fresh.retryAfter, 1200);
+  // ...the owner's address does not, and its own typo spends nothing of the budget.
+  EXPECT_EQ(loginAs(f, *service, n, "dana", "typo", "192.0.2.7").outcome,
+            AuthOutcome::InvalidCredentials);
+  EXPECT_EQ(loginAs(f, *service, n, "dana", "dana password", "192.0.2.7").outcome, AuthOutcome::Ok);
+  f.now += 1200;  // a guess's worth refilled
+  EXPECT_EQ(loginAs(f, *service, n, "dana", "dana password", "10.0.0.4").outcome, AuthOutcome::Ok);
+}
+
+TEST(AuthService, ANameThatLooksLikeATakenOneIsTakenAndLogsInToIt) {
+  Fixture f;
+  auto service = f.make();
+  ASSERT_TRUE(service->registerAccount("Carol", "carol password", f.answers.collector()));
+  ASSERT_EQ(f.answers.at(0).outcome, AuthOutcome::Ok);
+  std::size_t n = 1;
+  for (const char* lookalike : {"C\xd0\xb0rol",
+                                "\xd0\xa1"
+                                "arol",
+                                "CAROL", "Car\xce\xbfl"}) {
+    ASSERT_TRUE(service->registerAccount(lookalike, "another password", f.answers.collector()));
+    EXPECT_EQ(f.answers.at(n++).outcome, AuthOutcome::UsernameTaken) << lookalike;
+    EXPECT_TRUE(f.names.hasName(lookalike)) << lookalike;
+  }
+  // One account has the look: any spelling of it is that account, with its password only.
+  const AuthResult in = loginAs(f, *service, n,
+                                "\xd0\xa1"
+                                "arol",
+                                "carol password", "10.0.0.1");
+  EXPECT_EQ(in.outcome, AuthOutcome::Ok);
+  EXPECT_EQ(in.username, "Carol");
+  EXPECT_EQ(loginAs(f, *service, n,
+                    "\xd0\xa1"
+                    "arol",
+                    "another password", "10.0.0.1")
+                .outcome,
+            AuthOutcome::InvalidCredentials);
 }
 
 TEST(AuthService, AccountsKeptInMemoryAreBounded) {
@@ -123,7 +224,8 @@ TEST(AuthService, TheQueueIsBoundedAndEveryAcceptedJobIsAnsweredOnceEvenAtShutdo
   // Each hash takes ~0.1 s: one is hashing, one waits, the rest are refused at once.
   std::size_t accepted = 0;
   for (int i = 0; i < 4; ++i)
-    if (service->login("user" + std::to_string(i), "a password", f.answers.collector())) ++accepted;
+    if (service->login("user" + std::to_string(i), "a password", "10.0.0.1", f.answers.collector()))
+      ++accepted;
   EXPECT_GE(accepted, 1u);
   EXPECT_LE(accepted, 2u);
   service.reset();  // answers what still waits, without hashing it

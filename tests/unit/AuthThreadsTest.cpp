@@ -36,6 +36,10 @@ std::int64_t nowSeconds() {
   using namespace std::chrono;
   return duration_cast<seconds>(system_clock::now().time_since_epoch()).count();
 }
+std::int64_t nowMillis() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
 
 // Waits for the answer the service gives on its thread.
 std::future<AuthResult> ask(AuthService& service, bool registering, const std::string& name,
@@ -44,7 +48,7 @@ std::future<AuthResult> ask(AuthService& service, bool registering, const std::s
   auto answer = promise->get_future();
   auto done = [promise](AuthResult r) { promise->set_value(std::move(r)); };
   const bool queued = registering ? service.registerAccount(name, password, done)
-                                  : service.login(name, password, done);
+                                  : service.login(name, password, "127.0.0.1", done);
   if (!queued) {
     AuthResult busy;
     busy.error = "queue full";
@@ -68,7 +72,7 @@ TEST(AuthThreads, ShardsRegisterLogInAndReadNamesWhileTheWriterSharesTheFile) {
     const PasswordHasher hasher;
     const TokenService tokens(std::string(32, 'k'), 3600);
     AccountDirectory names;
-    AuthService service(store::openStore(url), names, hasher, tokens, &nowSeconds, 32);
+    AuthService service(store::openStore(url), names, hasher, tokens, &nowMillis, 32);
 
     constexpr int kShards = 3;
     auto problem = [&](std::string what) {

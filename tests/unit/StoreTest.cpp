@@ -334,6 +334,28 @@ class StoreTest : public ::testing::TestWithParam<Backend> {
     return GetParam() == Backend::Sqlite ? kSqliteSchemaVersion : kPostgresSchemaVersion;
   }
 
+  // Runs `sql` (several statements) on the database without opening a store: for laying out
+  // an older schema before the store sees it.
+  void rawExec(const std::string& sql) {
+    if (GetParam() == Backend::Sqlite) {
+      fs::create_directories(fs::path(path_).parent_path());
+      sqlite3* db = nullptr;
+      sqlite3_open(path_.c_str(), &db);
+      char* err = nullptr;
+      if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK)
+        ADD_FAILURE() << sql << ": " << (err ? err : "");
+      sqlite3_free(err);
+      sqlite3_close(db);
+    } else {
+      PGconn* c = PQconnectdb(url_.c_str());
+      PGresult* r = PQexec(c, sql.c_str());
+      if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+        ADD_FAILURE() << sql << ": " << PQerrorMessage(c);
+      PQclear(r);
+      PQfinish(c);
+    }
+  }
+
   // Raw SQL beside the store; returns the first column of the first row ("" if none).
   std::string query(const std::string& sql) {
     std::string out;
@@ -758,48 +780,66 @@ TEST_P(StoreTest, ServersOpeningAFreshDatabaseTogetherAllSucceed) {
   EXPECT_EQ(rooms.size(), static_cast<std::size_t>(kOpeners));
 }
 
-Account account(std::string_view username, std::string hash = "$argon2id$v=19$test") {
-  return {accountKey(username), std::string(username), std::move(hash), 1'758'122'625'123};
+Account account(std::string_view username, std::string hash = "$argon2id$v=19$test",
+                std::int64_t createdMillis = 1'758'122'625'123) {
+  return {accountKey(username), std::string(username), std::move(hash), createdMillis};
+}
+
+std::vector<std::string> usernames(const std::vector<Account>& accounts) {
+  std::vector<std::string> out;
+  for (const Account& a : accounts) out.push_back(a.username);
+  return out;
 }
 
 TEST_P(StoreTest, AccountsAreCreatedOnceAndFoundByKey) {
-  std::optional<Account> found;
-  ASSERT_TRUE(store().findAccount("alice", found).ok);
-  EXPECT_FALSE(found);
+  std::vector<Account> found{account("x")};
+  ASSERT_TRUE(store().findAccounts(accountKey("alice"), found).ok);
+  EXPECT_TRUE(found.empty());
   bool created = false;
   ASSERT_TRUE(store().createAccount(account("Alice", "hash-1"), created).ok);
   EXPECT_TRUE(created);
-  // Another spelling of the same name is the same account: refused, the first one untouched.
-  ASSERT_TRUE(store().createAccount(account("ALICE", "hash-2"), created).ok);
-  EXPECT_FALSE(created);
-  ASSERT_TRUE(store().findAccount(accountKey("aLiCe"), found).ok);
-  ASSERT_TRUE(found);
-  EXPECT_EQ(found->username, "Alice");
-  EXPECT_EQ(found->passwordHash, "hash-1");
-  EXPECT_EQ(found->createdMillis, 1'758'122'625'123);
-  // Only ASCII folds: a non-ASCII name is its own key, byte for byte.
+  // Another spelling of the same name, or a name that looks like it, is the same account:
+  // refused, the first one untouched.
+  for (std::string_view lookalike :
+       {"ALICE", "\xd0\x90lice" /* Cyrillic A */, "A\xe2\x80\x8blice"}) {
+    ASSERT_TRUE(store().createAccount(account(lookalike, "hash-2"), created).ok);
+    EXPECT_FALSE(created) << lookalike;
+  }
+  ASSERT_TRUE(store().findAccounts(accountKey("aLiCe"), found).ok);
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].username, "Alice");
+  EXPECT_EQ(found[0].passwordHash, "hash-1");
+  EXPECT_EQ(found[0].createdMillis, 1'758'122'625'123);
+  // Case folds beyond ASCII too; an accent is not a lookalike.
   ASSERT_TRUE(store().createAccount(account("\xc3\x89mile"), created).ok);
   EXPECT_TRUE(created);
   ASSERT_TRUE(store().createAccount(account("\xc3\xa9mile"), created).ok);
+  EXPECT_FALSE(created);
+  ASSERT_TRUE(store().createAccount(account("Emile"), created).ok);
   EXPECT_TRUE(created);
   reopen();
-  ASSERT_TRUE(store().findAccount("alice", found).ok);
-  ASSERT_TRUE(found);
-  EXPECT_EQ(found->passwordHash, "hash-1");
+  ASSERT_TRUE(store().findAccounts(accountKey("alice"), found).ok);
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].passwordHash, "hash-1");
   EXPECT_EQ(query("SELECT count(*) FROM accounts"), "3");
+  EXPECT_EQ(query("SELECT rule FROM account_key_rule"), accountKeyRule());
 }
 
 TEST_P(StoreTest, AccountKeysPageInByteOrder) {
   bool created = false;
-  for (std::string_view name : {"zed", "Bob", "alice", "\xc3\xa9mile", "carol"})
+  std::vector<std::string> keys;
+  for (std::string_view name : {"zed", "Bob", "alice", "\xc3\xa9mile", "carol"}) {
     ASSERT_TRUE(store().createAccount(account(name), created).ok && created) << name;
+    keys.push_back(accountKey(name));
+  }
+  std::sort(keys.begin(), keys.end());
   std::vector<std::string> page;
   ASSERT_TRUE(store().accountKeys("", 2, page).ok);
-  EXPECT_EQ(page, (std::vector<std::string>{"alice", "bob"}));
+  EXPECT_EQ(page, (std::vector<std::string>{keys[0], keys[1]}));
   ASSERT_TRUE(store().accountKeys(page.back(), 2, page).ok);
-  EXPECT_EQ(page, (std::vector<std::string>{"carol", "zed"}));
+  EXPECT_EQ(page, (std::vector<std::string>{keys[2], keys[3]}));
   ASSERT_TRUE(store().accountKeys(page.back(), 2, page).ok);
-  EXPECT_EQ(page, (std::vector<std::string>{"\xc3\xa9mile"}));
+  EXPECT_EQ(page, (std::vector<std::string>{keys[4]}));
   ASSERT_TRUE(store().accountKeys(page.back(), 2, page).ok);
   EXPECT_TRUE(page.empty());
 }
@@ -808,10 +848,84 @@ TEST_P(StoreTest, AccountTextWithNulIsRefusedAndNeverFound) {
   bool created = true;
   EXPECT_FALSE(store().createAccount(account(std::string_view("bob\0x", 5)), created).ok);
   EXPECT_FALSE(created);
-  std::optional<Account> found;
+  std::vector<Account> found;
   ASSERT_TRUE(store().createAccount(account("bob"), created).ok);
-  ASSERT_TRUE(store().findAccount(std::string_view("bob\0x", 5), found).ok);
-  EXPECT_FALSE(found);
+  ASSERT_TRUE(store().findAccounts(std::string_view("bob\0x", 5), found).ok);
+  EXPECT_TRUE(found.empty());
+}
+
+// A database of the schema before names were unique by their look (keys: the name with ASCII
+// letters lowered), holding accounts whose names now look alike: both keep working, the older
+// holds the name, and nobody can register another lookalike.
+TEST_P(StoreTest, AccountsOfTheOldRuleGetNewKeysAndLookalikesBothKeepTheirs) {
+  store();  // the current schema, then taken back to the last one before skeleton keys
+  store_.reset();
+  const bool sqlite = GetParam() == Backend::Sqlite;
+  rawExec(std::string("DROP TABLE account_key_rule; DROP TABLE accounts;") +
+          (sqlite ? "CREATE TABLE accounts (name_key TEXT NOT NULL PRIMARY KEY, username TEXT NOT "
+                    "NULL, password_hash TEXT NOT NULL, created_ms INTEGER NOT NULL) WITHOUT "
+                    "ROWID; UPDATE schema_version SET version = 3;"
+                  : "CREATE TABLE accounts (name_key TEXT COLLATE \"C\" NOT NULL PRIMARY KEY, "
+                    "username TEXT NOT NULL, password_hash TEXT NOT NULL, created_ms BIGINT NOT "
+                    "NULL); UPDATE schema_version SET version = 2;") +
+          // Latin Carol, then Cyrillic Сarol (registered after it), Emma, bob, and Zoë spelled with
+          // a combining diaeresis (not NFC): their keys as the old rule made them.
+          "INSERT INTO accounts VALUES ('carol', 'Carol', 'h-latin', 1000), "
+          "('\xd0\xa1"
+          "arol', '\xd0\xa1"
+          "arol', 'h-cyrillic', 2000), ('emma', 'Emma', 'h-emma', 1500), "
+          "('bob', 'bob', 'h-bob', 500), ('zoe\xcc\x88', 'Zoe\xcc\x88', 'h-zoe', 3000);");
+  std::vector<Account> found;
+  ASSERT_TRUE(store().findAccounts(accountKey("CAROL"), found).ok);
+  EXPECT_EQ(usernames(found), (std::vector<std::string>{"Carol",
+                                                        "\xd0\xa1"
+                                                        "arol"}));  // oldest first
+  // A login picks by its spelling: each owner gets their own account, a third spelling none.
+  auto named = [&](std::string_view typed) {
+    std::vector<std::string> out;
+    for (const Account* a : accountsNamed(found, typed)) out.push_back(a->username);
+    return out;
+  };
+  EXPECT_EQ(named("Carol"), (std::vector<std::string>{"Carol"}));
+  EXPECT_EQ(named("carol"), (std::vector<std::string>{"Carol"}));
+  EXPECT_EQ(named("\xd0\xa1"
+                  "arol"),
+            (std::vector<std::string>{"\xd0\xa1"
+                                      "arol"}));
+  EXPECT_EQ(named("\xd1\x81"
+                  "arol"),
+            (std::vector<std::string>{"\xd0\xa1"
+                                      "arol"}));  // its lower case
+  EXPECT_TRUE(named("C\xd0\xb0rol").empty());     // Cyrillic a: neither
+  bool created = true;
+  ASSERT_TRUE(store().createAccount(account("C\xd0\xb0rol"), created).ok);
+  EXPECT_FALSE(created);
+  // Emma's key is now her name's look ("rn" for "m"); Zoë is stored in NFC.
+  ASSERT_TRUE(store().findAccounts(accountKey("Ernrna"), found).ok);
+  EXPECT_EQ(usernames(found), (std::vector<std::string>{"Emma"}));
+  ASSERT_TRUE(store().findAccounts(accountKey("zo\xc3\xab"), found).ok);
+  EXPECT_EQ(usernames(found), (std::vector<std::string>{"Zo\xc3\xab"}));
+  std::vector<std::string> keys;
+  ASSERT_TRUE(store().accountKeys("", 10, keys).ok);
+  EXPECT_EQ(keys.size(), 4u);  // the two Carols' key once
+  EXPECT_EQ(query("SELECT key_rank FROM accounts WHERE password_hash = 'h-cyrillic'"), "1");
+  EXPECT_EQ(query("SELECT rule FROM account_key_rule"), accountKeyRule());
+  EXPECT_EQ(query("SELECT version FROM schema_version"), std::to_string(knownVersion()));
+
+  // Another rule (a new ICU) makes the keys again: a key it would not make is put right.
+  store_.reset();
+  rawExec(
+      "UPDATE account_key_rule SET rule = 'uts39-skeleton-0'; "
+      "UPDATE accounts SET name_key = 'not a key' WHERE username = 'bob'");
+  ASSERT_TRUE(store().findAccounts(accountKey("BOB"), found).ok);
+  EXPECT_EQ(usernames(found), (std::vector<std::string>{"bob"}));
+  EXPECT_EQ(query("SELECT count(*) FROM accounts"), "5");
+  EXPECT_EQ(query("SELECT rule FROM account_key_rule"), accountKeyRule());
+  // The same rule: nothing is recomputed (a key tampered with now stays as it is).
+  store_.reset();
+  rawExec("UPDATE accounts SET name_key = 'not a key' WHERE username = 'bob'");
+  ASSERT_TRUE(store().findAccounts(accountKey("bob"), found).ok);
+  EXPECT_TRUE(found.empty());
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values(Backend::Sqlite, Backend::Postgres),
@@ -1284,9 +1398,9 @@ TEST(SqliteFiles, ADeletedDirectoryIsNoticedWritesAreRefusedAndEverythingIsSaved
   EXPECT_EQ(fields(got), fields(range("r", 1, 8)));
   ASSERT_TRUE(again->after("side", 0, 100, got).ok);
   EXPECT_EQ(fields(got), fields({msg("side", 1, "bob", "hi", "c1")}));
-  std::optional<Account> ann;
-  ASSERT_TRUE(again->findAccount("ann", ann).ok);
-  EXPECT_TRUE(ann);
+  std::vector<Account> ann;
+  ASSERT_TRUE(again->findAccounts("ann", ann).ok);
+  EXPECT_EQ(ann.size(), 1u);
   EXPECT_TRUE(appendTo(*again, range("r", 9, 9)).ok);
   again.reset();
   fs::remove_all(dir);
