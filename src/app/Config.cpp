@@ -108,6 +108,19 @@ std::optional<Config> parseConfig(int argc, char** argv, int& exitCode) {
   app.add_option("--db", c.db,
                  "Message store: sqlite:PATH, postgres://user:pass@host:port/db, or none")
       ->envname("PARLEY_DB");
+  app.add_option(
+         "--cluster", c.cluster,
+         "Run as one instance of a cluster: Redis address(es), redis://HOST:PORT[,HOST:PORT] "
+         "(one: a single Redis; several, or a node of one: a Redis Cluster). Needs --db "
+         "postgres://...")
+      ->envname("PARLEY_CLUSTER");
+  app.add_option("--instance-id", c.instanceId,
+                 "This instance's name in the cluster (default: host name and a random suffix)")
+      ->envname("PARLEY_INSTANCE_ID");
+  app.add_option("--cluster-lease-ms", c.clusterLeaseMs,
+                 "How long an instance's hold on a room bucket lasts without renewal")
+      ->envname("PARLEY_CLUSTER_LEASE_MS")
+      ->check(CLI::Range(std::int64_t{1000}, std::int64_t{600'000}));
   app.add_option("--history-on-join", c.historyOnJoin,
                  "Messages sent to a client when it joins (0: none)")
       ->envname("PARLEY_HISTORY_ON_JOIN")
@@ -184,6 +197,27 @@ std::optional<Config> parseConfig(int argc, char** argv, int& exitCode) {
     std::fprintf(stderr,
                  "--fsync: applies to --db sqlite:PATH only (PostgreSQL syncs as its own "
                  "fsync and synchronous_commit say)\n");
+    exitCode = 2;
+    return std::nullopt;
+  }
+  if (!c.cluster.empty() && !c.db.starts_with("postgres")) {
+    std::fprintf(stderr,
+                 "--cluster: needs --db postgres://... (every instance must share one store: "
+                 "PostgreSQL is the cluster's durable truth; SQLite and none are one process's)\n");
+    exitCode = 2;
+    return std::nullopt;
+  }
+  if (c.cluster.empty() && !c.instanceId.empty()) {
+    std::fprintf(stderr, "--instance-id: only with --cluster\n");
+    exitCode = 2;
+    return std::nullopt;
+  }
+  if (!c.instanceId.empty() &&
+      (c.instanceId.size() > 64 ||
+       c.instanceId.find_first_not_of(
+           "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+           std::string::npos)) {
+    std::fprintf(stderr, "--instance-id: 1 to 64 of A-Z a-z 0-9 . _ -\n");
     exitCode = 2;
     return std::nullopt;
   }

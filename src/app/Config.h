@@ -66,6 +66,13 @@ struct Config {
   // Web pages that may open a WebSocket (docs/PROTOCOL.md, "Connecting"): exact origins or "*";
   // empty: the server's own origin only. Clients that send no Origin are not affected.
   std::vector<std::string> allowedOrigins;
+
+  // Many instances as one (docs/OPERATIONS.md, "Running many instances"): Redis addresses
+  // ("redis://h:p[,h:p...]"; empty: a single server), this instance's name (empty: host name and
+  // a random suffix), and how long a room bucket's lease lasts.
+  std::string cluster;
+  std::string instanceId;
+  std::int64_t clusterLeaseMs = 5000;
 };
 
 // Parses argv (and PARLEY_* variables). Returns the config, or nothing with `exitCode` set when

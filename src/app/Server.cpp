@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "app/ClusterNode.h"
 #include "auth/AccountDirectory.h"
 #include "auth/AuthService.h"
 #include "auth/LoginThrottle.h"
@@ -94,6 +95,15 @@ int runServer(const Config& config) {
     log("store: none (messages are not kept)");
   }
 
+  // With --cluster: Redis first (a start-up failure stops here, loudly), then the rooms' owner is
+  // the cluster's.
+  std::unique_ptr<ClusterNode> clusterNode;
+  if (!config.cluster.empty()) {
+    clusterNode = std::make_unique<ClusterNode>(config);
+    log("cluster: instance %s, redis %s", clusterNode->instanceId().c_str(),
+        config.cluster.c_str());
+  }
+
   chat::HubEnvironment rooms;
   rooms.shardCount = config.threads;
   rooms.post = [&shards](std::size_t shard, std::function<void()> task) {
@@ -107,6 +117,7 @@ int runServer(const Config& config) {
   rooms.reader = reader.get();
   rooms.options.historyOnJoin = config.historyOnJoin;
   rooms.options.maxReplay = config.maxReplay;
+  if (clusterNode) rooms.makeOwner = clusterNode->ownerFactory();
   chat::Hub hub(std::move(rooms));
 
   // Accounts: hashing on the AuthService's own thread, with its own store connection (none
@@ -135,13 +146,27 @@ int runServer(const Config& config) {
   // (Also makes ICU's tables now, at start-up, and fails here if it cannot.)
   log("names: one account per look (%s)", store::accountKeyRule().c_str());
 
-  http::Router router(http::RouterContext{hub, metrics, writer.get(), tokens, *accounts,
-                                          loginThrottle, net::unixMillis(), config.authRequired,
+  http::Router router(http::RouterContext{hub,
+                                          metrics,
+                                          writer.get(),
+                                          tokens,
+                                          *accounts,
+                                          loginThrottle,
+                                          net::unixMillis(),
+                                          config.authRequired,
                                           [&shards](std::size_t shard, std::function<void()> task) {
                                             boost::asio::post(shards[shard]->io(), std::move(task));
                                           },
-                                          &net::unixMillis, &net::steadyMillis,
-                                          [&gate] { return gate.open(); }});
+                                          &net::unixMillis,
+                                          &net::steadyMillis,
+                                          [&gate] { return gate.open(); },
+                                          {},
+                                          {},
+                                          {}});
+  if (clusterNode)
+    router.setCluster([&node = *clusterNode] { return node.health(); },
+                      [&node = *clusterNode](std::string_view room) { return node.ownerOf(room); },
+                      [&node = *clusterNode] { return node.metricsText(); });
 
   const net::NetOptions netOptions = netOptionsOf(config);
   const auth::OriginPolicy origins(config.allowedOrigins);
@@ -190,6 +215,7 @@ int runServer(const Config& config) {
       shard.run();
     });
   }
+  if (clusterNode) clusterNode->start();
   log("parley listening on http://%s:%u (%u shard%s)", config.host.c_str(),
       static_cast<unsigned>(listeners.front()->port()), config.threads,
       config.threads == 1 ? "" : "s");
@@ -201,6 +227,8 @@ int runServer(const Config& config) {
   mainIo.run();
   log("signal %d: closing connections with 1001", signalNumber);
 
+  // Others take this instance's rooms now, not when its leases lapse.
+  if (clusterNode) clusterNode->stop();
   ctx.stopping.store(true);
   for (std::size_t i = 0; i < shards.size(); ++i)
     boost::asio::post(shards[i]->io(), [&listener = *listeners[i], &shard = *shards[i]] {
@@ -218,6 +246,8 @@ int runServer(const Config& config) {
   // The store threads finish what they hold (their answers are posted to loops that no longer
   // run, and dropped); they go before the hub they call into.
   accounts.reset();
+  // The link's thread calls into the hub's owner: it stops before the hub goes.
+  clusterNode.reset();
   reader.reset();
   writer.reset();
   log("stopped");

@@ -13,8 +13,9 @@ Hub::Hub(HubEnvironment env)
     : env_(std::move(env)),
       batcher_(std::make_unique<MembershipBatcher>(env_)),
       registry_(std::make_unique<RoomRegistry>(env_, *batcher_)),
-      // The single-server owner. A cluster build hands a Redis-backed RoomOwner here instead.
-      owner_(std::make_unique<HomeShardOwner>(env_, *registry_)),
+      // The single server's owner, or the cluster's (HubEnvironment::makeOwner).
+      owner_(env_.makeOwner ? env_.makeOwner(env_, *registry_)
+                            : std::make_unique<HomeShardOwner>(env_, *registry_)),
       catchUp_(std::make_unique<CatchUp>(env_)),
       queries_(std::make_unique<RoomQueries>(env_, *registry_)) {}
 

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string_view>
 
 #include "chat/Member.h"
@@ -18,6 +19,9 @@ class StoreReader;
 }  // namespace parley::store
 
 namespace parley::chat {
+
+class RoomOwner;
+class RoomRegistry;
 
 struct HubOptions {
   std::size_t historyOnJoin = 50;                     // messages sent on join (0: none)
@@ -49,6 +53,11 @@ struct HubEnvironment {
   store::StoreWriter* writer = nullptr;
   store::StoreReader* reader = nullptr;
   HubOptions options;
+  // Who owns the rooms' order: null for this server's home shards (HomeShardOwner); a cluster
+  // instance gives the factory of its ClusterOwner (app/Server.cpp).
+  using OwnerFactory =
+      std::function<std::unique_ptr<RoomOwner>(const HubEnvironment&, RoomRegistry&)>;
+  OwnerFactory makeOwner;
 
   // The shard that keeps a room's state on this server (its order, with the home-shard owner).
   std::size_t homeShard(std::string_view room) const {

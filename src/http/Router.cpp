@@ -47,6 +47,8 @@ ServerStatus Router::status() const {
   status.duplicatesSuppressed = ctx_.hub.duplicatesSuppressed();
   status.catchUpMarkers = ctx_.hub.catchUpMarkers();
   status.catchUpReads = ctx_.hub.catchUpReads();
+  if (ctx_.clusterHealth) status.cluster = ctx_.clusterHealth();
+  if (ctx_.clusterMetrics) status.clusterMetrics = ctx_.clusterMetrics();
   if (ctx_.store) {
     status.storeKind = ctx_.store->kind();
     status.storeOk = ctx_.store->healthy();
@@ -96,6 +98,26 @@ void Router::handleApi(std::size_t shard, const HttpRequest& req, Reply reply) {
       return reply(refuse(401, no->why, no->code, no->message));
   }
 
+  if (parts.size() == 4 && parts[1] == "cluster" && parts[2] == "rooms") {
+    // Which instance owns a room's order (or would take it now): any valid name, empty rooms
+    // too, from any instance. 404 on a single server, which has no cluster.
+    if (!ctx_.clusterOwnerOf)
+      return reply(refuse(404, metrics::Rejection::NotFound, "not_found", "not a cluster"));
+    const std::string& room = parts[3];
+    if (const char* why = chat::roomNameError(room))
+      return reply(refuse(400, metrics::Rejection::InvalidRoom, "invalid_room", why));
+    HttpReply r;
+    r.body = R"({"room":)";
+    chat::appendJsonString(r.body, room);
+    r.body.append(R"(,"owner":)");
+    const std::string owner = ctx_.clusterOwnerOf(room);
+    if (owner.empty())
+      r.body.append("null");
+    else
+      chat::appendJsonString(r.body, owner);
+    r.body.push_back('}');
+    return reply(std::move(r));
+  }
   if (parts.size() == 2 && parts[1] == "rooms") {
     ctx_.hub.listRooms(shard, 1000, [reply = std::move(reply)](bool ok, auto rooms) {
       reply(roomsReply(ok, rooms));

@@ -56,6 +56,11 @@ struct RouterContext {
   std::int64_t (*unixMillis)();
   std::int64_t (*steadyMillis)();
   std::function<std::size_t()> tcpConnections;  // every open TCP connection, HTTP phase too
+  // With --cluster (all empty on a single server): this instance's view of the cluster, the
+  // instance that owns a room (or would take it), and the cluster's Prometheus lines.
+  std::function<ClusterHealth()> clusterHealth;
+  std::function<std::string(std::string_view room)> clusterOwnerOf;
+  std::function<std::string()> clusterMetrics;
 };
 
 class Router {
@@ -63,6 +68,15 @@ class Router {
   using Reply = std::function<void(HttpReply)>;
 
   explicit Router(RouterContext ctx) : ctx_(std::move(ctx)) {}
+
+  // At start-up, with --cluster: see RouterContext.
+  void setCluster(std::function<ClusterHealth()> health,
+                  std::function<std::string(std::string_view)> ownerOf,
+                  std::function<std::string()> metricsText) {
+    ctx_.clusterHealth = std::move(health);
+    ctx_.clusterOwnerOf = std::move(ownerOf);
+    ctx_.clusterMetrics = std::move(metricsText);
+  }
 
   // Called on shard `shard`'s thread; `reply` runs there, once, now or later.
   void handle(std::size_t shard, const HttpRequest& req, Reply reply);

@@ -146,11 +146,13 @@ HttpReply routeRequest(std::string_view method, std::string_view path, const Ser
     // A store that refuses writes makes this instance unable to accept messages: 503, so a
     // load balancer sends users elsewhere until it recovers. One that keeps them durable but
     // cannot move them into its database ("lagging") still accepts them: 200, and a reason.
+    // A cluster instance cut off from Redis can neither own rooms nor reach their owners: 503.
     const bool lagging = !status.storeIngestError.empty();
+    const bool healthy = status.storeOk && (!status.cluster || status.cluster->redisUp);
     HttpReply r;
-    r.status = status.storeOk ? 200 : 503;
+    r.status = healthy ? 200 : 503;
     r.body = R"({"status":)";
-    r.body.append(!status.storeOk ? R"("degraded")" : lagging ? R"("lagging")" : R"("ok")");
+    r.body.append(!healthy ? R"("degraded")" : lagging ? R"("lagging")" : R"("ok")");
     r.body.append(R"(,"connections":)" + std::to_string(status.connections) + R"(,"rooms":)" +
                   std::to_string(status.rooms) + R"(,"uptime_seconds":)" +
                   std::to_string(status.uptimeSeconds) + R"(,"store":{"kind":)");
@@ -167,7 +169,23 @@ HttpReply routeRequest(std::string_view method, std::string_view path, const Ser
       r.body.append(R"(,"ingest_error":)");
       chat::appendJsonString(r.body, status.storeIngestError);
     }
-    r.body.append("}}");
+    r.body.append("}");
+    if (const auto& c = status.cluster) {
+      r.body.append(R"(,"cluster":{"instance":)");
+      chat::appendJsonString(r.body, c->instanceId);
+      r.body.append(R"(,"redis":)");
+      r.body.append(c->redisUp ? R"("up")" : R"("down")");
+      r.body.append(R"(,"redis_mode":)");
+      r.body.append(c->redisCluster ? R"("cluster")" : R"("standalone")");
+      r.body.append(R"(,"instances":[)");
+      for (std::size_t i = 0; i < c->live.size(); ++i) {
+        if (i) r.body.push_back(',');
+        chat::appendJsonString(r.body, c->live[i]);
+      }
+      r.body.append(R"(],"buckets_held":)" + std::to_string(c->bucketsHeld) + R"(,"buckets":)" +
+                    std::to_string(c->buckets) + "}");
+    }
+    r.body.append("}");
     return r;
   }
   if (path == "/metrics") {
@@ -209,7 +227,7 @@ HttpReply routeRequest(std::string_view method, std::string_view path, const Ser
         "parley_store_waiting_messages " +
         std::to_string(status.storeWaiting) + "\n" +
         "# TYPE parley_store_lagging gauge\nparley_store_lagging " +
-        (status.storeIngestError.empty() ? "0" : "1") + "\n";
+        (status.storeIngestError.empty() ? "0" : "1") + "\n" + status.clusterMetrics;
     HttpReply r;
     r.contentType = "text/plain; version=0.0.4";
     r.body = metrics.renderPrometheus(extra);

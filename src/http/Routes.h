@@ -33,6 +33,16 @@ HttpReply methodNotAllowed(std::string_view allow);
 // SHA-256 (CSP Level 2 hash sources), connections to this origin only, never framed.
 std::string pageSecurityPolicy(std::string_view html);
 
+// This instance's view of its cluster (--cluster), for /healthz.
+struct ClusterHealth {
+  std::string instanceId;
+  bool redisUp = false;
+  bool redisCluster = false;      // a Redis Cluster, not a single Redis
+  std::vector<std::string> live;  // instances whose heartbeat is fresh
+  std::size_t bucketsHeld = 0;
+  std::size_t buckets = 0;
+};
+
 struct ServerStatus {
   std::int64_t connections = 0;    // WebSockets
   std::size_t tcpConnections = 0;  // every TCP connection, from accept (HTTP phase too)
@@ -48,6 +58,8 @@ struct ServerStatus {
   std::uint64_t duplicatesSuppressed = 0;
   std::uint64_t catchUpMarkers = 0;
   std::uint64_t catchUpReads = 0;
+  std::optional<ClusterHealth> cluster;  // with --cluster
+  std::string clusterMetrics;            // Prometheus lines, with --cluster
 };
 
 // {"error":code,"message":message} with `status`, counted as a rejection by the caller.

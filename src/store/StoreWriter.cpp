@@ -136,7 +136,12 @@ void StoreWriter::run() {
   }
 }
 
+void StoreWriter::forgetLastIds() { forgetLastIds_.store(true, std::memory_order_release); }
+
 void StoreWriter::commit(std::deque<Batch>& batches) {
+  // Another writer (a cluster's previous owner of some rooms) may have appended since these
+  // were learnt: read each room's last id again when it next commits.
+  if (forgetLastIds_.exchange(false, std::memory_order_acq_rel)) lastIds_.clear();
   // The messages move into one span for the transaction and back (no string copies), and the
   // room keys below are views into that span, which stays put until the end.
   std::size_t count = 0;

@@ -3,6 +3,7 @@
 // Never called on the write path with a lock held for more than a queue push; never reorders.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -45,6 +46,11 @@ class StoreWriter {
   using MarkerDone = std::function<void(const StoreStatus&, std::uint64_t lastId)>;
   void submitMarker(std::string room, MarkerDone done);
 
+  // Any thread: the rooms' last ids the writer remembers are read from the store again before
+  // their next commit (a cluster instance that takes a bucket calls it: the previous owner wrote
+  // ids this writer never saw; without it the first commit would collide and be refused).
+  void forgetLastIds();
+
   // Any thread: false from a failed commit until a write succeeds again (a commit, or the probe,
   // a write, that the writer makes every second meanwhile), and while the store refuses every
   // write (store refusal(): its files lost); lastError() says why.
@@ -75,6 +81,7 @@ class StoreWriter {
   std::string kind_;
   // Each room's last id, once known (writer thread only).
   std::unordered_map<std::string, std::uint64_t, StringHash, std::equal_to<>> lastIds_;
+  std::atomic<bool> forgetLastIds_{false};
 
   // Group commit under load: gather for up to kGatherMs when the last commit was less than
   // kBusyWithin ago, or until kFullBatch messages wait.

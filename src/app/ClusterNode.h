@@ -1,0 +1,58 @@
+// ClusterNode: this instance's place in a cluster (--cluster): the Redis link, the room-bucket
+// leases, and the hand-over of their events to the rooms' ClusterOwner, which the Hub makes
+// through ownerFactory(). Built only with --cluster; a single server never touches Redis.
+// Never runs chat work itself: the owner posts everything to the shards.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "app/Config.h"
+#include "chat/HubEnvironment.h"
+#include "http/Routes.h"
+
+namespace parley::cluster {
+class RedisLink;
+class BucketLeases;
+}  // namespace parley::cluster
+
+namespace parley::chat {
+class ClusterOwner;
+}
+
+namespace parley::app {
+
+class ClusterNode {
+ public:
+  // Connects to Redis (throws std::runtime_error at start-up when no address answers).
+  explicit ClusterNode(const Config& config);
+  ~ClusterNode();  // releases the leases this instance holds, then closes the link
+  ClusterNode(const ClusterNode&) = delete;
+  ClusterNode& operator=(const ClusterNode&) = delete;
+
+  // For HubEnvironment::makeOwner: builds the ClusterOwner and routes the link's events to it.
+  chat::HubEnvironment::OwnerFactory ownerFactory();
+  // After the Hub exists: heartbeats and leases begin.
+  void start();
+  // On shutdown, before the shards stop: gives the buckets up at once (others take them without
+  // waiting for the leases to lapse) and stops routing events.
+  void stop();
+
+  const std::string& instanceId() const { return instanceId_; }
+  http::ClusterHealth health() const;
+  // The instance that owns `room` now, or would take it (rendezvous), or "".
+  std::string ownerOf(std::string_view room) const;
+  // Prometheus lines for the cluster's counters.
+  std::string metricsText() const;
+
+ private:
+  std::string instanceId_;
+  std::atomic<chat::ClusterOwner*> owner_{nullptr};
+  std::unique_ptr<cluster::RedisLink> link_;
+  std::unique_ptr<cluster::BucketLeases> leases_;
+  bool started_ = false;
+};
+
+}  // namespace parley::app

@@ -1,0 +1,56 @@
+#include "cluster/Envelope.h"
+
+#include <charconv>
+
+namespace parley::cluster {
+
+EnvelopeWriter::EnvelopeWriter(char kind, std::size_t reserve) {
+  bytes_.reserve(reserve);
+  bytes_.push_back(kind);
+}
+
+EnvelopeWriter& EnvelopeWriter::add(std::string_view field) {
+  char digits[24];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, field.size());
+  (void)ec;  // 24 digits hold any size_t
+  bytes_.append(digits, end);
+  bytes_.push_back(':');
+  bytes_.append(field);
+  return *this;
+}
+
+EnvelopeWriter& EnvelopeWriter::add(std::uint64_t number) {
+  char digits[24];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, number);
+  (void)ec;
+  return add(std::string_view(digits, static_cast<std::size_t>(end - digits)));
+}
+
+bool Envelope::number(std::size_t i, std::uint64_t& out) const {
+  const std::string_view f = field(i);
+  if (f.empty()) return false;
+  auto [end, ec] = std::from_chars(f.data(), f.data() + f.size(), out);
+  return ec == std::errc() && end == f.data() + f.size();
+}
+
+bool parseEnvelope(std::string_view payload, Envelope& out) {
+  out = Envelope{};
+  if (payload.empty()) return false;
+  out.kind = payload[0];
+  std::size_t at = 1;
+  while (at < payload.size()) {
+    if (out.count == Envelope::kMaxFields) return false;
+    const std::size_t colon = payload.find(':', at);
+    // A length is at most 10 digits here: no payload Parley sends is near 10 GB.
+    if (colon == std::string_view::npos || colon == at || colon - at > 10) return false;
+    std::size_t length = 0;
+    auto [end, ec] = std::from_chars(payload.data() + at, payload.data() + colon, length);
+    if (ec != std::errc() || end != payload.data() + colon) return false;
+    if (length > payload.size() - colon - 1) return false;
+    out.fields[out.count++] = payload.substr(colon + 1, length);
+    at = colon + 1 + length;
+  }
+  return true;
+}
+
+}  // namespace parley::cluster
