@@ -239,6 +239,11 @@ void ClusterOwner::announce(std::size_t home, const std::string& room, const std
 // only what is stored), every later one is still to be delivered to the room's shards, the
 // joiner's among them (promise 5).
 void ClusterOwner::advanceJoins(std::size_t home, const std::string& room, RelayRoom& r) {
+  if (!r.sends.empty() && r.subscribed && r.lastKnown) {
+    auto sends = std::move(r.sends);
+    r.sends.clear();
+    for (auto& [shard, p] : sends) publishOnHome(home, shard, room, std::move(p));
+  }
   if (r.joins.empty()) return;
   auto& s = shards_[home];
   const std::int64_t now = env_.steadyClock();
@@ -247,6 +252,7 @@ void ClusterOwner::advanceJoins(std::size_t home, const std::string& room, Relay
     const bool ready = r.subscribed && r.lastKnown;
     if (ready && w.query == 0) {
       w.query = newRequest(home);
+      w.queryDeadlineMs = now + options_.presenceWaitMs;
       const std::string owner = ownerOf(room);
       if (!owner.empty()) {
         // A presence query (PresenceQuery with no callback: the answer lands in the join).
@@ -256,7 +262,8 @@ void ClusterOwner::advanceJoins(std::size_t home, const std::string& room, Relay
       }
     }
     const bool timedOut = now >= w.deadlineMs;
-    if (!(ready && (w.presence || timedOut)) && !timedOut) {
+    const bool answered = w.presence || (w.query != 0 && now >= w.queryDeadlineMs);
+    if (!(ready && answered) && !timedOut) {
       still.push_back(std::move(w));
       continue;
     }
@@ -471,36 +478,50 @@ void ClusterOwner::onMessage(std::string_view channel, std::string_view payload)
 void ClusterOwner::publish(std::size_t shard, const std::string& room, Publish message) {
   const std::size_t home = env_.homeShard(room);
   onHome(shard, home, [this, home, shard, room, message = std::move(message)]() mutable {
-    auto& s = shards_[home];
-    Sequenced q;
-    q.room = room;
-    q.username = std::move(message.username);
-    q.content = std::move(message.content);
-    q.clientId = std::move(message.clientId);
-    q.origin = self_;
-    q.request = newRequest(home);
-    const std::string owner = ownerOf(room);
-    if (owner == self_) return ownerPublish(home, std::move(q), std::move(message.sender), shard);
-    if (owner.empty() || !linkUp_.load(std::memory_order_relaxed)) {
-      unavailable_.fetch_add(1, std::memory_order_relaxed);
-      return sendTo(shard, message.sender,
-                    errorFrame("cluster_unavailable", kUnavailable, q.clientId, room));
-    }
-    s.sends[q.request] =
-        PendingSend{room,  q.username,     q.clientId,
-                    shard, message.sender, env_.steadyClock() + options_.sendTimeoutMs};
-    forwarded_.fetch_add(1, std::memory_order_relaxed);
-    send(owner,
-         cluster::EnvelopeWriter(kSend, 64 + q.content.size())
-             .add(room)
-             .add(q.username)
-             .add(q.content)
-             .add(q.clientId)
-             .add(self_)
-             .add(q.request)
-             .take(),
-         true, home, q.request);
+    publishOnHome(home, shard, room, std::move(message));
   });
+}
+
+void ClusterOwner::publishOnHome(std::size_t home, std::size_t shard, const std::string& room,
+                                 Publish message) {
+  auto& s = shards_[home];
+  if (auto r = s.relays.find(room);
+      r != s.relays.end() && !(r->second.subscribed && r->second.lastKnown)) {
+    // The room's channel is not in place yet: this instance would miss the message's frame (its
+    // sender, the echo). It goes to the owner once the channel is there (advanceJoins), in order.
+    if (r->second.sends.size() < options_.maxHeldPerRoom) {
+      r->second.sends.emplace_back(shard, std::move(message));
+      return;
+    }
+  }
+  Sequenced q;
+  q.room = room;
+  q.username = std::move(message.username);
+  q.content = std::move(message.content);
+  q.clientId = std::move(message.clientId);
+  q.origin = self_;
+  q.request = newRequest(home);
+  const std::string owner = ownerOf(room);
+  if (owner == self_) return ownerPublish(home, std::move(q), std::move(message.sender), shard);
+  if (owner.empty() || !linkUp_.load(std::memory_order_relaxed)) {
+    unavailable_.fetch_add(1, std::memory_order_relaxed);
+    return sendTo(shard, message.sender,
+                  errorFrame("cluster_unavailable", kUnavailable, q.clientId, room));
+  }
+  s.sends[q.request] =
+      PendingSend{room,  q.username,     q.clientId,
+                  shard, message.sender, env_.steadyClock() + options_.sendTimeoutMs};
+  forwarded_.fetch_add(1, std::memory_order_relaxed);
+  send(owner,
+       cluster::EnvelopeWriter(kSend, 64 + q.content.size())
+           .add(room)
+           .add(q.username)
+           .add(q.content)
+           .add(q.clientId)
+           .add(self_)
+           .add(q.request)
+           .take(),
+       true, home, q.request);
 }
 
 void ClusterOwner::typing(std::size_t shard, const std::string& room, const std::string& username,

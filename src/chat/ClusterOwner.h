@@ -60,8 +60,9 @@ namespace parley::chat {
 struct HubEnvironment;
 
 struct ClusterOptions {
-  std::int64_t sendTimeoutMs = 5000;  // a forwarded send unanswered this long: cluster_unavailable
-  std::int64_t joinTimeoutMs = 5000;  // a join whose subscription or presence does not come
+  std::int64_t sendTimeoutMs = 5000;   // a forwarded send unanswered this long: cluster_unavailable
+  std::int64_t joinTimeoutMs = 5000;   // a join whose channel is not in place by then fails
+  std::int64_t presenceWaitMs = 1000;  // a join's presence query unanswered: the local users
   std::int64_t presenceRebuildMs = 2500;  // a new owner collects relays' announcements this long
   std::int64_t gapWaitMs = 300;           // a frame past a gap waits this long before a store read
   std::size_t maxHeldPerRoom = 1000;      // frames past a gap kept per room; beyond: read instead
@@ -120,7 +121,8 @@ class ClusterOwner final : public RoomOwner {
     JoinDone done;
     std::int64_t deadlineMs = 0;
     std::uint64_t query = 0;  // the presence query in flight (0: not sent yet)
-    Frame presence;           // the owner's answer, once it came
+    std::int64_t queryDeadlineMs = 0;
+    Frame presence;  // the owner's answer, once it came
   };
   // One room as this instance's relay sees it.
   struct RelayRoom {
@@ -135,6 +137,8 @@ class ClusterOwner final : public RoomOwner {
     bool reading = false;                                  // a store read in flight
     bool readAgain = false;                                // ... and another one wanted
     std::vector<WaitingJoin> joins;                        // until subscribed and answered
+    // Sent (from a shard) before the channel was in place: handed on after, in order.
+    std::vector<std::pair<std::size_t, Publish>> sends;
   };
   struct OwnedRoom {
     RoomPresence presence;  // "connections" are instances: a user on two is one member
@@ -193,6 +197,7 @@ class ClusterOwner final : public RoomOwner {
   Frame errorFrame(std::string_view code, std::string_view message, std::string_view clientId,
                    std::string_view room) const;
 
+  void publishOnHome(std::size_t home, std::size_t shard, const std::string& room, Publish message);
   // The relay half (home shard).
   void announce(std::size_t home, const std::string& room, const std::string& username,
                 bool present);
