@@ -1,0 +1,232 @@
+// Many instances as one (issue 15), with real processes: redis-server, PostgreSQL and three
+// Parley instances on loopback. Every client sees every message of its room once, in one order,
+// with ids 1..n and the same bytes on every instance; an owner killed with kill -9, or Redis
+// killed and restarted, under load, loses nothing any client saw and stores no client_id twice;
+// resuming on another instance replays exactly; presence spans the instances.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { fileTimeout, request, sleep } from './server.mjs';
+import { startPostgres, fetchAllHistory, poll } from './postgres.mjs';
+import { startRedis, startInstances } from './cluster.mjs';
+import { ChatClient, sendAll } from './cluster-chat.mjs';
+
+fileTimeout(240000);
+
+const LEASE_MS = 2000;
+let pg;
+before(async () => { pg = await startPostgres(); });
+after(async () => { await pg?.stop(); });
+
+// Redis, a fresh database and `k` instances, ready when every instance sees all `k` and every
+// bucket is held.
+async function startCluster(t, k = 3) {
+  const redis = await startRedis();
+  t.after(() => redis.stop());
+  const db = await pg.createDatabase();
+  const inst = await startInstances(k, { redisUrl: redis.url, db, leaseMs: LEASE_MS });
+  t.after(() => inst.stop());
+  await waitSettled(inst, k);
+  return { redis, db, inst };
+}
+
+async function health(port) {
+  const r = await request(port, '/healthz').catch(() => null);
+  return r?.json ?? null;
+}
+
+// Every live instance lists `k` instances and the buckets held add up to all of them.
+async function waitSettled(inst, k, timeoutMs = 20000, ports = inst.ports) {
+  const state = await poll(async () => Promise.all(ports.map(health)), (hs) =>
+    hs.every((h) => h?.cluster?.instances?.length === k && h.status === 'ok') &&
+    hs.reduce((n, h) => n + h.cluster.buckets_held, 0) === hs[0].cluster.buckets, timeoutMs, 100);
+  assert.ok(state.every((h) => h?.cluster?.instances?.length === k),
+    `cluster not settled: ${JSON.stringify(state.map((h) => h?.cluster))}`);
+  return state;
+}
+
+async function ownerOf(port, room) {
+  const r = await request(port, `/api/cluster/rooms/${encodeURIComponent(room)}`);
+  assert.equal(r.status, 200, r.body);
+  return r.json.owner;
+}
+
+// One room owned by each instance (rooms hash into buckets; the buckets spread over instances).
+async function roomsOwnedByEach(inst, prefix) {
+  const byOwner = new Map();
+  for (let i = 0; byOwner.size < inst.ids.length && i < 500; i++) {
+    const room = `${prefix}-${i}`;
+    const owner = await ownerOf(inst.ports[0], room);
+    if (!byOwner.has(owner)) byOwner.set(owner, room);
+  }
+  assert.equal(byOwner.size, inst.ids.length, 'every instance owns some room');
+  return byOwner;
+}
+
+// The invariants of a room after a run: the stored history has ids 1..n without a gap, no
+// (user, client_id) twice, every message any client saw is stored with the same bytes, and every
+// client saw its messages in order, none twice.
+async function checkRoom(port, room, clients) {
+  const history = await fetchAllHistory(port, room);
+  history.forEach((m, i) => assert.equal(m.id, i + 1, `${room}: stored ids have a gap at ${i + 1}`));
+  const keys = history.filter((m) => m.client_id).map((m) => `${m.username}/${m.client_id}`);
+  assert.equal(new Set(keys).size, keys.length, `${room}: a client_id stored twice`);
+  const byId = new Map(history.map((m) => [m.id, m]));
+  for (const c of clients) {
+    assert.deepEqual(c.twice, [], `${c.username} saw ids twice`);
+    assert.deepEqual(c.gaps, [], `${c.username} skipped ids`);
+    for (const s of c.seen) {
+      const stored = byId.get(s.id);
+      assert.ok(stored, `${c.username} saw id ${s.id}, which is not stored`);
+      assert.equal(stored.content, s.content, `${room} id ${s.id}: seen and stored differ`);
+      assert.equal(stored.username, s.username);
+    }
+    for (const cid of c.acked) assert.ok(keys.includes(`${c.username}/${cid}`), `${cid} acknowledged, not stored`);
+  }
+  return history;
+}
+
+test('three instances: every client sees every message of its room once, ids 1..n, the same bytes everywhere', { timeout: 60000 }, async (t) => {
+  const { inst } = await startCluster(t);
+  const rooms = await roomsOwnedByEach(inst, 'many');
+  // Every instance answers the same owner for a room, empty rooms too.
+  for (const room of rooms.values()) {
+    const owners = await Promise.all(inst.ports.map((p) => ownerOf(p, room)));
+    assert.equal(new Set(owners).size, 1, `${room}: ${owners}`);
+  }
+  const clients = [];
+  for (const room of rooms.values())
+    for (let i = 0; i < 3; i++)
+      clients.push(new ChatClient({ ports: () => inst.ports, room, username: `u${i}`, start: i }));
+  await Promise.all(clients.map((c) => c.open()));
+  await sendAll(clients, { count: 15, perSecond: 50 });
+  // Everyone has everything (3 senders x 15 per room).
+  await poll(async () => clients.every((c) => c.seen.length === 45), (ok) => ok, 10000);
+  for (const room of rooms.values()) {
+    const inRoom = clients.filter((c) => c.room === room);
+    const history = await checkRoom(inst.ports[0], room, inRoom);
+    assert.equal(history.length, 45);
+    // The same bytes for an id on every instance.
+    for (const c of inRoom) {
+      assert.equal(c.seen.length, 45, `${c.username} in ${room} on instance ${c.at % 3}`);
+      assert.deepEqual(c.seen.map((s) => s.raw), inRoom[0].seen.map((s) => s.raw));
+    }
+  }
+  const h = await health(inst.ports[1]);
+  assert.deepEqual([...h.cluster.instances].sort(), [...inst.ids].sort());
+  for (const c of clients) c.close();
+});
+
+test('presence spans the instances: a joiner sees members everywhere; a user on two instances is one member', { timeout: 60000 }, async (t) => {
+  const { inst } = await startCluster(t);
+  const room = 'presence-room';
+  const ann = new ChatClient({ ports: () => inst.ports, room, username: 'ann', start: 0 });
+  await ann.open();
+  const bob = new ChatClient({ ports: () => inst.ports, room, username: 'bob', start: 1 });
+  await bob.open();
+  assert.deepEqual([...bob.presence.users].sort(), ['ann', 'bob']);
+  await poll(async () => ann.events.some((e) => e.type === 'join' && e.username === 'bob'), (ok) => ok, 5000);
+  assert.ok(ann.events.some((e) => e.type === 'join' && e.username === 'bob'), JSON.stringify(ann.events));
+  // Bob in a second tab on the third instance: still one member; closing one tab is no leave.
+  const bob2 = new ChatClient({ ports: () => inst.ports, room, username: 'bob', start: 2 });
+  await bob2.open();
+  assert.deepEqual([...bob2.presence.users].sort(), ['ann', 'bob']);
+  bob2.close();
+  await sleep(500);
+  assert.ok(!ann.events.some((e) => e.type === 'leave'), JSON.stringify(ann.events));
+  bob.close();
+  await poll(async () => ann.events.some((e) => e.type === 'leave' && e.username === 'bob'), (ok) => ok, 5000);
+  assert.ok(ann.events.some((e) => e.type === 'leave' && e.username === 'bob'), JSON.stringify(ann.events));
+  const users = await request(inst.ports[2], `/api/rooms/${room}/presence`);
+  assert.deepEqual(users.json.users, ['ann']);
+  ann.close();
+});
+
+test('the owner killed with kill -9 under load: nothing any client saw is lost, no client_id twice, sends resume, its users leave', { timeout: 90000 }, async (t) => {
+  const { inst } = await startCluster(t);
+  const rooms = await roomsOwnedByEach(inst, 'kill');
+  const victimId = inst.ids[0];
+  const room = rooms.get(victimId);
+  // Clients on every instance: those on the victim reconnect elsewhere.
+  const clients = [0, 1, 2, 3, 4, 5].map((i) => new ChatClient({ ports: () => inst.ports.filter((_, k) => k !== 0 || !killed), room, username: `k${i}`, start: i % 3 }));
+  let killed = false;
+  const ghost = new ChatClient({ ports: () => [inst.ports[0]], room, username: 'ghost', start: 0 });
+  await Promise.all([...clients, ghost].map((c) => c.open()));
+  const sending = sendAll(clients, { count: 40, perSecond: 20, timeoutMs: 60000 });
+  await sleep(700);
+  const t0 = Date.now();
+  killed = true;
+  ghost.closedForGood = true;
+  await inst.kill9(0);
+  await sending;
+  const resumedWithinMs = Date.now() - t0;
+  await poll(async () => clients.every((c) => c.seen.length === 240), (ok) => ok, 15000);
+  await checkRoom(inst.ports[1], room, clients);
+  for (const c of clients) assert.equal(c.seen.length, 240, `${c.username} saw ${c.seen.length}`);
+  // The dead instance's only user leaves presence within ~10 s.
+  const users = await poll(async () => (await request(inst.ports[1], `/api/rooms/${room}/presence`)).json.users,
+    (u) => !u.includes('ghost'), 12000, 200);
+  assert.ok(!users.includes('ghost'), `ghost still present: ${users}`);
+  const owner = await ownerOf(inst.ports[1], room);
+  assert.notEqual(owner, victimId);
+  t.diagnostic(`all sends acknowledged ${resumedWithinMs} ms after the kill (lease ${LEASE_MS} ms)`);
+  for (const c of clients) c.close();
+});
+
+test('Redis killed with kill -9 and restarted empty under load: nothing lost, no ghosts, no missing users', { timeout: 90000 }, async (t) => {
+  const { inst, redis } = await startCluster(t);
+  const room = 'redis-dies';
+  const clients = [0, 1, 2, 3, 4, 5].map((i) => new ChatClient({ ports: () => inst.ports, room, username: `r${i}`, start: i % 3 }));
+  await Promise.all(clients.map((c) => c.open()));
+  const sending = sendAll(clients, { count: 40, perSecond: 20, timeoutMs: 60000 });
+  await sleep(600);
+  await redis.kill9();
+  // While Redis is down, /healthz says degraded.
+  const down = await poll(async () => health(inst.ports[0]), (h) => h?.status === 'degraded', 5000, 100);
+  assert.equal(down?.status, 'degraded');
+  await sleep(1500);
+  await redis.restart();
+  await sending;
+  await waitSettled(inst, 3);
+  await poll(async () => clients.every((c) => c.seen.length === 240), (ok) => ok, 15000);
+  await checkRoom(inst.ports[2], room, clients);
+  // Presence rebuilt: exactly the six.
+  const users = await poll(async () => (await request(inst.ports[0], `/api/rooms/${room}/presence`)).json.users,
+    (u) => u.length === 6, 10000, 200);
+  assert.deepEqual([...users].sort(), clients.map((c) => c.username).sort());
+  for (const c of clients) c.close();
+});
+
+test('resume after switching instances at random points: exact replay, nothing twice', { timeout: 60000 }, async (t) => {
+  const { inst } = await startCluster(t);
+  const room = 'hopping';
+  const writer = new ChatClient({ ports: () => inst.ports, room, username: 'writer', start: 0 });
+  const hoppers = [0, 1, 2].map((i) => new ChatClient({ ports: () => inst.ports, room, username: `h${i}`, start: i }));
+  await Promise.all([writer, ...hoppers].map((c) => c.open()));
+  let hopping = true;
+  const hops = (async () => {
+    while (hopping) {
+      await sleep(100 + Math.random() * 300);
+      const h = hoppers[Math.floor(Math.random() * hoppers.length)];
+      h.ws?.terminate(); // reconnects to the next instance with ?since=
+    }
+  })();
+  await sendAll([writer], { count: 120, perSecond: 60 });
+  hopping = false;
+  await hops;
+  await poll(async () => hoppers.every((h) => h.seen.length === 120 && h.joined), (ok) => ok, 15000);
+  await checkRoom(inst.ports[0], room, [writer, ...hoppers]);
+  for (const h of hoppers) {
+    assert.equal(h.seen.length, 120, `${h.username}`);
+    assert.ok(h.reconnects > 0);
+  }
+  for (const c of [writer, ...hoppers]) c.close();
+});
+
+test('--cluster needs PostgreSQL: SQLite and none are refused at start-up with a clear message', async () => {
+  const { spawnSync } = await import('node:child_process');
+  for (const db of ['sqlite:/tmp/x.db', 'none']) {
+    const r = spawnSync(process.env.PARLEY_BIN, ['--cluster', 'redis://127.0.0.1:1', '--db', db], { encoding: 'utf8' });
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /--cluster: needs --db postgres/);
+  }
+});
