@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <random>
@@ -50,6 +51,9 @@ ClusterNode::ClusterNode(const Config& config)
   cluster::LeaseOptions leaseOptions;
   leaseOptions.instanceId = instanceId_;
   leaseOptions.leaseMs = config.clusterLeaseMs;
+  // Renewed five times a lease (once a second at the default 5 s): a lease stays valid across a
+  // renewal lost to a slow reply or a busy core.
+  leaseOptions.heartbeatMs = std::clamp<std::int64_t>(config.clusterLeaseMs / 5, 200, 1000);
   cluster::BucketLeases::Events events;
   events.ownership = [this](std::size_t bucket, bool held) {
     if (auto* o = owner_.load()) o->onOwnership(bucket, held);

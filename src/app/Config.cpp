@@ -120,7 +120,7 @@ std::optional<Config> parseConfig(int argc, char** argv, int& exitCode) {
   app.add_option("--cluster-lease-ms", c.clusterLeaseMs,
                  "How long an instance's hold on a room bucket lasts without renewal")
       ->envname("PARLEY_CLUSTER_LEASE_MS")
-      ->check(CLI::Range(std::int64_t{1000}, std::int64_t{600'000}));
+      ->check(CLI::Range(std::int64_t{2000}, std::int64_t{600'000}));
   app.add_option("--history-on-join", c.historyOnJoin,
                  "Messages sent to a client when it joins (0: none)")
       ->envname("PARLEY_HISTORY_ON_JOIN")
