@@ -52,9 +52,13 @@ TEST(EnvelopeTest, MalformedPayloadsAreRefusedWhole) {
 
 TEST(EnvelopeTest, NumbersMustBeWholeDecimals) {
   Envelope e;
-  ASSERT_TRUE(parseEnvelope(
-      EnvelopeWriter('A').add("12x").add("18446744073709551615").add("18446744073709551616").take(),
-      e));
+  // (The envelope's fields are views: the bytes must outlive it.)
+  const std::string bytes = EnvelopeWriter('A')
+                                .add("12x")
+                                .add("18446744073709551615")
+                                .add("18446744073709551616")
+                                .take();
+  ASSERT_TRUE(parseEnvelope(bytes, e));
   std::uint64_t n = 0;
   EXPECT_FALSE(e.number(0, n));
   EXPECT_TRUE(e.number(1, n));
