@@ -77,7 +77,8 @@ chat::HubEnvironment::OwnerFactory ClusterNode::ownerFactory() {
   return [this](const chat::HubEnvironment& env, chat::RoomRegistry& registry) {
     auto owner = std::make_unique<chat::ClusterOwner>(env, registry, *link_, *leases_,
                                                       chat::ClusterOptions{});
-    owner_.store(owner.get());
+    // Events reach it from start() on: before, the shards it posts to do not run yet.
+    made_ = owner.get();
     return std::unique_ptr<chat::RoomOwner>(std::move(owner));
   };
 }
@@ -85,6 +86,8 @@ chat::HubEnvironment::OwnerFactory ClusterNode::ownerFactory() {
 void ClusterNode::start() {
   if (started_) return;
   started_ = true;
+  owner_.store(made_);
+  if (made_) made_->onLinkState(link_->up());
   leases_->start();
 }
 

@@ -34,7 +34,7 @@ class ClusterNode {
 
   // For HubEnvironment::makeOwner: builds the ClusterOwner and routes the link's events to it.
   chat::HubEnvironment::OwnerFactory ownerFactory();
-  // After the Hub exists: heartbeats and leases begin.
+  // Once the shards run: events reach the owner, heartbeats and leases begin.
   void start();
   // On shutdown, before the shards stop: gives the buckets up at once (others take them without
   // waiting for the leases to lapse) and stops routing events.
@@ -49,7 +49,8 @@ class ClusterNode {
 
  private:
   std::string instanceId_;
-  std::atomic<chat::ClusterOwner*> owner_{nullptr};
+  chat::ClusterOwner* made_ = nullptr;               // by ownerFactory(), owned by the Hub
+  std::atomic<chat::ClusterOwner*> owner_{nullptr};  // the same, once start() routes events
   std::unique_ptr<cluster::RedisLink> link_;
   std::unique_ptr<cluster::BucketLeases> leases_;
   bool started_ = false;

@@ -3,8 +3,10 @@
 // ?since= when its connection drops, and resends every message not yet echoed back with the SAME
 // client_id (after a cluster_unavailable or store_unavailable error, or a reconnect). Along the
 // way it records what the invariants need: every message it saw, in order, and any id seen twice.
+import assert from 'node:assert/strict';
 import WebSocket from 'ws';
-import { sleep } from './server.mjs';
+import { request, sleep } from './server.mjs';
+import { fetchAllHistory, poll } from './postgres.mjs';
 
 export class ChatClient {
   // ports(): the instances' ports right now (tried in turn from `start`).
@@ -159,3 +161,62 @@ export async function sendAll(clients, { count, perSecond = 20, timeoutMs = 6000
     await sleep(50);
   }
 }
+
+// ---- checks shared by the cluster tests ----------------------------------------------------
+
+export async function health(port) {
+  const r = await request(port, '/healthz').catch(() => null);
+  return r?.json ?? null;
+}
+
+// Every live instance lists `k` instances and the buckets held add up to all of them.
+export async function waitSettled(inst, k, timeoutMs = 20000, ports = inst.ports) {
+  const state = await poll(async () => Promise.all(ports.map(health)), (hs) =>
+    hs.every((h) => h?.cluster?.instances?.length === k && h.status === 'ok') &&
+    hs.reduce((n, h) => n + h.cluster.buckets_held, 0) === hs[0].cluster.buckets, timeoutMs, 100);
+  assert.ok(state.every((h) => h?.cluster?.instances?.length === k),
+    `cluster not settled: ${JSON.stringify(state.map((h) => h?.cluster))}`);
+  return state;
+}
+
+export async function ownerOf(port, room) {
+  const r = await request(port, `/api/cluster/rooms/${encodeURIComponent(room)}`);
+  assert.equal(r.status, 200, r.body);
+  return r.json.owner;
+}
+
+// One room owned by each instance (rooms hash into buckets; the buckets spread over instances).
+export async function roomsOwnedByEach(inst, prefix) {
+  const byOwner = new Map();
+  for (let i = 0; byOwner.size < inst.ids.length && i < 500; i++) {
+    const room = `${prefix}-${i}`;
+    const owner = await ownerOf(inst.ports[0], room);
+    if (!byOwner.has(owner)) byOwner.set(owner, room);
+  }
+  assert.equal(byOwner.size, inst.ids.length, 'every instance owns some room');
+  return byOwner;
+}
+
+// The invariants of a room after a run: the stored history has ids 1..n without a gap, no
+// (user, client_id) twice, every message any client saw is stored with the same bytes, and every
+// client saw its messages in order, none twice.
+export async function checkRoom(port, room, clients) {
+  const history = await fetchAllHistory(port, room);
+  history.forEach((m, i) => assert.equal(m.id, i + 1, `${room}: stored ids have a gap at ${i + 1}`));
+  const keys = history.filter((m) => m.client_id).map((m) => `${m.username}/${m.client_id}`);
+  assert.equal(new Set(keys).size, keys.length, `${room}: a client_id stored twice`);
+  const byId = new Map(history.map((m) => [m.id, m]));
+  for (const c of clients) {
+    assert.deepEqual(c.twice, [], `${c.username} saw ids twice`);
+    assert.deepEqual(c.gaps, [], `${c.username} skipped ids`);
+    for (const s of c.seen) {
+      const stored = byId.get(s.id);
+      assert.ok(stored, `${c.username} saw id ${s.id}, which is not stored`);
+      assert.equal(stored.content, s.content, `${room} id ${s.id}: seen and stored differ`);
+      assert.equal(stored.username, s.username);
+    }
+    for (const cid of c.acked) assert.ok(keys.includes(`${c.username}/${cid}`), `${cid} acknowledged, not stored`);
+  }
+  return history;
+}
+

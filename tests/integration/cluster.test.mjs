@@ -6,9 +6,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileTimeout, request, sleep } from './server.mjs';
-import { startPostgres, fetchAllHistory, poll } from './postgres.mjs';
+import { startPostgres, poll } from './postgres.mjs';
 import { startRedis, startInstances } from './cluster.mjs';
-import { ChatClient, sendAll } from './cluster-chat.mjs';
+import { ChatClient, sendAll, waitSettled, health, ownerOf, roomsOwnedByEach, checkRoom } from './cluster-chat.mjs';
 
 fileTimeout(240000);
 
@@ -27,62 +27,6 @@ async function startCluster(t, k = 3) {
   t.after(() => inst.stop());
   await waitSettled(inst, k);
   return { redis, db, inst };
-}
-
-async function health(port) {
-  const r = await request(port, '/healthz').catch(() => null);
-  return r?.json ?? null;
-}
-
-// Every live instance lists `k` instances and the buckets held add up to all of them.
-async function waitSettled(inst, k, timeoutMs = 20000, ports = inst.ports) {
-  const state = await poll(async () => Promise.all(ports.map(health)), (hs) =>
-    hs.every((h) => h?.cluster?.instances?.length === k && h.status === 'ok') &&
-    hs.reduce((n, h) => n + h.cluster.buckets_held, 0) === hs[0].cluster.buckets, timeoutMs, 100);
-  assert.ok(state.every((h) => h?.cluster?.instances?.length === k),
-    `cluster not settled: ${JSON.stringify(state.map((h) => h?.cluster))}`);
-  return state;
-}
-
-async function ownerOf(port, room) {
-  const r = await request(port, `/api/cluster/rooms/${encodeURIComponent(room)}`);
-  assert.equal(r.status, 200, r.body);
-  return r.json.owner;
-}
-
-// One room owned by each instance (rooms hash into buckets; the buckets spread over instances).
-async function roomsOwnedByEach(inst, prefix) {
-  const byOwner = new Map();
-  for (let i = 0; byOwner.size < inst.ids.length && i < 500; i++) {
-    const room = `${prefix}-${i}`;
-    const owner = await ownerOf(inst.ports[0], room);
-    if (!byOwner.has(owner)) byOwner.set(owner, room);
-  }
-  assert.equal(byOwner.size, inst.ids.length, 'every instance owns some room');
-  return byOwner;
-}
-
-// The invariants of a room after a run: the stored history has ids 1..n without a gap, no
-// (user, client_id) twice, every message any client saw is stored with the same bytes, and every
-// client saw its messages in order, none twice.
-async function checkRoom(port, room, clients) {
-  const history = await fetchAllHistory(port, room);
-  history.forEach((m, i) => assert.equal(m.id, i + 1, `${room}: stored ids have a gap at ${i + 1}`));
-  const keys = history.filter((m) => m.client_id).map((m) => `${m.username}/${m.client_id}`);
-  assert.equal(new Set(keys).size, keys.length, `${room}: a client_id stored twice`);
-  const byId = new Map(history.map((m) => [m.id, m]));
-  for (const c of clients) {
-    assert.deepEqual(c.twice, [], `${c.username} saw ids twice`);
-    assert.deepEqual(c.gaps, [], `${c.username} skipped ids`);
-    for (const s of c.seen) {
-      const stored = byId.get(s.id);
-      assert.ok(stored, `${c.username} saw id ${s.id}, which is not stored`);
-      assert.equal(stored.content, s.content, `${room} id ${s.id}: seen and stored differ`);
-      assert.equal(stored.username, s.username);
-    }
-    for (const cid of c.acked) assert.ok(keys.includes(`${c.username}/${cid}`), `${cid} acknowledged, not stored`);
-  }
-  return history;
 }
 
 test('three instances: every client sees every message of its room once, ids 1..n, the same bytes everywhere', { timeout: 60000 }, async (t) => {
