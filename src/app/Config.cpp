@@ -180,6 +180,33 @@ std::optional<Config> parseConfig(int argc, char** argv, int& exitCode) {
                  "each; past it: 503 auth_busy)")
       ->envname("PARLEY_AUTH_QUEUE")
       ->check(CLI::Range(std::size_t{1}, std::size_t{10000}));
+  app.add_option("--jwks", c.jwks,
+                 "Also accept RS256/ES256 tokens from the application's identity provider, "
+                 "checked against this JSON Web Key Set: a file, or an http(s):// URL fetched "
+                 "again periodically and when a token names an unknown key (at most every 5 s)")
+      ->envname("PARLEY_JWKS");
+  app.add_option("--token-issuer", c.tokenIssuer,
+                 "With --jwks: the \"iss\" those tokens must carry (the provider's issuer URL)")
+      ->envname("PARLEY_TOKEN_ISSUER");
+  app.add_option("--token-audience", c.tokenAudience,
+                 "With --jwks: a value the tokens' \"aud\" must hold (Parley's resource name)")
+      ->envname("PARLEY_TOKEN_AUDIENCE");
+  app.add_option("--token-name-claim", c.tokenNameClaim,
+                 "With --jwks: the claim naming the user (\"sub\" when a token lacks it)")
+      ->envname("PARLEY_TOKEN_NAME_CLAIM");
+  app.add_option("--token-clock-skew", c.tokenClockSkewSeconds,
+                 "With --jwks: seconds allowed between the provider's clock and this server's "
+                 "for exp, nbf and iat")
+      ->envname("PARLEY_TOKEN_CLOCK_SKEW")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{600}));
+  app.add_option_function<double>(
+         "--jwks-refresh",
+         [&c](double seconds) {
+           c.jwksRefresh = std::chrono::milliseconds(static_cast<long long>(seconds * 1000.0));
+         },
+         "With --jwks: how often the key set is fetched again (seconds, default 600)")
+      ->envname("PARLEY_JWKS_REFRESH")
+      ->check(CLI::Range(1.0, 86400.0));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -223,6 +250,23 @@ std::optional<Config> parseConfig(int argc, char** argv, int& exitCode) {
   }
   if (!c.jwtSecret.empty() && c.jwtSecret.size() < 32) {
     std::fprintf(stderr, "--jwt-secret: at least 32 bytes (a random hex string of 64 is good)\n");
+    exitCode = 2;
+    return std::nullopt;
+  }
+  if (!c.jwks.empty() && (c.tokenIssuer.empty() || c.tokenAudience.empty())) {
+    std::fprintf(stderr,
+                 "--jwks: give --token-issuer and --token-audience too (a token signed by those "
+                 "keys for another issuer or service must not count here)\n");
+    exitCode = 2;
+    return std::nullopt;
+  }
+  if (c.jwks.empty() && (!c.tokenIssuer.empty() || !c.tokenAudience.empty())) {
+    std::fprintf(stderr, "--token-issuer, --token-audience: for tokens checked with --jwks\n");
+    exitCode = 2;
+    return std::nullopt;
+  }
+  if (c.tokenNameClaim.empty()) {
+    std::fprintf(stderr, "--token-name-claim: name a claim\n");
     exitCode = 2;
     return std::nullopt;
   }

@@ -63,6 +63,15 @@ struct Config {
   double loginAccountBudget = 30;
   std::size_t authQueue = 32;  // attempts waiting for the password hasher (~0.1 s each)
 
+  // Tokens from the application's identity provider (docs/OPERATIONS.md, "Under an existing
+  // login"): RS256/ES256, checked against the keys of a JWKS file or URL. Empty: none.
+  std::string jwks;
+  std::string tokenIssuer;                            // required with jwks
+  std::string tokenAudience;                          // required with jwks
+  std::string tokenNameClaim = "preferred_username";  // else "sub"
+  std::int64_t tokenClockSkewSeconds = 60;
+  std::chrono::milliseconds jwksRefresh{600'000};
+
   // Web pages that may open a WebSocket (docs/PROTOCOL.md, "Connecting"): exact origins or "*";
   // empty: the server's own origin only. Clients that send no Origin are not affected.
   std::vector<std::string> allowedOrigins;

@@ -9,13 +9,16 @@
 #include <chrono>
 #include <cstdio>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "app/ClusterNode.h"
 #include "auth/AccountDirectory.h"
+#include "auth/AppTokenVerifier.h"
 #include "auth/AuthService.h"
+#include "auth/JwksFetcher.h"
 #include "auth/LoginThrottle.h"
 #include "auth/OriginPolicy.h"
 #include "auth/PasswordHasher.h"
@@ -23,6 +26,7 @@
 #include "chat/Hub.h"
 #include "http/Router.h"
 #include "metrics/Metrics.h"
+#include "net/HttpGet.h"
 #include "net/Listener.h"
 #include "net/Shard.h"
 #include "net/WsCodec.h"
@@ -128,7 +132,40 @@ int runServer(const Config& config) {
     secret = auth::TokenService::randomSecret();
     log("auth: no --jwt-secret: tokens are signed with a random key and die with this process");
   }
-  const auth::TokenService tokens(std::move(secret), config.tokenTtlSeconds);
+  auth::TokenService tokens(std::move(secret), config.tokenTtlSeconds);
+  // The application's tokens (--jwks): checked on the shards against keys the fetcher's thread
+  // keeps fresh. Both live until every shard has stopped.
+  std::unique_ptr<auth::AppTokenVerifier> appTokens;
+  std::unique_ptr<auth::JwksFetcher> jwksFetcher;
+  if (!config.jwks.empty()) {
+    appTokens = std::make_unique<auth::AppTokenVerifier>(
+        auth::AppTokenOptions{config.tokenIssuer, config.tokenAudience, config.tokenNameClaim,
+                              config.tokenClockSkewSeconds});
+    auth::JwksFetcher::Options fetch;
+    fetch.source = config.jwks;
+    fetch.refreshInterval = config.jwksRefresh;
+    jwksFetcher = std::make_unique<auth::JwksFetcher>(
+        std::move(fetch), *appTokens,
+        [](const std::string& url, std::string& body, std::string& error) {
+          return net::httpGet(url, std::chrono::seconds(10), 1 << 20, body, error);
+        },
+        [](const std::string& line) { log("%s", line.c_str()); });
+    std::string error;
+    if (!jwksFetcher->fetchNow(error)) {
+      // A file is this machine's own configuration: wrong is fatal. A provider that is down
+      // now may be up in a moment: its tokens are refused until the keys come.
+      if (!auth::JwksFetcher::isUrl(config.jwks))
+        throw std::runtime_error("--jwks " + config.jwks + ": " + error);
+      log("jwks: no keys yet: tokens from %s are refused until a fetch succeeds",
+          config.tokenIssuer.c_str());
+    }
+    appTokens->onUnknownKey([fetcher = jwksFetcher.get()] { fetcher->refetchSoon(); });
+    tokens.acceptAppTokens(appTokens.get());
+    jwksFetcher->start();
+    log("auth: tokens from %s for %s accepted (RS256/ES256, name from \"%s\", clock skew %llds)",
+        config.tokenIssuer.c_str(), config.tokenAudience.c_str(), config.tokenNameClaim.c_str(),
+        static_cast<long long>(config.tokenClockSkewSeconds));
+  }
   auth::LoginThrottle loginThrottle(std::max(1.0, config.loginAttemptsPerMinute),
                                     config.loginAttemptsPerMinute / 60.0, kThrottledAddresses);
   auth::AccountDirectory accountNames;

@@ -11,6 +11,8 @@
 #include <memory>
 #include <stdexcept>
 
+#include "auth/AppTokenVerifier.h"
+
 namespace parley::auth {
 
 namespace {
@@ -131,7 +133,12 @@ std::string TokenService::issue(std::string_view username, std::int64_t nowSecon
 
 TokenCheck TokenService::verify(std::string_view token, std::int64_t nowSeconds) const {
   TokenCheck check;
-  if (token.size() > kMaxTokenBytes || !wellFormed(token)) return check;
+  if (token.size() > AppTokenVerifier::kMaxTokenBytes || !wellFormed(token)) return check;
+  // The header decides whose token it is: RS256/ES256 are the application's (and only those:
+  // an HS256 token is checked with our secret alone, never with a public key of the set).
+  if (app_)
+    if (auto checked = app_->verify(token, nowSeconds)) return std::move(*checked);
+  if (token.size() > kMaxTokenBytes) return check;
   const std::string terminated(token);  // libjwt reads a C string; wellFormed() refused NULs
 
   jwt_t* raw = nullptr;

@@ -1,13 +1,20 @@
-// TokenService: issues and checks the HS256 JSON Web Tokens (libjwt) that name a logged-in user.
+// TokenService: issues and checks the HS256 JSON Web Tokens (libjwt) that name a logged-in user,
+// and is the one door every token path checks tokens through: an RS256/ES256 token from the
+// application's identity provider goes on to auth/AppTokenVerifier when one is configured.
 // Never lets a token choose its algorithm, nor takes libjwt's decode as a check of exp/iss/sub.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
+#include "auth/RoomGrants.h"
+
 namespace parley::auth {
+
+class AppTokenVerifier;
 
 enum class TokenStatus { Valid, Invalid, Expired };
 
@@ -15,6 +22,11 @@ struct TokenCheck {
   TokenStatus status = TokenStatus::Invalid;
   std::string username;        // the token's "sub", when Valid or Expired
   std::int64_t expiresAt = 0;  // unix seconds ("exp"), when Valid or Expired
+  // The token came from the application's identity provider (AppTokenVerifier), not from this
+  // server: /api/refresh does not turn it into one of Parley's own.
+  bool fromApp = false;
+  // The rooms it reaches ("parley_rooms"); null: every room.
+  std::unique_ptr<const RoomGrants> rooms;
 };
 
 class TokenService {
@@ -46,12 +58,19 @@ class TokenService {
   // Valid only when: at most kMaxTokenBytes, three base64url parts, decodes with OUR key, the
   // header alg is exactly "HS256", "iss" == "parley", "sub" a non-empty string, "exp" a JSON
   // integer and nowSeconds < exp. A correctly signed token past exp -> Expired (with
-  // username/expiresAt filled). Thread-safe and lock-free: called from every event loop.
+  // username/expiresAt filled). With acceptAppTokens(), a token whose header names RS256 or
+  // ES256 is the AppTokenVerifier's to check instead. Thread-safe and lock-free (the key set is
+  // read through an atomic pointer): called from every event loop.
   TokenCheck verify(std::string_view token, std::int64_t nowSeconds) const;
+
+  // From now on, RS256/ES256 tokens are checked by `app` (which outlives this service). Before
+  // any verify(): start-up only.
+  void acceptAppTokens(const AppTokenVerifier* app) { app_ = app; }
 
  private:
   std::string secret_;
   std::int64_t ttlSeconds_;
+  const AppTokenVerifier* app_ = nullptr;
 };
 
 }  // namespace parley::auth

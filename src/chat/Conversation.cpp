@@ -28,7 +28,7 @@ std::weak_ptr<Member> Conversation::handle(RoomSubscription& subscription) {
   // Aliasing: shares the connection's ownership, points at the subscription inside it.
   if (&subscription == &pathRoom_)
     return std::shared_ptr<Member>(transport_.lifetime(), &pathRoom_);
-  for (const auto& s : *rooms_)
+  for (const auto& s : rooms_->list)
     if (s.get() == &subscription) return s;
   return {};
 }
@@ -36,7 +36,7 @@ std::weak_ptr<Member> Conversation::handle(RoomSubscription& subscription) {
 RoomSubscription* Conversation::subscription(std::string_view room) {
   if (!multiplexed()) return pathRoom_.room() == room ? &pathRoom_ : nullptr;
   if (!rooms_) return nullptr;
-  for (const auto& s : *rooms_)
+  for (const auto& s : rooms_->list)
     if (s->room() == room) return s.get();
   return nullptr;
 }
@@ -49,7 +49,7 @@ void Conversation::end(ConversationContext& context) {
   pathRoom_.leave(context);
   // The subscriptions stay until the conversation goes: a call into one may be on the stack.
   if (rooms_)
-    for (const auto& s : *rooms_) s->leave(context);
+    for (const auto& s : rooms_->list) s->leave(context);
 }
 
 void Conversation::onText(ConversationContext& context, std::string_view text) {
@@ -94,6 +94,9 @@ void Conversation::onRoomFrame(ConversationContext& context, RoomSubscription& s
   const std::string& room = subscription.room();
   switch (req.kind) {
     case ClientRequest::Kind::Chat:
+      if (subscription.readOnly())
+        return refuse(context, "read_only", "the token may read this room but not write to it",
+                      room, req.clientId);
       if (const RateRefusal refused = takeMessageToken(context); refused != RateRefusal::None) {
         // A flood is refused message by message, each refusal said: nothing is dropped silently.
         // The client sees one code whichever limit it hit; operators see which one in
@@ -114,6 +117,10 @@ void Conversation::onRoomFrame(ConversationContext& context, RoomSubscription& s
     case ClientRequest::Kind::History:
       return requestHistory(context, room, req.before, req.limit);
     case ClientRequest::Kind::Typing:
+      // Typing is telling the room something: as good as sending.
+      if (subscription.readOnly())
+        return refuse(context, "read_only", "the token may read this room but not write to it",
+                      room);
       return typing(context, subscription, req.typing);
     case ClientRequest::Kind::Error:
       return refuse(context, req.code, req.message, room);
@@ -128,15 +135,20 @@ void Conversation::subscribe(ConversationContext& context, const std::string& ro
                              std::optional<std::uint64_t> since) {
   if (subscription(room))
     return refuse(context, "already_subscribed", "the connection is in this room already", room);
+  const auth::RoomAccess access =
+      rooms_ && rooms_->grants ? rooms_->grants->access(room) : auth::RoomAccess::Write;
+  if (access == auth::RoomAccess::None)
+    return refuse(context, "room_not_granted", "the token does not reach this room", room);
   if (!rooms_) rooms_ = std::make_unique<Subscriptions>();
-  if (rooms_->size() >= context.options.maxRooms)
+  if (rooms_->list.size() >= context.options.maxRooms)
     return refuse(context, "too_many_rooms",
                   "the connection is in as many rooms as the server allows: unsubscribe first",
                   room);
   // Its own allocation, owned here alone: when the client leaves the room it goes at once, and
   // the hub's weak handles to it find nothing.
   auto subscription = std::make_shared<RoomSubscription>(*this, room);
-  rooms_->push_back(subscription);
+  subscription->setReadOnly(access == auth::RoomAccess::Read);
+  rooms_->list.push_back(subscription);
   subscription->join(context, subscription, since);
 }
 
@@ -144,7 +156,7 @@ void Conversation::unsubscribe(ConversationContext& context, RoomSubscription& s
   const std::string room = subscription.room();
   subscription.leave(context);
   // What the room had queued for the client already leaves first; nothing of it comes after.
-  std::erase_if(*rooms_, [&](const auto& s) { return s.get() == &subscription; });
+  std::erase_if(rooms_->list, [&](const auto& s) { return s.get() == &subscription; });
   reply(context.encode(buildUnsubscribedJson(room), 0), {});
 }
 
@@ -244,12 +256,16 @@ void Conversation::renewToken(ConversationContext& context, const std::string& t
   if (!tokenDeadlineMs_)
     return refuseAs(metrics::Rejection::InvalidMessage, "invalid_message",
                     "this connection joined without a token: reconnect with ?token= to use one");
-  const auth::TokenCheck check = context.tokens.verify(token, context.unixClock() / 1000);
+  auth::TokenCheck check = context.tokens.verify(token, context.unixClock() / 1000);
   if (auto problem = chat::tokenRefusal(check))
     return refuseAs(problem->why, problem->code, problem->message);
   if (check.username != username_)
     return refuseAs(metrics::Rejection::UsernameMismatch, "username_mismatch",
                     "the token is another account's");
+  if (!renewRoomLimits(std::move(check.rooms)))
+    return refuseAs(metrics::Rejection::RoomNotGranted, "room_not_granted",
+                    "the new token does not reach a room this connection is in: unsubscribe "
+                    "from it first, or reconnect");
   const std::int64_t expiresAtMs = expiresAtMillis(check.expiresAt);
   if (expiresAtMs)
     expireTokenAt(context, expiresAtMs);
@@ -257,6 +273,39 @@ void Conversation::renewToken(ConversationContext& context, const std::string& t
     tokenDeadlineMs_ = std::numeric_limits<std::int64_t>::max();
   context.metrics.auth(metrics::Metrics::AuthEvent::Renewed);
   reply(context.encode(buildAuthJson(username_, expiresAtMs), 0), {});
+}
+
+void Conversation::limitRooms(std::unique_ptr<const auth::RoomGrants> rooms) {
+  if (!rooms) return;
+  if (!multiplexed()) {
+    // The upgrade refused a token that does not reach the room at all.
+    pathRoom_.setReadOnly(rooms->access(pathRoom_.room()) != auth::RoomAccess::Write);
+    return;
+  }
+  if (!rooms_) rooms_ = std::make_unique<Subscriptions>();
+  rooms_->grants = std::move(rooms);
+}
+
+bool Conversation::renewRoomLimits(std::unique_ptr<const auth::RoomGrants> rooms) {
+  auto accessTo = [&](const RoomSubscription& s) {
+    return rooms ? rooms->access(s.room()) : auth::RoomAccess::Write;
+  };
+  if (!multiplexed()) {
+    const auth::RoomAccess access = accessTo(pathRoom_);
+    if (access == auth::RoomAccess::None) return false;
+    pathRoom_.setReadOnly(access != auth::RoomAccess::Write);
+    return true;
+  }
+  if (rooms_)
+    for (const auto& s : rooms_->list)
+      if (accessTo(*s) == auth::RoomAccess::None) return false;
+  if (!rooms_) {
+    if (!rooms) return true;
+    rooms_ = std::make_unique<Subscriptions>();
+  }
+  for (const auto& s : rooms_->list) s->setReadOnly(accessTo(*s) != auth::RoomAccess::Write);
+  rooms_->grants = std::move(rooms);
+  return true;
 }
 
 void Conversation::expireTokenAt(const ConversationContext& context, std::int64_t unixMs) {

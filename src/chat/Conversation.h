@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "auth/RoomGrants.h"
 #include "chat/Hub.h"
 #include "chat/Protocol.h"
 #include "chat/RateBucketTable.h"
@@ -84,6 +85,10 @@ class Conversation {
   // unless a renewal ({"type":"auth"}) moved the deadline. A connection without a token has no
   // deadline, and cannot take one later.
   void expireTokenAt(const ConversationContext& context, std::int64_t unixMs);
+  // The connection's token reaches only the rooms of `rooms` (its parley_rooms), before start():
+  // on /ws/{room}, the path's room (checked at the upgrade) may be read-only; on /ws, every
+  // subscribe is checked against them.
+  void limitRooms(std::unique_ptr<const auth::RoomGrants> rooms);
   // Joins the path's room (on /ws/{room}): the catch-up (the replay of `since`, or the join
   // history, then presence) comes first, then live traffic. On /ws: nothing yet.
   void start(ConversationContext& context, std::optional<std::uint64_t> since);
@@ -104,7 +109,13 @@ class Conversation {
 
  private:
   friend class RoomSubscription;  // keeps heldBytes_
-  using Subscriptions = std::vector<std::shared_ptr<RoomSubscription>>;
+  // What a connection to /ws has beyond the common: its subscriptions and the rooms its token
+  // is limited to. One allocation, made at the first subscribe (or when a limited token
+  // arrives): a connection to /ws/{room} never has one.
+  struct Subscriptions {
+    std::vector<std::shared_ptr<RoomSubscription>> list;
+    std::unique_ptr<const auth::RoomGrants> grants;  // null: every room
+  };
 
   // A connection to /ws: rooms come and go by subscribe and unsubscribe.
   bool multiplexed() const { return pathRoom_.room().empty(); }
@@ -134,6 +145,10 @@ class Conversation {
   void requestHistory(ConversationContext& context, const std::string& room, std::uint64_t before,
                       std::size_t limit);
   void renewToken(ConversationContext& context, const std::string& token);
+  // A renewal's token carries `rooms` (null: every room): false, changing nothing, when it does
+  // not reach a room the connection is in; otherwise each room's read/write follows it, and on
+  // /ws so does every later subscribe.
+  bool renewRoomLimits(std::unique_ptr<const auth::RoomGrants> rooms);
   // `subscription` as the hub holds it: weakly. The path's room through the connection's
   // lifetime (an aliasing handle: no allocation); a /ws subscription through its own, so that
   // hub work still on its way to a room the client left finds nothing.
@@ -142,7 +157,7 @@ class Conversation {
   Transport& transport_;
   std::string username_;
   RoomSubscription pathRoom_;             // /ws/{room}: the room; /ws: unused (no room)
-  std::unique_ptr<Subscriptions> rooms_;  // /ws: the subscriptions (null before the first)
+  std::unique_ptr<Subscriptions> rooms_;  // /ws: subscriptions and limits (null before either)
   std::size_t heldBytes_ = 0;
   std::int64_t tokenDeadlineMs_ = 0;  // steady clock; 0: no token
   std::int64_t lastTypingMs_ = 0;     // the typing throttle

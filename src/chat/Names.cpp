@@ -107,6 +107,9 @@ const char* roomNameError(std::string_view room) {
   if (room.size() > kMaxRoomBytes) return "room name is longer than 64 characters";
   for (unsigned char c : room)
     if (!isRoomChar(c)) return "room name may contain only A-Z a-z 0-9 . _ ~ -";
+  // "." and ".." are path segments a URL resolver removes (/ws/.. is /): a room by such a name
+  // could not be reached from a browser, and /api/rooms/../messages would name another route.
+  if (room == "." || room == "..") return "room name may not be \".\" or \"..\"";
   return nullptr;
 }
 

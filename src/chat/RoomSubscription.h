@@ -28,6 +28,9 @@ class RoomSubscription final : public Member {
   // The typing state this connection last told the room (a message ends typing).
   bool typingState() const { return typingState_; }
   void setTypingState(bool state) { typingState_ = state; }
+  // The connection's token may read this room but not write to it (its parley_rooms).
+  bool readOnly() const { return readOnly_; }
+  void setReadOnly(bool readOnly) { readOnly_ = readOnly; }
 
   // Joins the room; its catch-up begins (the replay of `since`, or the join history). `handle`
   // is this subscription as the hub holds it: weakly, so that work still on its way to a
@@ -54,6 +57,7 @@ class RoomSubscription final : public Member {
   bool catchingUp_ = false;
   bool inRoom_ = false;
   bool typingState_ = false;
+  bool readOnly_ = false;  // in the padding after the flags above: no byte more per connection
 };
 
 }  // namespace parley::chat

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
+#include <memory>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -83,6 +84,7 @@ void Router::handleApi(std::size_t shard, const HttpRequest& req, Reply reply) {
   }
   if (req.method != "GET") return reply(refuseMethod("GET"));
   // Where a WebSocket needs a token, so does reading the rooms, their history and members.
+  std::unique_ptr<const auth::RoomGrants> rooms;  // the token's parley_rooms; null: every room
   if (ctx_.authRequired) {
     auto params = url->params();
     std::optional<std::string> token;
@@ -93,10 +95,18 @@ void Router::handleApi(std::size_t shard, const HttpRequest& req, Reply reply) {
     if (!token)
       return reply(refuse(401, metrics::Rejection::AuthRequired, "auth_required",
                           "this server needs a token: Authorization: Bearer TOKEN"));
-    const auth::TokenCheck check = ctx_.tokens.verify(*token, ctx_.unixMillis() / 1000);
+    auth::TokenCheck check = ctx_.tokens.verify(*token, ctx_.unixMillis() / 1000);
     if (auto no = chat::tokenRefusal(check))
       return reply(refuse(401, no->why, no->code, no->message));
+    rooms = std::move(check.rooms);
   }
+  // A token limited to some rooms (parley_rooms) reads only those (read or write: both read).
+  auto refuseRoom = [&](const std::string& room) -> std::optional<HttpReply> {
+    if (rooms && rooms->access(room) == auth::RoomAccess::None)
+      return refuse(403, metrics::Rejection::RoomNotGranted, "room_not_granted",
+                    "the token does not reach this room");
+    return std::nullopt;
+  };
 
   if (parts.size() == 4 && parts[1] == "cluster" && parts[2] == "rooms") {
     // Which instance owns a room's order (or would take it now): any valid name, empty rooms
@@ -119,15 +129,23 @@ void Router::handleApi(std::size_t shard, const HttpRequest& req, Reply reply) {
     return reply(std::move(r));
   }
   if (parts.size() == 2 && parts[1] == "rooms") {
-    ctx_.hub.listRooms(shard, 1000, [reply = std::move(reply)](bool ok, auto rooms) {
-      reply(roomsReply(ok, rooms));
-    });
+    ctx_.hub.listRooms(shard, 1000,
+                       [reply = std::move(reply), rooms = std::shared_ptr<const auth::RoomGrants>(
+                                                      std::move(rooms))](bool ok, auto list) {
+                         // ...and sees only those in the list.
+                         if (rooms)
+                           std::erase_if(list, [&](const chat::Hub::RoomInfo& r) {
+                             return rooms->access(r.room) == auth::RoomAccess::None;
+                           });
+                         reply(roomsReply(ok, list));
+                       });
     return;
   }
   if (parts.size() == 4 && parts[1] == "rooms" && parts[3] == "presence") {
     std::string room = std::move(parts[2]);
     if (const char* why = chat::roomNameError(room))
       return reply(refuse(400, metrics::Rejection::InvalidRoom, "invalid_room", why));
+    if (auto no = refuseRoom(room)) return reply(std::move(*no));
     ctx_.hub.presence(shard, room,
                       [reply = std::move(reply), room](std::vector<std::string> users) {
                         reply(presenceReply(room, users));
@@ -138,6 +156,7 @@ void Router::handleApi(std::size_t shard, const HttpRequest& req, Reply reply) {
     const std::string& room = parts[2];
     if (const char* why = chat::roomNameError(room))
       return reply(refuse(400, metrics::Rejection::InvalidRoom, "invalid_room", why));
+    if (auto no = refuseRoom(room)) return reply(std::move(*no));
     std::uint64_t before = 0;
     std::uint64_t limit = chat::kDefaultPageLimit;
     auto params = url->params();
@@ -218,6 +237,12 @@ void Router::handleRefresh(const HttpRequest& req, Reply reply) {
   const auth::TokenCheck check = ctx_.tokens.verify(bearer, now);
   if (auto no = chat::tokenRefusal(check))
     return reply(refuse(401, no->why, no->code, no->message));
+  // The identity provider's tokens are renewed there: one of Parley's own in exchange would
+  // outlive the provider's decision (a disabled account) and drop the token's room limits.
+  if (check.fromApp)
+    return reply(refuse(403, metrics::Rejection::TokenNotRenewable, "token_not_renewable",
+                        "this token comes from the identity provider: get a fresh one there and "
+                        "send it with {\"type\":\"auth\"}"));
   auth::AuthResult result;
   result.token = ctx_.tokens.issue(check.username, now, result.expiresAt);
   if (!result.token.empty()) {

@@ -8,14 +8,40 @@ namespace parley::metrics {
 namespace {
 
 constexpr std::array<std::string_view, static_cast<unsigned>(Rejection::Count)> kRejectionNames = {
-    "invalid_room",        "invalid_username",     "server_full",         "upgrade_required",
-    "not_found",           "method_not_allowed",   "bad_request",         "invalid_json",
-    "invalid_message",     "empty_content",        "content_too_long",    "unknown_type",
-    "invalid_client_id",   "rate_limited",         "invalid_token",       "token_expired",
-    "auth_required",       "username_mismatch",    "invalid_password",    "username_taken",
-    "invalid_credentials", "too_many_attempts",    "auth_busy",           "username_reserved",
-    "origin_not_allowed",  "too_many_connections", "not_subscribed",      "already_subscribed",
-    "too_many_rooms",      "user_rate_limited",    "address_rate_limited"};
+    "invalid_room",
+    "invalid_username",
+    "server_full",
+    "upgrade_required",
+    "not_found",
+    "method_not_allowed",
+    "bad_request",
+    "invalid_json",
+    "invalid_message",
+    "empty_content",
+    "content_too_long",
+    "unknown_type",
+    "invalid_client_id",
+    "rate_limited",
+    "invalid_token",
+    "token_expired",
+    "auth_required",
+    "username_mismatch",
+    "invalid_password",
+    "username_taken",
+    "invalid_credentials",
+    "too_many_attempts",
+    "auth_busy",
+    "username_reserved",
+    "origin_not_allowed",
+    "too_many_connections",
+    "not_subscribed",
+    "already_subscribed",
+    "too_many_rooms",
+    "user_rate_limited",
+    "address_rate_limited",
+    "room_not_granted",
+    "read_only",
+    "token_not_renewable"};
 
 void line(std::string& out, std::string_view name, std::string_view labels, std::uint64_t value) {
   out.append(name);

@@ -42,6 +42,9 @@ enum class Rejection : unsigned {
   TooManyRooms,
   UserRateLimited,     // error rate_limited, refused by the per-user limit
   AddressRateLimited,  // error rate_limited, refused by the per-address limit
+  RoomNotGranted,      // the token's parley_rooms do not reach the room
+  ReadOnly,            // a message to a room the token may only read
+  TokenNotRenewable,   // /api/refresh with a token from the identity provider
   Count
 };
 

@@ -70,7 +70,9 @@ struct Upgrade {
   std::string username;
   std::optional<std::uint64_t> since;
   std::int64_t tokenExpiresAtMs = 0;  // unix; 0: no token
-  std::string response;               // the 101, with its Sec-WebSocket-Accept
+  // The rooms the token reaches (its parley_rooms); null: every room.
+  std::unique_ptr<const auth::RoomGrants> rooms;
+  std::string response;  // the 101, with its Sec-WebSocket-Accept
 };
 struct Refusal {
   unsigned status;
@@ -155,6 +157,12 @@ std::variant<Upgrade, Refusal> checkUpgrade(const bhttp::request<Body>& req, Ser
                      "username differs from the token's account"};
     up.username = std::move(tokenName);
     up.tokenExpiresAtMs = chat::expiresAtMillis(check.expiresAt);
+    // A token limited to some rooms (parley_rooms) reaches the path's room or nothing; on /ws
+    // each subscribe is checked by the conversation.
+    if (check.rooms && !multiplexed && check.rooms->access(up.room) == auth::RoomAccess::None)
+      return Refusal{403, metrics::Rejection::RoomNotGranted, "room_not_granted",
+                     "the token does not reach this room"};
+    up.rooms = std::move(check.rooms);
   } else if (ctx.options.authRequired) {
     return Refusal{401, metrics::Rejection::AuthRequired, "auth_required",
                    "this server needs a token: log in, then connect with ?token="};
@@ -212,7 +220,8 @@ void startWebSocket(Shard& shard, FileDescriptor fd, Admission admission, Upgrad
   auto session =
       std::allocate_shared<WsSession>(PooledAllocator<WsSession>(), shard, std::move(fd), admission,
                                       std::move(up.room), std::move(up.username), addressSlot);
-  session->start(std::move(up.response), std::move(early), up.since, up.tokenExpiresAtMs);
+  session->start(std::move(up.response), std::move(early), up.since, up.tokenExpiresAtMs,
+                 std::move(up.rooms));
 }
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {

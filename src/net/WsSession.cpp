@@ -54,7 +54,8 @@ WsSession::~WsSession() = default;
 chat::ConversationContext& WsSession::conversationContext() { return shard_.conversations(); }
 
 void WsSession::start(std::string response, std::string early, std::optional<std::uint64_t> since,
-                      std::int64_t tokenExpiresAtMs) {
+                      std::int64_t tokenExpiresAtMs,
+                      std::unique_ptr<const auth::RoomGrants> rooms) {
   // Nothing to set on the socket: it is non-blocking (accept4, or Asio's for a kept-alive HTTP
   // connection), and TCP_NODELAY came from the listening socket (Listener).
   lastHeardMs_ = steadyMillis();
@@ -66,6 +67,7 @@ void WsSession::start(std::string response, std::string early, std::optional<std
     return;
   }
   if (tokenExpiresAtMs) conversation_.expireTokenAt(conversationContext(), tokenExpiresAtMs);
+  if (rooms) conversation_.limitRooms(std::move(rooms));
   enqueue(std::make_shared<const chat::WireFrame>(chat::WireFrame{std::move(response), 0, {}}));
   conversation_.start(conversationContext(), since);
   if (!early.empty() && !consume(early.data(), early.size())) return;

@@ -43,8 +43,9 @@ class WsSession final : public std::enable_shared_from_this<WsSession>, public c
   // conversation (which joins the room) and starts reading; `early` holds bytes the client sent
   // right after its handshake (they arrived with the HTTP request). `since`: replay what the
   // client missed. `tokenExpiresAtMs`: when the connection's token expires (unix ms; 0: none).
+  // `rooms`: the rooms the token reaches (null: every room).
   void start(std::string response, std::string early, std::optional<std::uint64_t> since,
-             std::int64_t tokenExpiresAtMs);
+             std::int64_t tokenExpiresAtMs, std::unique_ptr<const auth::RoomGrants> rooms = {});
 
   // chat::Transport: the conversation's frames and decisions.
   void send(const chat::Frame& frame) override;

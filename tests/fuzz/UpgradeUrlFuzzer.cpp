@@ -44,7 +44,7 @@ std::optional<std::string> percentDecode(std::string_view s, bool plusIsSpace) {
 }
 
 bool roomRule(std::string_view room) {
-  if (room.empty() || room.size() > 64) return false;
+  if (room.empty() || room.size() > 64 || room == "." || room == "..") return false;
   for (char c : room)
     if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
           c == '_' || c == '~' || c == '-'))

@@ -177,6 +177,7 @@ test('ping from the client → pong with the same payload', { timeout: 15000 }, 
 
 const badRooms = [
   '/ws/a%20b', `/ws/${'r'.repeat(65)}`, '/ws/%00x', '/ws/a%2Fb', '/ws/caf%C3%A9', '/ws/a!b', '/ws/',
+  '/ws/.', '/ws/..', '/ws/%2E%2E',
 ];
 const badUsers = [
   'username=', `username=${'u'.repeat(33)}`, 'username=%01bob', 'username=%20Bob', 'username=Bob%20',

@@ -49,9 +49,9 @@ export interface RoomSummary {
   lastId: number;
 }
 
-// Room names, as the server accepts them: 1-64 of A-Z a-z 0-9 . _ ~ -
+// Room names, as the server accepts them: 1-64 of A-Z a-z 0-9 . _ ~ -, but not "." or ".."
 export const ROOM_PATTERN = /^[A-Za-z0-9._~-]{1,64}$/;
-export const isRoomName = (s: string): boolean => ROOM_PATTERN.test(s);
+export const isRoomName = (s: string): boolean => ROOM_PATTERN.test(s) && s !== '.' && s !== '..';
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => !!v && typeof v === 'object' && !Array.isArray(v);
