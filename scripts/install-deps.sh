@@ -7,7 +7,7 @@ mode=${1:-build}
 build_pkgs=(cmake g++ make pkg-config ccache libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libsqlite3-dev libpq-dev libhiredis-dev libjwt-dev libsodium-dev libspdlog-dev
   liburing-dev libfmt-dev libcli11-dev libgtest-dev zlib1g-dev libicu-dev nodejs npm)
-test_pkgs=(chromium postgresql redis-server)
+test_pkgs=(chromium postgresql redis-server nginx)
 # libFuzzer: Debian's clang 14 and its runtimes (tests/fuzz/README.md).
 fuzz_pkgs=(clang-14 libclang-rt-14-dev llvm-14)
 
