@@ -124,8 +124,9 @@ Options parse_args(int argc, char** argv, bool& self_test) {
       ->type_name("P")
       ->transform(integer(1, 65535));
   flags::add_list(app, "--ports", o.ports, 1, 65535,
-                  "several servers (instances of one cluster): client i connects to the\n"
-                  "(i % n)-th port, so rooms and senders spread round-robin over them");
+                  "several servers (instances of one cluster): each room's members\n"
+                  "(and senders) go round-robin over them: client i connects to the\n"
+                  "((i / rooms) % n)-th");
   app.add_option("--clients", o.clients, "connections (100)")
       ->type_name("N")
       ->transform(integer(1, 1'000'000));
@@ -446,6 +447,12 @@ class Bench {
   uint64_t undelivered() const;
   void report();
 
+  // Which --ports entry client i connects to: its room's members round-robin over the servers
+  // (client i is member i / rooms of room i % rooms), so every room spans every server whatever
+  // the counts (i % n would put each room on one server when n divides the rooms).
+  size_t server_of(uint32_t i) const {
+    return (i / static_cast<uint32_t>(o_.rooms)) % servers_.size();
+  }
   // Sums over --server-pid (one or several); -1 if none is given or one is unreadable (gone).
   double srv_cpu_now() const;
   long srv_rss_now() const;
@@ -459,7 +466,7 @@ class Bench {
   std::minstd_rand rng_;
   uint32_t mask_state_ = 0x9e3779b9u;
   int ep_ = -1;
-  std::vector<sockaddr_in> servers_;  // one per --ports entry; client i uses i % size
+  std::vector<sockaddr_in> servers_;  // one per --ports entry (server_of)
   std::vector<Conn> conns_;
   std::vector<Sender> senders_;
   std::vector<uint32_t> room_senders_;  // senders per room
@@ -609,7 +616,7 @@ void Bench::start_connect(uint32_t i, ns_t now) {
       return;
     }
   }
-  const sockaddr_in& server = servers_[i % servers_.size()];
+  const sockaddr_in& server = servers_[server_of(i)];
   if (connect(fd, reinterpret_cast<const sockaddr*>(&server), sizeof server) != 0 &&
       errno != EINPROGRESS) {
     fail(i, errno == ECONNREFUSED    ? "refused"
@@ -649,7 +656,7 @@ void Bench::on_connected(uint32_t i, uint32_t events) {
   std::snprintf(user, sizeof user, "u%06u",
                 i % 1'000'000u);  // fixed width: "content" sits at a fixed offset
   std::string req = "GET /ws/" + o_.room_prefix + std::to_string(c.room) + "?username=" + user +
-                    request_tails_[i % request_tails_.size()] + k + "\r\n\r\n";
+                    request_tails_[server_of(i)] + k + "\r\n\r\n";
   c.wbuf = std::move(req);
   c.woff = 0;
   c.st = St::Handshake;
