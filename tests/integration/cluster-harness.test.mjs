@@ -77,7 +77,7 @@ test('a Redis Cluster of 3 masters + 3 replicas is ok, then ok again after a mas
 });
 
 test('nginx passes HTTP and WebSockets to Parley, past an upstream that refuses connections', async () => {
-  // Several requests: round robin reaches the dead upstream and must go on to a live one.
+  // Several requests: the balancer reaches the dead upstream and must go on to a live one.
   for (let i = 0; i < 6; i++) {
     const r = await request(nginx.port, '/healthz');
     assert.equal(r.status, 200, r.body);
@@ -88,7 +88,7 @@ test('nginx passes HTTP and WebSockets to Parley, past an upstream that refuses 
   assert.equal(up.status, 101, JSON.stringify(up));
 
   // Six clients through nginx, each in its own room (without the cluster two instances do not
-  // share rooms): each gets its own message back, and round robin spread them over both instances.
+  // share rooms): each gets its own message back, and least_conn spread them over both instances.
   const clients = [];
   for (let i = 0; i < 6; i++) clients.push(await connect(nginx.port, `harness-${i}`, `user${i}`));
   for (const [i, c] of clients.entries()) c.send({ content: `through nginx ${i}` });
