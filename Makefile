@@ -18,7 +18,7 @@ FUZZ_CXX           ?= clang++-14
 FUZZ_SECONDS       ?= 60
 FUZZ_SMOKE_SECONDS ?= 5
 
-.PHONY: all run test test-fast test-asan test-tsan soak build build-asan build-tsan deps deps-test deps-fuzz npm-test bench bench-store format clean \
+.PHONY: all run test test-fast test-asan test-tsan soak build build-asan build-tsan deps deps-test deps-fuzz deps-cluster npm-test bench bench-store bench-cluster cluster format clean \
 	fuzz fuzz-smoke fuzz-build fuzz-merge fuzz-coverage
 
 all: build
@@ -31,6 +31,9 @@ deps-test:
 
 deps-fuzz:
 	@scripts/install-deps.sh fuzz
+
+deps-cluster:
+	@scripts/install-deps.sh cluster
 
 $(BUILD)/CMakeCache.txt:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release
@@ -67,6 +70,12 @@ soak: deps-test npm-test build
 run: build
 	$(BUILD)/parley --host $(HOST) --port $(PORT) $(ARGS)
 
+# A local cluster on loopback (scripts/cluster.sh): Redis, a throw-away PostgreSQL, three
+# instances and nginx on http://127.0.0.1:$(PORT); Ctrl-C stops it all. CLUSTER_MODE=single runs
+# the same without --cluster (each instance its own database).
+cluster: deps-cluster build
+	PORT=$(PORT) scripts/cluster.sh $(BUILD)/parley
+
 npm-test:
 	@cd tests/integration && { [ -d node_modules/ws ] && [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund; }
 
@@ -87,6 +96,11 @@ bench: build
 
 bench-store: deps-test build
 	bench/store-run.sh $(BUILD)/bench/storebench
+
+# One instance against three (Redis + PostgreSQL), the scenarios of make bench, ratios in one run
+# (bench/README.md, "bench-cluster"). BENCH_CLUSTER_MODE=single: the instances without --cluster.
+bench-cluster: deps-cluster build
+	bench/cluster-run.sh $(BUILD)/parley $(BUILD)/bench/chatbench
 
 $(FUZZ_BUILD)/CMakeCache.txt:
 	cmake -S tests/fuzz -B $(FUZZ_BUILD) -DCMAKE_CXX_COMPILER=$(FUZZ_CXX)

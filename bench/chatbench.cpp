@@ -13,6 +13,7 @@
 // to --drain s for in-flight deliveries) -> report. Hard stop at warmup + duration + 10 s after
 // sending starts, whatever happens.
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -40,6 +41,7 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -78,6 +80,7 @@ void on_signal(int) { g_interrupted = 1; }
 struct Options {
   std::string host = "127.0.0.1";
   int port = 0;
+  std::vector<int> ports;  // --ports: client i connects to ports[i % n] (default: {port})
   int clients = 100;
   int rooms = 1;
   int senders = -1;  // default: 1 (0 with --idle)
@@ -95,7 +98,9 @@ struct Options {
   double stall_timeout =
       5;  // window mode: forgive in-flight messages after this long without an echo
   bool idle = false;
-  int server_pid = 0;
+  int server_pid = 0;            // the first of server_pids (0: none)
+  std::vector<int> server_pids;  // their CPU and RSS are summed
+  std::vector<int> infra_pids;   // process trees whose CPU counts in the total (Redis, PostgreSQL)
   bool json = false;
   int cpu = -1;
   bool progress = false;
@@ -115,9 +120,13 @@ Options parse_args(int argc, char** argv, bool& self_test) {
   using flags::integer, flags::real;
   app.add_option("--host", o.host, "server address, 127.0.0.0/8 only (127.0.0.1)")
       ->type_name("ADDR");
-  app.add_option("--port", o.port, "server port (required)")
+  app.add_option("--port", o.port, "server port (required unless --ports)")
       ->type_name("P")
       ->transform(integer(1, 65535));
+  flags::add_list(app, "--ports", o.ports, 1, 65535,
+                  "several servers (instances of one cluster): each room's members\n"
+                  "(and senders) go round-robin over them: client i connects to the\n"
+                  "((i / rooms) % n)-th");
   app.add_option("--clients", o.clients, "connections (100)")
       ->type_name("N")
       ->transform(integer(1, 1'000'000));
@@ -175,10 +184,15 @@ Options parse_args(int argc, char** argv, bool& self_test) {
       ->type_name("S")
       ->check(real(0.01, 3600));
   app.add_flag("--idle", o.idle, "only connect and hold: connects/s, server RSS per connection");
-  app.add_option("--server-pid", o.server_pid,
-                 "report the server's CPU time (and RSS) from /proc/PID")
-      ->type_name("PID")
-      ->transform(integer(1, 1 << 30));
+  flags::add_list(app, "--server-pid", o.server_pids, 1, 1 << 30,
+                  "report the server's CPU time (and RSS) from /proc/PID; several\n"
+                  "(PID,PID,...): their sum (the instances of a cluster)")
+      ->type_name("PID[,PID...]");
+  flags::add_list(app, "--infra-pid", o.infra_pids, 1, 1 << 30,
+                  "processes the servers rely on (redis-server, PostgreSQL's postmaster):\n"
+                  "each with its descendants; their CPU is added to the servers' in a\n"
+                  "total per delivery")
+      ->type_name("PID[,PID...]");
   app.add_option("--cpu", o.cpu, "pin this process to CPU N")
       ->type_name("N")
       ->transform(integer(0, CPU_SETSIZE - 1));
@@ -192,7 +206,10 @@ Options parse_args(int argc, char** argv, bool& self_test) {
   app.add_flag("--self-test", self_test, "check SHA-1/base64 and the histogram, then exit");
   if (const std::string err = flags::parse(app, argc, argv); !err.empty()) die("%s", err.c_str());
   if (self_test) return o;
-  if (o.port == 0) die("--port is required");
+  if (o.ports.empty() && o.port != 0) o.ports.push_back(o.port);
+  if (o.ports.empty()) die("--port (or --ports) is required");
+  if (o.port == 0) o.port = o.ports[0];
+  if (!o.server_pids.empty()) o.server_pid = o.server_pids[0];
   if (o.senders < 0) o.senders = o.idle ? 0 : 1;
   if (o.idle) o.senders = 0;
   if (o.senders > o.clients) die("--senders (%d) > --clients (%d)", o.senders, o.clients);
@@ -233,6 +250,45 @@ double proc_cpu_seconds(int pid) {
   }
   if (field < 15) return -1;
   return static_cast<double>(ut + st) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// CPU seconds of a process and all its descendants, including the children they have already
+// reaped (cutime + cstime): a PostgreSQL backend that ends during the measured phase still
+// counts (its time moves into the postmaster's cutime). -1 if the root is unreadable.
+double proc_tree_cpu_seconds(int root) {
+  if (root <= 0) return -1;
+  std::map<int, std::vector<int>> children;
+  std::map<int, unsigned long long> ticks;  // utime + stime + cutime + cstime
+  if (DIR* d = opendir("/proc")) {
+    while (dirent* e = readdir(d)) {
+      if (!std::isdigit(static_cast<unsigned char>(e->d_name[0]))) continue;
+      std::ifstream f(std::string("/proc/") + e->d_name + "/stat");
+      std::string st;
+      if (!std::getline(f, st)) continue;
+      const size_t rp = st.rfind(')');
+      if (rp == std::string::npos) continue;
+      // after ")": state(3) ppid(4) ... utime(14) stime(15) cutime(16) cstime(17)
+      std::istringstream in(st.substr(rp + 2));
+      std::string field;
+      unsigned long long v[18] = {};
+      for (int k = 3; k <= 17 && in >> field; ++k)
+        if (k != 3) v[k] = std::strtoull(field.c_str(), nullptr, 10);
+      const int pid = std::atoi(e->d_name);
+      children[static_cast<int>(v[4])].push_back(pid);
+      ticks[pid] = v[14] + v[15] + v[16] + v[17];
+    }
+    closedir(d);
+  }
+  if (!ticks.count(root)) return -1;
+  unsigned long long sum = 0;
+  std::vector<int> todo{root};
+  while (!todo.empty()) {
+    const int pid = todo.back();
+    todo.pop_back();
+    sum += ticks[pid];
+    for (int c : children[pid]) todo.push_back(c);
+  }
+  return static_cast<double>(sum) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 // VmRSS of a process, KiB; -1 if unreadable.
@@ -391,6 +447,18 @@ class Bench {
   uint64_t undelivered() const;
   void report();
 
+  // Which --ports entry client i connects to: its room's members round-robin over the servers
+  // (client i is member i / rooms of room i % rooms), so every room spans every server whatever
+  // the counts (i % n would put each room on one server when n divides the rooms).
+  size_t server_of(uint32_t i) const {
+    return (i / static_cast<uint32_t>(o_.rooms)) % servers_.size();
+  }
+  // Sums over --server-pid (one or several); -1 if none is given or one is unreadable (gone).
+  double srv_cpu_now() const;
+  long srv_rss_now() const;
+  // Sum over the --infra-pid trees; -1 if none is given or one is gone.
+  double infra_cpu_now() const;
+
   bool sending() const { return phase_ == Phase::Warmup || phase_ == Phase::Measure; }
   bool window_mode() const { return o_.rate <= 0; }
 
@@ -398,7 +466,7 @@ class Bench {
   std::minstd_rand rng_;
   uint32_t mask_state_ = 0x9e3779b9u;
   int ep_ = -1;
-  sockaddr_in server_{};
+  std::vector<sockaddr_in> servers_;  // one per --ports entry (server_of)
   std::vector<Conn> conns_;
   std::vector<Sender> senders_;
   std::vector<uint32_t> room_senders_;  // senders per room
@@ -408,9 +476,9 @@ class Bench {
   std::vector<uint32_t> reread_, reread_now_;
   std::vector<uint32_t> inprogress_;  // connects/handshakes under way
   std::vector<uint32_t> active_senders_;
-  std::vector<char> rd_;  // shared read buffer
-  std::string pad_;       // 'x' * size
-  std::string request_tail_;
+  std::vector<char> rd_;                    // shared read buffer
+  std::string pad_;                         // 'x' * size
+  std::vector<std::string> request_tails_;  // the same, with its Host header
   uint32_t next_launch_ = 0;
   bool shutting_down_ = false;
 
@@ -426,6 +494,7 @@ class Bench {
   // server and self figures
   long rss_before_ = -1, rss_connected_ = -1, rss_end_ = -1;
   double srv_cpu_t0_ = -1, srv_cpu_connected_ = -1, srv_cpu_meas0_ = -1, srv_cpu_meas1_ = -1;
+  double infra_cpu_meas0_ = -1, infra_cpu_meas1_ = -1;
   double self_cpu_t0_ = 0, self_cpu_connected_ = 0;
   double self_cpu_meas0_ = 0, self_cpu_meas1_ = 0, self_cpu_total_ = 0, self_sys_meas0_ = 0,
          self_sys_meas1_ = 0;
@@ -468,14 +537,49 @@ void Bench::setup() {
   }
   rd_.resize(256 * 1024);
   pad_.assign(static_cast<size_t>(o_.size), 'x');
-  request_tail_ = " HTTP/1.1\r\nHost: " + o_.host + ":" + std::to_string(o_.port) +
-                  "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-                  "User-Agent: chatbench\r\nSec-WebSocket-Key: ";
-  server_.sin_family = AF_INET;
-  server_.sin_port = htons(static_cast<uint16_t>(o_.port));
-  inet_pton(AF_INET, o_.host.c_str(), &server_.sin_addr);
+  for (int port : o_.ports) {
+    request_tails_.push_back(
+        " HTTP/1.1\r\nHost: " + o_.host + ":" + std::to_string(port) +
+        "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+        "User-Agent: chatbench\r\nSec-WebSocket-Key: ");
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    inet_pton(AF_INET, o_.host.c_str(), &a.sin_addr);
+    servers_.push_back(a);
+  }
   ep_ = epoll_create1(EPOLL_CLOEXEC);
   if (ep_ < 0) die("epoll_create1: %s", std::strerror(errno));
+}
+
+double Bench::srv_cpu_now() const {
+  double sum = o_.server_pids.empty() ? -1 : 0;
+  for (int pid : o_.server_pids) {
+    const double c = proc_cpu_seconds(pid);
+    if (c < 0) return -1;
+    sum += c;
+  }
+  return sum;
+}
+
+long Bench::srv_rss_now() const {
+  long sum = o_.server_pids.empty() ? -1 : 0;
+  for (int pid : o_.server_pids) {
+    const long r = proc_rss_kib(pid);
+    if (r < 0) return -1;
+    sum += r;
+  }
+  return sum;
+}
+
+double Bench::infra_cpu_now() const {
+  double sum = o_.infra_pids.empty() ? -1 : 0;
+  for (int pid : o_.infra_pids) {
+    const double c = proc_tree_cpu_seconds(pid);
+    if (c < 0) return -1;
+    sum += c;
+  }
+  return sum;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -512,7 +616,8 @@ void Bench::start_connect(uint32_t i, ns_t now) {
       return;
     }
   }
-  if (connect(fd, reinterpret_cast<sockaddr*>(&server_), sizeof server_) != 0 &&
+  const sockaddr_in& server = servers_[server_of(i)];
+  if (connect(fd, reinterpret_cast<const sockaddr*>(&server), sizeof server) != 0 &&
       errno != EINPROGRESS) {
     fail(i, errno == ECONNREFUSED    ? "refused"
             : errno == EADDRNOTAVAIL ? "no_ephemeral_port"
@@ -551,7 +656,7 @@ void Bench::on_connected(uint32_t i, uint32_t events) {
   std::snprintf(user, sizeof user, "u%06u",
                 i % 1'000'000u);  // fixed width: "content" sits at a fixed offset
   std::string req = "GET /ws/" + o_.room_prefix + std::to_string(c.room) + "?username=" + user +
-                    request_tail_ + k + "\r\n\r\n";
+                    request_tails_[server_of(i)] + k + "\r\n\r\n";
   c.wbuf = std::move(req);
   c.woff = 0;
   c.st = St::Handshake;
@@ -1097,7 +1202,7 @@ void Bench::advance(ns_t now) {
           conns_[next_launch_].st = St::Failed;
         }
         connect_end_ = now;
-        srv_cpu_connected_ = proc_cpu_seconds(o_.server_pid);
+        srv_cpu_connected_ = srv_cpu_now();
         self_cpu_connected_ = self_cpu_seconds();
         phase_ = Phase::Settle;
         phase_end_ = now + static_cast<ns_t>(o_.settle * 1e9);
@@ -1107,12 +1212,13 @@ void Bench::advance(ns_t now) {
     case Phase::Settle:
       if (now >= phase_end_) {
         if (o_.idle) {
-          rss_connected_ = proc_rss_kib(o_.server_pid);
+          rss_connected_ = srv_rss_now();
           phase_ = Phase::Measure;
           meas_start_ = now;
           hard_stop_ = now + static_cast<ns_t>((o_.duration + 10) * 1e9);
           phase_end_ = now + static_cast<ns_t>(o_.duration * 1e9);
-          srv_cpu_meas0_ = proc_cpu_seconds(o_.server_pid);
+          srv_cpu_meas0_ = srv_cpu_now();
+          infra_cpu_meas0_ = infra_cpu_now();
           self_cpu_meas0_ = self_cpu_seconds(&self_sys_meas0_);
           cpu_meas0_ = read_cpu_times();
         } else {
@@ -1125,7 +1231,8 @@ void Bench::advance(ns_t now) {
         phase_ = Phase::Measure;
         meas_start_ = now;
         phase_end_ = now + static_cast<ns_t>(o_.duration * 1e9);
-        srv_cpu_meas0_ = proc_cpu_seconds(o_.server_pid);
+        srv_cpu_meas0_ = srv_cpu_now();
+        infra_cpu_meas0_ = infra_cpu_now();
         self_cpu_meas0_ = self_cpu_seconds(&self_sys_meas0_);
         cpu_meas0_ = read_cpu_times();
       }
@@ -1133,11 +1240,12 @@ void Bench::advance(ns_t now) {
     case Phase::Measure:
       if (now >= phase_end_) {
         meas_end_ = now;
-        srv_cpu_meas1_ = proc_cpu_seconds(o_.server_pid);
+        srv_cpu_meas1_ = srv_cpu_now();
+        infra_cpu_meas1_ = infra_cpu_now();
         self_cpu_meas1_ = self_cpu_seconds(&self_sys_meas1_);
         cpu_meas1_ = read_cpu_times();
         if (o_.idle) {
-          rss_end_ = proc_rss_kib(o_.server_pid);
+          rss_end_ = srv_rss_now();
           phase_ = Phase::Done;
         } else {
           phase_ = Phase::Drain;
@@ -1194,8 +1302,8 @@ int Bench::run() {
   t0_ = mono_ns();
   last_progress_ = t0_;
   connect_deadline_ = t0_ + static_cast<ns_t>(o_.connect_limit * 1e9);
-  rss_before_ = proc_rss_kib(o_.server_pid);
-  srv_cpu_t0_ = proc_cpu_seconds(o_.server_pid);
+  rss_before_ = srv_rss_now();
+  srv_cpu_t0_ = srv_cpu_now();
   self_cpu_t0_ = self_cpu_seconds();
   std::vector<epoll_event> evs(4096);
   // Every iteration blocks at most ~20 ms and every phase has a deadline, so this ends.
@@ -1281,11 +1389,12 @@ int Bench::run() {
   }
   if (meas_end_ == 0 && meas_start_ != 0) {  // stopped early (interrupt or hard stop)
     meas_end_ = mono_ns();
-    srv_cpu_meas1_ = proc_cpu_seconds(o_.server_pid);
+    srv_cpu_meas1_ = srv_cpu_now();
+    infra_cpu_meas1_ = infra_cpu_now();
     self_cpu_meas1_ = self_cpu_seconds(&self_sys_meas1_);
     cpu_meas1_ = read_cpu_times();
   }
-  if (o_.idle && rss_end_ < 0) rss_end_ = proc_rss_kib(o_.server_pid);
+  if (o_.idle && rss_end_ < 0) rss_end_ = srv_rss_now();
   undelivered_ = undelivered();
   shutdown_all();
   self_cpu_total_ = self_cpu_seconds() - self_cpu_t0_;
@@ -1395,6 +1504,12 @@ void Bench::report() {
   const double srv_pct = have_srv && meas_s > 0 ? 100.0 * srv_cpu / meas_s : NAN;
   const double srv_us_per_delivery =
       have_srv && s_.deliveries ? srv_cpu * 1e6 / static_cast<double>(s_.deliveries) : NAN;
+  // Servers + infrastructure (--infra-pid): what a delivery costs the whole deployment.
+  const bool have_infra = have_srv && infra_cpu_meas0_ >= 0 && infra_cpu_meas1_ >= 0;
+  const double infra_cpu = have_infra ? infra_cpu_meas1_ - infra_cpu_meas0_ : NAN;
+  const double total_us_per_delivery =
+      have_infra && s_.deliveries ? (srv_cpu + infra_cpu) * 1e6 / static_cast<double>(s_.deliveries)
+                                  : NAN;
   const double srv_connect_cpu = o_.server_pid > 0 && srv_cpu_t0_ >= 0 && srv_cpu_connected_ >= 0
                                      ? srv_cpu_connected_ - srv_cpu_t0_
                                      : NAN;
@@ -1470,7 +1585,14 @@ void Bench::report() {
   if (!s_.sample_unparsed.empty()) std::printf("  unparsed    %s\n", s_.sample_unparsed.c_str());
   if (!s_.sample_error.empty()) std::printf("  error frame %s\n", s_.sample_error.c_str());
   if (o_.server_pid > 0) {
-    std::printf("  server      pid %d", o_.server_pid);
+    if (o_.server_pids.size() == 1) {
+      std::printf("  server      pid %d", o_.server_pid);
+    } else {
+      std::printf("  servers     pids");
+      for (size_t k = 0; k < o_.server_pids.size(); ++k)
+        std::printf("%s%d", k ? "," : " ", o_.server_pids[k]);
+      std::printf(" (summed)");
+    }
     if (have_srv) std::printf("   CPU %.2f s (%.1f %% of one core)", srv_cpu, srv_pct);
     if (!o_.idle && std::isfinite(srv_us_per_delivery))
       std::printf("   %.3f µs/delivery", srv_us_per_delivery);
@@ -1483,6 +1605,17 @@ void Bench::report() {
                   static_cast<double>(rss_end_) / 1024.0);
       if (std::isfinite(rss_per_conn)) std::printf("   %.0f bytes/connection", rss_per_conn);
     }
+    std::printf("\n");
+  }
+  if (!o_.infra_pids.empty()) {
+    std::printf("  infra       pids");
+    for (size_t k = 0; k < o_.infra_pids.size(); ++k)
+      std::printf("%s%d", k ? "," : " ", o_.infra_pids[k]);
+    std::printf(" with descendants");
+    if (have_infra)
+      std::printf("   CPU %.2f s (%.1f %% of one core)", infra_cpu, 100.0 * infra_cpu / meas_s);
+    if (std::isfinite(total_us_per_delivery))
+      std::printf("   total with servers %.3f µs/delivery", total_us_per_delivery);
     std::printf("\n");
   }
   const double self_sys = self_sys_meas1_ - self_sys_meas0_;
@@ -1597,6 +1730,14 @@ void Bench::report() {
     j.num("server_pid", o_.server_pid);
   else
     j.null("server_pid");
+  if (o_.server_pids.size() > 1 || o_.ports.size() > 1) {  // absent from a one-server run
+    j.num("servers", static_cast<double>(std::max(o_.server_pids.size(), o_.ports.size())));
+  }
+  if (!o_.infra_pids.empty()) {
+    j.num("infra_cpu_s", infra_cpu);
+    j.num("infra_cpu_pct", have_infra && meas_s > 0 ? 100.0 * infra_cpu / meas_s : NAN);
+    j.num("total_cpu_us_per_delivery", total_us_per_delivery);
+  }
   j.num("server_cpu_s", srv_cpu);
   j.num("server_cpu_pct", srv_pct);
   j.num("server_cpu_us_per_delivery", srv_us_per_delivery);

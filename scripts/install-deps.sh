@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Parley needs, only when one is missing, so a second run costs
-# a dpkg query and nothing else. Usage: scripts/install-deps.sh [build|test|fuzz]
+# a dpkg query and nothing else. Usage: scripts/install-deps.sh [build|test|fuzz|cluster]
 set -euo pipefail
 mode=${1:-build}
 
 build_pkgs=(cmake g++ make pkg-config ccache libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libsqlite3-dev libpq-dev libhiredis-dev libjwt-dev libsodium-dev libspdlog-dev
   liburing-dev libfmt-dev libcli11-dev libgtest-dev zlib1g-dev libicu-dev nodejs npm)
-test_pkgs=(chromium postgresql redis-server)
+test_pkgs=(chromium postgresql redis-server nginx)
+# make cluster / make bench-cluster: Redis, a throw-away PostgreSQL, nginx in front.
+cluster_pkgs=(postgresql redis-server nginx curl)
 # libFuzzer: Debian's clang 14 and its runtimes (tests/fuzz/README.md).
 fuzz_pkgs=(clang-14 libclang-rt-14-dev llvm-14)
 
 pkgs=("${build_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
 [ "$mode" = fuzz ] && pkgs+=("${fuzz_pkgs[@]}")
+[ "$mode" = cluster ] && pkgs+=("${cluster_pkgs[@]}")
 
 missing=()
 for p in "${pkgs[@]}"; do
