@@ -88,6 +88,25 @@ describe('ChatClient', () => {
     c.dispose();
   });
 
+  it('sends a cluster_unavailable message again by itself with the same client_id, a few times, then asks', () => {
+    vi.useFakeTimers();
+    const { c, ws } = connectedGuest('Ann', ['a']);
+    c.send('a', 'during a takeover');
+    const id = ws.sentOfType('message')[0].client_id;
+    for (let i = 1; i <= 5; i++) {
+      ws.receive({ type: 'error', room: 'a', code: 'cluster_unavailable', message: 'later', client_id: id });
+      expect(c.getState().rooms.a.pending[0]).toMatchObject({ state: 'queued' });
+      vi.advanceTimersByTime(60_000);
+      expect(ws.sentOfType('message')).toHaveLength(i + 1);
+      expect(ws.sentOfType('message')[i].client_id).toBe(id);
+    }
+    ws.receive({ type: 'error', room: 'a', code: 'cluster_unavailable', message: 'later', client_id: id });
+    expect(c.getState().rooms.a.pending).toMatchObject([{ state: 'failed', reason: 'Not sent: the servers could not take it just now.' }]);
+    vi.advanceTimersByTime(60_000);
+    expect(ws.sentOfType('message')).toHaveLength(6);
+    c.dispose();
+  });
+
   it('queues what is sent while disconnected and sends it once the room is back', () => {
     vi.useFakeTimers();
     const { c, ws } = connectedGuest('Ann', ['a']);

@@ -4,6 +4,7 @@
 // subscribe()/getState() (useSyncExternalStore); each change makes a new state object.
 // Never renders and never touches the DOM beyond storage and fetch: App.tsx owns the page.
 import { Connection, type CloseInfo, type LinkState } from './Connection';
+import { reconnectDelay } from './backoff';
 import { codePoints } from './format';
 import { describeLink, type Status } from './linkStatus';
 import { Prefs, type ReadMark } from './Prefs';
@@ -34,6 +35,7 @@ export const MAX_CONTENT = 4000; // the server's default --max-content, in code 
 const TYPING_REFRESH_MS = 3000; // the server forgets a typing true after 6 s
 const DIRECTORY_EVERY_MS = 30_000;
 const DEFAULT_ROOM = 'general';
+const AUTO_RETRIES = 5; // cluster_unavailable: sent again by itself this many times
 const QUIET_ROOM_MEMBERS = 50; // above this many people, joins and leaves get no line in the log
 
 export interface ChatClientOptions {
@@ -49,6 +51,7 @@ export interface ChatClientOptions {
 const REASONS: Record<string, string> = {
   rate_limited: 'Not sent: too many messages at once.',
   store_unavailable: 'Not sent: the server could not store it.',
+  cluster_unavailable: 'Not sent: the servers could not take it just now.',
   content_too_long: 'Not sent: too long for the server.',
   empty_content: 'Not sent: the message is empty.',
 };
@@ -67,6 +70,8 @@ export class ChatClient {
   private ownList: string[];
   private readonly browserTag: string;
   private idCounter = 0;
+  private readonly random: () => number;
+  private readonly autoRetries = new Map<string, number>(); // client_id -> automatic resends
   private noticeKey = 0;
   private reading = false; // the active room's newest message is on screen
   private typingSentAt = new Map<string, number>();
@@ -79,6 +84,7 @@ export class ChatClient {
     this.fetcher = opts.fetch ?? ((...a) => fetch(...a));
     this.loc = opts.location ?? window.location;
     this.now = opts.now ?? Date.now;
+    this.random = opts.random ?? Math.random;
     this.browserTag = this.prefs.browserTag();
     this.ownList = this.prefs.ownIds();
     this.ownIds = new Set(this.ownList);
@@ -362,6 +368,7 @@ export class ChatClient {
         const r = this.state.rooms[f.room];
         if (!r) return;
         const own = this.isOwn(f);
+        if (own && f.client_id !== undefined) this.autoRetries.delete(f.client_id);
         this.patchRoom(f.room, (x) => R.addLive(x, f, this.isOwn));
         if (!own && f.room === this.state.active && f.id > (r.messages.at(-1)?.id ?? 0)) {
           this.announce(`${f.username}: ${f.content}`);
@@ -414,7 +421,23 @@ export class ChatClient {
     const reason = REASONS[f.code] ?? `Not sent: ${f.message || f.code}`;
     if (f.client_id !== undefined) {
       const room = f.room ?? Object.values(this.state.rooms).find((r) => r.pending.some((p) => p.clientId === f.client_id))?.name;
-      if (room) this.patchRoom(room, (x) => R.setPending(x, f.client_id as string, { state: 'failed', reason }));
+      if (!room) return;
+      const clientId = f.client_id;
+      // A cluster taking over a dead instance's rooms refuses sends for a few seconds: sent
+      // again by itself (same client_id, so never stored twice), a few times, before the reader
+      // is asked to.
+      const tries = this.autoRetries.get(clientId) ?? 0;
+      if (f.code === 'cluster_unavailable' && tries < AUTO_RETRIES) {
+        this.autoRetries.set(clientId, tries + 1);
+        this.patchRoom(room, (x) => R.setPending(x, clientId, { state: 'queued', reason: undefined }));
+        setTimeout(() => {
+          const p = this.state.rooms[room]?.pending.find((x) => x.clientId === clientId);
+          if (p && p.state === 'queued') this.retry(room, clientId);
+        }, reconnectDelay(tries, this.random));
+        return;
+      }
+      this.autoRetries.delete(clientId);
+      this.patchRoom(room, (x) => R.setPending(x, clientId, { state: 'failed', reason }));
       return;
     }
     const room = f.room ? this.state.rooms[f.room] : undefined;
