@@ -7,6 +7,9 @@ mode=${1:-build}
 build_pkgs=(cmake g++ make pkg-config ccache libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libsqlite3-dev libpq-dev libhiredis-dev libjwt-dev libsodium-dev libspdlog-dev
   liburing-dev libfmt-dev libcli11-dev libgtest-dev zlib1g-dev libicu-dev nodejs npm)
+# redis-server (with redis-cli, from redis-tools): the cluster part's unit tests and the cluster's
+# integration tests start real servers and a Redis Cluster; libhiredis-dev above is the link's
+# formatter and reader (0.14); nginx: the cluster tests' load balancer.
 test_pkgs=(chromium postgresql redis-server nginx)
 # make cluster / make bench-cluster: Redis, a throw-away PostgreSQL, nginx in front.
 cluster_pkgs=(postgresql redis-server nginx curl)

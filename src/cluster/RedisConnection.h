@@ -4,7 +4,7 @@
 // while the previous write is in flight. Replies are parsed by hiredis's redisReader straight
 // into RedisReply values and matched to their commands in FIFO order. hiredis's async API is
 // never used: in 0.14 it asserts on the first sharded pub/sub message and has no timeouts
-// (docs/decisions/0041-redis-link.md).
+// (docs/decisions/0043-redis-link.md).
 //
 // A subscriber connection (options.subscriber) also takes push messages: arrays named smessage
 // (and message/pmessage) go to the push handler only; ssubscribe/sunsubscribe arrays go to the

@@ -394,8 +394,11 @@ class LinkImpl final : public RedisLink {
     for (std::uint16_t n = 0; n < nodes_.size(); ++n) {
       Node& node = *nodes_[n];
       node.inMap = n < inMap.size() && inMap[n];
-      // A node that serves no slot keeps no subscriptions (its channels move with their slots).
+      // A node that serves no slot keeps no subscriptions (its channels move with their slots),
+      // nor an idle command connection (a seed that is a replica, a master that was replaced).
       if (!node.inMap && node.sub.connection) node.sub.connection->close("no longer a master");
+      if (!node.inMap && node.cmd.connection && node.cmd.connection->pending() == 0)
+        node.cmd.connection.reset();
       if (node.inMap && !node.cmd.connection && !node.cmd.waiting) openConn(n, false);
     }
     placeAll();
