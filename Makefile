@@ -82,8 +82,11 @@ npm-test:
 # Every test: the normal build (unit, layers, web, integration, browser, soak), then the same
 # suites under ASan + UBSan (but the browser tests: the server paths they take are the
 # integration tests'), then the threaded parts' unit tests under TSan (~1.5 min to build from
-# nothing on 2 cores, ~25 s to run), then each fuzzer briefly (fuzz-smoke, clang 14).
-test: test-fast test-asan test-tsan fuzz-smoke
+# nothing on 2 cores, ~25 s to run), then each fuzzer briefly (fuzz-smoke, clang 14). The
+# sanitizer and fuzzer builds compile at idle priority while the normal build's tests run
+# (scripts/test-all.sh says why).
+test: deps-test deps-fuzz npm-test build
+	scripts/test-all.sh
 
 test-fast: deps-test npm-test build
 	cd $(BUILD) && ctest --output-on-failure -j1
