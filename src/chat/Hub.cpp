@@ -14,7 +14,8 @@ Hub::Hub(HubEnvironment env)
       batcher_(std::make_unique<MembershipBatcher>(env_)),
       registry_(std::make_unique<RoomRegistry>(env_, *batcher_)),
       // The single-server owner. A cluster build hands a Redis-backed RoomOwner here instead.
-      owner_(std::make_unique<HomeShardOwner>(env_, *registry_)),
+      moderation_(std::make_unique<ServerKeyModeration>()),
+      owner_(std::make_unique<HomeShardOwner>(env_, *registry_, *moderation_)),
       catchUp_(std::make_unique<CatchUp>(env_)),
       queries_(std::make_unique<RoomQueries>(env_, *registry_)) {}
 
@@ -44,6 +45,10 @@ void Hub::typing(std::size_t shard, const std::string& room, const std::string& 
 
 void Hub::publish(std::size_t shard, const std::string& room, Publish message) {
   owner_->publish(shard, room, std::move(message));
+}
+
+void Hub::change(std::size_t shard, const std::string& room, MessageEdit edit, EditDone done) {
+  owner_->change(shard, room, std::move(edit), std::move(done));
 }
 
 void Hub::presence(std::size_t shard, const std::string& room,

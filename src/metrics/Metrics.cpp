@@ -15,7 +15,8 @@ constexpr std::array<std::string_view, static_cast<unsigned>(Rejection::Count)> 
     "auth_required",       "username_mismatch",    "invalid_password",    "username_taken",
     "invalid_credentials", "too_many_attempts",    "auth_busy",           "username_reserved",
     "origin_not_allowed",  "too_many_connections", "not_subscribed",      "already_subscribed",
-    "too_many_rooms",      "user_rate_limited",    "address_rate_limited"};
+    "too_many_rooms",      "user_rate_limited",    "address_rate_limited", "not_allowed",
+    "invalid_api_key",     "no_store"};
 
 void line(std::string& out, std::string_view name, std::string_view labels, std::uint64_t value) {
   out.append(name);

@@ -862,6 +862,11 @@ TEST_P(StoreTest, AccountsOfTheOldRuleGetNewKeysAndLookalikesBothKeepTheirs) {
   store_.reset();
   const bool sqlite = GetParam() == Backend::Sqlite;
   rawExec(std::string("DROP TABLE account_key_rule; DROP TABLE accounts;") +
+          // (and the message columns of the later schema 5 / 4: edits and deletes)
+          (sqlite ? "ALTER TABLE messages DROP COLUMN signed_in; ALTER TABLE messages DROP COLUMN "
+                    "deleted; ALTER TABLE messages DROP COLUMN edited_ms;"
+                  : "ALTER TABLE messages DROP COLUMN signed_in, DROP COLUMN deleted, DROP COLUMN "
+                    "edited_ms;") +
           (sqlite ? "CREATE TABLE accounts (name_key TEXT NOT NULL PRIMARY KEY, username TEXT NOT "
                     "NULL, password_hash TEXT NOT NULL, created_ms INTEGER NOT NULL) WITHOUT "
                     "ROWID; UPDATE schema_version SET version = 3;"
