@@ -195,7 +195,8 @@ std::optional<Config> parseConfig(int argc, char** argv, int& exitCode) {
   if (const char* key = std::getenv("PARLEY_API_KEY"); key && *key) {
     c.apiKey = key;
     if (c.apiKey.size() < 16) {
-      std::fprintf(stderr, "PARLEY_API_KEY: at least 16 bytes (a random hex string of 64 is good)\n");
+      std::fprintf(stderr,
+                   "PARLEY_API_KEY: at least 16 bytes (a random hex string of 64 is good)\n");
       exitCode = 2;
       return std::nullopt;
     }

@@ -128,8 +128,12 @@ void Conversation::onRoomFrame(ConversationContext& context, RoomSubscription& s
       }
       subscription.setTypingState(false);  // the message ends typing: a new `true` is a change
       context.hub.publish(context.shard, room,
-                          Hub::Publish{username_, std::move(req.content), std::move(req.clientId),
-                                       handle(subscription), signedIn(), {}});
+                          Hub::Publish{username_,
+                                       std::move(req.content),
+                                       std::move(req.clientId),
+                                       handle(subscription),
+                                       signedIn(),
+                                       {}});
       return;
     case ClientRequest::Kind::Edit:
     case ClientRequest::Kind::Delete:
@@ -141,9 +145,9 @@ void Conversation::onRoomFrame(ConversationContext& context, RoomSubscription& s
     case ClientRequest::Kind::Error:
       if (req.asked == ClientRequest::Kind::Edit || req.asked == ClientRequest::Kind::Delete) {
         context.metrics.reject(metrics::rejectionForCode(req.code));
-        return reply(context.encode(buildEditErrorJson(req.code, req.message, req.messageId, room),
-                                    0),
-                     room);
+        return reply(
+            context.encode(buildEditErrorJson(req.code, req.message, req.messageId, room), 0),
+            room);
       }
       return refuse(context, req.code, req.message, room);
     case ClientRequest::Kind::Auth:
@@ -171,8 +175,8 @@ void Conversation::changeMessage(ConversationContext& context, RoomSubscription&
     return refuseChange(metrics::Rejection::RateLimited, "rate_limited",
                         "too many messages; this change was not made");
   MessageEdit edit;
-  edit.kind = req.kind == ClientRequest::Kind::Edit ? MessageEdit::Kind::Edit
-                                                    : MessageEdit::Kind::Delete;
+  edit.kind =
+      req.kind == ClientRequest::Kind::Edit ? MessageEdit::Kind::Edit : MessageEdit::Kind::Delete;
   edit.id = id;
   edit.content = std::move(req.content);
   edit.actor = Actor{username_, true, false};

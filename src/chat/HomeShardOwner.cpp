@@ -403,19 +403,19 @@ void HomeShardOwner::flushToStore(std::size_t home) {
     m.signedIn = p.signedIn;
     m.checkClientIdSince = p.checkClientIdSince;
   }
-  env_.writer->submit(
-      std::move(messages), [this, home, pending](const store::StoreStatus& status,
-                                                 std::vector<store::StoredMessage>&& stored) {
-        auto batch = std::make_shared<StoredBatch>();
-        batch->status = status;
-        batch->messages = std::move(stored);
-        batch->pending = pending;
-        env_.post(home, [this, home, batch = std::move(batch)]() mutable {
-          auto& state = shards_[home];
-          state.stored.push_back(std::move(batch));
-          if (!state.storedDrainPosted) drainStored(home);
-        });
-      });
+  env_.writer->submit(std::move(messages),
+                      [this, home, pending](const store::StoreStatus& status,
+                                            std::vector<store::StoredMessage>&& stored) {
+                        auto batch = std::make_shared<StoredBatch>();
+                        batch->status = status;
+                        batch->messages = std::move(stored);
+                        batch->pending = pending;
+                        env_.post(home, [this, home, batch = std::move(batch)]() mutable {
+                          auto& state = shards_[home];
+                          state.stored.push_back(std::move(batch));
+                          if (!state.storedDrainPosted) drainStored(home);
+                        });
+                      });
 }
 
 void HomeShardOwner::drainStored(std::size_t home) {
@@ -433,7 +433,8 @@ void HomeShardOwner::drainStored(std::size_t home) {
   while (!state.stored.empty()) {
     StoredBatch& b = *state.stored.front();
     if (b.messages.empty()) {
-      if (!b.changes.empty()) onChanged(home, b.status, b.changes.front(), b.changeShard, b.changeDone);
+      if (!b.changes.empty())
+        onChanged(home, b.status, b.changes.front(), b.changeShard, b.changeDone);
       state.stored.pop_front();
       continue;
     }
@@ -516,10 +517,10 @@ void HomeShardOwner::onStored(std::size_t home, const store::StoreStatus& status
 void HomeShardOwner::change(std::size_t shard, const std::string& room, MessageEdit edit,
                             EditDone done) {
   const std::size_t home = env_.homeShard(room);
-  onHome(shard, home, [this, home, shard, room, edit = std::move(edit),
-                       done = std::move(done)]() mutable {
-    submitChange(home, shard, room, std::move(edit), std::move(done));
-  });
+  onHome(shard, home,
+         [this, home, shard, room, edit = std::move(edit), done = std::move(done)]() mutable {
+           submitChange(home, shard, room, std::move(edit), std::move(done));
+         });
 }
 
 void HomeShardOwner::submitChange(std::size_t home, std::size_t shard, const std::string& room,
@@ -545,9 +546,9 @@ void HomeShardOwner::submitChange(std::size_t home, std::size_t shard, const std
   std::vector<store::MessageChange> changes;
   changes.push_back(std::move(c));
   env_.writer->submitChanges(
-      std::move(changes), [this, home, shard, done = std::move(done)](
-                              const store::StoreStatus& status,
-                              std::vector<store::MessageChange>&& applied) mutable {
+      std::move(changes),
+      [this, home, shard, done = std::move(done)](
+          const store::StoreStatus& status, std::vector<store::MessageChange>&& applied) mutable {
         // Queued with the room's commits, so it is announced in its place among them.
         auto batch = std::make_shared<StoredBatch>();
         batch->status = status;

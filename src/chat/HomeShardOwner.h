@@ -46,8 +46,7 @@ class HomeShardOwner final : public RoomOwner {
   void leave(std::size_t shard, const std::string& room, const std::string& username,
              bool lastHere) override;
   void publish(std::size_t shard, const std::string& room, Publish message) override;
-  void change(std::size_t shard, const std::string& room, MessageEdit edit,
-              EditDone done) override;
+  void change(std::size_t shard, const std::string& room, MessageEdit edit, EditDone done) override;
   void typing(std::size_t shard, const std::string& room, const std::string& username,
               bool state) override;
   void presence(std::size_t shard, const std::string& room,
@@ -127,8 +126,8 @@ class HomeShardOwner final : public RoomOwner {
   void answerPublish(std::size_t shard, PublishDone done, PublishResult result);
   void answerAwaiting(HomeRoom* r, const std::string& key, PublishResult result);
   // On the home shard: an edit or delete goes to the store behind the room's messages.
-  void submitChange(std::size_t home, std::size_t shard, const std::string& room,
-                    MessageEdit edit, EditDone done);
+  void submitChange(std::size_t home, std::size_t shard, const std::string& room, MessageEdit edit,
+                    EditDone done);
   void onChanged(std::size_t home, const store::StoreStatus& status,
                  const store::MessageChange& change, std::size_t shard, EditDone& done);
   void answer(std::size_t shard, JoinDone done, JoinAnswer answer);

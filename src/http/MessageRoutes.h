@@ -43,8 +43,7 @@ class MessageRoutes {
   void change(std::size_t shard, const HttpRequest& req, const std::string& room,
               std::string_view idText, Reply reply);
   void publish(std::size_t shard, const HttpRequest& req, const std::string& room, Reply reply);
-  void disconnect(std::size_t shard, const HttpRequest& req, const std::string& user,
-                  Reply reply);
+  void disconnect(std::size_t shard, const HttpRequest& req, const std::string& user, Reply reply);
   // The API key's check: null when the request carries the server's key, else the refusal
   // (404 when no key is configured, 401 auth_required / invalid_api_key).
   std::optional<HttpReply> refuseWithoutKey(const HttpRequest& req);

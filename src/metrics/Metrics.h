@@ -79,8 +79,8 @@ class Metrics {
 
  private:
   static constexpr auto relaxed = std::memory_order_relaxed;
-  static constexpr std::uint16_t kCodes[] = {1000, 1001, 1002, 1003, 1006, 1007,
-                                             1008, 1009, 1011, 4001, 4002, 4008, 4009};
+  static constexpr std::uint16_t kCodes[] = {1000, 1001, 1002, 1003, 1006, 1007, 1008,
+                                             1009, 1011, 4001, 4002, 4008, 4009};
   static constexpr unsigned kCodeCount = sizeof(kCodes) / sizeof(kCodes[0]);
 
   std::atomic<std::uint64_t> rejected_[static_cast<unsigned>(Rejection::Count)]{};

@@ -52,10 +52,10 @@ struct MessageChange {
   Kind kind = Kind::Delete;
   std::string room;
   std::uint64_t id = 0;
-  std::string actor;          // who asks
-  bool actorSignedIn = false;  // the actor's name is proven (a token)
-  bool moderator = false;      // may delete any message of the room (chat::ModerationPolicy)
-  std::string content;         // Edit: the new text
+  std::string actor;            // who asks
+  bool actorSignedIn = false;   // the actor's name is proven (a token)
+  bool moderator = false;       // may delete any message of the room (chat::ModerationPolicy)
+  std::string content;          // Edit: the new text
   std::int64_t unixMillis = 0;  // when it was asked: an edit's edited_at
   Outcome outcome = Outcome::NotFound;  // set by applyChanges
 };

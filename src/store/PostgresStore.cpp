@@ -262,10 +262,11 @@ StoreStatus PostgresStore::append(std::span<const StoredMessage> batch) {
     appendNumber(millis, m.unixMillis);
   }
   std::string signedIn = "{";
-  for (const auto& m : batch) signedIn += signedIn.size() > 1 ? (m.signedIn ? ",t" : ",f") : (m.signedIn ? "t" : "f");
+  for (const auto& m : batch)
+    signedIn += signedIn.size() > 1 ? (m.signedIn ? ",t" : ",f") : (m.signedIn ? "t" : "f");
   for (auto* a : {&rooms, &ids, &users, &contents, &clientIds, &millis, &signedIn}) *a += '}';
-  const char* const params[] = {rooms.c_str(),     ids.c_str(),    users.c_str(),
-                                contents.c_str(),  clientIds.c_str(), millis.c_str(),
+  const char* const params[] = {rooms.c_str(),    ids.c_str(),       users.c_str(),
+                                contents.c_str(), clientIds.c_str(), millis.c_str(),
                                 signedIn.c_str()};
   return call("append", [&](std::string& error) {
     Result r;
@@ -345,35 +346,35 @@ bool PostgresStore::applyInTransaction(std::span<MessageChange> changes, std::st
       return false;
     }
   }
-    for (auto& c : changes) {
-      const std::string id = std::to_string(c.id);
-      const char* const key[] = {c.room.c_str(), id.c_str()};
-      Result row;
-      if (!exec(kFindMessage, key, row, error)) return false;
-      StoredMessage found;
-      const bool exists = PQntuples(row.get()) == 1;
-      if (exists) {
-        found.username = toText(row.get(), 0, 0);
-        found.signedIn = PQgetvalue(row.get(), 0, 1)[0] == 't';
-        found.deleted = PQgetvalue(row.get(), 0, 2)[0] == 't';
-      }
-      c.outcome = decideChange(c, exists ? &found : nullptr);
-      if (c.outcome != MessageChange::Outcome::Applied) continue;
-      Result done;
-      if (c.kind == MessageChange::Kind::Edit) {
-        const std::string ms = std::to_string(c.unixMillis);
-        const char* const params[] = {c.room.c_str(), id.c_str(), c.content.c_str(), ms.c_str()};
-        if (!exec(kEditMessage, params, done, error)) return false;
-      } else if (!exec(kDeleteMessage, key, done, error)) {
-        return false;
-      }
+  for (auto& c : changes) {
+    const std::string id = std::to_string(c.id);
+    const char* const key[] = {c.room.c_str(), id.c_str()};
+    Result row;
+    if (!exec(kFindMessage, key, row, error)) return false;
+    StoredMessage found;
+    const bool exists = PQntuples(row.get()) == 1;
+    if (exists) {
+      found.username = toText(row.get(), 0, 0);
+      found.signedIn = PQgetvalue(row.get(), 0, 1)[0] == 't';
+      found.deleted = PQgetvalue(row.get(), 0, 2)[0] == 't';
     }
-    Result commit(PQexec(conn_.get(), "COMMIT"));
-    if (!succeeded(commit.get())) {
-      error = postgresError(commit.get(), conn_.get());
+    c.outcome = decideChange(c, exists ? &found : nullptr);
+    if (c.outcome != MessageChange::Outcome::Applied) continue;
+    Result done;
+    if (c.kind == MessageChange::Kind::Edit) {
+      const std::string ms = std::to_string(c.unixMillis);
+      const char* const params[] = {c.room.c_str(), id.c_str(), c.content.c_str(), ms.c_str()};
+      if (!exec(kEditMessage, params, done, error)) return false;
+    } else if (!exec(kDeleteMessage, key, done, error)) {
       return false;
     }
-    return true;
+  }
+  Result commit(PQexec(conn_.get(), "COMMIT"));
+  if (!succeeded(commit.get())) {
+    error = postgresError(commit.get(), conn_.get());
+    return false;
+  }
+  return true;
 }
 
 StoreStatus PostgresStore::after(std::string_view room, std::uint64_t afterId, std::size_t limit,

@@ -112,9 +112,10 @@ class SqliteInbox {
 
   // The log's record format, exposed for tests: [u32 payload size][u32 CRC-32 of the payload]
   // [payload: u64 id, i64 unix ms, u32 sizes of room, username, content, client id, then their
-  // bytes; the room's size has the signedIn flag in its top bit], native byte order (the log never leaves the machine). decodeLog stops at the first
-  // record that is cut short or fails its checksum (a write that a crash interrupted). A record
-  // with id 0 is a probe's (no message has id 0): recovery skips it.
+  // bytes; the room's size has the signedIn flag in its top bit], native byte order (the log never
+  // leaves the machine). decodeLog stops at the first record that is cut short or fails its
+  // checksum (a write that a crash interrupted). A record with id 0 is a probe's (no message has id
+  // 0): recovery skips it.
   static void encodeRecord(const StoredMessage& m, std::string& out);
   static std::vector<StoredMessage> decodeLog(std::string_view bytes);
 

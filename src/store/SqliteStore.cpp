@@ -481,8 +481,10 @@ bool SqliteStore::applyOne(MessageChange& c, std::string& error) {
 StoreStatus SqliteStore::applyChanges(std::span<MessageChange> changes) {
   if (changes.empty()) return {};
   for (const auto& c : changes)
-    if (c.content.find('\0') != std::string::npos || c.id > static_cast<std::uint64_t>(kMaxStoredInteger))
-      return StoreStatus::failure("sqlite change: text contains a NUL byte or the id is out of range");
+    if (c.content.find('\0') != std::string::npos ||
+        c.id > static_cast<std::uint64_t>(kMaxStoredInteger))
+      return StoreStatus::failure(
+          "sqlite change: text contains a NUL byte or the id is out of range");
   if (auto why = lost(); !why.empty()) return StoreStatus::failure("sqlite change: " + why);
   std::string error;
   if (!run(kBegin, error)) return StoreStatus::failure("sqlite change: " + error);

@@ -711,15 +711,17 @@ TEST(Conversation, EditsAndDeletesReachEveryMemberAndHistoryKeepsTombstones) {
 
     unixNow += 5'000;
     auto edited = said(alice, R"({"type":"edit","id":1,"content":"one, fixed"})");
-    EXPECT_EQ(boost::json::serialize(edited),
-              R"({"type":"edited","id":1,"content":"one, fixed","edited_at":"2025-09-17T15:23:50.000Z","room":"room"})");
+    EXPECT_EQ(
+        boost::json::serialize(edited),
+        R"({"type":"edited","id":1,"content":"one, fixed","edited_at":"2025-09-17T15:23:50.000Z","room":"room"})");
     ASSERT_TRUE(waitFor([&] { return bob->last().at("type") == "edited"; }));
     EXPECT_EQ(carol->last().at("type"), "edited");
 
     // Refusals go to the asker alone, with the id.
     auto refused = said(bob, R"({"type":"delete","id":1})");
-    EXPECT_EQ(boost::json::serialize(refused),
-              R"({"type":"error","code":"not_allowed","message":"only its author, signed in, may edit a message; only its author or a moderator may delete it","id":1,"room":"room"})");
+    EXPECT_EQ(
+        boost::json::serialize(refused),
+        R"({"type":"error","code":"not_allowed","message":"only its author, signed in, may edit a message; only its author or a moderator may delete it","id":1,"room":"room"})");
     EXPECT_EQ(said(carol, R"({"type":"delete","id":3})").at("code"), "not_allowed");
     EXPECT_EQ(said(carol, R"({"type":"delete","id":3})").at("message"),
               "sign in to edit or delete messages");

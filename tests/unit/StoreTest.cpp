@@ -970,17 +970,17 @@ TEST_P(StoreTest, EditsAndDeletesFollowTheAuthorRuleAndLeaveTombstones) {
        msg("r", 5, "Alice")});
   put({signedIn(msg("other", 1, "Alice"))});
   std::vector<MessageChange> changes = {
-      change(K::Edit, "r", 1, "Alice", true, false, "fixed"),   // her own: applied
+      change(K::Edit, "r", 1, "Alice", true, false, "fixed"),     // her own: applied
       change(K::Edit, "r", 4, "Alice", true, false, "mine now"),  // Bob's: not allowed
-      change(K::Edit, "r", 2, "Alice", false, false, "x"),       // not signed in: not allowed
-      change(K::Edit, "r", 5, "Alice", true, false, "x"),  // sent without a token: nobody's
-      change(K::Delete, "r", 4, "Mod", true, true),         // a moderator deletes any
-      change(K::Edit, "r", 3, "Mod", true, true, "x"),      // but edits none
-      change(K::Delete, "r", 3, "Alice", true),             // her own
-      change(K::Edit, "r", 3, "Alice", true, false, "back"),  // a tombstone stays one
-      change(K::Delete, "r", 3, "Alice", true),               // gone already
-      change(K::Delete, "r", 99, "Alice", true),              // never was
-      change(K::Delete, "nowhere", 1, "Alice", true, true),   // no such room
+      change(K::Edit, "r", 2, "Alice", false, false, "x"),        // not signed in: not allowed
+      change(K::Edit, "r", 5, "Alice", true, false, "x"),         // sent without a token: nobody's
+      change(K::Delete, "r", 4, "Mod", true, true),               // a moderator deletes any
+      change(K::Edit, "r", 3, "Mod", true, true, "x"),            // but edits none
+      change(K::Delete, "r", 3, "Alice", true),                   // her own
+      change(K::Edit, "r", 3, "Alice", true, false, "back"),      // a tombstone stays one
+      change(K::Delete, "r", 3, "Alice", true),                   // gone already
+      change(K::Delete, "r", 99, "Alice", true),                  // never was
+      change(K::Delete, "nowhere", 1, "Alice", true, true),       // no such room
       change(K::Edit, "r", 1, "Alice", true, false, "fixed again", 1'800'000'000'500),
   };
   const StoreStatus st = store().applyChanges(changes);
@@ -1036,8 +1036,9 @@ TEST_P(StoreTest, AChangeSeesMessagesAppendedJustBefore) {
   std::vector<MessageChange> none;
   EXPECT_TRUE(store().applyChanges(none).ok);
   // Text a store cannot hold is refused whole, and nothing of it is applied.
-  changes = {change(MessageChange::Kind::Edit, "r", 1, "Alice", true, false, "ok"),
-             change(MessageChange::Kind::Edit, "r", 1, "Alice", true, false, std::string("a\0b", 3))};
+  changes = {
+      change(MessageChange::Kind::Edit, "r", 1, "Alice", true, false, "ok"),
+      change(MessageChange::Kind::Edit, "r", 1, "Alice", true, false, std::string("a\0b", 3))};
   EXPECT_FALSE(store().applyChanges(changes).ok);
   EXPECT_EQ(all("r")[0].content, "edited");
 }
