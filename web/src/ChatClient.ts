@@ -508,6 +508,10 @@ export class ChatClient {
       this.signedOut('Your session expired. Please sign in again.');
       return false;
     }
+    if (info.code === 4009) { // the application's backend disconnected this user: not on our own
+      this.stopReason = 'The server disconnected you.';
+      return false;
+    }
     if (!info.wasOpen) void this.explainRefusal(info.url);
     return true;
   }
