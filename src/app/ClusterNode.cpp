@@ -74,8 +74,9 @@ ClusterNode::~ClusterNode() {
 }
 
 chat::HubEnvironment::OwnerFactory ClusterNode::ownerFactory() {
-  return [this](const chat::HubEnvironment& env, chat::RoomRegistry& registry) {
-    auto owner = std::make_unique<chat::ClusterOwner>(env, registry, *link_, *leases_,
+  return [this](const chat::HubEnvironment& env, chat::RoomRegistry& registry,
+                const chat::ModerationPolicy& moderation) {
+    auto owner = std::make_unique<chat::ClusterOwner>(env, registry, *link_, *leases_, moderation,
                                                       chat::ClusterOptions{});
     // Events reach it from start() on: before, the shards it posts to do not run yet.
     made_ = owner.get();

@@ -3,6 +3,7 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <atomic>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -183,23 +184,50 @@ int runServer(const Config& config) {
   // (Also makes ICU's tables now, at start-up, and fails here if it cannot.)
   log("names: one account per look (%s)", store::accountKeyRule().c_str());
 
-  http::Router router(http::RouterContext{hub,
-                                          metrics,
-                                          writer.get(),
-                                          tokens,
-                                          *accounts,
-                                          loginThrottle,
-                                          net::unixMillis(),
-                                          config.authRequired,
-                                          [&shards](std::size_t shard, std::function<void()> task) {
-                                            boost::asio::post(shards[shard]->io(), std::move(task));
-                                          },
-                                          &net::unixMillis,
-                                          &net::steadyMillis,
-                                          [&gate] { return gate.open(); },
-                                          {},
-                                          {},
-                                          {}});
+  http::RouterContext routes{hub,
+                             metrics,
+                             writer.get(),
+                             tokens,
+                             *accounts,
+                             loginThrottle,
+                             net::unixMillis(),
+                             config.authRequired,
+                             [&shards](std::size_t shard, std::function<void()> task) {
+                               boost::asio::post(shards[shard]->io(), std::move(task));
+                             },
+                             &net::unixMillis,
+                             &net::steadyMillis,
+                             [&gate] { return gate.open(); },
+                             {},
+                             {},
+                             {},
+                             config.apiKey,
+                             {config.maxContentChars},
+                             {}};
+  // DELETE /api/users/{user}/connections: every shard closes the user's connections (4009),
+  // and the count goes back to the asking shard once all have answered.
+  routes.disconnectUser = [&shards](std::size_t from, std::string username,
+                                    std::function<void(std::size_t)> done) {
+    struct Tally {
+      std::atomic<std::size_t> closed{0};
+      std::atomic<std::size_t> waiting{0};
+      std::string username;
+      std::function<void(std::size_t)> done;
+    };
+    auto tally = std::make_shared<Tally>();
+    tally->waiting = shards.size();
+    tally->username = std::move(username);
+    tally->done = std::move(done);
+    for (auto& shard : shards)
+      boost::asio::post(shard->io(), [&shards, &shard = *shard, tally, from] {
+        tally->closed += shard.closeUser(tally->username, net::close_code::kDisconnectedByServer,
+                                         "disconnected by the application");
+        if (--tally->waiting == 0)
+          boost::asio::post(shards[from]->io(), [tally] { tally->done(tally->closed.load()); });
+      });
+  };
+  if (!config.apiKey.empty()) log("api: the server API is on (PARLEY_API_KEY)");
+  http::Router router(std::move(routes));
   if (clusterNode)
     router.setCluster([&node = *clusterNode] { return node.health(); },
                       [&node = *clusterNode](std::string_view room) { return node.ownerOf(room); },

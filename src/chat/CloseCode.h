@@ -23,5 +23,7 @@ inline constexpr std::uint16_t kInternalError = 1011;
 inline constexpr std::uint16_t kAuthExpired = 4001;
 inline constexpr std::uint16_t kKeepAliveTimeout = 4002;
 inline constexpr std::uint16_t kSlowConsumer = 4008;
+// The application's backend disconnected the user (DELETE /api/users/{user}/connections).
+inline constexpr std::uint16_t kDisconnectedByServer = 4009;
 
 }  // namespace parley::chat::close_code

@@ -11,6 +11,26 @@
 
 namespace parley::chat {
 
+EditRefusal editRefusal(EditOutcome outcome) {
+  using R = metrics::Rejection;
+  switch (outcome) {
+    case EditOutcome::NotFound:
+      return {R::NotFound, "not_found", "no such message in this room (or it was deleted)"};
+    case EditOutcome::NotAllowed:
+      return {R::NotAllowed, "not_allowed",
+              "only its author, signed in, may edit a message; only its author or a moderator "
+              "may delete it"};
+    case EditOutcome::NoStore:
+      return {R::NoStore, "no_store",
+              "this server keeps no messages (--db none): there is nothing to edit or delete"};
+    case EditOutcome::StoreUnavailable:
+    case EditOutcome::Applied:
+      break;
+  }
+  return {std::nullopt, "store_unavailable",
+          "the store could not take the change: nothing was changed; try again"};
+}
+
 std::int64_t expiresAtMillis(std::int64_t expSeconds) {
   return expSeconds < std::numeric_limits<std::int64_t>::max() / 1000 ? expSeconds * 1000 : 0;
 }
@@ -111,9 +131,16 @@ void Conversation::onRoomFrame(ConversationContext& context, RoomSubscription& s
       }
       subscription.setTypingState(false);  // the message ends typing: a new `true` is a change
       context.hub.publish(context.shard, room,
-                          Hub::Publish{username_, std::move(req.content), std::move(req.clientId),
-                                       handle(subscription)});
+                          Hub::Publish{username_,
+                                       std::move(req.content),
+                                       std::move(req.clientId),
+                                       handle(subscription),
+                                       signedIn(),
+                                       {}});
       return;
+    case ClientRequest::Kind::Edit:
+    case ClientRequest::Kind::Delete:
+      return changeMessage(context, subscription, req);
     case ClientRequest::Kind::History:
       return requestHistory(context, room, req.before, req.limit);
     case ClientRequest::Kind::Typing:
@@ -123,12 +150,56 @@ void Conversation::onRoomFrame(ConversationContext& context, RoomSubscription& s
                       room);
       return typing(context, subscription, req.typing);
     case ClientRequest::Kind::Error:
+      if (req.asked == ClientRequest::Kind::Edit || req.asked == ClientRequest::Kind::Delete) {
+        context.metrics.reject(metrics::rejectionForCode(req.code));
+        return reply(
+            context.encode(buildEditErrorJson(req.code, req.message, req.messageId, room), 0),
+            room);
+      }
       return refuse(context, req.code, req.message, room);
     case ClientRequest::Kind::Auth:
     case ClientRequest::Kind::Subscribe:
     case ClientRequest::Kind::Unsubscribe:
       return;  // handled by onText
   }
+}
+
+void Conversation::changeMessage(ConversationContext& context, RoomSubscription& subscription,
+                                 ClientRequest& req) {
+  const std::string& room = subscription.room();
+  const std::uint64_t id = req.messageId;
+  auto refuseChange = [&](metrics::Rejection why, std::string_view code, std::string_view text) {
+    context.metrics.reject(why);
+    reply(context.encode(buildEditErrorJson(code, text, id, room), 0), room);
+  };
+  // With --auth open a name without a token proves nothing: anyone could call themselves Alice
+  // and rewrite her words. Only a signed-in connection is anyone's author.
+  if (!signedIn())
+    return refuseChange(metrics::Rejection::NotAllowed, "not_allowed",
+                        "sign in to edit or delete messages");
+  // Edits and deletes are writes like messages: the same buckets bound them.
+  if (takeMessageToken(context) != RateRefusal::None)
+    return refuseChange(metrics::Rejection::RateLimited, "rate_limited",
+                        "too many messages; this change was not made");
+  MessageEdit edit;
+  edit.kind =
+      req.kind == ClientRequest::Kind::Edit ? MessageEdit::Kind::Edit : MessageEdit::Kind::Delete;
+  edit.id = id;
+  edit.content = std::move(req.content);
+  edit.actor = Actor{username_, true, false};
+  // The answer comes back on this shard: only a refusal is said to this client alone (an
+  // applied change reaches every member, this one included, as an edited/deleted frame).
+  std::weak_ptr<Member> member = handle(subscription);
+  context.hub.change(
+      context.shard, room, std::move(edit),
+      [member, id, room, encode = context.encode, &metrics = context.metrics](EditOutcome outcome) {
+        if (outcome == EditOutcome::Applied) return;
+        auto m = member.lock();
+        if (!m) return;
+        auto [why, code, text] = editRefusal(outcome);
+        if (why) metrics.reject(*why);
+        m->deliver(encode(buildEditErrorJson(code, text, id, room), 0));
+      });
 }
 
 void Conversation::subscribe(ConversationContext& context, const std::string& room,

@@ -13,9 +13,11 @@ Hub::Hub(HubEnvironment env)
     : env_(std::move(env)),
       batcher_(std::make_unique<MembershipBatcher>(env_)),
       registry_(std::make_unique<RoomRegistry>(env_, *batcher_)),
-      // The single server's owner, or the cluster's (HubEnvironment::makeOwner).
-      owner_(env_.makeOwner ? env_.makeOwner(env_, *registry_)
-                            : std::make_unique<HomeShardOwner>(env_, *registry_)),
+      // The single server's owner, or the cluster's (HubEnvironment::makeOwner); both ask the
+      // moderation policy who may delete others' messages.
+      moderation_(std::make_unique<ServerKeyModeration>()),
+      owner_(env_.makeOwner ? env_.makeOwner(env_, *registry_, *moderation_)
+                            : std::make_unique<HomeShardOwner>(env_, *registry_, *moderation_)),
       catchUp_(std::make_unique<CatchUp>(env_)),
       queries_(std::make_unique<RoomQueries>(env_, *registry_)) {}
 
@@ -45,6 +47,10 @@ void Hub::typing(std::size_t shard, const std::string& room, const std::string& 
 
 void Hub::publish(std::size_t shard, const std::string& room, Publish message) {
   owner_->publish(shard, room, std::move(message));
+}
+
+void Hub::change(std::size_t shard, const std::string& room, MessageEdit edit, EditDone done) {
+  owner_->change(shard, room, std::move(edit), std::move(done));
 }
 
 void Hub::presence(std::size_t shard, const std::string& room,

@@ -49,6 +49,9 @@ class Hub {
   // A typing indicator from `username` (already rate-limited by the caller).
   void typing(std::size_t shard, const std::string& room, const std::string& username, bool state);
   void publish(std::size_t shard, const std::string& room, Publish message);
+  // An edit or delete of message `edit.id` of `room` (RoomOwner promise 8); `done` runs on
+  // `shard`, posted.
+  void change(std::size_t shard, const std::string& room, MessageEdit edit, EditDone done);
   // The users in `room`; `done` runs on `shard`, posted.
   void presence(std::size_t shard, const std::string& room,
                 std::function<void(std::vector<std::string>)> done);
@@ -79,6 +82,8 @@ class Hub {
   HubEnvironment env_;  // the parts keep a reference to it
   std::unique_ptr<MembershipBatcher> batcher_;
   std::unique_ptr<RoomRegistry> registry_;
+  // Who may delete any message of a room: the server's API key (room roles plug in here).
+  std::unique_ptr<ModerationPolicy> moderation_;
   std::unique_ptr<RoomOwner> owner_;
   std::unique_ptr<CatchUp> catchUp_;
   std::unique_ptr<RoomQueries> queries_;

@@ -20,6 +20,7 @@ class StoreReader;
 
 namespace parley::chat {
 
+class ModerationPolicy;
 class RoomOwner;
 class RoomRegistry;
 
@@ -55,8 +56,8 @@ struct HubEnvironment {
   HubOptions options;
   // Who owns the rooms' order: null for this server's home shards (HomeShardOwner); a cluster
   // instance gives the factory of its ClusterOwner (app/Server.cpp).
-  using OwnerFactory =
-      std::function<std::unique_ptr<RoomOwner>(const HubEnvironment&, RoomRegistry&)>;
+  using OwnerFactory = std::function<std::unique_ptr<RoomOwner>(
+      const HubEnvironment&, RoomRegistry&, const ModerationPolicy&)>;
   OwnerFactory makeOwner;
 
   // The shard that keeps a room's state on this server (its order, with the home-shard owner).

@@ -67,7 +67,8 @@ void Router::handle(std::size_t shard, const HttpRequest& req, Reply reply) {
   reply(routeRequest(req.method, path, status(), ctx_.metrics));
 }
 
-// REST: /api/rooms[/{room}/messages|presence], /api/register, /api/login, /api/refresh.
+// REST: /api/rooms[/{room}/messages|presence], /api/register, /api/login, /api/refresh; the
+// message changes and the server API (MessageRoutes).
 void Router::handleApi(std::size_t shard, const HttpRequest& req, Reply reply) {
   auto url = boost::urls::parse_origin_form(req.target);
   if (!url)
@@ -82,6 +83,8 @@ void Router::handleApi(std::size_t shard, const HttpRequest& req, Reply reply) {
     if (req.method != "POST") return reply(refuseMethod("POST"));
     return handleAuth(shard, req, parts[1] == "register", std::move(reply));
   }
+  // Edits, deletes and the server API: each with its own authorization (a token, the API key).
+  if (messages_.handle(shard, req, parts, reply)) return;
   if (req.method != "GET") return reply(refuseMethod("GET"));
   // Where a WebSocket needs a token, so does reading the rooms, their history and members.
   std::unique_ptr<const auth::RoomGrants> rooms;  // the token's parley_rooms; null: every room

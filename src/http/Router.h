@@ -12,6 +12,8 @@
 #include <string>
 #include <string_view>
 
+#include "chat/Protocol.h"
+#include "http/MessageRoutes.h"
 #include "http/Routes.h"
 
 namespace parley::auth {
@@ -61,13 +63,23 @@ struct RouterContext {
   std::function<ClusterHealth()> clusterHealth;
   std::function<std::string(std::string_view room)> clusterOwnerOf;
   std::function<std::string()> clusterMetrics;
+  // The server API (http/MessageRoutes): PARLEY_API_KEY ("" : the API answers 404), the limits
+  // a published or edited text is held to, and how a user's connections are closed on every
+  // shard (4009): `done` runs on `shard` with the number closed.
+  std::string apiKey;
+  chat::ProtocolLimits limits;
+  std::function<void(std::size_t shard, std::string username,
+                     std::function<void(std::size_t closed)> done)>
+      disconnectUser;
 };
 
 class Router {
  public:
   using Reply = std::function<void(HttpReply)>;
 
-  explicit Router(RouterContext ctx) : ctx_(std::move(ctx)) {}
+  explicit Router(RouterContext ctx) : ctx_(std::move(ctx)), messages_(ctx_) {}
+  Router(const Router&) = delete;
+  Router& operator=(const Router&) = delete;
 
   // At start-up, with --cluster: see RouterContext.
   void setCluster(std::function<ClusterHealth()> health,
@@ -91,6 +103,7 @@ class Router {
   ServerStatus status() const;
 
   RouterContext ctx_;
+  MessageRoutes messages_;  // edits, deletes and the server API; refers to ctx_
 };
 
 // The token in `Authorization: Bearer TOKEN`, or "" when the header holds none.

@@ -114,6 +114,11 @@ StoreStatus InboxStore::rooms(std::size_t limit, std::vector<RoomSummary>& out) 
   return {};
 }
 
+StoreStatus InboxStore::applyChanges(std::span<MessageChange> changes) {
+  if (changes.empty()) return {};
+  return inbox_->applyChanges(changes);
+}
+
 StoreStatus InboxStore::createAccount(const Account& account, bool& created) {
   return db_->createAccount(account, created);
 }

@@ -45,6 +45,8 @@ class InboxStore final : public StoreConnection {
                              std::string_view clientId, std::int64_t notBeforeMillis,
                              std::optional<StoredMessage>& out) override;
   StoreStatus rooms(std::size_t limit, std::vector<RoomSummary>& out) override;
+  // Through the inbox: what waits is ingested first (SqliteInbox::applyChanges).
+  StoreStatus applyChanges(std::span<MessageChange> changes) override;
 
   StoreStatus createAccount(const Account& account, bool& created) override;
   StoreStatus findAccounts(std::string_view key, std::vector<Account>& out) override;

@@ -79,6 +79,14 @@ CREATE TABLE account_key_rule (
   rule TEXT NOT NULL
 );
 )sql"},
+    // Edits and deletes (docs/decisions/0044-moderation.md): whether the sender's name was
+    // proven, and a change applied to the row itself (a delete leaves a tombstone: ids keep no
+    // gaps). ADD COLUMN with a constant default rewrites no row (PostgreSQL 11 and later).
+    {4, R"sql(
+ALTER TABLE messages ADD COLUMN signed_in BOOLEAN NOT NULL DEFAULT FALSE,
+  ADD COLUMN deleted BOOLEAN NOT NULL DEFAULT FALSE,
+  ADD COLUMN edited_ms BIGINT NOT NULL DEFAULT 0;
+)sql"},
 };
 static_assert(std::size(kMigrations) > 0 &&
               kMigrations[std::size(kMigrations) - 1].version == kPostgresSchemaVersion);

@@ -27,13 +27,14 @@ struct StmtDef {
 // The batch travels as six text arrays, so one prepared statement serves every batch size and
 // an append is one round trip. One statement is one transaction: all rows or none.
 #define PARLEY_BATCH                                                                    \
-  "unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[]) " \
-  "AS b (room, id, username, content, client_id, created_ms)"
+  "unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[], " \
+  "$7::boolean[]) AS b (room, id, username, content, client_id, created_ms, signed_in)"
 
 constexpr StmtDef kStmts[] = {
     {"parley_append",
-     "WITH ins AS (INSERT INTO messages (room, id, username, content, client_id, created_ms) "
-     "SELECT room, id, username, content, client_id, created_ms FROM " PARLEY_BATCH
+     "WITH ins AS (INSERT INTO messages "
+     "(room, id, username, content, client_id, created_ms, signed_in) "
+     "SELECT room, id, username, content, client_id, created_ms, signed_in FROM " PARLEY_BATCH
      " RETURNING room, id, created_ms) "
      "INSERT INTO rooms (room, last_id, last_ms) "
      "SELECT room, max(id), max(created_ms) FROM ins GROUP BY room "
@@ -43,16 +44,19 @@ constexpr StmtDef kStmts[] = {
      "SELECT count(*) FROM " PARLEY_BATCH
      " JOIN messages m ON m.room = b.room AND m.id = b.id AND m.username = b.username "
      "AND m.content = b.content AND m.client_id IS NOT DISTINCT FROM b.client_id "
-     "AND m.created_ms = b.created_ms"},
+     "AND m.created_ms = b.created_ms AND m.signed_in = b.signed_in"},
     {"parley_last_id", "SELECT max(id) FROM messages WHERE room = $1"},
     {"parley_after",
-     "SELECT id, username, content, client_id, created_ms FROM messages "
+     "SELECT id, username, content, client_id, created_ms, signed_in, deleted, edited_ms "
+     "FROM messages "
      "WHERE room = $1 AND id > $2 ORDER BY id LIMIT $3"},
     {"parley_before",
-     "SELECT id, username, content, client_id, created_ms FROM messages "
+     "SELECT id, username, content, client_id, created_ms, signed_in, deleted, edited_ms "
+     "FROM messages "
      "WHERE room = $1 AND id < $2 ORDER BY id DESC LIMIT $3"},
     {"parley_find_client_id",
-     "SELECT id, username, content, client_id, created_ms FROM messages "
+     "SELECT id, username, content, client_id, created_ms, signed_in, deleted, edited_ms "
+     "FROM messages "
      "WHERE room = $1 AND username = $2 AND client_id = $3 AND created_ms >= $4 "
      "ORDER BY id DESC LIMIT 1"},
     {"parley_rooms",
@@ -86,6 +90,12 @@ constexpr StmtDef kStmts[] = {
     {"parley_account_keys",
      "SELECT name_key FROM accounts WHERE name_key > $1 AND key_rank = 0 ORDER BY name_key "
      "LIMIT $2"},
+    {"parley_find_message",
+     "SELECT username, signed_in, deleted FROM messages WHERE room = $1 AND id = $2 FOR UPDATE"},
+    {"parley_edit_message",
+     "UPDATE messages SET content = $3, edited_ms = $4 WHERE room = $1 AND id = $2"},
+    {"parley_delete_message",
+     "UPDATE messages SET content = '', deleted = TRUE WHERE room = $1 AND id = $2"},
 };
 #undef PARLEY_BATCH
 
@@ -251,9 +261,13 @@ StoreStatus PostgresStore::append(std::span<const StoredMessage> batch) {
       appendElement(clientIds, m.clientId);
     appendNumber(millis, m.unixMillis);
   }
-  for (auto* a : {&rooms, &ids, &users, &contents, &clientIds, &millis}) *a += '}';
+  std::string signedIn = "{";
+  for (const auto& m : batch)
+    signedIn += signedIn.size() > 1 ? (m.signedIn ? ",t" : ",f") : (m.signedIn ? "t" : "f");
+  for (auto* a : {&rooms, &ids, &users, &contents, &clientIds, &millis, &signedIn}) *a += '}';
   const char* const params[] = {rooms.c_str(),    ids.c_str(),       users.c_str(),
-                                contents.c_str(), clientIds.c_str(), millis.c_str()};
+                                contents.c_str(), clientIds.c_str(), millis.c_str(),
+                                signedIn.c_str()};
   return call("append", [&](std::string& error) {
     Result r;
     if (exec(kAppend, params, r, error)) return true;
@@ -298,6 +312,67 @@ bool PostgresStore::readMessages(Stmt which, std::span<const char* const> params
     m.content = toText(res.get(), i, 2);
     m.clientId = toText(res.get(), i, 3);  // NULL reads as ""
     m.unixMillis = toInt64(res.get(), i, 4);
+    m.signedIn = PQgetvalue(res.get(), i, 5)[0] == 't';
+    m.deleted = PQgetvalue(res.get(), i, 6)[0] == 't';
+    m.editedMillis = toInt64(res.get(), i, 7);
+  }
+  return true;
+}
+
+StoreStatus PostgresStore::applyChanges(std::span<MessageChange> changes) {
+  if (changes.empty()) return {};
+  for (const auto& c : changes)
+    if (hasNul(c.room) || hasNul(c.content) || c.id > static_cast<std::uint64_t>(kMaxStoredInteger))
+      return StoreStatus::failure(
+          "postgres change: text contains a NUL byte or the id is out of range");
+  StoreStatus st = call("change", [&](std::string& error) {
+    // One transaction: BEGIN, then per change a locked read of its row and the update the rule
+    // allows, then COMMIT; on a failure, rolled back at once.
+    const bool ok = applyInTransaction(changes, error);
+    if (!ok && PQtransactionStatus(conn_.get()) != PQTRANS_IDLE)
+      Result rollback(PQexec(conn_.get(), "ROLLBACK"));
+    return ok;
+  });
+  if (!st.ok)
+    for (auto& c : changes) c.outcome = MessageChange::Outcome::NotFound;
+  return st;
+}
+
+bool PostgresStore::applyInTransaction(std::span<MessageChange> changes, std::string& error) {
+  {
+    Result begin(PQexec(conn_.get(), "BEGIN"));
+    if (!succeeded(begin.get())) {
+      error = postgresError(begin.get(), conn_.get());
+      return false;
+    }
+  }
+  for (auto& c : changes) {
+    const std::string id = std::to_string(c.id);
+    const char* const key[] = {c.room.c_str(), id.c_str()};
+    Result row;
+    if (!exec(kFindMessage, key, row, error)) return false;
+    StoredMessage found;
+    const bool exists = PQntuples(row.get()) == 1;
+    if (exists) {
+      found.username = toText(row.get(), 0, 0);
+      found.signedIn = PQgetvalue(row.get(), 0, 1)[0] == 't';
+      found.deleted = PQgetvalue(row.get(), 0, 2)[0] == 't';
+    }
+    c.outcome = decideChange(c, exists ? &found : nullptr);
+    if (c.outcome != MessageChange::Outcome::Applied) continue;
+    Result done;
+    if (c.kind == MessageChange::Kind::Edit) {
+      const std::string ms = std::to_string(c.unixMillis);
+      const char* const params[] = {c.room.c_str(), id.c_str(), c.content.c_str(), ms.c_str()};
+      if (!exec(kEditMessage, params, done, error)) return false;
+    } else if (!exec(kDeleteMessage, key, done, error)) {
+      return false;
+    }
+  }
+  Result commit(PQexec(conn_.get(), "COMMIT"));
+  if (!succeeded(commit.get())) {
+    error = postgresError(commit.get(), conn_.get());
+    return false;
   }
   return true;
 }

@@ -44,6 +44,7 @@ class PostgresStore final : public StoreConnection {
                              std::string_view clientId, std::int64_t notBeforeMillis,
                              std::optional<StoredMessage>& out) override;
   StoreStatus rooms(std::size_t limit, std::vector<RoomSummary>& out) override;
+  StoreStatus applyChanges(std::span<MessageChange> changes) override;
   StoreStatus pruneKeepLast(std::size_t keepPerRoom, std::uint64_t& deleted) override;
   StoreStatus pruneOlderThan(std::int64_t cutoffMillis, std::uint64_t& deleted) override;
   StoreStatus createAccount(const Account& account, bool& created) override;
@@ -68,6 +69,9 @@ class PostgresStore final : public StoreConnection {
     kCreateAccount,
     kFindAccounts,
     kAccountKeys,
+    kFindMessage,
+    kEditMessage,
+    kDeleteMessage,
     kStmtCount
   };
   struct Finish {
@@ -86,6 +90,7 @@ class PostgresStore final : public StoreConnection {
   // reconnects once and runs it again before reporting failure.
   template <class Attempt>
   StoreStatus call(const char* what, Attempt&& attempt);
+  bool applyInTransaction(std::span<MessageChange> changes, std::string& error);
   bool readMessages(Stmt which, std::span<const char* const> params, std::string_view room,
                     std::vector<StoredMessage>& out, std::string& error);
 

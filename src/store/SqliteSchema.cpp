@@ -103,6 +103,15 @@ CREATE TABLE account_key_rule (
   rule TEXT NOT NULL
 );
 )sql"},
+    // Edits and deletes (docs/decisions/0044-moderation.md): a message remembers whether its
+    // sender's name was proven (only then may its author change it), and a change is applied to
+    // the row itself: a delete leaves a tombstone (deleted, content emptied), so ids keep no gaps.
+    // ADD COLUMN with a constant default rewrites no row: instant on any database.
+    {5, R"sql(
+ALTER TABLE messages ADD COLUMN signed_in INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN edited_ms INTEGER NOT NULL DEFAULT 0;
+)sql"},
 };
 static_assert(std::size(kMigrations) > 0 &&
               kMigrations[std::size(kMigrations) - 1].version == kSqliteSchemaVersion);

@@ -45,6 +45,7 @@ class SqliteStore final : public StoreConnection {
                              std::string_view clientId, std::int64_t notBeforeMillis,
                              std::optional<StoredMessage>& out) override;
   StoreStatus rooms(std::size_t limit, std::vector<RoomSummary>& out) override;
+  StoreStatus applyChanges(std::span<MessageChange> changes) override;
 
   StoreStatus createAccount(const Account& account, bool& created) override;
   StoreStatus findAccounts(std::string_view key, std::vector<Account>& out) override;
@@ -83,6 +84,9 @@ class SqliteStore final : public StoreConnection {
     kCreateAccount,
     kFindAccounts,
     kAccountKeys,
+    kFindMessage,
+    kEditMessage,
+    kDeleteMessage,
     kStmtCount
   };
   struct CloseDb {
@@ -100,6 +104,8 @@ class SqliteStore final : public StoreConnection {
   bool run(Stmt which, std::string& error);
   bool insertAll(std::span<const StoredMessage> batch, std::string& error);
   bool storedExactly(std::span<const StoredMessage> batch);
+  // One change inside applyChanges' transaction: decided and, when allowed, applied.
+  bool applyOne(MessageChange& c, std::string& error);
   StoreStatus readMessages(Stmt which, std::string_view room, std::vector<StoredMessage>& out);
   StoreStatus failure(const char* what) const;
   // Why a write must not go ahead: the file was deleted or replaced since it was opened ("" when

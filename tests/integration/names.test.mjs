@@ -117,6 +117,7 @@ test('accounts registered before the rule whose names look alike both keep worki
       UPDATE accounts SET name_key = 'carol' WHERE username = 'Carol';
       UPDATE accounts SET name_key = '\u0421arol', username = '\u0421arol' WHERE username = 'Dora';
       ALTER TABLE accounts ADD PRIMARY KEY (name_key);
+      ALTER TABLE messages DROP COLUMN signed_in, DROP COLUMN deleted, DROP COLUMN edited_ms;
       UPDATE schema_version SET version = 2;`, db);
     s = await startServer({ args });
     try {

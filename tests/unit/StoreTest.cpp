@@ -21,6 +21,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -862,6 +863,11 @@ TEST_P(StoreTest, AccountsOfTheOldRuleGetNewKeysAndLookalikesBothKeepTheirs) {
   store_.reset();
   const bool sqlite = GetParam() == Backend::Sqlite;
   rawExec(std::string("DROP TABLE account_key_rule; DROP TABLE accounts;") +
+          // (and the message columns of the later schema 5 / 4: edits and deletes)
+          (sqlite ? "ALTER TABLE messages DROP COLUMN signed_in; ALTER TABLE messages DROP COLUMN "
+                    "deleted; ALTER TABLE messages DROP COLUMN edited_ms;"
+                  : "ALTER TABLE messages DROP COLUMN signed_in, DROP COLUMN deleted, DROP COLUMN "
+                    "edited_ms;") +
           (sqlite ? "CREATE TABLE accounts (name_key TEXT NOT NULL PRIMARY KEY, username TEXT NOT "
                     "NULL, password_hash TEXT NOT NULL, created_ms INTEGER NOT NULL) WITHOUT "
                     "ROWID; UPDATE schema_version SET version = 3;"
@@ -926,6 +932,144 @@ TEST_P(StoreTest, AccountsOfTheOldRuleGetNewKeysAndLookalikesBothKeepTheirs) {
   rawExec("UPDATE accounts SET name_key = 'not a key' WHERE username = 'bob'");
   ASSERT_TRUE(store().findAccounts(accountKey("bob"), found).ok);
   EXPECT_TRUE(found.empty());
+}
+
+MessageChange change(MessageChange::Kind kind, std::string room, std::uint64_t id,
+                     std::string actor, bool signedIn, bool moderator = false,
+                     std::string content = "", std::int64_t ms = 1'800'000'000'000) {
+  MessageChange c;
+  c.kind = kind;
+  c.room = std::move(room);
+  c.id = id;
+  c.actor = std::move(actor);
+  c.actorSignedIn = signedIn;
+  c.moderator = moderator;
+  c.content = std::move(content);
+  c.unixMillis = ms;
+  c.outcome = MessageChange::Outcome::Applied;  // must be set by the store, whatever it was
+  return c;
+}
+
+using Outcomes = std::vector<MessageChange::Outcome>;
+Outcomes outcomes(const std::vector<MessageChange>& changes) {
+  Outcomes out;
+  for (const auto& c : changes) out.push_back(c.outcome);
+  return out;
+}
+
+TEST_P(StoreTest, EditsAndDeletesFollowTheAuthorRuleAndLeaveTombstones) {
+  using K = MessageChange::Kind;
+  using O = MessageChange::Outcome;
+  auto signedIn = [](StoredMessage m) {
+    m.signedIn = true;
+    return m;
+  };
+  // 1-3 Alice signed in, 4 Bob signed in, 5 "Alice" without a token (--auth open), 6 elsewhere.
+  put({signedIn(msg("r", 1, "Alice")), signedIn(msg("r", 2, "Alice")),
+       signedIn(msg("r", 3, "Alice", "", "c-3")), signedIn(msg("r", 4, "Bob")),
+       msg("r", 5, "Alice")});
+  put({signedIn(msg("other", 1, "Alice"))});
+  std::vector<MessageChange> changes = {
+      change(K::Edit, "r", 1, "Alice", true, false, "fixed"),     // her own: applied
+      change(K::Edit, "r", 4, "Alice", true, false, "mine now"),  // Bob's: not allowed
+      change(K::Edit, "r", 2, "Alice", false, false, "x"),        // not signed in: not allowed
+      change(K::Edit, "r", 5, "Alice", true, false, "x"),         // sent without a token: nobody's
+      change(K::Delete, "r", 4, "Mod", true, true),               // a moderator deletes any
+      change(K::Edit, "r", 3, "Mod", true, true, "x"),            // but edits none
+      change(K::Delete, "r", 3, "Alice", true),                   // her own
+      change(K::Edit, "r", 3, "Alice", true, false, "back"),      // a tombstone stays one
+      change(K::Delete, "r", 3, "Alice", true),                   // gone already
+      change(K::Delete, "r", 99, "Alice", true),                  // never was
+      change(K::Delete, "nowhere", 1, "Alice", true, true),       // no such room
+      change(K::Edit, "r", 1, "Alice", true, false, "fixed again", 1'800'000'000'500),
+  };
+  const StoreStatus st = store().applyChanges(changes);
+  ASSERT_TRUE(st.ok) << st.error;
+  EXPECT_EQ(outcomes(changes), (Outcomes{O::Applied, O::NotAllowed, O::NotAllowed, O::NotAllowed,
+                                         O::Applied, O::NotAllowed, O::Applied, O::NotFound,
+                                         O::NotFound, O::NotFound, O::NotFound, O::Applied}));
+  auto check = [&] {
+    const auto all = this->all("r");
+    ASSERT_EQ(ids(all), iota(1, 5));  // no gaps: the deleted rows stay
+    EXPECT_EQ(all[0].content, "fixed again");
+    EXPECT_EQ(all[0].editedMillis, 1'800'000'000'500);
+    EXPECT_FALSE(all[0].deleted);
+    EXPECT_TRUE(all[0].signedIn);
+    EXPECT_EQ(all[1].content, "message 2");
+    EXPECT_EQ(all[1].editedMillis, 0);
+    EXPECT_TRUE(all[2].deleted);
+    EXPECT_EQ(all[2].content, "");
+    EXPECT_EQ(all[2].username, "Alice");  // who and when stay; the words go
+    EXPECT_EQ(all[2].clientId, "c-3");
+    EXPECT_TRUE(all[3].deleted);
+    EXPECT_FALSE(all[4].signedIn);
+    EXPECT_EQ(all[4].content, "message 5");
+    std::vector<StoredMessage> page;
+    ASSERT_TRUE(store().before("r", 0, 2, page).ok);
+    ASSERT_EQ(ids(page), (std::vector<std::uint64_t>{4, 5}));
+    EXPECT_TRUE(page[0].deleted);
+    EXPECT_EQ(this->all("other")[0].content, "message 1");
+  };
+  check();
+  reopen();
+  check();
+  EXPECT_EQ(last("r"), 5u);
+  put({msg("r", 6)});  // ids go on after tombstones
+  EXPECT_EQ(last("r"), 6u);
+}
+
+TEST_P(StoreTest, AChangeSeesMessagesAppendedJustBefore) {
+  // (SQLite: they still wait in the inbox; the change ingests them first.)
+  StoredMessage m = msg("r", 1, "Alice");
+  m.signedIn = true;
+  put({m});
+  std::vector<MessageChange> changes = {
+      change(MessageChange::Kind::Edit, "r", 1, "Alice", true, false, "edited")};
+  ASSERT_TRUE(store().applyChanges(changes).ok);
+  EXPECT_EQ(changes[0].outcome, MessageChange::Outcome::Applied);
+  EXPECT_EQ(all("r")[0].content, "edited");
+  put({msg("r", 2, "Alice")});
+  changes = {change(MessageChange::Kind::Delete, "r", 2, "Admin", false, true)};
+  ASSERT_TRUE(store().applyChanges(changes).ok);
+  EXPECT_EQ(changes[0].outcome, MessageChange::Outcome::Applied);
+  EXPECT_TRUE(all("r")[1].deleted);
+  std::vector<MessageChange> none;
+  EXPECT_TRUE(store().applyChanges(none).ok);
+  // Text a store cannot hold is refused whole, and nothing of it is applied.
+  changes = {
+      change(MessageChange::Kind::Edit, "r", 1, "Alice", true, false, "ok"),
+      change(MessageChange::Kind::Edit, "r", 1, "Alice", true, false, std::string("a\0b", 3))};
+  EXPECT_FALSE(store().applyChanges(changes).ok);
+  EXPECT_EQ(all("r")[0].content, "edited");
+}
+
+TEST_P(StoreTest, MessagesStoredBeforeEditsExistedReadAsUnchangedAndNotSignedIn) {
+  store();
+  store_.reset();
+  const bool sqlite = GetParam() == Backend::Sqlite;
+  // The schema before edits (SQLite 4, PostgreSQL 3) with a message in it.
+  rawExec(sqlite ? "ALTER TABLE messages DROP COLUMN signed_in; ALTER TABLE messages DROP COLUMN "
+                   "deleted; ALTER TABLE messages DROP COLUMN edited_ms; UPDATE schema_version SET "
+                   "version = 4; INSERT INTO messages (room, id, username, content, client_id, "
+                   "created_ms) VALUES ('r', 1, 'Alice', 'old', NULL, 1000);"
+                 : "ALTER TABLE messages DROP COLUMN signed_in, DROP COLUMN deleted, DROP COLUMN "
+                   "edited_ms; UPDATE schema_version SET version = 3; INSERT INTO messages (room, "
+                   "id, username, content, client_id, created_ms) VALUES ('r', 1, 'Alice', 'old', "
+                   "NULL, 1000);");
+  const auto all = this->all("r");
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].content, "old");
+  EXPECT_FALSE(all[0].signedIn);
+  EXPECT_FALSE(all[0].deleted);
+  EXPECT_EQ(all[0].editedMillis, 0);
+  EXPECT_EQ(query("SELECT version FROM schema_version"), std::to_string(knownVersion()));
+  // Its author cannot prove it was she: only a moderator may remove it.
+  std::vector<MessageChange> changes = {
+      change(MessageChange::Kind::Delete, "r", 1, "Alice", true),
+      change(MessageChange::Kind::Delete, "r", 1, "", false, true)};
+  ASSERT_TRUE(store().applyChanges(changes).ok);
+  EXPECT_EQ(outcomes(changes),
+            (Outcomes{MessageChange::Outcome::NotAllowed, MessageChange::Outcome::Applied}));
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values(Backend::Sqlite, Backend::Postgres),
@@ -1191,6 +1335,31 @@ TEST(SqliteInbox, RecordsRoundTripAndADamagedTailEndsTheLog) {
   EXPECT_EQ(got[0].content, batch[0].content);
 }
 
+TEST(SqliteInbox, TheSignedInFlagRidesInTheRoomLengthAndOldRecordsReadAsNotSignedIn) {
+  StoredMessage a;
+  a.room = "general";
+  a.id = 7;
+  a.username = "Alice";
+  a.content = "hi";
+  a.unixMillis = 1234;
+  a.signedIn = true;
+  StoredMessage b = a;
+  b.id = 8;
+  b.signedIn = false;
+  std::string log;
+  SqliteInbox::encodeRecord(a, log);
+  SqliteInbox::encodeRecord(b, log);
+  const auto back = SqliteInbox::decodeLog(log);
+  ASSERT_EQ(back.size(), 2u);
+  EXPECT_EQ(back[0], a);
+  EXPECT_EQ(back[1], b);
+  // A record of the layout before the flag (b's bytes) is byte for byte what it was: room
+  // length 7 in the first length field.
+  std::uint32_t roomLength = 0;
+  std::memcpy(&roomLength, log.data() + log.size() / 2 + 8 + 16, 4);
+  EXPECT_EQ(roomLength, 7u);
+}
+
 TEST(SqliteInbox, ReadersSeeWaitingMessagesMergedWithTheDatabase) {
   const std::string dir = makeTempDir("parley-inbox-");
   const std::string path = dir + "/parley.db";
@@ -1253,7 +1422,9 @@ TEST(SqliteInbox, WhatACrashLeftInTheLogsIsIngestedAtOpen) {
   SqliteInbox::encodeRecord(msg("general", 3), log0);
   for (const auto& m : range("general", 4, 5)) SqliteInbox::encodeRecord(m, log0);
   SqliteInbox::encodeRecord(msg("general", 6), log1);
-  SqliteInbox::encodeRecord(msg("other", 1), log1);
+  StoredMessage other = msg("other", 1);
+  other.signedIn = true;  // survives the log: its author may still edit it
+  SqliteInbox::encodeRecord(other, log1);
   std::string torn;
   SqliteInbox::encodeRecord(msg("general", 7), torn);
   log1 += torn.substr(0, torn.size() - 3);
@@ -1267,6 +1438,9 @@ TEST(SqliteInbox, WhatACrashLeftInTheLogsIsIngestedAtOpen) {
   std::vector<StoredMessage> got;
   ASSERT_TRUE(store->after("general", 0, 100, got).ok);
   EXPECT_EQ(fields(got), fields(range("general", 1, 6)));
+  ASSERT_TRUE(store->after("other", 0, 100, got).ok);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_TRUE(got[0].signedIn);
   // The torn message was never acknowledged: its id is free, and the sequence goes on.
   EXPECT_TRUE(appendTo(*store, {msg("general", 7)}).ok);
   EXPECT_FALSE(appendTo(*store, {msg("other", 1, "x", "again")}).ok);

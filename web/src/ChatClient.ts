@@ -56,6 +56,14 @@ const REASONS: Record<string, string> = {
   empty_content: 'Not sent: the message is empty.',
 };
 
+const CHANGE_REASONS: Record<string, string> = {
+  not_found: 'the message is gone.',
+  not_allowed: 'only your own messages, while signed in.',
+  no_store: 'this server keeps no messages.',
+  store_unavailable: 'the server could not store the change; try again.',
+  rate_limited: 'too many changes at once.',
+};
+
 export class ChatClient {
   private state: ChatState;
   private readonly listeners = new Set<() => void>();
@@ -272,6 +280,25 @@ export class ChatClient {
     this.patchRoom(name, (x) => R.setPending(x, clientId, { state: sent ? 'sent' : 'queued', reason: undefined }));
   }
 
+  // Edits or deletes one's own message (only an account's: the server refuses guests, whose
+  // name proves nothing). The change shows when the server's `edited`/`deleted` comes back.
+  editMessage(name: string, id: number, content: string): boolean {
+    const r = this.state.rooms[name];
+    if (!r?.ready || !content.trim() || codePoints(content) > MAX_CONTENT) return false;
+    return this.conn.send({ type: 'edit', room: name, id, content });
+  }
+
+  deleteMessage(name: string, id: number): boolean {
+    const r = this.state.rooms[name];
+    return !!r?.ready && this.conn.send({ type: 'delete', room: name, id });
+  }
+
+  // Whether the menu offers edit and delete for `m`: a signed-in user's own live message.
+  canChange = (m: ChatMessage): boolean => {
+    const s = this.sessions.current;
+    return !!s && !m.deleted && m.username === s.username;
+  };
+
   discard(name: string, clientId: string): void {
     this.patchRoom(name, (x) => R.dropPending(x, clientId));
   }
@@ -408,6 +435,12 @@ export class ChatClient {
         return;
       case 'unsubscribed':
         return; // leaveRoom already forgot it
+      case 'edited':
+        this.patchRoom(f.room, (x) => R.applyEdit(x, f.id, f.content, f.edited_at));
+        return;
+      case 'deleted':
+        this.patchRoom(f.room, (x) => R.applyDelete(x, f.id));
+        return;
       case 'error':
         this.onError(f);
         return;
@@ -441,6 +474,12 @@ export class ChatClient {
       return;
     }
     const room = f.room ? this.state.rooms[f.room] : undefined;
+    if (f.id !== undefined) { // an edit or delete was refused: say so where it was asked
+      const target = room?.name ?? this.state.active;
+      const why = CHANGE_REASONS[f.code] ?? (f.message || f.code);
+      if (target) this.patchRoom(target, (x) => R.addNotice(x, `Not changed: ${why}`, at, ++this.noticeKey, true));
+      return;
+    }
     switch (f.code) {
       case 'already_subscribed':
         return;
@@ -490,6 +529,10 @@ export class ChatClient {
     this.typingSentAt.clear();
     if (info.code === 4001) { // the token expired: a reconnect with it would be refused
       this.signedOut('Your session expired. Please sign in again.');
+      return false;
+    }
+    if (info.code === 4009) { // the application's backend disconnected this user: not on our own
+      this.stopReason = 'The server disconnected you.';
       return false;
     }
     if (!info.wasOpen) void this.explainRefusal(info.url);
