@@ -9,11 +9,16 @@
 
 #include "chat/ClusterOwner.h"
 #include "cluster/BucketLeases.h"
+#include "cluster/Envelope.h"
 #include "cluster/RedisLink.h"
 
 namespace parley::app {
 
 namespace {
+
+// Messages for every instance (one channel, one slot: rare and small): disconnect a user.
+constexpr std::string_view kControlChannel = "parley:control";
+constexpr char kDisconnect = 'U';
 
 std::string defaultInstanceId() {
   char host[256] = {};
@@ -38,6 +43,7 @@ ClusterNode::ClusterNode(const Config& config)
   options.seeds = cluster::parseRedisAddresses(config.cluster);
   cluster::RedisLink::Handlers handlers;
   handlers.message = [this](std::string_view channel, std::string_view payload) {
+    if (channel == kControlChannel) return onControl(payload);
     if (auto* o = owner_.load()) o->onMessage(channel, payload);
   };
   handlers.subscribed = [this](std::string_view channel) {
@@ -65,6 +71,26 @@ ClusterNode::ClusterNode(const Config& config)
     if (auto* o = owner_.load()) o->onInstancesGone(gone);
   };
   leases_ = std::make_unique<cluster::BucketLeases>(*link_, leaseOptions, std::move(events));
+  link_->subscribe(kControlChannel);
+}
+
+void ClusterNode::onDisconnectUser(std::function<void(const std::string&)> closeHere) {
+  closeUser_ = std::move(closeHere);
+}
+
+void ClusterNode::disconnectEverywhere(const std::string& username) {
+  link_->publish(kControlChannel,
+                 cluster::EnvelopeWriter(kDisconnect).add(instanceId_).add(username).take(),
+                 nullptr);
+}
+
+// On the link's thread. Every instance hears its own message too: the sender skips it (its
+// shards were told directly, with the count the API answers).
+void ClusterNode::onControl(std::string_view payload) {
+  cluster::Envelope e;
+  if (!cluster::parseEnvelope(payload, e) || e.kind != kDisconnect || e.count != 2) return;
+  if (!owner_.load() || e.field(0) == instanceId_ || e.field(1).empty() || !closeUser_) return;
+  closeUser_(std::string(e.field(1)));
 }
 
 ClusterNode::~ClusterNode() {

@@ -206,8 +206,20 @@ int runServer(const Config& config) {
                              {}};
   // DELETE /api/users/{user}/connections: every shard closes the user's connections (4009),
   // and the count goes back to the asking shard once all have answered.
-  routes.disconnectUser = [&shards](std::size_t from, std::string username,
-                                    std::function<void(std::size_t)> done) {
+  // With --cluster, the other instances are told too (ClusterNode::disconnectEverywhere) and
+  // close theirs as they hear it; the count is this instance's.
+  auto closeHere = [&shards](const std::string& username) {
+    for (auto& shard : shards)
+      boost::asio::post(shard->io(), [&shard = *shard, username] {
+        shard.closeUser(username, net::close_code::kDisconnectedByServer,
+                        "disconnected by the application");
+      });
+  };
+  if (clusterNode) clusterNode->onDisconnectUser(closeHere);
+  routes.disconnectUser = [&shards, node = clusterNode.get()](
+                              std::size_t from, std::string username,
+                              std::function<void(std::size_t)> done) {
+    if (node) node->disconnectEverywhere(username);
     struct Tally {
       std::atomic<std::size_t> closed{0};
       std::atomic<std::size_t> waiting{0};
