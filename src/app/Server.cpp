@@ -18,6 +18,8 @@
 #include "auth/LoginThrottle.h"
 #include "auth/OriginPolicy.h"
 #include "auth/PasswordHasher.h"
+#include "auth/RoomAccess.h"
+#include "auth/RoomService.h"
 #include "auth/TokenService.h"
 #include "chat/Hub.h"
 #include "http/Router.h"
@@ -94,6 +96,9 @@ int runServer(const Config& config) {
     log("store: none (messages are not kept)");
   }
 
+  // Who may be in which registered room: read by every shard, written by the rooms thread
+  // (made below, once the accounts are loaded), which loads it from the store.
+  auth::RoomAccess roomAccess;
   chat::HubEnvironment rooms;
   rooms.shardCount = config.threads;
   rooms.post = [&shards](std::size_t shard, std::function<void()> task) {
@@ -105,6 +110,7 @@ int runServer(const Config& config) {
   rooms.steadyClock = &net::steadyMillis;
   rooms.writer = writer.get();
   rooms.reader = reader.get();
+  rooms.access = &roomAccess;
   rooms.options.historyOnJoin = config.historyOnJoin;
   rooms.options.maxReplay = config.maxReplay;
   chat::Hub hub(std::move(rooms));
@@ -132,6 +138,12 @@ int runServer(const Config& config) {
   if (accountNames.full())
     log("auth: more accounts than %zu: names registered past that are not reserved in open mode",
         auth::AccountDirectory::kDefaultMaxNames);
+  // Registered rooms (private rooms, direct messages, bans): changed on a thread of their own
+  // with its own store connection; loaded into roomAccess here.
+  auto roomService = std::make_unique<auth::RoomService>(
+      config.db != "none" ? store::openStore(config.db, options) : nullptr, roomAccess,
+      accountNames, &net::unixMillis);
+  log("rooms: %zu registered room%s", roomAccess.size(), roomAccess.size() == 1 ? "" : "s");
   // (Also makes ICU's tables now, at start-up, and fails here if it cannot.)
   log("names: one account per look (%s)", store::accountKeyRule().c_str());
 
@@ -141,7 +153,8 @@ int runServer(const Config& config) {
                                             boost::asio::post(shards[shard]->io(), std::move(task));
                                           },
                                           &net::unixMillis, &net::steadyMillis,
-                                          [&gate] { return gate.open(); }});
+                                          [&gate] { return gate.open(); }, roomAccess,
+                                          roomService.get()});
 
   const net::NetOptions netOptions = netOptionsOf(config);
   const auth::OriginPolicy origins(config.allowedOrigins);
@@ -218,6 +231,7 @@ int runServer(const Config& config) {
   // The store threads finish what they hold (their answers are posted to loops that no longer
   // run, and dropped); they go before the hub they call into.
   accounts.reset();
+  roomService.reset();  // before the router whose answers it would call
   reader.reset();
   writer.reset();
   log("stopped");

@@ -133,6 +133,12 @@ void Conversation::subscribe(ConversationContext& context, const std::string& ro
     return refuse(context, "too_many_rooms",
                   "the connection is in as many rooms as the server allows: unsubscribe first",
                   room);
+  // Checked once here, not per message: a removal or a ban later evicts (RoomOwner::evict).
+  if (const auth::RoomVerdict verdict = context.hub.admit(room, username_);
+      verdict != auth::RoomVerdict::Allowed)
+    return verdict == auth::RoomVerdict::Banned
+               ? refuse(context, "banned", "you are banned from this room", room)
+               : refuse(context, "not_a_member", "this room is for its members only", room);
   // Its own allocation, owned here alone: when the client leaves the room it goes at once, and
   // the hub's weak handles to it find nothing.
   auto subscription = std::make_shared<RoomSubscription>(*this, room);
@@ -146,6 +152,14 @@ void Conversation::unsubscribe(ConversationContext& context, RoomSubscription& s
   // What the room had queued for the client already leaves first; nothing of it comes after.
   std::erase_if(*rooms_, [&](const auto& s) { return s.get() == &subscription; });
   reply(context.encode(buildUnsubscribedJson(room), 0), {});
+}
+
+void Conversation::evicted(RoomSubscription& subscription, std::uint16_t closeCode,
+                           const char* reason, const Frame& notice) {
+  if (!multiplexed()) return transport_.close(closeCode, reason);
+  // The notice follows whatever of the room was queued already; nothing of the room after it.
+  transport_.send(notice);
+  if (rooms_) std::erase_if(*rooms_, [&](const auto& s) { return s.get() == &subscription; });
 }
 
 void Conversation::refuse(ConversationContext& context, std::string_view code,

@@ -12,6 +12,9 @@
 #include "chat/Member.h"
 #include "chat/Presence.h"
 
+namespace parley::auth {
+class RoomAccess;
+}
 namespace parley::store {
 class StoreWriter;
 class StoreReader;
@@ -48,6 +51,8 @@ struct HubEnvironment {
   // Both null when messages are not stored (--db none).
   store::StoreWriter* writer = nullptr;
   store::StoreReader* reader = nullptr;
+  // Who may be in which room (private rooms, bans). Null: every room is open to everyone.
+  const auth::RoomAccess* access = nullptr;
   HubOptions options;
 
   // The shard that keeps a room's state on this server (its order, with the home-shard owner).

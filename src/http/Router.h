@@ -9,14 +9,18 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 
+#include "http/RoomRoutes.h"
 #include "http/Routes.h"
 
 namespace parley::auth {
 class AuthService;
 class LoginThrottle;
+class RoomAccess;
+class RoomService;
 class TokenService;
 }  // namespace parley::auth
 namespace parley::chat {
@@ -56,19 +60,26 @@ struct RouterContext {
   std::int64_t (*unixMillis)();
   std::int64_t (*steadyMillis)();
   std::function<std::size_t()> tcpConnections;  // every open TCP connection, HTTP phase too
+  // Registered rooms: who may be where (read here), and the thread that changes it (null: no
+  // changes, every change answers 503).
+  const auth::RoomAccess& roomAccess;
+  auth::RoomService* roomService;
 };
 
 class Router {
  public:
   using Reply = std::function<void(HttpReply)>;
 
-  explicit Router(RouterContext ctx) : ctx_(std::move(ctx)) {}
+  explicit Router(RouterContext ctx);
 
   // Called on shard `shard`'s thread; `reply` runs there, once, now or later.
   void handle(std::size_t shard, const HttpRequest& req, Reply reply);
 
  private:
   void handleApi(std::size_t shard, const HttpRequest& req, Reply reply);
+  // The REST reads of one room (history, presence): refused with 403 when the room does not
+  // admit `caller` (a private room's non-member, a banned user).
+  bool refusedRoom(const std::string& room, const std::string& caller, const Reply& reply);
   void handleAuth(std::size_t shard, const HttpRequest& req, bool registering, Reply reply);
   void handleRefresh(const HttpRequest& req, Reply reply);
   HttpReply refuse(unsigned status, metrics::Rejection why, std::string_view code,
@@ -77,6 +88,7 @@ class Router {
   ServerStatus status() const;
 
   RouterContext ctx_;
+  RoomRoutes rooms_;
 };
 
 // The token in `Authorization: Bearer TOKEN`, or "" when the header holds none.

@@ -42,6 +42,10 @@ enum class Rejection : unsigned {
   TooManyRooms,
   UserRateLimited,     // error rate_limited, refused by the per-user limit
   AddressRateLimited,  // error rate_limited, refused by the per-address limit
+  NotAMember,          // a private room refused a non-member (WebSocket, subscribe, REST)
+  Banned,              // a room refused a banned user
+  NotRoomAdmin,        // a room change the caller's role does not allow
+  RoomExists,          // POST /api/rooms: the room exists
   Count
 };
 
@@ -76,8 +80,8 @@ class Metrics {
 
  private:
   static constexpr auto relaxed = std::memory_order_relaxed;
-  static constexpr std::uint16_t kCodes[] = {1000, 1001, 1002, 1003, 1006, 1007,
-                                             1008, 1009, 1011, 4001, 4002, 4008};
+  static constexpr std::uint16_t kCodes[] = {1000, 1001, 1002, 1003, 1006, 1007, 1008,
+                                             1009, 1011, 4001, 4002, 4003, 4008};
   static constexpr unsigned kCodeCount = sizeof(kCodes) / sizeof(kCodes[0]);
 
   std::atomic<std::uint64_t> rejected_[static_cast<unsigned>(Rejection::Count)]{};

@@ -172,6 +172,18 @@ std::variant<Upgrade, Refusal> checkUpgrade(const bhttp::request<Body>& req, Ser
                      "since must be a non-negative integer (a message id)"};
   }
 
+  // A private room admits its members, any room refuses who it banned: asked once here, never
+  // per message (a later removal or ban evicts: chat/RoomOwner.h). The same answer whether a
+  // private room of that name exists or not for names of direct-message rooms (auth/RoomAccess).
+  if (!multiplexed) {
+    const auth::RoomVerdict verdict = ctx.hub.admit(up.room, up.username);
+    if (verdict == auth::RoomVerdict::NotMember)
+      return Refusal{403, metrics::Rejection::NotAMember, "not_a_member",
+                     "this room is for its members only"};
+    if (verdict == auth::RoomVerdict::Banned)
+      return Refusal{403, metrics::Rejection::Banned, "banned", "you are banned from this room"};
+  }
+
   if (!beast::websocket::is_upgrade(req))
     return Refusal{426, metrics::Rejection::UpgradeRequired, "upgrade_required",
                    "this endpoint speaks WebSocket only"};

@@ -103,6 +103,31 @@ CREATE TABLE account_key_rule (
   rule TEXT NOT NULL
 );
 )sql"},
+    // Registered rooms (docs/decisions/0042): private rooms and direct-message rooms, with their
+    // members and bans, keyed by account key. A room that is not here is public and unowned, as
+    // every room was before.
+    {5, R"sql(
+CREATE TABLE room_access (
+  room TEXT NOT NULL PRIMARY KEY,
+  private INTEGER NOT NULL,
+  direct INTEGER NOT NULL,
+  created_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE room_members (
+  room TEXT NOT NULL,
+  user_key TEXT NOT NULL,
+  username TEXT NOT NULL,
+  role TEXT NOT NULL,
+  PRIMARY KEY (room, user_key)
+) WITHOUT ROWID;
+CREATE TABLE room_bans (
+  room TEXT NOT NULL,
+  user_key TEXT NOT NULL,
+  username TEXT NOT NULL,
+  created_ms INTEGER NOT NULL,
+  PRIMARY KEY (room, user_key)
+) WITHOUT ROWID;
+)sql"},
 };
 static_assert(std::size(kMigrations) > 0 &&
               kMigrations[std::size(kMigrations) - 1].version == kSqliteSchemaVersion);
