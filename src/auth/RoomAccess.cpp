@@ -35,8 +35,7 @@ RoomVerdict RoomAccess::admit(std::string_view room, std::string_view username) 
     return isDirectName(room) ? RoomVerdict::NotMember : RoomVerdict::Allowed;
   std::shared_lock lock(mutex_);
   const auto it = rooms_.find(room);
-  if (it == rooms_.end())
-    return isDirectName(room) ? RoomVerdict::NotMember : RoomVerdict::Allowed;
+  if (it == rooms_.end()) return isDirectName(room) ? RoomVerdict::NotMember : RoomVerdict::Allowed;
   const Entry& e = it->second;
   if (e.bans.empty() && !e.isPrivate) return RoomVerdict::Allowed;
   const std::string key = store::accountKey(username);

@@ -109,8 +109,7 @@ bool RoomService::unban(std::string actor, std::string room, std::string user, D
                 std::move(done));
 }
 
-std::optional<std::string> RoomService::accountName(const std::string& name,
-                                                    RoomResult& failed) {
+std::optional<std::string> RoomService::accountName(const std::string& name, RoomResult& failed) {
   if (!store_) {
     // --db none: the accounts live on the auth thread; the directory knows which names have one.
     if (names_.hasName(name)) return name;
@@ -251,7 +250,8 @@ RoomResult RoomService::doAddMember(const std::string& actor, const std::string&
     return r;
   }
   // Owners add members and admins; admins add members.
-  if (!mine || *mine == RoomRole::Member || (role != RoomRole::Member && *mine != RoomRole::Owner)) {
+  if (!mine || *mine == RoomRole::Member ||
+      (role != RoomRole::Member && *mine != RoomRole::Owner)) {
     r.outcome = RoomOutcome::NotAllowed;
     return r;
   }
@@ -315,8 +315,9 @@ RoomResult RoomService::doRemoveMember(const std::string& actor, const std::stri
     return r;
   }
   // Anyone may leave; owners remove anyone else; admins remove members.
-  const bool allowed = self || (mine && (*mine == RoomRole::Owner ||
-                                         (*mine == RoomRole::Admin && *theirs == RoomRole::Member)));
+  const bool allowed =
+      self || (mine && (*mine == RoomRole::Owner ||
+                        (*mine == RoomRole::Admin && *theirs == RoomRole::Member)));
   if (!allowed) {
     r.outcome = RoomOutcome::NotAllowed;
     return r;

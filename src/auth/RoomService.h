@@ -32,18 +32,18 @@ class RoomAccess;
 
 enum class RoomOutcome {
   Ok,
-  RoomExists,     // create: the room is registered, or has stored messages
-  NoSuchRoom,     // a public room nobody registered: it has no members or bans to manage
-  NotAMember,     // the caller is not a member of the private room (or the dm. name is not theirs)
-  NotAllowed,     // the caller's role does not allow this change
-  NoSuchUser,     // the user named has no account
-  NoSuchMember,   // remove: the user is not a member
-  NoSuchBan,      // unban: the user is not banned
-  UserBanned,     // add: the user is banned from the room (lift the ban first)
-  DirectRoom,     // a direct-message room's members are fixed
-  OwnerFixed,     // the owner cannot be removed, banned, demoted, nor leave
-  Self,           // a direct message or a ban aimed at oneself
-  Unavailable,    // the store failed, or the service is stopping
+  RoomExists,    // create: the room is registered, or has stored messages
+  NoSuchRoom,    // a public room nobody registered: it has no members or bans to manage
+  NotAMember,    // the caller is not a member of the private room (or the dm. name is not theirs)
+  NotAllowed,    // the caller's role does not allow this change
+  NoSuchUser,    // the user named has no account
+  NoSuchMember,  // remove: the user is not a member
+  NoSuchBan,     // unban: the user is not banned
+  UserBanned,    // add: the user is banned from the room (lift the ban first)
+  DirectRoom,    // a direct-message room's members are fixed
+  OwnerFixed,    // the owner cannot be removed, banned, demoted, nor leave
+  Self,          // a direct message or a ban aimed at oneself
+  Unavailable,   // the store failed, or the service is stopping
 };
 
 struct RoomResult {
@@ -94,8 +94,8 @@ class RoomService {
   // On the service's thread.
   RoomResult doCreate(const std::string& actor, const std::string& room, bool isPrivate);
   RoomResult doOpenDirect(const std::string& actor, const std::string& other);
-  RoomResult doAddMember(const std::string& actor, const std::string& room,
-                         const std::string& user, store::RoomRole role);
+  RoomResult doAddMember(const std::string& actor, const std::string& room, const std::string& user,
+                         store::RoomRole role);
   RoomResult doRemoveMember(const std::string& actor, const std::string& room,
                             const std::string& user);
   RoomResult doBan(const std::string& actor, const std::string& room, const std::string& user);

@@ -43,7 +43,9 @@ std::optional<std::string> stringMember(const boost::json::object& obj, std::str
   return std::string(v->get_string());
 }
 
-int roleRank(RoomRole role) { return role == RoomRole::Owner ? 0 : role == RoomRole::Admin ? 1 : 2; }
+int roleRank(RoomRole role) {
+  return role == RoomRole::Owner ? 0 : role == RoomRole::Admin ? 1 : 2;
+}
 
 }  // namespace
 
@@ -124,25 +126,27 @@ void RoomRoutes::create(std::size_t shard, const std::string& caller, std::strin
   if (!service_) return reply(busy());
   const bool isPrivate = *visibility == "private";
   // A room someone is in is in use, stored messages or not: it stays as it is.
-  hub_.presence(shard, *room, [this, shard, caller, room = *room, isPrivate,
-                               reply = std::move(reply)](std::vector<std::string> users) mutable {
-    if (!users.empty()) return reply(refuse(409, "room_exists", "a room of that name exists"));
-    auto done = [this, shard, isPrivate, reply](auth::RoomResult result) mutable {
-      auto ok = [result, isPrivate] {
-        HttpReply r;
-        r.status = 201;
-        r.body = R"({"room":)";
-        chat::appendJsonString(r.body, result.room);
-        r.body.append(isPrivate ? R"(,"visibility":"private","owner":)"
-                                : R"(,"visibility":"public","owner":)");
-        chat::appendJsonString(r.body, result.username);
-        r.body.push_back('}');
-        return r;
-      };
-      answer(shard, std::move(result), ok, std::move(reply));
-    };
-    if (!service_->create(caller, room, isPrivate, std::move(done))) reply(busy());
-  });
+  hub_.presence(shard, *room,
+                [this, shard, caller, room = *room, isPrivate,
+                 reply = std::move(reply)](std::vector<std::string> users) mutable {
+                  if (!users.empty())
+                    return reply(refuse(409, "room_exists", "a room of that name exists"));
+                  auto done = [this, shard, isPrivate, reply](auth::RoomResult result) mutable {
+                    auto ok = [result, isPrivate] {
+                      HttpReply r;
+                      r.status = 201;
+                      r.body = R"({"room":)";
+                      chat::appendJsonString(r.body, result.room);
+                      r.body.append(isPrivate ? R"(,"visibility":"private","owner":)"
+                                              : R"(,"visibility":"public","owner":)");
+                      chat::appendJsonString(r.body, result.username);
+                      r.body.push_back('}');
+                      return r;
+                    };
+                    answer(shard, std::move(result), ok, std::move(reply));
+                  };
+                  if (!service_->create(caller, room, isPrivate, std::move(done))) reply(busy());
+                });
 }
 
 void RoomRoutes::openDirect(std::size_t shard, const std::string& caller, std::string user,
@@ -176,17 +180,27 @@ void RoomRoutes::manage(std::size_t shard, std::string_view method, const std::s
       // A direct-message name says the same whether the pair has a room or not.
       if (auth::RoomAccess::isDirectName(room))
         return reply(refuse(403, "not_a_member", "this room is for its members only"));
-      return reply(refuse(404, "room_not_found",
-                          "no registered room of that name (a public room has no members)"));
+      if (bans)
+        return reply(refuse(404, "room_not_found",
+                            "no registered room of that name (a public room has no bans)"));
+      // A public room nobody registered: open to all, managed by nobody. Said plainly (not an
+      // error: a client asks this of every room it shows).
+      HttpReply r;
+      r.body = R"({"room":)";
+      chat::appendJsonString(r.body, room);
+      r.body.append(R"(,"visibility":"public","registered":false,"members":[]})");
+      return reply(std::move(r));
     }
     if (const auto verdict = access_.admit(room, caller); verdict != auth::RoomVerdict::Allowed)
       return reply(refuse(403, auth::verdictCode(verdict),
-                          verdict == auth::RoomVerdict::Banned ? "you are banned from this room"
-                                                               : "this room is for its members only"));
+                          verdict == auth::RoomVerdict::Banned
+                              ? "you are banned from this room"
+                              : "this room is for its members only"));
     HttpReply r;
     r.body = R"({"room":)";
     chat::appendJsonString(r.body, room);
-    r.body.append(reg->isPrivate ? R"(,"visibility":"private")" : R"(,"visibility":"public")");
+    r.body.append(reg->isPrivate ? R"(,"visibility":"private","registered":true)"
+                                 : R"(,"visibility":"public","registered":true)");
     if (reg->direct) r.body.append(R"(,"direct":true)");
     if (bans) {
       const auto role = access_.roleOf(room, caller);
@@ -232,9 +246,10 @@ void RoomRoutes::manage(std::size_t shard, std::string_view method, const std::s
     if (!obj) return reply(std::move(*refusal));
     const std::optional<std::string> name = stringMember(*obj, "username");
     if (!name)
-      return reply(refuse(400, "bad_request",
-                          bans ? R"(the body must be {"username": string})"
-                               : R"(the body must be {"username": string, "role": "member"|"admin"})"));
+      return reply(
+          refuse(400, "bad_request",
+                 bans ? R"(the body must be {"username": string})"
+                      : R"(the body must be {"username": string, "role": "member"|"admin"})"));
     if (!bans && obj->contains("role")) {
       const std::optional<std::string> roleName = stringMember(*obj, "role");
       const auto parsed = roleName ? store::parseRoomRole(*roleName) : std::nullopt;
@@ -253,7 +268,8 @@ void RoomRoutes::manage(std::size_t shard, std::string_view method, const std::s
   if (const char* why = chat::checkUsername(target, nfc))
     return reply(refuse(400, "invalid_username", why));
 
-  auto done = [this, shard, bans, adding = method == "POST", reply](auth::RoomResult result) mutable {
+  auto done = [this, shard, bans, adding = method == "POST",
+               reply](auth::RoomResult result) mutable {
     auto ok = [result, bans, adding] {
       HttpReply r;
       r.body = R"({"room":)";

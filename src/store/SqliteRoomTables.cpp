@@ -154,8 +154,8 @@ StoreStatus SqliteRoomTables::loadRooms(std::vector<RegisteredRoom>& out) {
   };
   std::map<std::string, std::size_t, std::less<>> index;
   {
-    Statement s = prepare(
-        db_, "SELECT room, private, direct, created_ms FROM room_access ORDER BY room");
+    Statement s =
+        prepare(db_, "SELECT room, private, direct, created_ms FROM room_access ORDER BY room");
     if (!s) return fail();
     int rc;
     while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {

@@ -116,6 +116,8 @@ for (const factory of [sqliteFactory(), postgresFactory()]) {
     assert.deepEqual([e.status, e.json.error], [403, 'not_a_member']);
     const r = await api(srv.port, 'GET', `/api/rooms/${dmName}/members`, tokens.Mallory);
     assert.deepEqual([r.status, r.json.error], [403, 'not_a_member']);
+    const open = await api(srv.port, 'GET', '/api/rooms/general/members', tokens.Mallory);
+    assert.deepEqual(open.json, { room: 'general', visibility: 'public', registered: false, members: [] });
     const reserved = await api(srv.port, 'POST', '/api/rooms', tokens.Mallory, { room: dmName, visibility: 'private' });
     assert.deepEqual([reserved.status, reserved.json.error], [400, 'invalid_room']);
     alice.close();

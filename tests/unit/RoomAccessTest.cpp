@@ -24,8 +24,8 @@ store::RegisteredRoom privateRoom(std::string name, std::vector<std::string> mem
   r.room = std::move(name);
   r.isPrivate = true;
   for (std::size_t i = 0; i < members.size(); ++i)
-    r.members.push_back({store::accountKey(members[i]), members[i],
-                         i == 0 ? RoomRole::Owner : RoomRole::Member});
+    r.members.push_back(
+        {store::accountKey(members[i]), members[i], i == 0 ? RoomRole::Owner : RoomRole::Member});
   return r;
 }
 
@@ -181,9 +181,9 @@ TEST_F(RoomServiceTest, DirectMessagesAreOneRoomPerPairWithFixedMembers) {
               return service.addMember("Alice", ab.room, "Carol", RoomRole::Member, done);
             }).outcome,
             RoomOutcome::DirectRoom);
-  EXPECT_EQ(wait([&](auto done) { return service.removeMember("Carol", ab.room, "Bob", done); })
-                .outcome,
-            RoomOutcome::NotAMember);
+  EXPECT_EQ(
+      wait([&](auto done) { return service.removeMember("Carol", ab.room, "Bob", done); }).outcome,
+      RoomOutcome::NotAMember);
   EXPECT_EQ(create("Alice", "public-one", false), RoomOutcome::Ok);
   EXPECT_EQ(access.admit("public-one", "Carol"), RoomVerdict::Allowed);
 }
@@ -227,8 +227,9 @@ TEST(RoomRegistryEviction, CutsOnlyTheMembersTheAccessRefuses) {
   EXPECT_EQ(eve.evictedWith, close_code::kRemovedFromRoom);
   EXPECT_EQ(eve2.evictedWith, close_code::kRemovedFromRoom);
   EXPECT_EQ(alice.evictedWith, 0);
-  EXPECT_EQ(eve.lines(),
-            (std::vector<std::string>{R"({"type":"unsubscribed","room":"team","code":"not_a_member"})"}));
+  EXPECT_EQ(
+      eve.lines(),
+      (std::vector<std::string>{R"({"type":"unsubscribed","room":"team","code":"not_a_member"})"}));
   ASSERT_NE(registry.find(0, "team"), nullptr);
   EXPECT_EQ(registry.find(0, "team")->members, (std::vector<Member*>{&alice}));
 
