@@ -75,14 +75,15 @@ struct Fixture {
   explicit Fixture(double maxMessageRate = 0, store::StoreWriter* writer = nullptr,
                    store::StoreReader* reader = nullptr, std::size_t maxRooms = 100,
                    const auth::RoomAccess* access = nullptr)
-      : hub(environment(writer, reader, access)), context{hub,
-                                                  0,
-                                                  metrics,
-                                                  tokens,
-                                                  ConversationOptions{{}, maxMessageRate, maxRooms},
-                                                  &encode,
-                                                  &testSteady,
-                                                  &testUnix} {
+      : hub(environment(writer, reader, access)),
+        context{hub,
+                0,
+                metrics,
+                tokens,
+                ConversationOptions{{}, maxMessageRate, maxRooms},
+                &encode,
+                &testSteady,
+                &testUnix} {
     steadyNow = 1'000'000;
     unixNow = kUnixStart;
   }
