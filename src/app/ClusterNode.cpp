@@ -9,6 +9,7 @@
 
 #include "chat/ClusterOwner.h"
 #include "cluster/BucketLeases.h"
+#include "cluster/ControlChannel.h"
 #include "cluster/Envelope.h"
 #include "cluster/RedisLink.h"
 
@@ -16,9 +17,7 @@ namespace parley::app {
 
 namespace {
 
-// Messages for every instance (one channel, one slot: rare and small): disconnect a user.
-constexpr std::string_view kControlChannel = "parley:control";
-constexpr char kDisconnect = 'U';
+using cluster::kControlChannel;
 
 std::string defaultInstanceId() {
   char host[256] = {};
@@ -50,7 +49,11 @@ ClusterNode::ClusterNode(const Config& config)
     if (auto* o = owner_.load()) o->onSubscribed(channel);
   };
   handlers.state = [this](bool up) {
-    if (auto* o = owner_.load()) o->onLinkState(up);
+    auto* o = owner_.load();
+    if (o) o->onLinkState(up);
+    // Back after an outage: a room's access may have changed meanwhile, unheard.
+    const bool was = linkUp_.exchange(up);
+    if (o && up && !was && accessChanged_) accessChanged_("");
   };
   link_ = cluster::RedisLink::start(std::move(options), std::move(handlers));
 
@@ -79,18 +82,29 @@ void ClusterNode::onDisconnectUser(std::function<void(const std::string&)> close
 }
 
 void ClusterNode::disconnectEverywhere(const std::string& username) {
-  link_->publish(kControlChannel,
-                 cluster::EnvelopeWriter(kDisconnect).add(instanceId_).add(username).take(),
-                 nullptr);
+  link_->publish(
+      kControlChannel,
+      cluster::EnvelopeWriter(cluster::kControlDisconnect).add(instanceId_).add(username).take(),
+      nullptr);
 }
 
 // On the link's thread. Every instance hears its own message too: the sender skips it (its
 // shards were told directly, with the count the API answers).
 void ClusterNode::onControl(std::string_view payload) {
   cluster::Envelope e;
-  if (!cluster::parseEnvelope(payload, e) || e.kind != kDisconnect || e.count != 2) return;
-  if (!owner_.load() || e.field(0) == instanceId_ || e.field(1).empty() || !closeUser_) return;
-  closeUser_(std::string(e.field(1)));
+  if (!cluster::parseEnvelope(payload, e) || e.count != 2) return;
+  if (!owner_.load() || e.field(0) == instanceId_ || e.field(1).empty()) return;
+  if (e.kind == cluster::kControlDisconnect && closeUser_) closeUser_(std::string(e.field(1)));
+  if (e.kind == cluster::kControlAccessChanged && accessChanged_)
+    accessChanged_(std::string(e.field(1)));
+}
+
+void ClusterNode::onAccessChanged(std::function<void(const std::string&)> reload) {
+  accessChanged_ = std::move(reload);
+}
+
+void ClusterNode::evictHere(const std::string& room) {
+  if (made_) made_->evictHere(room);
 }
 
 ClusterNode::~ClusterNode() {

@@ -50,6 +50,11 @@ class ClusterNode {
   // to onDisconnectUser (on the link's thread: it must only post).
   void disconnectEverywhere(const std::string& username);
   void onDisconnectUser(std::function<void(const std::string&)> closeHere);
+  // Another instance changed a registered room's access (members, bans), or Redis came back
+  // ("": any room may have changed): `reload` brings this instance's access table up to date
+  // and then calls evictHere(room). Set before start(); called on the link's thread.
+  void onAccessChanged(std::function<void(const std::string& room)> reload);
+  void evictHere(const std::string& room);
 
   // Prometheus lines for the cluster's counters.
   std::string metricsText() const;
@@ -63,7 +68,9 @@ class ClusterNode {
   std::unique_ptr<cluster::RedisLink> link_;
   std::unique_ptr<cluster::BucketLeases> leases_;
   bool started_ = false;
-  std::function<void(const std::string&)> closeUser_;  // set before start(), read on the link
+  std::function<void(const std::string&)> closeUser_;      // set before start(), read on the link
+  std::function<void(const std::string&)> accessChanged_;  // the same
+  std::atomic<bool> linkUp_{true};
 };
 
 }  // namespace parley::app

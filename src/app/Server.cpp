@@ -23,6 +23,8 @@
 #include "auth/LoginThrottle.h"
 #include "auth/OriginPolicy.h"
 #include "auth/PasswordHasher.h"
+#include "auth/RoomAccess.h"
+#include "auth/RoomService.h"
 #include "auth/TokenService.h"
 #include "chat/Hub.h"
 #include "http/Router.h"
@@ -109,6 +111,9 @@ int runServer(const Config& config) {
         config.cluster.c_str());
   }
 
+  // Who may be in which registered room: read by every shard, written by the rooms thread
+  // (made below, once the accounts are loaded), which loads it from the store.
+  auth::RoomAccess roomAccess;
   chat::HubEnvironment rooms;
   rooms.shardCount = config.threads;
   rooms.post = [&shards](std::size_t shard, std::function<void()> task) {
@@ -120,6 +125,7 @@ int runServer(const Config& config) {
   rooms.steadyClock = &net::steadyMillis;
   rooms.writer = writer.get();
   rooms.reader = reader.get();
+  rooms.access = &roomAccess;
   rooms.options.historyOnJoin = config.historyOnJoin;
   rooms.options.maxReplay = config.maxReplay;
   if (clusterNode) rooms.makeOwner = clusterNode->ownerFactory();
@@ -181,6 +187,12 @@ int runServer(const Config& config) {
   if (accountNames.full())
     log("auth: more accounts than %zu: names registered past that are not reserved in open mode",
         auth::AccountDirectory::kDefaultMaxNames);
+  // Registered rooms (private rooms, direct messages, bans): changed on a thread of their own
+  // with its own store connection; loaded into roomAccess here.
+  auto roomService = std::make_unique<auth::RoomService>(
+      config.db != "none" ? store::openStore(config.db, options) : nullptr, roomAccess,
+      accountNames, &net::unixMillis);
+  log("rooms: %zu registered room%s", roomAccess.size(), roomAccess.size() == 1 ? "" : "s");
   // (Also makes ICU's tables now, at start-up, and fails here if it cannot.)
   log("names: one account per look (%s)", store::accountKeyRule().c_str());
 
@@ -203,7 +215,9 @@ int runServer(const Config& config) {
                              {},
                              config.apiKey,
                              {config.maxContentChars},
-                             {}};
+                             {},
+                             roomAccess,
+                             roomService.get()};
   // DELETE /api/users/{user}/connections: every shard closes the user's connections (4009),
   // and the count goes back to the asking shard once all have answered.
   // With --cluster, the other instances are told too (ClusterNode::disconnectEverywhere) and
@@ -216,6 +230,15 @@ int runServer(const Config& config) {
       });
   };
   if (clusterNode) clusterNode->onDisconnectUser(closeHere);
+  // Another instance changed a room's members or bans in the shared store: read them again,
+  // then cut here whoever they no longer admit.
+  if (clusterNode && roomService)
+    clusterNode->onAccessChanged(
+        [node = clusterNode.get(), service = roomService.get()](const std::string& room) {
+          service->reload([node, room](bool ok) {
+            if (ok) node->evictHere(room);
+          });
+        });
   routes.disconnectUser = [&shards, node = clusterNode.get()](
                               std::size_t from, std::string username,
                               std::function<void(std::size_t)> done) {
@@ -325,6 +348,7 @@ int runServer(const Config& config) {
   accounts.reset();
   // The link's thread calls into the hub's owner: it stops before the hub goes.
   clusterNode.reset();
+  roomService.reset();  // before the router whose answers it would call
   reader.reset();
   writer.reset();
   log("stopped");

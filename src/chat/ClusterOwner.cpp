@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <utility>
 
+#include "auth/RoomAccess.h"
 #include "chat/HistoryJson.h"
 #include "chat/HubEnvironment.h"
 #include "chat/Protocol.h"
 #include "cluster/BucketLeases.h"
+#include "cluster/ControlChannel.h"
 #include "cluster/Envelope.h"
 #include "cluster/RedisLink.h"
 #include "store/StoreReader.h"
@@ -588,6 +590,34 @@ void ClusterOwner::presence(std::size_t shard, const std::string& room,
     send(owner, cluster::EnvelopeWriter(kQuery).add(room).add(self_).add(request).take(), false,
          home, 0);
   });
+}
+
+// ---- eviction ------------------------------------------------------------------------------
+
+void ClusterOwner::evict(std::size_t, const std::string& room) {
+  evictHere(room);
+  link_.publish(cluster::kControlChannel,
+                cluster::EnvelopeWriter(cluster::kControlAccessChanged).add(self_).add(room).take(),
+                nullptr);
+}
+
+void ClusterOwner::evictHere(const std::string& room) {
+  if (!env_.access) return;
+  // Every shard, not just those with members the home shard knows of: a join admitted under the
+  // old access is on its shard's list before the home shard hears of it (RoomOwner.h).
+  for (std::size_t s = 0; s < env_.shardCount; ++s)
+    env_.post(s, [this, s, room] {
+      auto evictOn = [this, s](const std::string& r) {
+        registry_.evict(s, r, *env_.access, [this, s, &r](const std::string& user, bool last) {
+          leave(s, r, user, last);
+        });
+      };
+      if (!room.empty()) return evictOn(room);
+      // Every room with members on this shard (copied: eviction changes the registry).
+      std::unordered_map<std::string, std::size_t> rooms;
+      registry_.countMembers(s, rooms);
+      for (const auto& [r, n] : rooms) evictOn(r);
+    });
 }
 
 // ---- edits and deletes -----------------------------------------------------------------------

@@ -100,6 +100,13 @@ class ClusterOwner final : public RoomOwner {
   void change(std::size_t shard, const std::string& room, MessageEdit edit, EditDone done) override;
   void typing(std::size_t shard, const std::string& room, const std::string& username,
               bool state) override;
+  // Here, every shard's connections to `room` the access no longer admits; then every other
+  // instance is told on the control channel to read the rooms again and do the same.
+  void evict(std::size_t shard, const std::string& room) override;
+  // Any thread: this instance's part of an eviction (after its access table was brought up to
+  // date): `room`, or every room with members here when empty (after Redis came back: a change
+  // may have been missed).
+  void evictHere(const std::string& room);
   void presence(std::size_t shard, const std::string& room,
                 std::function<void(std::vector<std::string>)> done) override;
   void tick(std::size_t shard) override;

@@ -206,19 +206,25 @@ void Conversation::subscribe(ConversationContext& context, const std::string& ro
                              std::optional<std::uint64_t> since) {
   if (subscription(room))
     return refuse(context, "already_subscribed", "the connection is in this room already", room);
-  const auth::RoomAccess access =
-      rooms_ && rooms_->grants ? rooms_->grants->access(room) : auth::RoomAccess::Write;
-  if (access == auth::RoomAccess::None)
+  const auth::GrantLevel access =
+      rooms_ && rooms_->grants ? rooms_->grants->access(room) : auth::GrantLevel::Write;
+  if (access == auth::GrantLevel::None)
     return refuse(context, "room_not_granted", "the token does not reach this room", room);
   if (!rooms_) rooms_ = std::make_unique<Subscriptions>();
   if (rooms_->list.size() >= context.options.maxRooms)
     return refuse(context, "too_many_rooms",
                   "the connection is in as many rooms as the server allows: unsubscribe first",
                   room);
+  // Checked once here, not per message: a removal or a ban later evicts (RoomOwner::evict).
+  if (const auth::RoomVerdict verdict = context.hub.admit(room, username_);
+      verdict != auth::RoomVerdict::Allowed)
+    return verdict == auth::RoomVerdict::Banned
+               ? refuse(context, "banned", "you are banned from this room", room)
+               : refuse(context, "not_a_member", "this room is for its members only", room);
   // Its own allocation, owned here alone: when the client leaves the room it goes at once, and
   // the hub's weak handles to it find nothing.
   auto subscription = std::make_shared<RoomSubscription>(*this, room);
-  subscription->setReadOnly(access == auth::RoomAccess::Read);
+  subscription->setReadOnly(access == auth::GrantLevel::Read);
   rooms_->list.push_back(subscription);
   subscription->join(context, subscription, since);
 }
@@ -229,6 +235,14 @@ void Conversation::unsubscribe(ConversationContext& context, RoomSubscription& s
   // What the room had queued for the client already leaves first; nothing of it comes after.
   std::erase_if(rooms_->list, [&](const auto& s) { return s.get() == &subscription; });
   reply(context.encode(buildUnsubscribedJson(room), 0), {});
+}
+
+void Conversation::evicted(RoomSubscription& subscription, std::uint16_t closeCode,
+                           const char* reason, const Frame& notice) {
+  if (!multiplexed()) return transport_.close(closeCode, reason);
+  // The notice follows whatever of the room was queued already; nothing of the room after it.
+  transport_.send(notice);
+  if (rooms_) std::erase_if(rooms_->list, [&](const auto& s) { return s.get() == &subscription; });
 }
 
 void Conversation::refuse(ConversationContext& context, std::string_view code,
@@ -350,7 +364,7 @@ void Conversation::limitRooms(std::unique_ptr<const auth::RoomGrants> rooms) {
   if (!rooms) return;
   if (!multiplexed()) {
     // The upgrade refused a token that does not reach the room at all.
-    pathRoom_.setReadOnly(rooms->access(pathRoom_.room()) != auth::RoomAccess::Write);
+    pathRoom_.setReadOnly(rooms->access(pathRoom_.room()) != auth::GrantLevel::Write);
     return;
   }
   if (!rooms_) rooms_ = std::make_unique<Subscriptions>();
@@ -359,22 +373,22 @@ void Conversation::limitRooms(std::unique_ptr<const auth::RoomGrants> rooms) {
 
 bool Conversation::renewRoomLimits(std::unique_ptr<const auth::RoomGrants> rooms) {
   auto accessTo = [&](const RoomSubscription& s) {
-    return rooms ? rooms->access(s.room()) : auth::RoomAccess::Write;
+    return rooms ? rooms->access(s.room()) : auth::GrantLevel::Write;
   };
   if (!multiplexed()) {
-    const auth::RoomAccess access = accessTo(pathRoom_);
-    if (access == auth::RoomAccess::None) return false;
-    pathRoom_.setReadOnly(access != auth::RoomAccess::Write);
+    const auth::GrantLevel access = accessTo(pathRoom_);
+    if (access == auth::GrantLevel::None) return false;
+    pathRoom_.setReadOnly(access != auth::GrantLevel::Write);
     return true;
   }
   if (rooms_)
     for (const auto& s : rooms_->list)
-      if (accessTo(*s) == auth::RoomAccess::None) return false;
+      if (accessTo(*s) == auth::GrantLevel::None) return false;
   if (!rooms_) {
     if (!rooms) return true;
     rooms_ = std::make_unique<Subscriptions>();
   }
-  for (const auto& s : rooms_->list) s->setReadOnly(accessTo(*s) != auth::RoomAccess::Write);
+  for (const auto& s : rooms_->list) s->setReadOnly(accessTo(*s) != auth::GrantLevel::Write);
   rooms_->grants = std::move(rooms);
   return true;
 }

@@ -103,6 +103,11 @@ class Conversation {
   void start(ConversationContext& context, std::optional<std::uint64_t> since);
   // One text frame from the client (already valid UTF-8).
   void onText(ConversationContext& context, std::string_view text);
+  // The room of `subscription` no longer admits the user (RoomSubscription::evicted, already out
+  // of the room): on /ws/{room} the connection closes with `closeCode`; on /ws the subscription
+  // ends (freed here) after `notice` is queued, and the connection's other rooms go on.
+  void evicted(RoomSubscription& subscription, std::uint16_t closeCode, const char* reason,
+               const Frame& notice);
   // The shard's sweep: past the token's deadline, closes the connection with 4001.
   void tick(std::int64_t steadyNowMs);
   // The connection is ending: leaves every room and drops what was held. Idempotent.

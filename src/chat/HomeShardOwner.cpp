@@ -4,6 +4,7 @@
 #include <string_view>
 #include <utility>
 
+#include "auth/RoomAccess.h"
 #include "chat/HistoryJson.h"
 #include "chat/HubEnvironment.h"
 #include "chat/Protocol.h"
@@ -227,6 +228,19 @@ void HomeShardOwner::tick(std::size_t shard) {
     else
       ++it;
   }
+}
+
+void HomeShardOwner::evict(std::size_t, const std::string& room) {
+  if (!env_.access) return;
+  // Every shard, not just the mask's: a joiner whose shard the home has not heard of yet is on
+  // its shard's list already (RoomOwner.h). A shard's walk runs after whatever that shard did
+  // before, so a join it admitted under the old access is in the list it walks.
+  for (std::size_t s = 0; s < env_.shardCount; ++s)
+    env_.post(s, [this, s, room] {
+      registry_.evict(s, room, *env_.access, [this, s, &room](const std::string& user, bool last) {
+        leave(s, room, user, last);
+      });
+    });
 }
 
 void HomeShardOwner::presence(std::size_t shard, const std::string& room,

@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "auth/RoomAccess.h"
 #include "chat/CatchUp.h"
 #include "chat/HomeShardOwner.h"
 #include "chat/MembershipBatcher.h"
@@ -59,6 +60,12 @@ void Hub::presence(std::size_t shard, const std::string& room,
 }
 
 void Hub::tick(std::size_t shard) { owner_->tick(shard); }
+
+auth::RoomVerdict Hub::admit(std::string_view room, std::string_view username) const {
+  return env_.access ? env_.access->admit(room, username) : auth::RoomVerdict::Allowed;
+}
+
+void Hub::evict(std::size_t shard, const std::string& room) { owner_->evict(shard, room); }
 
 void Hub::flushBatches(std::size_t shard, std::int64_t nowMs) {
   batcher_->flushDue(shard, nowMs, *registry_);

@@ -18,8 +18,10 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "auth/RoomVerdict.h"
 #include "chat/HubEnvironment.h"
 #include "chat/Member.h"
 #include "chat/RoomOwner.h"
@@ -55,6 +57,12 @@ class Hub {
   // The users in `room`; `done` runs on `shard`, posted.
   void presence(std::size_t shard, const std::string& room,
                 std::function<void(std::vector<std::string>)> done);
+  // Whether `username` may be in `room` (auth/RoomAccess; everyone may without one). Asked on a
+  // join, a subscribe and a REST read, never per message.
+  auth::RoomVerdict admit(std::string_view room, std::string_view username) const;
+  // The room's access changed: every connection whose user it no longer admits is cut, on every
+  // shard (RoomOwner::evict).
+  void evict(std::size_t shard, const std::string& room);
   // Periodic work of the rooms homed on `shard`: typing expiry, presence summaries.
   void tick(std::size_t shard);
   // Sends the join/leave batches of `shard`'s rooms that are due at steady-clock millisecond

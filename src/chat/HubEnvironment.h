@@ -13,6 +13,9 @@
 #include "chat/Member.h"
 #include "chat/Presence.h"
 
+namespace parley::auth {
+class RoomAccess;
+}
 namespace parley::store {
 class StoreWriter;
 class StoreReader;
@@ -53,6 +56,8 @@ struct HubEnvironment {
   // Both null when messages are not stored (--db none).
   store::StoreWriter* writer = nullptr;
   store::StoreReader* reader = nullptr;
+  // Who may be in which room (private rooms, bans). Null: every room is open to everyone.
+  const auth::RoomAccess* access = nullptr;
   HubOptions options;
   // Who owns the rooms' order: null for this server's home shards (HomeShardOwner); a cluster
   // instance gives the factory of its ClusterOwner (app/Server.cpp).

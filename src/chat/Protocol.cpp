@@ -377,9 +377,13 @@ std::string buildMembershipJson(std::string_view type, std::string_view username
   return out;
 }
 
-std::string buildUnsubscribedJson(std::string_view room) {
+std::string buildUnsubscribedJson(std::string_view room, std::string_view code) {
   std::string out = R"({"type":"unsubscribed")";
   appendRoom(out, room);
+  if (!code.empty()) {
+    out.append(R"(,"code":)");
+    appendJsonString(out, code);
+  }
   out.push_back('}');
   return out;
 }

@@ -102,8 +102,9 @@ std::string buildMembershipJson(std::string_view type, std::string_view username
 // {"type":"typing","username":...,"state":true|false,"room":...}
 std::string buildTypingJson(std::string_view username, bool state, std::string_view room);
 
-// {"type":"unsubscribed","room":...}
-std::string buildUnsubscribedJson(std::string_view room);
+// {"type":"unsubscribed","room":...}; with `code` (the room refused the user: "not_a_member",
+// "banned"): {"type":"unsubscribed","room":...,"code":...}.
+std::string buildUnsubscribedJson(std::string_view room, std::string_view code = {});
 
 // {"type":"auth","username":...,"expires_at":...}: a renewed token was accepted.
 std::string buildAuthJson(std::string_view username, std::int64_t expiresAtMillis);

@@ -9,16 +9,20 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 
 #include "chat/Protocol.h"
 #include "http/MessageRoutes.h"
+#include "http/RoomRoutes.h"
 #include "http/Routes.h"
 
 namespace parley::auth {
 class AuthService;
 class LoginThrottle;
+class RoomAccess;
+class RoomService;
 class TokenService;
 }  // namespace parley::auth
 namespace parley::chat {
@@ -71,13 +75,17 @@ struct RouterContext {
   std::function<void(std::size_t shard, std::string username,
                      std::function<void(std::size_t closed)> done)>
       disconnectUser;
+  // Registered rooms: who may be where (read here), and the thread that changes it (null: no
+  // changes, every change answers 503).
+  const auth::RoomAccess& roomAccess;
+  auth::RoomService* roomService;
 };
 
 class Router {
  public:
   using Reply = std::function<void(HttpReply)>;
 
-  explicit Router(RouterContext ctx) : ctx_(std::move(ctx)), messages_(ctx_) {}
+  explicit Router(RouterContext ctx);
   Router(const Router&) = delete;
   Router& operator=(const Router&) = delete;
 
@@ -95,6 +103,9 @@ class Router {
 
  private:
   void handleApi(std::size_t shard, const HttpRequest& req, Reply reply);
+  // The REST reads of one room (history, presence): refused with 403 when the room does not
+  // admit `caller` (a private room's non-member, a banned user).
+  bool refusedRoom(const std::string& room, const std::string& caller, const Reply& reply);
   void handleAuth(std::size_t shard, const HttpRequest& req, bool registering, Reply reply);
   void handleRefresh(const HttpRequest& req, Reply reply);
   HttpReply refuse(unsigned status, metrics::Rejection why, std::string_view code,
@@ -104,6 +115,7 @@ class Router {
 
   RouterContext ctx_;
   MessageRoutes messages_;  // edits, deletes and the server API; refers to ctx_
+  RoomRoutes rooms_;
 };
 
 // The token in `Authorization: Bearer TOKEN`, or "" when the header holds none.

@@ -6,6 +6,7 @@
 #include <charconv>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <stdexcept>
 #include <utility>
 
@@ -212,6 +213,15 @@ bool PostgresStore::exec(Stmt which, std::span<const char* const> params, Result
   res.reset(PQexecPrepared(c, kStmts[which].name, n, params.data(), nullptr, nullptr, 0));
   if (succeeded(res.get())) return true;
   error = postgresError(res.get(), c);
+  return false;
+}
+
+bool PostgresStore::execSql(const char* sql, std::span<const char* const> params, Result& res,
+                            std::string& error) {
+  res.reset(PQexecParams(conn_.get(), sql, static_cast<int>(params.size()), nullptr, params.data(),
+                         nullptr, nullptr, 0));
+  if (succeeded(res.get())) return true;
+  error = postgresError(res.get(), conn_.get());
   return false;
 }
 
@@ -537,6 +547,144 @@ StoreStatus PostgresStore::probeWrite() {
   return call("probeWrite", [&](std::string& error) {
     Result res;
     return exec(kProbeWrite, {}, res, error);
+  });
+}
+
+// One statement each: PostgreSQL runs every data-modifying WITH part to completion, in the
+// statement's one transaction.
+StoreStatus PostgresStore::createRoom(const RegisteredRoom& room, bool& created) {
+  created = false;
+  std::string keys = "{", names = "{", roles = "{";
+  if (hasNul(room.room)) return StoreStatus::failure("postgres createRoom: text contains a NUL");
+  for (const RoomGrant& g : room.members) {
+    if (hasNul(g.userKey) || hasNul(g.username))
+      return StoreStatus::failure("postgres createRoom: text contains a NUL");
+    appendElement(keys, g.userKey);
+    appendElement(names, g.username);
+    appendElement(roles, roomRoleName(g.role));
+  }
+  for (auto* a : {&keys, &names, &roles}) *a += '}';
+  const std::string createdMs = std::to_string(room.createdMillis);
+  const char* const params[] = {room.room.c_str(),
+                                room.isPrivate ? "t" : "f",
+                                room.direct ? "t" : "f",
+                                createdMs.c_str(),
+                                keys.c_str(),
+                                names.c_str(),
+                                roles.c_str()};
+  return call("createRoom", [&](std::string& error) {
+    Result res;
+    if (!execSql("WITH r AS (INSERT INTO room_access (room, private, direct, created_ms) "
+                 "VALUES ($1, $2, $3, $4) ON CONFLICT (room) DO NOTHING RETURNING room), "
+                 "m AS (INSERT INTO room_members (room, user_key, username, role) "
+                 "SELECT r.room, g.k, g.n, g.r FROM r, "
+                 "unnest($5::text[], $6::text[], $7::text[]) AS g (k, n, r)) "
+                 "SELECT count(*) FROM r",
+                 params, res, error))
+      return false;
+    created = toInt64(res.get(), 0, 0) == 1;
+    return true;
+  });
+}
+
+StoreStatus PostgresStore::putMember(std::string_view room, const RoomGrant& grant) {
+  if (hasNul(room) || hasNul(grant.userKey) || hasNul(grant.username))
+    return StoreStatus::failure("postgres putMember: text contains a NUL");
+  const std::string r(room);
+  const std::string role(roomRoleName(grant.role));
+  const char* const params[] = {r.c_str(), grant.userKey.c_str(), grant.username.c_str(),
+                                role.c_str()};
+  return call("putMember", [&](std::string& error) {
+    Result res;
+    return execSql(
+        "INSERT INTO room_members (room, user_key, username, role) "
+        "VALUES ($1, $2, $3, $4) ON CONFLICT (room, user_key) DO UPDATE SET "
+        "username = EXCLUDED.username, role = EXCLUDED.role",
+        params, res, error);
+  });
+}
+
+StoreStatus PostgresStore::removeMember(std::string_view room, std::string_view userKey) {
+  if (hasNul(room) || hasNul(userKey)) return {};
+  const std::string r(room), k(userKey);
+  const char* const params[] = {r.c_str(), k.c_str()};
+  return call("removeMember", [&](std::string& error) {
+    Result res;
+    return execSql("DELETE FROM room_members WHERE room = $1 AND user_key = $2", params, res,
+                   error);
+  });
+}
+
+StoreStatus PostgresStore::putBan(std::string_view room, const RoomBan& ban) {
+  if (hasNul(room) || hasNul(ban.userKey) || hasNul(ban.username))
+    return StoreStatus::failure("postgres putBan: text contains a NUL");
+  const std::string r(room);
+  const std::string createdMs = std::to_string(ban.createdMillis);
+  const char* const params[] = {r.c_str(), ban.userKey.c_str(), ban.username.c_str(),
+                                createdMs.c_str()};
+  return call("putBan", [&](std::string& error) {
+    Result res;
+    return execSql(
+        "WITH d AS (DELETE FROM room_members WHERE room = $1 AND user_key = $2) "
+        "INSERT INTO room_bans (room, user_key, username, created_ms) "
+        "VALUES ($1, $2, $3, $4) ON CONFLICT (room, user_key) DO UPDATE SET "
+        "username = EXCLUDED.username",
+        params, res, error);
+  });
+}
+
+StoreStatus PostgresStore::removeBan(std::string_view room, std::string_view userKey) {
+  if (hasNul(room) || hasNul(userKey)) return {};
+  const std::string r(room), k(userKey);
+  const char* const params[] = {r.c_str(), k.c_str()};
+  return call("removeBan", [&](std::string& error) {
+    Result res;
+    return execSql("DELETE FROM room_bans WHERE room = $1 AND user_key = $2", params, res, error);
+  });
+}
+
+StoreStatus PostgresStore::loadRooms(std::vector<RegisteredRoom>& out) {
+  out.clear();
+  return call("loadRooms", [&](std::string& error) {
+    out.clear();
+    // The three tables as of one moment: one statement reads them all.
+    Result res;
+    if (!execSql("SELECT 0, room, private::int, direct::int, created_ms, NULL, NULL "
+                 "FROM room_access "
+                 "UNION ALL SELECT 1, room, 0, 0, 0, user_key, username || chr(10) || role "
+                 "FROM room_members "
+                 "UNION ALL SELECT 2, room, 0, 0, created_ms, user_key, username FROM room_bans "
+                 "ORDER BY 1, 2, 6",
+                 std::span<const char* const>{}, res, error))
+      return false;
+    std::map<std::string, std::size_t, std::less<>> index;
+    const int rows = PQntuples(res.get());
+    for (int i = 0; i < rows; ++i) {
+      const std::int64_t kind = toInt64(res.get(), i, 0);
+      std::string room = toText(res.get(), i, 1);
+      if (kind == 0) {
+        RegisteredRoom& r = out.emplace_back();
+        r.room = room;
+        r.isPrivate = toInt64(res.get(), i, 2) != 0;
+        r.direct = toInt64(res.get(), i, 3) != 0;
+        r.createdMillis = toInt64(res.get(), i, 4);
+        index.emplace(std::move(room), out.size() - 1);
+        continue;
+      }
+      auto it = index.find(room);
+      if (it == index.end()) continue;
+      if (kind == 1) {
+        const std::string both = toText(res.get(), i, 6);
+        const auto cut = both.rfind('\n');
+        out[it->second].members.push_back(
+            {toText(res.get(), i, 5), both.substr(0, cut),
+             parseRoomRole(both.substr(cut + 1)).value_or(RoomRole::Member)});
+      } else {
+        out[it->second].bans.push_back(
+            {toText(res.get(), i, 5), toText(res.get(), i, 6), toInt64(res.get(), i, 4)});
+      }
+    }
+    return true;
   });
 }
 

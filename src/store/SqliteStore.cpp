@@ -161,6 +161,7 @@ SqliteStore::SqliteStore(const std::string& path, bool syncEachCommit) : path_(p
   if (syncEachCommit) execOrThrow("PRAGMA synchronous=FULL", "cannot set synchronous=FULL");
   migrateSqliteSchema(db_.get(), path_);
   prepareAll();
+  roomTables_ = SqliteRoomTables(db_.get());
   if (path != ":memory:") file_ = FileIdentity::ofPath(path);
 }
 
@@ -555,6 +556,36 @@ StoreStatus SqliteStore::accountKeys(std::string_view afterKey, std::size_t limi
     return failure("accountKeys");
   }
   return {};
+}
+
+StoreStatus SqliteStore::createRoom(const RegisteredRoom& room, bool& created) {
+  created = false;
+  if (auto why = lost(); !why.empty()) return StoreStatus::failure("sqlite createRoom: " + why);
+  return roomTables_.createRoom(room, created);
+}
+
+StoreStatus SqliteStore::putMember(std::string_view room, const RoomGrant& grant) {
+  if (auto why = lost(); !why.empty()) return StoreStatus::failure("sqlite putMember: " + why);
+  return roomTables_.putMember(room, grant);
+}
+
+StoreStatus SqliteStore::removeMember(std::string_view room, std::string_view userKey) {
+  if (auto why = lost(); !why.empty()) return StoreStatus::failure("sqlite removeMember: " + why);
+  return roomTables_.removeMember(room, userKey);
+}
+
+StoreStatus SqliteStore::putBan(std::string_view room, const RoomBan& ban) {
+  if (auto why = lost(); !why.empty()) return StoreStatus::failure("sqlite putBan: " + why);
+  return roomTables_.putBan(room, ban);
+}
+
+StoreStatus SqliteStore::removeBan(std::string_view room, std::string_view userKey) {
+  if (auto why = lost(); !why.empty()) return StoreStatus::failure("sqlite removeBan: " + why);
+  return roomTables_.removeBan(room, userKey);
+}
+
+StoreStatus SqliteStore::loadRooms(std::vector<RegisteredRoom>& out) {
+  return roomTables_.loadRooms(out);
 }
 
 StoreStatus SqliteStore::probeWrite() {

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "store/FileIdentity.h"
+#include "store/SqliteRoomTables.h"
 #include "store/StoreConnection.h"
 
 struct sqlite3;
@@ -51,6 +52,14 @@ class SqliteStore final : public StoreConnection {
   StoreStatus findAccounts(std::string_view key, std::vector<Account>& out) override;
   StoreStatus accountKeys(std::string_view afterKey, std::size_t limit,
                           std::vector<std::string>& out) override;
+
+  // RoomStore (store/SqliteRoomTables); writes refused once the file was lost, as appends are.
+  StoreStatus createRoom(const RegisteredRoom& room, bool& created) override;
+  StoreStatus putMember(std::string_view room, const RoomGrant& grant) override;
+  StoreStatus removeMember(std::string_view room, std::string_view userKey) override;
+  StoreStatus putBan(std::string_view room, const RoomBan& ban) override;
+  StoreStatus removeBan(std::string_view room, std::string_view userKey) override;
+  StoreStatus loadRooms(std::vector<RegisteredRoom>& out) override;
 
   StoreStatus pruneKeepLast(std::size_t keepPerRoom, std::uint64_t& deleted) override;
   StoreStatus pruneOlderThan(std::int64_t cutoffMillis, std::uint64_t& deleted) override;
@@ -117,6 +126,7 @@ class SqliteStore final : public StoreConnection {
   int lastErrorCode_ = 0;                 // extended code of run()'s last failure
   std::unique_ptr<sqlite3, CloseDb> db_;  // declared first: statements are finalized before it
   std::array<std::unique_ptr<sqlite3_stmt, Finalize>, kStmtCount> stmts_;
+  SqliteRoomTables roomTables_{nullptr};  // on db_, once it is open
 };
 
 }  // namespace parley::store

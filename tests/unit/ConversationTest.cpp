@@ -13,11 +13,13 @@
 #include <mutex>
 #include <thread>
 
+#include "auth/RoomAccess.h"
 #include "auth/TokenService.h"
 #include "chat/CloseCode.h"
 #include "chat/Conversation.h"
 #include "chat/Hub.h"
 #include "metrics/Metrics.h"
+#include "store/AccountStore.h"
 #include "store/StoreReader.h"
 #include "store/StoreWriter.h"
 
@@ -71,19 +73,22 @@ class OneShard {
 // without a store.
 struct Fixture {
   explicit Fixture(double maxMessageRate = 0, store::StoreWriter* writer = nullptr,
-                   store::StoreReader* reader = nullptr, std::size_t maxRooms = 100)
-      : hub(environment(writer, reader)), context{hub,
-                                                  0,
-                                                  metrics,
-                                                  tokens,
-                                                  ConversationOptions{{}, maxMessageRate, maxRooms},
-                                                  &encode,
-                                                  &testSteady,
-                                                  &testUnix} {
+                   store::StoreReader* reader = nullptr, std::size_t maxRooms = 100,
+                   const auth::RoomAccess* access = nullptr)
+      : hub(environment(writer, reader, access)),
+        context{hub,
+                0,
+                metrics,
+                tokens,
+                ConversationOptions{{}, maxMessageRate, maxRooms},
+                &encode,
+                &testSteady,
+                &testUnix} {
     steadyNow = 1'000'000;
     unixNow = kUnixStart;
   }
-  HubEnvironment environment(store::StoreWriter* writer, store::StoreReader* reader) {
+  HubEnvironment environment(store::StoreWriter* writer, store::StoreReader* reader,
+                             const auth::RoomAccess* access) {
     HubEnvironment env;
     env.post = [this](std::size_t, std::function<void()> t) { shard.post(std::move(t)); };
     env.wake = [](std::size_t, std::int64_t) {};
@@ -92,6 +97,7 @@ struct Fixture {
     env.steadyClock = &testSteady;
     env.writer = writer;
     env.reader = reader;
+    env.access = access;
     return env;
   }
   OneShard shard;
@@ -661,6 +667,51 @@ TEST(MultiplexedConversation, EndLeavesEveryRoom) {
   alice->conversation.end(f.context);
   f.shard.runAll();
   EXPECT_EQ(f.hub.roomCount(), 0u);
+}
+
+// A private room: a stranger's subscribe is refused with the room named and nothing of it sent;
+// once a member is removed (the access changed, then Hub::evict), their /ws/{room} connection
+// closes with 4003 and their /ws subscription alone ends, with `unsubscribed` and the reason,
+// while their other room goes on and nothing more of the room reaches them.
+TEST(MultiplexedConversation, ARoomThatNoLongerAdmitsTheUserDropsItAloneOrCloses4003) {
+  auth::RoomAccess access;
+  store::RegisteredRoom room;
+  room.room = "room";
+  room.isPrivate = true;
+  for (const char* name : {"alice", "bob"})
+    room.members.push_back({store::accountKey(name), name, store::RoomRole::Member});
+  access.putRoom(room);
+  Fixture f(0, nullptr, nullptr, 100, &access);
+  auto alice = joined(f, "alice");
+  auto bobPath = joined(f, "bob");
+  auto bobMulti = multiplexed(f, "bob");
+  bobMulti->say(R"({"type":"subscribe","room":"room"})");
+  bobMulti->say(R"({"type":"subscribe","room":"other"})");
+  auto mallory = multiplexed(f, "mallory");
+  mallory->say(R"({"type":"subscribe","room":"room"})");
+  EXPECT_EQ(typesAndRooms(*mallory), (std::vector<std::string>{"error:room"}));
+  EXPECT_EQ(mallory->lastCode(), "not_a_member");
+  EXPECT_EQ(mallory->conversation.subscription("room"), nullptr);
+  EXPECT_EQ(f.metrics.rejected(metrics::Rejection::NotAMember), 1u);
+
+  access.removeMember("room", store::accountKey("bob"));
+  f.hub.evict(0, "room");
+  f.shard.runAll();
+  EXPECT_EQ(bobPath->closedWith, close_code::kRemovedFromRoom);
+  EXPECT_EQ(bobMulti->last().at("type"), "unsubscribed");
+  EXPECT_EQ(bobMulti->last().at("room"), "room");
+  EXPECT_EQ(bobMulti->lastCode(), "not_a_member");
+  EXPECT_EQ(bobMulti->conversation.subscription("room"), nullptr);
+  ASSERT_NE(bobMulti->conversation.subscription("other"), nullptr);
+  EXPECT_EQ(alice->closedWith, 0);
+
+  const std::size_t seen = bobMulti->frames.size();
+  alice->say(R"({"content":"after"})");
+  bobMulti->say(R"({"room":"other","content":"still here"})");
+  EXPECT_EQ(typesAndRooms(*bobMulti).back(), "message:other");
+  EXPECT_EQ(bobMulti->frames.size(), seen + 1);  // nothing of the room
+  bobMulti->say(R"({"type":"subscribe","room":"room"})");
+  EXPECT_EQ(bobMulti->lastCode(), "not_a_member");
 }
 
 }  // namespace

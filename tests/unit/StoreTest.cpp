@@ -862,8 +862,10 @@ TEST_P(StoreTest, AccountsOfTheOldRuleGetNewKeysAndLookalikesBothKeepTheirs) {
   store();  // the current schema, then taken back to the last one before skeleton keys
   store_.reset();
   const bool sqlite = GetParam() == Backend::Sqlite;
-  rawExec(std::string("DROP TABLE account_key_rule; DROP TABLE accounts;") +
-          // (and the message columns of the later schema 5 / 4: edits and deletes)
+  rawExec(std::string("DROP TABLE room_bans; DROP TABLE room_members; DROP TABLE room_access; "
+                      "DROP TABLE account_key_rule; DROP TABLE accounts;") +
+          // (and the message columns of the later schema 5 / 4: edits and deletes; the room tables:
+          // 6 / 5)
           (sqlite ? "ALTER TABLE messages DROP COLUMN signed_in; ALTER TABLE messages DROP COLUMN "
                     "deleted; ALTER TABLE messages DROP COLUMN edited_ms;"
                   : "ALTER TABLE messages DROP COLUMN signed_in, DROP COLUMN deleted, DROP COLUMN "
@@ -1047,7 +1049,9 @@ TEST_P(StoreTest, MessagesStoredBeforeEditsExistedReadAsUnchangedAndNotSignedIn)
   store();
   store_.reset();
   const bool sqlite = GetParam() == Backend::Sqlite;
-  // The schema before edits (SQLite 4, PostgreSQL 3) with a message in it.
+  // The schema before edits (SQLite 4, PostgreSQL 3) with a message in it (and without the room
+  // tables, which came after).
+  rawExec("DROP TABLE room_bans; DROP TABLE room_members; DROP TABLE room_access;");
   rawExec(sqlite ? "ALTER TABLE messages DROP COLUMN signed_in; ALTER TABLE messages DROP COLUMN "
                    "deleted; ALTER TABLE messages DROP COLUMN edited_ms; UPDATE schema_version SET "
                    "version = 4; INSERT INTO messages (room, id, username, content, client_id, "
@@ -1917,6 +1921,80 @@ TEST(StoreWriterIdempotency, ARetryAfterARestartIsAnsweredFromTheStoreAndStoredO
   EXPECT_EQ(all[0].content, "hello");
   EXPECT_EQ(all[1].content, "new");
   fs::remove_all(dir);
+}
+
+// Registered rooms (private rooms, direct messages, bans) round-trip through the store: created
+// once, members added, re-roled and removed, a ban taking the member out in the same transaction,
+// a lifted ban; everything there again after a reopen.
+TEST_P(StoreTest, RegisteredRoomsKeepMembersRolesAndBans) {
+  RegisteredRoom team;
+  team.room = "team";
+  team.isPrivate = true;
+  team.createdMillis = 1'000;
+  team.members = {{"alice", "Alice", RoomRole::Owner}};
+  bool created = false;
+  ASSERT_TRUE(store().createRoom(team, created).ok);
+  EXPECT_TRUE(created);
+  RegisteredRoom again = team;
+  again.isPrivate = false;
+  again.members = {{"mallory", "Mallory", RoomRole::Owner}};
+  ASSERT_TRUE(store().createRoom(again, created).ok);
+  EXPECT_FALSE(created);  // taken: nothing of the second is kept
+  ASSERT_TRUE(store().putMember("team", {"bob", "Bob", RoomRole::Member}).ok);
+  ASSERT_TRUE(store().putMember("team", {"bob", "Bob", RoomRole::Admin}).ok);  // a new role
+  ASSERT_TRUE(store().putMember("team", {"eve", "Eve", RoomRole::Member}).ok);
+  ASSERT_TRUE(store().putMember("team", {"carol", "Carol", RoomRole::Member}).ok);
+  ASSERT_TRUE(store().removeMember("team", "carol").ok);
+  ASSERT_TRUE(store().putBan("team", {"eve", "Eve", 2'000}).ok);      // and out of the members
+  ASSERT_TRUE(store().putBan("team", {"trent", "Trent", 3'000}).ok);  // never a member
+  ASSERT_TRUE(store().removeBan("team", "trent").ok);
+  RegisteredRoom dm;
+  dm.room = "dm.0123456789abcdef0123456789abcdef";
+  dm.isPrivate = dm.direct = true;
+  dm.createdMillis = 4'000;
+  dm.members = {{"alice", "Alice", RoomRole::Member}, {"bob", "Bob", RoomRole::Member}};
+  ASSERT_TRUE(store().createRoom(dm, created).ok);
+  EXPECT_TRUE(created);
+
+  RegisteredRoom expectTeam = team;
+  expectTeam.members = {{"alice", "Alice", RoomRole::Owner}, {"bob", "Bob", RoomRole::Admin}};
+  expectTeam.bans = {{"eve", "Eve", 2'000}};
+  const std::vector<RegisteredRoom> expected{dm, expectTeam};  // by name
+  std::vector<RegisteredRoom> loaded;
+  ASSERT_TRUE(store().loadRooms(loaded).ok);
+  EXPECT_EQ(loaded, expected);
+  reopen();
+  ASSERT_TRUE(store().loadRooms(loaded).ok);
+  EXPECT_EQ(loaded, expected);
+}
+
+// A database of the schema before registered rooms (SQLite 5, PostgreSQL 4) gets their tables on
+// open, its messages and accounts untouched.
+TEST_P(StoreTest, SchemaBeforeRegisteredRoomsGetsTheirTables) {
+  const StoredMessage m{1, "general", "Alice", "hi", "", 1'000};
+  ASSERT_TRUE(store().append(std::span(&m, 1)).ok);
+  bool created = false;
+  ASSERT_TRUE(store().createAccount(account("alice"), created).ok);
+  store_.reset();
+  const bool sqlite = GetParam() == Backend::Sqlite;
+  rawExec(std::string("DROP TABLE room_bans; DROP TABLE room_members; DROP TABLE room_access; ") +
+          (sqlite ? "UPDATE schema_version SET version = 5;"
+                  : "UPDATE schema_version SET version = 4;"));
+  std::vector<RegisteredRoom> loaded;
+  ASSERT_TRUE(store().loadRooms(loaded).ok);
+  EXPECT_TRUE(loaded.empty());
+  EXPECT_EQ(query("SELECT version FROM schema_version"), std::to_string(knownVersion()));
+  std::vector<StoredMessage> page;
+  ASSERT_TRUE(store().after("general", 0, 10, page).ok);
+  EXPECT_EQ(page.size(), 1u);
+  std::vector<Account> found;
+  ASSERT_TRUE(store().findAccounts(accountKey("alice"), found).ok);
+  EXPECT_EQ(found.size(), 1u);
+  RegisteredRoom r;
+  r.room = "x";
+  r.members = {{"alice", "alice", RoomRole::Owner}};
+  ASSERT_TRUE(store().createRoom(r, created).ok);
+  EXPECT_TRUE(created);
 }
 
 }  // namespace

@@ -10,6 +10,7 @@ import { describeLink, type Status } from './linkStatus';
 import { Prefs, type ReadMark } from './Prefs';
 import { type AccountReply, type ChatMessage, isRoomName, parseRoomList, type RoomSummary, type ServerFrame } from './protocol';
 import * as R from './roomState';
+import { RoomsApi } from './roomsApi';
 import { type Session, SessionKeeper, sessionFromReply } from './session';
 
 export interface Announcement {
@@ -86,6 +87,8 @@ export class ChatClient {
   private saveTimer: ReturnType<typeof setTimeout> | undefined;
   private directoryTimer: ReturnType<typeof setInterval> | undefined;
   private stopReason: string | null = null;
+  // Registered rooms (private rooms, direct messages, members, bans), as the signed-in user.
+  readonly roomsApi: RoomsApi;
 
   constructor(opts: ChatClientOptions = {}) {
     this.prefs = opts.prefs ?? new Prefs();
@@ -114,6 +117,7 @@ export class ChatClient {
         this.conn.send({ type: 'auth', token: next.token });
       },
     });
+    this.roomsApi = new RoomsApi(this.fetcher, () => this.sessions.current?.token ?? null);
     this.conn = new Connection({
       url: () => this.socketUrl(),
       opened: () => this.opened(),
@@ -230,6 +234,26 @@ export class ChatClient {
     this.prefs.setRooms(joined);
     this.update({ joined, rooms, active: s.active === name ? (joined[0] ?? null) : s.active });
     this.scheduleSave();
+  }
+
+  // A new room of one's own (private: members only); on success it is opened. Answers the
+  // refusal's words, or null.
+  async createRoom(name: string, isPrivate: boolean): Promise<string | null> {
+    const a = await this.roomsApi.create(name, isPrivate);
+    if (!a.ok) return a.message;
+    await this.refreshDirectory();
+    this.openRoom(a.value);
+    return null;
+  }
+
+  // The direct-message room with `user` (made the first time); opened on success. Answers the
+  // refusal's words, or null.
+  async openDirect(user: string): Promise<string | null> {
+    const a = await this.roomsApi.openDirect(user);
+    if (!a.ok) return a.message;
+    await this.refreshDirectory();
+    this.openRoom(a.value.room);
+    return null;
   }
 
   // The reader sees the newest message of the active room (at the bottom, page visible).
@@ -434,7 +458,10 @@ export class ChatClient {
         if (f.username !== this.selfName()) this.patchRoom(f.room, (x) => R.setTyping(x, f.username, f.state));
         return;
       case 'unsubscribed':
-        return; // leaveRoom already forgot it
+        // The server dropped the room: the user was removed from it or banned. Kept, with the
+        // reason, so the reader sees what happened; leaving it is theirs.
+        if (f.code && this.state.rooms[f.room]) this.refusedRoom(f.room, f.code);
+        return; // otherwise leaveRoom already forgot it
       case 'edited':
         this.patchRoom(f.room, (x) => R.applyEdit(x, f.id, f.content, f.edited_at));
         return;
@@ -486,6 +513,10 @@ export class ChatClient {
       case 'not_subscribed':
         if (room && this.state.joined.includes(room.name)) this.subscribeRoom(room.name);
         return;
+      case 'not_a_member':
+      case 'banned':
+        if (room) this.refusedRoom(room.name, f.code);
+        return;
       case 'too_many_rooms':
       case 'invalid_room':
         if (room) this.patchRoom(room.name, (x) => ({ ...x, ready: false, problem: f.message || f.code }));
@@ -508,6 +539,11 @@ export class ChatClient {
     }
     const target = room?.name ?? this.state.active;
     if (target) this.patchRoom(target, (x) => R.addNotice(x, `The server said: ${f.message || f.code}`, at, ++this.noticeKey, true));
+  }
+
+  private refusedRoom(name: string, code: string): void {
+    const problem = code === 'banned' ? 'You are banned from this room.' : 'This room is for its members only: you are not one (or no longer).';
+    this.patchRoom(name, (x) => ({ ...x, ready: false, problem }));
   }
 
   private flushQueued(name: string): void {

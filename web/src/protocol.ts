@@ -22,7 +22,7 @@ export type ServerFrame =
   | { type: 'join' | 'leave'; room: string; username: string; timestamp: string }
   | { type: 'presence_summary'; room: string; count: number; joined: number; left: number }
   | { type: 'typing'; room: string; username: string; state: boolean }
-  | { type: 'unsubscribed'; room: string }
+  | { type: 'unsubscribed'; room: string; code?: string }
   | { type: 'edited'; room: string; id: number; content: string; edited_at: string }
   | { type: 'deleted'; room: string; id: number }
   | { type: 'error'; room?: string; code: string; message: string; client_id?: string; id?: number }
@@ -48,11 +48,14 @@ export interface AccountReply {
   message?: unknown;
 }
 
-// One entry of GET /api/rooms: `members` counts connections.
+// One entry of GET /api/rooms: `members` counts connections; a private room says so, and a
+// direct-message room names the other person (`with`).
 export interface RoomSummary {
   room: string;
   members: number;
   lastId: number;
+  isPrivate?: boolean;
+  with?: string;
 }
 
 // Room names, as the server accepts them: 1-64 of A-Z a-z 0-9 . _ ~ -, but not "." or ".."
@@ -124,7 +127,8 @@ export function parseServerFrame(text: string): ServerFrame | null {
       return room && str(v.username) && typeof v.state === 'boolean'
         ? { type: 'typing', room, username: v.username, state: v.state } : null;
     case 'unsubscribed':
-      return room ? { type: 'unsubscribed', room } : null;
+      if (!room) return null;
+      return str(v.code) ? { type: 'unsubscribed', room, code: v.code } : { type: 'unsubscribed', room };
     case 'edited':
       return room && int(v.id) && str(v.content)
         ? { type: 'edited', room, id: v.id, content: v.content, edited_at: str(v.edited_at) ? v.edited_at : '' } : null;
@@ -150,7 +154,10 @@ export function parseRoomList(v: unknown): RoomSummary[] {
   const out: RoomSummary[] = [];
   for (const r of v.rooms) {
     if (isObj(r) && str(r.room) && isRoomName(r.room)) {
-      out.push({ room: r.room, members: int(r.members) ? r.members : 0, lastId: int(r.last_id) ? r.last_id : 0 });
+      const s: RoomSummary = { room: r.room, members: int(r.members) ? r.members : 0, lastId: int(r.last_id) ? r.last_id : 0 };
+      if (r.visibility === 'private') s.isPrivate = true;
+      if (str(r.with)) s.with = r.with;
+      out.push(s);
     }
   }
   return out;
