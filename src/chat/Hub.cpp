@@ -16,7 +16,9 @@ Hub::Hub(HubEnvironment env)
       registry_(std::make_unique<RoomRegistry>(env_, *batcher_)),
       // The single server's owner, or the cluster's (HubEnvironment::makeOwner); both ask the
       // moderation policy who may delete others' messages.
-      moderation_(std::make_unique<ServerKeyModeration>()),
+      moderation_(env_.access ? std::unique_ptr<ModerationPolicy>(
+                                    std::make_unique<RoomRoleModeration>(*env_.access))
+                              : std::make_unique<ServerKeyModeration>()),
       owner_(env_.makeOwner ? env_.makeOwner(env_, *registry_, *moderation_)
                             : std::make_unique<HomeShardOwner>(env_, *registry_, *moderation_)),
       catchUp_(std::make_unique<CatchUp>(env_)),

@@ -4,14 +4,17 @@
 // with the change (store::MessageChange::moderator) and the store applies the rule.
 // Never reads the store and never blocks: an implementation answers from memory.
 //
-// Today's only implementation, ServerKeyModeration, answers from what exists: the server's API
-// key (PARLEY_API_KEY) may moderate every room, and no user may. Room owners and admins (private
-// rooms, issue 18) plug in here as a second implementation that also asks the room's roles,
-// which the room's owner keeps; nothing else in the moderation path changes with it.
+// ServerKeyModeration: the server's API key (PARLEY_API_KEY) may moderate every room, and no
+// user may (a server without registered rooms). RoomRoleModeration: the key, and a signed-in
+// user whose role in the room (auth::RoomAccess, registered rooms) is owner or admin.
 #pragma once
 
 #include <string>
 #include <string_view>
+
+namespace parley::auth {
+class RoomAccess;
+}
 
 namespace parley::chat {
 
@@ -33,6 +36,17 @@ class ModerationPolicy {
 class ServerKeyModeration final : public ModerationPolicy {
  public:
   bool mayModerate(const Actor& actor, std::string_view) const override { return actor.serverKey; }
+};
+
+// The key, and a registered room's owners and admins (signed in: a name without a token proves
+// nothing). `access` outlives the policy.
+class RoomRoleModeration final : public ModerationPolicy {
+ public:
+  explicit RoomRoleModeration(const auth::RoomAccess& access) : access_(access) {}
+  bool mayModerate(const Actor& actor, std::string_view room) const override;
+
+ private:
+  const auth::RoomAccess& access_;
 };
 
 }  // namespace parley::chat

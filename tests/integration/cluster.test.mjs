@@ -224,6 +224,47 @@ test('edits, deletes and the server API across instances: seen by every member, 
   assert.equal(await closed, 4009);
 });
 
+test('private rooms and DMs across instances: members admitted everywhere, strangers nowhere, a removal cuts at once', { timeout: 60000 }, async (t) => {
+  const { inst } = await startCluster(t);
+  const WebSocket = (await import('ws')).default;
+  const { upgradeRequest } = await import('./client.mjs');
+  const call = async (port, method, path, token, body) => request(port, path, { method,
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: body && JSON.stringify(body) });
+  const tokens = {};
+  for (const name of ['Alice', 'Bob', 'Eve']) {
+    const r = await request(inst.ports[0], '/api/register', { method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: name, password: 'correct horse' }) });
+    assert.equal(r.status, 201, r.body);
+    tokens[name] = r.json.token;
+  }
+  let r = await call(inst.ports[0], 'POST', '/api/rooms', tokens.Alice, { room: 'secret', visibility: 'private' });
+  assert.equal(r.status, 201, r.body);
+  r = await call(inst.ports[0], 'POST', '/api/rooms/secret/members', tokens.Alice, { username: 'Bob', role: 'member' });
+  assert.ok(r.status === 200 || r.status === 201, r.body);
+  // Every instance learns it: Bob is let in on the second, Eve is kept out of the third.
+  const status = async (port, who) => (await upgradeRequest(port, `/ws/secret?token=${tokens[who]}`)).status;
+  assert.equal(await poll(() => status(inst.ports[1], 'Bob'), (s) => s === 101, 5000, 100), 101);
+  assert.equal(await poll(() => status(inst.ports[2], 'Eve'), (s) => s === 403, 5000, 100), 403);
+  const history = await request(inst.ports[2], `/api/rooms/secret/messages?token=${tokens.Eve}`);
+  assert.equal(history.status, 403);
+  // Bob connected on the second instance; Alice removes him on the first: cut at once (4003).
+  const bob = new WebSocket(`ws://127.0.0.1:${inst.ports[1]}/ws/secret?token=${tokens.Bob}`);
+  await new Promise((resolve, reject) => { bob.on('open', resolve); bob.on('error', reject); });
+  const closed = new Promise((resolve) => bob.on('close', (code) => resolve(code)));
+  const t0 = Date.now();
+  r = await call(inst.ports[0], 'DELETE', '/api/rooms/secret/members/Bob', tokens.Alice);
+  assert.equal(r.status, 200, r.body);
+  assert.equal(await closed, 4003);
+  t.diagnostic(`removed member cut on another instance ${Date.now() - t0} ms after the DELETE was sent`);
+  // A DM opened on the third instance reaches both, on any instance.
+  r = await call(inst.ports[2], 'POST', '/api/dm/Alice', tokens.Eve);
+  assert.equal(r.status === 200 || r.status === 201, true, r.body);
+  const dm = r.json.room;
+  assert.equal(await poll(() => (async () => (await upgradeRequest(inst.ports[1], `/ws/${dm}?token=${tokens.Alice}`)).status)(),
+    (s) => s === 101, 5000, 100), 101);
+  assert.equal((await upgradeRequest(inst.ports[0], `/ws/${dm}?token=${tokens.Bob}`)).status, 403);
+});
+
 test('--cluster needs PostgreSQL: SQLite and none are refused at start-up with a clear message', async () => {
   const { spawnSync } = await import('node:child_process');
   for (const db of ['sqlite:/tmp/x.db', 'none']) {
