@@ -250,6 +250,12 @@ test('private rooms and DMs across instances: members admitted everywhere, stran
   // Bob connected on the second instance; Alice removes him on the first: cut at once (4003).
   const bob = new WebSocket(`ws://127.0.0.1:${inst.ports[1]}/ws/secret?token=${tokens.Bob}`);
   await new Promise((resolve, reject) => { bob.on('open', resolve); bob.on('error', reject); });
+  // The room's owner moderates (deletes another's message); a plain member may not.
+  const echoed = new Promise((resolve) => bob.on('message', (d) => { const f = JSON.parse(d.toString()); if (f.type === 'message') resolve(f); }));
+  bob.send(JSON.stringify({ content: 'from Bob' }));
+  const sent = await echoed;
+  r = await call(inst.ports[2], 'DELETE', `/api/rooms/secret/messages/${sent.id}`, tokens.Alice);
+  assert.equal(r.status, 200, r.body);
   const closed = new Promise((resolve) => bob.on('close', (code) => resolve(code)));
   const t0 = Date.now();
   r = await call(inst.ports[0], 'DELETE', '/api/rooms/secret/members/Bob', tokens.Alice);
