@@ -144,7 +144,9 @@ RoomOutcome RoomService::managerRole(const std::string& actor, const std::string
                                      std::optional<RoomRole>& role, bool& direct) {
   const std::optional<store::RegisteredRoom> r = access_.find(room);
   if (!r) return RoomAccess::isDirectName(room) ? RoomOutcome::NotAMember : RoomOutcome::NoSuchRoom;
-  role = access_.roleOf(room, actor);
+  // The server API manages any registered room as its owner (a DM's members stay fixed).
+  role = actor == kServerActor ? std::optional<RoomRole>(RoomRole::Owner)
+                               : access_.roleOf(room, actor);
   direct = r->direct;
   if (r->isPrivate && !role) return RoomOutcome::NotAMember;
   return RoomOutcome::Ok;

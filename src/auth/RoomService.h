@@ -59,6 +59,10 @@ struct RoomResult {
 
 class RoomService {
  public:
+  // The actor for the server API (PARLEY_API_KEY): manages every registered room as its owner
+  // would. Not a possible user name (a control character).
+  static constexpr std::string_view kServerActor = "\x01server";
+
   using Done = std::function<void(RoomResult)>;  // called on the service's thread
 
   // `rooms`: the service's own store connection (its RoomStore and AccountStore), or null with

@@ -11,6 +11,7 @@
 #include "auth/AuthService.h"
 #include "auth/LoginThrottle.h"
 #include "auth/RoomAccess.h"
+#include "auth/RoomService.h"
 #include "auth/TokenService.h"
 #include "chat/Hub.h"
 #include "chat/Names.h"
@@ -121,7 +122,16 @@ void Router::handleApi(std::size_t shard, const HttpRequest& req, Reply reply) {
   // read without a good token goes on as nobody's (a private room then refuses it).
   std::string caller;
   std::unique_ptr<const auth::RoomGrants> grants;  // the token's parley_rooms; null: every room
-  {
+  // The server API's key (PARLEY_API_KEY) on a registered room's changes and reads of members
+  // and bans: the application's backend, managing every room as its owner would.
+  if ((change || managed) && parts[1] == "rooms" && req.authorization.starts_with("ApiKey ")) {
+    if (ctx_.apiKey.empty())
+      return reply(refuse(404, metrics::Rejection::NotFound, "not_found", "no such endpoint"));
+    if (!constantTimeEqual(req.authorization.substr(7), ctx_.apiKey))
+      return reply(refuse(401, metrics::Rejection::InvalidApiKey, "invalid_api_key",
+                          "the API key is not this server's"));
+    caller = std::string(auth::RoomService::kServerActor);
+  } else {
     auto params = url->params();
     std::optional<std::string> token;
     if (auto it = params.find("token"); it != params.end())

@@ -121,6 +121,30 @@ for (const factory of [sqliteFactory(), postgresFactory()]) {
       for (const c of members) await c.close();
     });
 
+    test('rooms, members and bans with the key: the backend manages any registered room as its owner', { timeout: 15000 }, async () => {
+      const register = async (username) => {
+        const r = await request(server.port, '/api/register', { method: 'POST', headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ username, password: 'correct horse' }) });
+        assert.equal(r.status, 201, r.body);
+        return r.json.token;
+      };
+      const [, bob] = [await register('Owna'), await register('Bobb')];
+      let r = await api(server.port, 'POST', '/api/rooms', { body: { room: 'backend-room', visibility: 'private' } });
+      assert.deepEqual([r.status, r.json.error], [400, 'bad_request'], 'the key must name an owner');
+      r = await api(server.port, 'POST', '/api/rooms', { body: { room: 'backend-room', visibility: 'private', owner: 'Owna' } });
+      assert.deepEqual([r.status, r.json.owner], [201, 'Owna'], r.body);
+      r = await api(server.port, 'POST', '/api/rooms/backend-room/members', { body: { username: 'Bobb', role: 'member' } });
+      assert.ok(r.status === 200 || r.status === 201, r.body);
+      r = await api(server.port, 'GET', '/api/rooms/backend-room/members');
+      assert.deepEqual(r.json.members.map((m) => [m.username, m.role]).sort(), [['Bobb', 'member'], ['Owna', 'owner']]);
+      const conn = await server.connect('backend-room', undefined, { path: `/ws/backend-room?token=${bob}` });
+      r = await api(server.port, 'POST', '/api/rooms/backend-room/bans', { body: { username: 'Bobb' } });
+      assert.ok(r.status === 200 || r.status === 201, r.body);
+      assert.equal((await conn.waitClosed()).code, 4003);
+      r = await api(server.port, 'POST', '/api/rooms/backend-room/bans', { key: 'wrong-key-wrong-key', body: { username: 'Owna' } });
+      assert.deepEqual([r.status, r.json.error], [401, 'invalid_api_key']);
+    });
+
     test('disconnect a user everywhere: every connection of theirs closes with 4009', { timeout: 15000 }, async () => {
       // Bob on both endpoints and several rooms (spread over both shards), Ann beside him.
       const bobs = [];
