@@ -152,10 +152,10 @@ test('resume after switching instances at random points: exact replay, nothing t
   await Promise.all([writer, ...hoppers].map((c) => c.open()));
   let hopping = true;
   const hops = (async () => {
-    while (hopping) {
+    // Each in turn (every one hops), at random moments.
+    for (let i = 0; hopping; i++) {
       await sleep(100 + Math.random() * 300);
-      const h = hoppers[Math.floor(Math.random() * hoppers.length)];
-      h.ws?.terminate(); // reconnects to the next instance with ?since=
+      hoppers[i % hoppers.length].ws?.terminate(); // reconnects to the next instance with ?since=
     }
   })();
   await sendAll([writer], { count: 120, perSecond: 60 });
