@@ -9,11 +9,15 @@
 
 #include "chat/ClusterOwner.h"
 #include "cluster/BucketLeases.h"
+#include "cluster/ControlChannel.h"
+#include "cluster/Envelope.h"
 #include "cluster/RedisLink.h"
 
 namespace parley::app {
 
 namespace {
+
+using cluster::kControlChannel;
 
 std::string defaultInstanceId() {
   char host[256] = {};
@@ -38,13 +42,18 @@ ClusterNode::ClusterNode(const Config& config)
   options.seeds = cluster::parseRedisAddresses(config.cluster);
   cluster::RedisLink::Handlers handlers;
   handlers.message = [this](std::string_view channel, std::string_view payload) {
+    if (channel == kControlChannel) return onControl(payload);
     if (auto* o = owner_.load()) o->onMessage(channel, payload);
   };
   handlers.subscribed = [this](std::string_view channel) {
     if (auto* o = owner_.load()) o->onSubscribed(channel);
   };
   handlers.state = [this](bool up) {
-    if (auto* o = owner_.load()) o->onLinkState(up);
+    auto* o = owner_.load();
+    if (o) o->onLinkState(up);
+    // Back after an outage: a room's access may have changed meanwhile, unheard.
+    const bool was = linkUp_.exchange(up);
+    if (o && up && !was && accessChanged_) accessChanged_("");
   };
   link_ = cluster::RedisLink::start(std::move(options), std::move(handlers));
 
@@ -65,6 +74,37 @@ ClusterNode::ClusterNode(const Config& config)
     if (auto* o = owner_.load()) o->onInstancesGone(gone);
   };
   leases_ = std::make_unique<cluster::BucketLeases>(*link_, leaseOptions, std::move(events));
+  link_->subscribe(kControlChannel);
+}
+
+void ClusterNode::onDisconnectUser(std::function<void(const std::string&)> closeHere) {
+  closeUser_ = std::move(closeHere);
+}
+
+void ClusterNode::disconnectEverywhere(const std::string& username) {
+  link_->publish(
+      kControlChannel,
+      cluster::EnvelopeWriter(cluster::kControlDisconnect).add(instanceId_).add(username).take(),
+      nullptr);
+}
+
+// On the link's thread. Every instance hears its own message too: the sender skips it (its
+// shards were told directly, with the count the API answers).
+void ClusterNode::onControl(std::string_view payload) {
+  cluster::Envelope e;
+  if (!cluster::parseEnvelope(payload, e) || e.count != 2) return;
+  if (!owner_.load() || e.field(0) == instanceId_ || e.field(1).empty()) return;
+  if (e.kind == cluster::kControlDisconnect && closeUser_) closeUser_(std::string(e.field(1)));
+  if (e.kind == cluster::kControlAccessChanged && accessChanged_)
+    accessChanged_(std::string(e.field(1)));
+}
+
+void ClusterNode::onAccessChanged(std::function<void(const std::string&)> reload) {
+  accessChanged_ = std::move(reload);
+}
+
+void ClusterNode::evictHere(const std::string& room) {
+  if (made_) made_->evictHere(room);
 }
 
 ClusterNode::~ClusterNode() {
@@ -74,8 +114,9 @@ ClusterNode::~ClusterNode() {
 }
 
 chat::HubEnvironment::OwnerFactory ClusterNode::ownerFactory() {
-  return [this](const chat::HubEnvironment& env, chat::RoomRegistry& registry) {
-    auto owner = std::make_unique<chat::ClusterOwner>(env, registry, *link_, *leases_,
+  return [this](const chat::HubEnvironment& env, chat::RoomRegistry& registry,
+                const chat::ModerationPolicy& moderation) {
+    auto owner = std::make_unique<chat::ClusterOwner>(env, registry, *link_, *leases_, moderation,
                                                       chat::ClusterOptions{});
     // Events reach it from start() on: before, the shards it posts to do not run yet.
     made_ = owner.get();

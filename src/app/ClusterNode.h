@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -44,16 +45,32 @@ class ClusterNode {
   http::ClusterHealth health() const;
   // The instance that owns `room` now, or would take it (rendezvous), or "".
   std::string ownerOf(std::string_view room) const;
+  // DELETE /api/users/{user}/connections across the cluster: tells every other instance (on the
+  // control channel) to close `username`'s connections, which each does with the function given
+  // to onDisconnectUser (on the link's thread: it must only post).
+  void disconnectEverywhere(const std::string& username);
+  void onDisconnectUser(std::function<void(const std::string&)> closeHere);
+  // Another instance changed a registered room's access (members, bans), or Redis came back
+  // ("": any room may have changed): `reload` brings this instance's access table up to date
+  // and then calls evictHere(room). Set before start(); called on the link's thread.
+  void onAccessChanged(std::function<void(const std::string& room)> reload);
+  void evictHere(const std::string& room);
+
   // Prometheus lines for the cluster's counters.
   std::string metricsText() const;
 
  private:
+  void onControl(std::string_view payload);
+
   std::string instanceId_;
   chat::ClusterOwner* made_ = nullptr;               // by ownerFactory(), owned by the Hub
   std::atomic<chat::ClusterOwner*> owner_{nullptr};  // the same, once start() routes events
   std::unique_ptr<cluster::RedisLink> link_;
   std::unique_ptr<cluster::BucketLeases> leases_;
   bool started_ = false;
+  std::function<void(const std::string&)> closeUser_;      // set before start(), read on the link
+  std::function<void(const std::string&)> accessChanged_;  // the same
+  std::atomic<bool> linkUp_{true};
 };
 
 }  // namespace parley::app

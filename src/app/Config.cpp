@@ -270,6 +270,15 @@ std::optional<Config> parseConfig(int argc, char** argv, int& exitCode) {
     exitCode = 2;
     return std::nullopt;
   }
+  if (const char* key = std::getenv("PARLEY_API_KEY"); key && *key) {
+    c.apiKey = key;
+    if (c.apiKey.size() < 16) {
+      std::fprintf(stderr,
+                   "PARLEY_API_KEY: at least 16 bytes (a random hex string of 64 is good)\n");
+      exitCode = 2;
+      return std::nullopt;
+    }
+  }
   if (c.maxConnections == 0) c.maxConnections = defaultMaxConnections();
   if (c.idleTimeout <= c.pingInterval) {
     std::fprintf(stderr, "--idle-timeout must be longer than --ping-interval\n");

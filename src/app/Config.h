@@ -62,6 +62,9 @@ struct Config {
   // (auth::LoginLimits::accountBudgetPerHour).
   double loginAccountBudget = 30;
   std::size_t authQueue = 32;  // attempts waiting for the password hasher (~0.1 s each)
+  // The server API's key (docs/PROTOCOL.md, "Server API"): from PARLEY_API_KEY only, never a
+  // flag (a flag shows in ps). Empty: the API's routes answer 404.
+  std::string apiKey;
 
   // Tokens from the application's identity provider (docs/OPERATIONS.md, "Under an existing
   // login"): RS256/ES256, checked against the keys of a JWKS file or URL. Empty: none.

@@ -3,6 +3,7 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <atomic>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -22,6 +23,8 @@
 #include "auth/LoginThrottle.h"
 #include "auth/OriginPolicy.h"
 #include "auth/PasswordHasher.h"
+#include "auth/RoomAccess.h"
+#include "auth/RoomService.h"
 #include "auth/TokenService.h"
 #include "chat/Hub.h"
 #include "http/Router.h"
@@ -108,6 +111,9 @@ int runServer(const Config& config) {
         config.cluster.c_str());
   }
 
+  // Who may be in which registered room: read by every shard, written by the rooms thread
+  // (made below, once the accounts are loaded), which loads it from the store.
+  auth::RoomAccess roomAccess;
   chat::HubEnvironment rooms;
   rooms.shardCount = config.threads;
   rooms.post = [&shards](std::size_t shard, std::function<void()> task) {
@@ -119,6 +125,7 @@ int runServer(const Config& config) {
   rooms.steadyClock = &net::steadyMillis;
   rooms.writer = writer.get();
   rooms.reader = reader.get();
+  rooms.access = &roomAccess;
   rooms.options.historyOnJoin = config.historyOnJoin;
   rooms.options.maxReplay = config.maxReplay;
   if (clusterNode) rooms.makeOwner = clusterNode->ownerFactory();
@@ -180,26 +187,82 @@ int runServer(const Config& config) {
   if (accountNames.full())
     log("auth: more accounts than %zu: names registered past that are not reserved in open mode",
         auth::AccountDirectory::kDefaultMaxNames);
+  // Registered rooms (private rooms, direct messages, bans): changed on a thread of their own
+  // with its own store connection; loaded into roomAccess here.
+  auto roomService = std::make_unique<auth::RoomService>(
+      config.db != "none" ? store::openStore(config.db, options) : nullptr, roomAccess,
+      accountNames, &net::unixMillis);
+  log("rooms: %zu registered room%s", roomAccess.size(), roomAccess.size() == 1 ? "" : "s");
   // (Also makes ICU's tables now, at start-up, and fails here if it cannot.)
   log("names: one account per look (%s)", store::accountKeyRule().c_str());
 
-  http::Router router(http::RouterContext{hub,
-                                          metrics,
-                                          writer.get(),
-                                          tokens,
-                                          *accounts,
-                                          loginThrottle,
-                                          net::unixMillis(),
-                                          config.authRequired,
-                                          [&shards](std::size_t shard, std::function<void()> task) {
-                                            boost::asio::post(shards[shard]->io(), std::move(task));
-                                          },
-                                          &net::unixMillis,
-                                          &net::steadyMillis,
-                                          [&gate] { return gate.open(); },
-                                          {},
-                                          {},
-                                          {}});
+  http::RouterContext routes{hub,
+                             metrics,
+                             writer.get(),
+                             tokens,
+                             *accounts,
+                             loginThrottle,
+                             net::unixMillis(),
+                             config.authRequired,
+                             [&shards](std::size_t shard, std::function<void()> task) {
+                               boost::asio::post(shards[shard]->io(), std::move(task));
+                             },
+                             &net::unixMillis,
+                             &net::steadyMillis,
+                             [&gate] { return gate.open(); },
+                             {},
+                             {},
+                             {},
+                             config.apiKey,
+                             {config.maxContentChars},
+                             {},
+                             roomAccess,
+                             roomService.get()};
+  // DELETE /api/users/{user}/connections: every shard closes the user's connections (4009),
+  // and the count goes back to the asking shard once all have answered.
+  // With --cluster, the other instances are told too (ClusterNode::disconnectEverywhere) and
+  // close theirs as they hear it; the count is this instance's.
+  auto closeHere = [&shards](const std::string& username) {
+    for (auto& shard : shards)
+      boost::asio::post(shard->io(), [&shard = *shard, username] {
+        shard.closeUser(username, net::close_code::kDisconnectedByServer,
+                        "disconnected by the application");
+      });
+  };
+  if (clusterNode) clusterNode->onDisconnectUser(closeHere);
+  // Another instance changed a room's members or bans in the shared store: read them again,
+  // then cut here whoever they no longer admit.
+  if (clusterNode && roomService)
+    clusterNode->onAccessChanged(
+        [node = clusterNode.get(), service = roomService.get()](const std::string& room) {
+          service->reload([node, room](bool ok) {
+            if (ok) node->evictHere(room);
+          });
+        });
+  routes.disconnectUser = [&shards, node = clusterNode.get()](
+                              std::size_t from, std::string username,
+                              std::function<void(std::size_t)> done) {
+    if (node) node->disconnectEverywhere(username);
+    struct Tally {
+      std::atomic<std::size_t> closed{0};
+      std::atomic<std::size_t> waiting{0};
+      std::string username;
+      std::function<void(std::size_t)> done;
+    };
+    auto tally = std::make_shared<Tally>();
+    tally->waiting = shards.size();
+    tally->username = std::move(username);
+    tally->done = std::move(done);
+    for (auto& shard : shards)
+      boost::asio::post(shard->io(), [&shards, &shard = *shard, tally, from] {
+        tally->closed += shard.closeUser(tally->username, net::close_code::kDisconnectedByServer,
+                                         "disconnected by the application");
+        if (--tally->waiting == 0)
+          boost::asio::post(shards[from]->io(), [tally] { tally->done(tally->closed.load()); });
+      });
+  };
+  if (!config.apiKey.empty()) log("api: the server API is on (PARLEY_API_KEY)");
+  http::Router router(std::move(routes));
   if (clusterNode)
     router.setCluster([&node = *clusterNode] { return node.health(); },
                       [&node = *clusterNode](std::string_view room) { return node.ownerOf(room); },
@@ -285,6 +348,7 @@ int runServer(const Config& config) {
   accounts.reset();
   // The link's thread calls into the hub's owner: it stops before the hub goes.
   clusterNode.reset();
+  roomService.reset();  // before the router whose answers it would call
   reader.reset();
   writer.reset();
   log("stopped");

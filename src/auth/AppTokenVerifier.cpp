@@ -109,10 +109,10 @@ bool readGrants(const boost::json::value& value, RoomGrants& grants) {
   for (const auto& [room, access] : value.get_object()) {
     if (!access.is_string()) return false;
     const std::string_view a = access.get_string();
-    const RoomAccess level = a == "write"  ? RoomAccess::Write
-                             : a == "read" ? RoomAccess::Read
-                                           : RoomAccess::None;
-    if (level == RoomAccess::None || !grants.add(room, level)) return false;
+    const GrantLevel level = a == "write"  ? GrantLevel::Write
+                             : a == "read" ? GrantLevel::Read
+                                           : GrantLevel::None;
+    if (level == GrantLevel::None || !grants.add(room, level)) return false;
   }
   return true;
 }

@@ -2,8 +2,8 @@
 
 namespace parley::auth {
 
-bool RoomGrants::add(std::string_view pattern, RoomAccess access) {
-  if (pattern.empty() || access == RoomAccess::None) return false;
+bool RoomGrants::add(std::string_view pattern, GrantLevel access) {
+  if (pattern.empty() || access == GrantLevel::None) return false;
   const auto star = pattern.find('*');
   if (star == std::string_view::npos) {
     for (auto& [name, a] : exact_)
@@ -25,10 +25,10 @@ bool RoomGrants::add(std::string_view pattern, RoomAccess access) {
   return true;
 }
 
-RoomAccess RoomGrants::access(std::string_view room) const {
+GrantLevel RoomGrants::access(std::string_view room) const {
   for (const auto& [name, a] : exact_)
     if (name == room) return a;
-  RoomAccess best = RoomAccess::None;
+  GrantLevel best = GrantLevel::None;
   std::size_t bestLength = 0;
   bool found = false;
   for (const auto& [prefix, a] : prefixes_)

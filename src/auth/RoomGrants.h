@@ -13,23 +13,23 @@
 
 namespace parley::auth {
 
-enum class RoomAccess : std::uint8_t { None, Read, Write };
+enum class GrantLevel : std::uint8_t { None, Read, Write };
 
 class RoomGrants {
  public:
   // Adds one grant. Returns false (and adds nothing) for an empty name or a '*' anywhere but
   // at the end: a pattern Parley does not understand must refuse the token, not reach more.
-  bool add(std::string_view pattern, RoomAccess access);
+  bool add(std::string_view pattern, GrantLevel access);
 
-  RoomAccess access(std::string_view room) const;
+  GrantLevel access(std::string_view room) const;
   std::size_t size() const { return exact_.size() + prefixes_.size(); }
 
   bool operator==(const RoomGrants&) const = default;
 
  private:
   // A few entries per token: a linear scan beats any index at this size.
-  std::vector<std::pair<std::string, RoomAccess>> exact_;
-  std::vector<std::pair<std::string, RoomAccess>> prefixes_;  // without the '*'
+  std::vector<std::pair<std::string, GrantLevel>> exact_;
+  std::vector<std::pair<std::string, GrantLevel>> prefixes_;  // without the '*'
 };
 
 }  // namespace parley::auth

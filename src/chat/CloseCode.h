@@ -1,6 +1,7 @@
 // CloseCode: the WebSocket close codes of docs/PROTOCOL.md, in one list for the two parts that
 // close connections: the transport (net/: protocol errors, keep-alive, backpressure, shutdown)
-// and the conversation (chat/: an expired token). Values only: never includes anything.
+// and the conversation (chat/: an expired token, a room that refused the user). Values only: never
+// includes anything.
 #pragma once
 
 #include <cstdint>
@@ -22,6 +23,11 @@ inline constexpr std::uint16_t kTooBig = 1009;
 inline constexpr std::uint16_t kInternalError = 1011;
 inline constexpr std::uint16_t kAuthExpired = 4001;
 inline constexpr std::uint16_t kKeepAliveTimeout = 4002;
+// The room refused the user after they joined: removed from a private room's members, or banned
+// (RoomOwner::evict). Only the /ws/{room} connection closes; on /ws the room alone is dropped.
+inline constexpr std::uint16_t kRemovedFromRoom = 4003;
 inline constexpr std::uint16_t kSlowConsumer = 4008;
+// The application's backend disconnected the user (DELETE /api/users/{user}/connections).
+inline constexpr std::uint16_t kDisconnectedByServer = 4009;
 
 }  // namespace parley::chat::close_code

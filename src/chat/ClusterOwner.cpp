@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <utility>
 
+#include "auth/RoomAccess.h"
 #include "chat/HistoryJson.h"
 #include "chat/HubEnvironment.h"
 #include "chat/Protocol.h"
 #include "cluster/BucketLeases.h"
+#include "cluster/ControlChannel.h"
 #include "cluster/Envelope.h"
 #include "cluster/RedisLink.h"
 #include "store/StoreReader.h"
@@ -21,8 +23,11 @@ namespace {
 // typing, a presence query; to a sender's instance: the original of a duplicate, a refusal, the
 // answer to a query. Field 0 is always the room: it picks the home shard.
 constexpr char kMessage = 'M', kTyping = 'T', kJoin = 'J', kLeave = 'L', kPresence = 'S';
-constexpr char kSend = 'P', kAnnounce = 'A', kTypingIn = 'Y', kQuery = 'Q';
-constexpr char kDuplicate = 'D', kRefused = 'E', kQueryAnswer = 'R';
+constexpr char kChanged = 'F';  // an applied edit or delete: its frame
+constexpr char kSend = 'P', kAnnounce = 'A', kTypingIn = 'Y', kQuery = 'Q', kChange = 'C';
+constexpr char kDuplicate = 'D', kRefused = 'E', kQueryAnswer = 'R', kChangeOutcome = 'O';
+constexpr char kAck = 'K';  // a stored send's id, for an origin waiting without a member
+constexpr std::size_t kMaxAwaiting = 16;
 
 constexpr std::string_view kRoomPrefix = "parley:room:";
 constexpr std::string_view kInboxPrefix = "parley:inbox:{";
@@ -36,11 +41,12 @@ const char* const kUnavailable =
 
 ClusterOwner::ClusterOwner(const HubEnvironment& env, RoomRegistry& registry,
                            cluster::RedisLink& link, cluster::BucketLeases& leases,
-                           ClusterOptions options)
+                           const ModerationPolicy& moderation, ClusterOptions options)
     : env_(env),
       registry_(registry),
       link_(link),
       leases_(leases),
+      moderation_(moderation),
       options_(options),
       self_(leases.instanceId()),
       startedMs_(env.unixClock()),
@@ -123,6 +129,17 @@ void ClusterOwner::sendTo(std::size_t shard, std::weak_ptr<Member> member, Frame
   });
 }
 
+void ClusterOwner::finishSend(std::size_t home, std::uint64_t request, PublishResult result,
+                              Frame frame) {
+  auto& s = shards_[home];
+  auto it = s.sends.find(request);
+  if (it == s.sends.end()) return;
+  PendingSend& p = it->second;
+  if (frame) sendTo(p.shard, p.sender, std::move(frame));
+  if (p.done) env_.post(p.shard, [done = std::move(p.done), result] { done(result); });
+  s.sends.erase(it);
+}
+
 Frame ClusterOwner::errorFrame(std::string_view code, std::string_view message,
                                std::string_view clientId, std::string_view room) const {
   return env_.encode(buildErrorJson(code, message, clientId, room), 0);
@@ -150,10 +167,9 @@ void ClusterOwner::send(const std::string& instance, std::string payload, bool r
         auto it = s.sends.find(request);
         if (it == s.sends.end()) return;
         unavailable_.fetch_add(1, std::memory_order_relaxed);
-        sendTo(
-            it->second.shard, it->second.sender,
+        finishSend(
+            home, request, {PublishResult::Outcome::StoreUnavailable, 0},
             errorFrame("cluster_unavailable", kUnavailable, it->second.clientId, it->second.room));
-        s.sends.erase(it);
       });
     };
   link_.publish(inboxChannel(instance), payload, std::move(done));
@@ -355,7 +371,7 @@ void ClusterOwner::onRead(std::size_t home, const std::string& room, bool ok, bo
       for (auto send = s.sends.begin(); send != s.sends.end(); ++send)
         if (!m.clientId.empty() && send->second.room == room &&
             send->second.clientId == m.clientId && send->second.username == m.username) {
-          s.sends.erase(send);
+          finishSend(home, send->first, {PublishResult::Outcome::Stored, m.id}, nullptr);
           break;
         }
       std::string json;
@@ -408,8 +424,8 @@ void ClusterOwner::deliverInOrder(std::size_t home, const std::string& room, Rel
     r.gapSinceMs = env_.steadyClock();
 }
 
-void ClusterOwner::settleSend(std::size_t home, std::uint64_t request) {
-  shards_[home].sends.erase(request);
+void ClusterOwner::settleSend(std::size_t home, std::uint64_t request, std::uint64_t id) {
+  finishSend(home, request, {PublishResult::Outcome::Stored, id}, nullptr);
 }
 
 void ClusterOwner::fromRoomChannel(std::size_t home, const std::string& room,
@@ -422,7 +438,7 @@ void ClusterOwner::fromRoomChannel(std::size_t home, const std::string& room,
     case kMessage: {
       std::uint64_t id = 0, request = 0;
       if (!e.number(1, id) || id == 0) break;
-      if (e.field(3) == self_ && e.number(4, request)) settleSend(home, request);
+      if (e.field(3) == self_ && e.number(4, request)) settleSend(home, request, id);
       relayFrame(home, room, id, env_.encode(e.field(2), id));
       return;
     }
@@ -445,6 +461,9 @@ void ClusterOwner::fromRoomChannel(std::size_t home, const std::string& room,
       return;
     }
     case kPresence:
+    case kChanged:
+      // (An edit or delete has message id 0: it is about an old message, which a catching-up
+      // member's filter must not drop; applying it twice is harmless.)
       registry_.fanOut(home, room, r.shards, env_.encode(e.field(1), 0));
       return;
     default:
@@ -501,16 +520,23 @@ void ClusterOwner::publishOnHome(std::size_t home, std::size_t shard, const std:
   q.clientId = std::move(message.clientId);
   q.origin = self_;
   q.request = newRequest(home);
+  q.signedIn = message.signedIn;
+  // The server API's publish has no member here to see the room's frame: the owner answers it.
+  q.wantsAck = static_cast<bool>(message.done);
+  s.sends[q.request] = PendingSend{room,
+                                   q.username,
+                                   q.clientId,
+                                   shard,
+                                   message.sender,
+                                   std::move(message.done),
+                                   env_.steadyClock() + options_.sendTimeoutMs};
   const std::string owner = ownerOf(room);
-  if (owner == self_) return ownerPublish(home, std::move(q), std::move(message.sender), shard);
+  if (owner == self_) return ownerPublish(home, std::move(q));
   if (owner.empty() || !linkUp_.load(std::memory_order_relaxed)) {
     unavailable_.fetch_add(1, std::memory_order_relaxed);
-    return sendTo(shard, message.sender,
-                  errorFrame("cluster_unavailable", kUnavailable, q.clientId, room));
+    return finishSend(home, q.request, {PublishResult::Outcome::StoreUnavailable, 0},
+                      errorFrame("cluster_unavailable", kUnavailable, q.clientId, room));
   }
-  s.sends[q.request] =
-      PendingSend{room,  q.username,     q.clientId,
-                  shard, message.sender, env_.steadyClock() + options_.sendTimeoutMs};
   forwarded_.fetch_add(1, std::memory_order_relaxed);
   send(owner,
        cluster::EnvelopeWriter(kSend, 64 + q.content.size())
@@ -520,6 +546,7 @@ void ClusterOwner::publishOnHome(std::size_t home, std::size_t shard, const std:
            .add(q.clientId)
            .add(self_)
            .add(q.request)
+           .add(std::uint64_t{(q.signedIn ? 1u : 0u) | (q.wantsAck ? 2u : 0u)})
            .take(),
        true, home, q.request);
 }
@@ -565,6 +592,127 @@ void ClusterOwner::presence(std::size_t shard, const std::string& room,
   });
 }
 
+// ---- eviction ------------------------------------------------------------------------------
+
+void ClusterOwner::evict(std::size_t, const std::string& room) {
+  evictHere(room);
+  link_.publish(cluster::kControlChannel,
+                cluster::EnvelopeWriter(cluster::kControlAccessChanged).add(self_).add(room).take(),
+                nullptr);
+}
+
+void ClusterOwner::evictHere(const std::string& room) {
+  if (!env_.access) return;
+  // Every shard, not just those with members the home shard knows of: a join admitted under the
+  // old access is on its shard's list before the home shard hears of it (RoomOwner.h).
+  for (std::size_t s = 0; s < env_.shardCount; ++s)
+    env_.post(s, [this, s, room] {
+      auto evictOn = [this, s](const std::string& r) {
+        registry_.evict(s, r, *env_.access, [this, s, &r](const std::string& user, bool last) {
+          leave(s, r, user, last);
+        });
+      };
+      if (!room.empty()) return evictOn(room);
+      // Every room with members on this shard (copied: eviction changes the registry).
+      std::unordered_map<std::string, std::size_t> rooms;
+      registry_.countMembers(s, rooms);
+      for (const auto& [r, n] : rooms) evictOn(r);
+    });
+}
+
+// ---- edits and deletes -----------------------------------------------------------------------
+
+void ClusterOwner::change(std::size_t shard, const std::string& room, MessageEdit edit,
+                          EditDone done) {
+  const std::size_t home = env_.homeShard(room);
+  onHome(shard, home,
+         [this, home, shard, room, edit = std::move(edit), done = std::move(done)]() mutable {
+           auto& s = shards_[home];
+           const std::string owner = ownerOf(room);
+           if (owner.empty()) {
+             env_.post(shard, [done = std::move(done)] { done(EditOutcome::StoreUnavailable); });
+             return;
+           }
+           const std::uint64_t request = newRequest(home);
+           s.changes[request] =
+               PendingChange{shard, std::move(done), env_.steadyClock() + options_.sendTimeoutMs};
+           send(owner,
+                cluster::EnvelopeWriter(kChange, 96 + edit.content.size())
+                    .add(room)
+                    .add(std::uint64_t{edit.kind == MessageEdit::Kind::Edit ? 1u : 0u})
+                    .add(edit.id)
+                    .add(edit.actor.username)
+                    .add(std::uint64_t{(edit.actor.signedIn ? 1u : 0u) |
+                                       (edit.actor.serverKey ? 2u : 0u)})
+                    .add(edit.content)
+                    .add(self_)
+                    .add(request)
+                    .take(),
+                false, home, 0);
+         });
+}
+
+// On the owner: the change goes to the store behind every message of the room sequenced before
+// it (this turn's batch is handed over first; the writer applies changes after the messages it
+// commits with them); once applied, its frame goes out on the room's channel, behind theirs.
+void ClusterOwner::ownerChange(std::size_t home, const cluster::Envelope& e) {
+  auto& s = shards_[home];
+  std::uint64_t edit = 0, id = 0, flags = 0, request = 0;
+  if (!e.number(1, edit) || !e.number(2, id) || !e.number(4, flags) || !e.number(7, request) ||
+      e.field(6).empty()) {
+    malformed_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  const std::string room(e.field(0));
+  const std::string origin(e.field(6));
+  auto answer = [this, home, room, origin, request](EditOutcome outcome) {
+    send(origin,
+         cluster::EnvelopeWriter(kChangeOutcome)
+             .add(room)
+             .add(request)
+             .add(static_cast<std::uint64_t>(outcome))
+             .take(),
+         false, home, 0);
+  };
+  if (!ownedHere(room)) return answer(EditOutcome::StoreUnavailable);
+  store::MessageChange c;
+  c.kind = edit ? store::MessageChange::Kind::Edit : store::MessageChange::Kind::Delete;
+  c.room = room;
+  c.id = id;
+  c.actor = e.field(3);
+  c.actorSignedIn = (flags & 1u) != 0;
+  c.moderator = moderation_.mayModerate(
+      Actor{std::string(e.field(3)), (flags & 1u) != 0, (flags & 2u) != 0}, room);
+  c.content = e.field(5);
+  c.unixMillis = env_.unixClock();
+  if (!s.toStore.empty()) flushToStore(home);
+  std::vector<store::MessageChange> changes;
+  changes.push_back(std::move(c));
+  env_.writer->submitChanges(
+      std::move(changes),
+      [this, home, answer = std::move(answer)](
+          const store::StoreStatus& status, std::vector<store::MessageChange>&& applied) mutable {
+        env_.post(home, [this, status, applied = std::move(applied),
+                         answer = std::move(answer)]() mutable {
+          using Outcome = store::MessageChange::Outcome;
+          const store::MessageChange* c = applied.empty() ? nullptr : &applied.front();
+          const EditOutcome outcome = !status.ok || !c ? EditOutcome::StoreUnavailable
+                                      : c->outcome == Outcome::Applied  ? EditOutcome::Applied
+                                      : c->outcome == Outcome::NotFound ? EditOutcome::NotFound
+                                                                        : EditOutcome::NotAllowed;
+          if (outcome == EditOutcome::Applied)
+            broadcast(c->room,
+                      cluster::EnvelopeWriter(kChanged)
+                          .add(c->room)
+                          .add(c->kind == store::MessageChange::Kind::Edit
+                                   ? buildEditedJson(c->id, c->content, c->unixMillis, c->room)
+                                   : buildDeletedJson(c->id, c->room))
+                          .take());
+          answer(outcome);
+        });
+      });
+}
+
 // ---- the owner half ------------------------------------------------------------------------
 
 ClusterOwner::OwnedRoom* ClusterOwner::ownedRoom(std::size_t home, const std::string& room,
@@ -596,8 +744,12 @@ void ClusterOwner::fromInbox(std::size_t home, const cluster::Envelope& e) {
       q.content = e.field(2);
       q.clientId = e.field(3);
       q.origin = e.field(4);
-      if (!e.number(5, q.request) || q.username.empty() || q.origin.empty()) break;
-      ownerPublish(home, std::move(q), {}, 0);
+      std::uint64_t flags = 0;
+      if (!e.number(5, q.request) || !e.number(6, flags) || q.username.empty() || q.origin.empty())
+        break;
+      q.signedIn = (flags & 1u) != 0;
+      q.wantsAck = (flags & 2u) != 0;
+      ownerPublish(home, std::move(q));
       return;
     }
     case kAnnounce:
@@ -627,26 +779,47 @@ void ClusterOwner::fromInbox(std::size_t home, const cluster::Envelope& e) {
            false, home, 0);
       return;
     }
-    case kDuplicate:
+    case kDuplicate: {
+      std::uint64_t request = 0, id = 0;
+      if (!e.number(1, request)) break;
+      e.number(3, id);
+      if (!s.sends.count(request)) return;  // timed out already
+      // Without its id, as the single server answers a duplicate (the sender's catch-up filter
+      // must not drop it).
+      finishSend(
+          home, request, {PublishResult::Outcome::Duplicate, id},
+          std::make_shared<const WireFrame>(WireFrame{env_.encode(e.field(2), 0)->bytes, 0, {}}));
+      return;
+    }
     case kRefused: {
       std::uint64_t request = 0;
       if (!e.number(1, request)) break;
       auto it = s.sends.find(request);
-      if (it == s.sends.end()) return;  // timed out already
-      const PendingSend& p = it->second;
-      if (e.kind == kDuplicate) {
-        duplicates_.fetch_add(1, std::memory_order_relaxed);
-        // Without its id, as the single server answers a duplicate (the sender's catch-up filter
-        // must not drop it).
-        sendTo(
-            p.shard, p.sender,
-            std::make_shared<const WireFrame>(WireFrame{env_.encode(e.field(2), 0)->bytes, 0, {}}));
-      } else {
-        if (e.field(2) == "cluster_unavailable")
-          unavailable_.fetch_add(1, std::memory_order_relaxed);
-        sendTo(p.shard, p.sender, errorFrame(e.field(2), e.field(3), p.clientId, room));
-      }
-      s.sends.erase(it);
+      if (it == s.sends.end()) return;
+      if (e.field(2) == "cluster_unavailable") unavailable_.fetch_add(1, std::memory_order_relaxed);
+      finishSend(home, request, {PublishResult::Outcome::StoreUnavailable, 0},
+                 errorFrame(e.field(2), e.field(3), it->second.clientId, room));
+      return;
+    }
+    case kAck: {
+      std::uint64_t request = 0, id = 0;
+      if (!e.number(1, request) || !e.number(2, id)) break;
+      settleSend(home, request, id);
+      return;
+    }
+    case kChange:
+      ownerChange(home, e);
+      return;
+    case kChangeOutcome: {
+      std::uint64_t request = 0, outcome = 0;
+      if (!e.number(1, request) || !e.number(2, outcome) ||
+          outcome > static_cast<std::uint64_t>(EditOutcome::NoStore))
+        break;
+      auto it = s.changes.find(request);
+      if (it == s.changes.end()) return;
+      env_.post(it->second.shard, [done = std::move(it->second.done),
+                                   result = static_cast<EditOutcome>(outcome)] { done(result); });
+      s.changes.erase(it);
       return;
     }
     case kQueryAnswer: {
@@ -748,15 +921,8 @@ void ClusterOwner::refuse(std::size_t home, const Sequenced& q, std::string_view
        false, home, 0);
 }
 
-void ClusterOwner::ownerPublish(std::size_t home, Sequenced q, std::weak_ptr<Member> localSender,
-                                std::size_t localShard) {
+void ClusterOwner::ownerPublish(std::size_t home, Sequenced q) {
   auto& s = shards_[home];
-  if (q.origin == self_) {
-    // This instance's own sender: its answers come back through the same inbox path.
-    s.sends[q.request] =
-        PendingSend{q.room,     q.username,  q.clientId,
-                    localShard, localSender, env_.steadyClock() + options_.sendTimeoutMs};
-  }
   if (!ownedHere(q.room)) return refuse(home, q, "cluster_unavailable", kUnavailable);
   OwnedRoom& o = *ownedRoom(home, q.room, true);
   q.unixMillis = env_.unixClock();
@@ -771,17 +937,20 @@ void ClusterOwner::ownerPublish(std::size_t home, Sequenced q, std::weak_ptr<Mem
     const DuplicateLimits limits{env_.options.idempotencyWindowMs, env_.options.idempotencyPerRoom};
     const std::string key = DuplicateWindow::key(q.username, q.clientId);
     if (const DuplicateWindow::Sent* seen = o.recent.find(key, q.unixMillis, limits)) {
-      // The original to the sender alone; one still on its way to the store reaches it with
-      // everyone else's.
+      // The original to the sender alone: now, or once it is back from the store (the retry's
+      // sender waits for an answer to its own request, whatever reaches the room).
+      duplicates_.fetch_add(1, std::memory_order_relaxed);
       if (seen->frame) {
-        duplicates_.fetch_add(1, std::memory_order_relaxed);
         send(q.origin,
              cluster::EnvelopeWriter(kDuplicate)
                  .add(q.room)
                  .add(q.request)
                  .add(seen->frame->bytes)
+                 .add(seen->frame->messageId)
                  .take(),
              false, home, 0);
+      } else if (auto& waiting = o.awaiting[key]; waiting.size() < kMaxAwaiting) {
+        waiting.emplace_back(q.origin, q.request);
       }
       return;
     }
@@ -814,6 +983,7 @@ void ClusterOwner::flushToStore(std::size_t home) {
     m.clientId = q.clientId;
     m.unixMillis = q.unixMillis;
     m.checkClientIdSince = q.checkClientIdSince;
+    m.signedIn = q.signedIn;
   }
   env_.writer->submit(
       std::move(messages), [this, home, sent](const store::StoreStatus& status,
@@ -834,11 +1004,24 @@ void ClusterOwner::onStored(std::size_t home, const store::StoreStatus& status,
     if (o) --o->inFlight;
     const std::string key =
         q.clientId.empty() ? std::string() : DuplicateWindow::key(q.username, q.clientId);
+    // Retries that came while this send was on its way to the store (answered below).
+    std::vector<std::pair<std::string, std::uint64_t>> waiting;
+    if (o && !key.empty())
+      if (auto w = o->awaiting.find(key); w != o->awaiting.end()) {
+        waiting = std::move(w->second);
+        o->awaiting.erase(w);
+      }
     if (!status.ok || i >= stored.size()) {
       storeRefusals_.fetch_add(1, std::memory_order_relaxed);
       if (o && !key.empty()) o->recent.forget(key);  // a retry must be able to go through
-      refuse(home, q, "store_unavailable",
-             "the message could not be stored and was not delivered; send it again");
+      const char* why = "the message could not be stored and was not delivered; send it again";
+      refuse(home, q, "store_unavailable", why);
+      for (const auto& [origin, request] : waiting) {
+        Sequenced retry = q;
+        retry.origin = origin;
+        retry.request = request;
+        refuse(home, retry, "store_unavailable", why);
+      }
       continue;
     }
     const store::StoredMessage& m = stored[i];
@@ -849,13 +1032,17 @@ void ClusterOwner::onStored(std::size_t home, const store::StoreStatus& status,
     // carries through Redis (this owner never fans a frame out itself).
     if (o && !key.empty())
       o->recent.setFrame(key, std::make_shared<const WireFrame>(WireFrame{json, m.id, {}}));
+    auto original = [&](const std::string& origin, std::uint64_t request) {
+      send(origin,
+           cluster::EnvelopeWriter(kDuplicate).add(q.room).add(request).add(json).add(m.id).take(),
+           false, home, 0);
+    };
+    for (const auto& [origin, request] : waiting) original(origin, request);
     if (m.duplicate) {
       // Stored before this owner's memory began (a previous owner, a restart): the original
       // back to the sender alone.
       duplicates_.fetch_add(1, std::memory_order_relaxed);
-      send(q.origin,
-           cluster::EnvelopeWriter(kDuplicate).add(q.room).add(q.request).add(json).take(), false,
-           home, 0);
+      original(q.origin, q.request);
       continue;
     }
     s.sequenced.fetch_add(1, std::memory_order_relaxed);
@@ -866,6 +1053,10 @@ void ClusterOwner::onStored(std::size_t home, const store::StoreStatus& status,
                           .add(q.origin)
                           .add(q.request)
                           .take());
+    // The server API's publish: its instance may have no member here to see the frame.
+    if (q.wantsAck)
+      send(q.origin, cluster::EnvelopeWriter(kAck).add(q.room).add(q.request).add(m.id).take(),
+           false, home, 0);
   }
 }
 
@@ -955,15 +1146,23 @@ void ClusterOwner::tick(std::size_t shard) {
   const std::int64_t steady = env_.steadyClock();
   const std::int64_t now = env_.unixClock();
 
-  for (auto it = s.sends.begin(); it != s.sends.end();) {
+  std::vector<std::uint64_t> late;
+  for (const auto& [request, p] : s.sends)
+    if (steady >= p.deadlineMs) late.push_back(request);
+  for (std::uint64_t request : late) {
+    unavailable_.fetch_add(1, std::memory_order_relaxed);
+    const PendingSend& p = s.sends.at(request);
+    finishSend(shard, request, {PublishResult::Outcome::StoreUnavailable, 0},
+               errorFrame("cluster_unavailable", kUnavailable, p.clientId, p.room));
+  }
+  for (auto it = s.changes.begin(); it != s.changes.end();) {
     if (steady < it->second.deadlineMs) {
       ++it;
       continue;
     }
-    unavailable_.fetch_add(1, std::memory_order_relaxed);
-    sendTo(it->second.shard, it->second.sender,
-           errorFrame("cluster_unavailable", kUnavailable, it->second.clientId, it->second.room));
-    it = s.sends.erase(it);
+    env_.post(it->second.shard,
+              [done = std::move(it->second.done)] { done(EditOutcome::StoreUnavailable); });
+    it = s.changes.erase(it);
   }
   for (auto it = s.queries.begin(); it != s.queries.end();) {
     if (steady < it->second.deadlineMs || !it->second.done) {

@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "chat/DuplicateWindow.h"
+#include "chat/ModerationPolicy.h"
 #include "chat/Presence.h"
 #include "chat/RoomOwner.h"
 #include "chat/RoomRegistry.h"
@@ -81,8 +82,11 @@ struct ClusterCounts {
 
 class ClusterOwner final : public RoomOwner {
  public:
+  // `moderation` answers, on the owner's side, who may delete others' messages; it outlives
+  // the owner.
   ClusterOwner(const HubEnvironment& env, RoomRegistry& registry, cluster::RedisLink& link,
-               cluster::BucketLeases& leases, ClusterOptions options);
+               cluster::BucketLeases& leases, const ModerationPolicy& moderation,
+               ClusterOptions options);
   ~ClusterOwner() override;
   ClusterOwner(const ClusterOwner&) = delete;
   ClusterOwner& operator=(const ClusterOwner&) = delete;
@@ -93,8 +97,16 @@ class ClusterOwner final : public RoomOwner {
   void leave(std::size_t shard, const std::string& room, const std::string& username,
              bool lastHere) override;
   void publish(std::size_t shard, const std::string& room, Publish message) override;
+  void change(std::size_t shard, const std::string& room, MessageEdit edit, EditDone done) override;
   void typing(std::size_t shard, const std::string& room, const std::string& username,
               bool state) override;
+  // Here, every shard's connections to `room` the access no longer admits; then every other
+  // instance is told on the control channel to read the rooms again and do the same.
+  void evict(std::size_t shard, const std::string& room) override;
+  // Any thread: this instance's part of an eviction (after its access table was brought up to
+  // date): `room`, or every room with members here when empty (after Redis came back: a change
+  // may have been missed).
+  void evictHere(const std::string& room);
   void presence(std::size_t shard, const std::string& room,
                 std::function<void(std::vector<std::string>)> done) override;
   void tick(std::size_t shard) override;
@@ -147,6 +159,9 @@ class ClusterOwner final : public RoomOwner {
     std::int64_t rememberingSinceMs = 0;  // the store is asked about client_ids older than this
     std::uint32_t inFlight = 0;
     std::int64_t rebuildUntilMs = 0;  // > 0: presence is being rebuilt from announcements
+    // Retries of a send still on its way to the store: (origin, request) answered with the
+    // original once it is back (at most kMaxAwaiting per client_id).
+    std::unordered_map<std::string, std::vector<std::pair<std::string, std::uint64_t>>> awaiting;
   };
   struct Sequenced {  // a send the owner handed to the store
     std::string room;
@@ -157,6 +172,8 @@ class ClusterOwner final : public RoomOwner {
     std::int64_t checkClientIdSince = 0;
     std::string origin;  // the instance its sender is on
     std::uint64_t request = 0;
+    bool signedIn = false;
+    bool wantsAck = false;  // the origin waits for the stored id (the server API)
   };
   struct PendingSend {  // a local sender waiting for the owner's answer
     std::string room;
@@ -164,6 +181,12 @@ class ClusterOwner final : public RoomOwner {
     std::string clientId;
     std::size_t shard = 0;
     std::weak_ptr<Member> sender;
+    PublishDone done;  // the server API's publish: answered with the outcome
+    std::int64_t deadlineMs = 0;
+  };
+  struct PendingChange {  // an edit or delete waiting for the owner's answer
+    std::size_t shard = 0;
+    EditDone done;
     std::int64_t deadlineMs = 0;
   };
   struct PresenceQuery {
@@ -176,6 +199,7 @@ class ClusterOwner final : public RoomOwner {
     std::unordered_map<std::string, OwnedRoom> owned;
     std::unordered_map<std::uint64_t, PendingSend> sends;
     std::unordered_map<std::uint64_t, PresenceQuery> queries;
+    std::unordered_map<std::uint64_t, PendingChange> changes;
     std::uint64_t nextRequest = 0;
     std::vector<Sequenced> toStore;
     bool storeFlushPosted = false;
@@ -207,15 +231,17 @@ class ClusterOwner final : public RoomOwner {
   void readStore(std::size_t home, const std::string& room, RelayRoom& r);
   void onRead(std::size_t home, const std::string& room, bool ok, bool lastOnly,
               std::uint64_t lastId, std::vector<store::StoredMessage> messages);
-  void settleSend(std::size_t home, std::uint64_t request);
+  void settleSend(std::size_t home, std::uint64_t request, std::uint64_t id);
   void dropRelay(std::size_t home, const std::string& room);
   void fromRoomChannel(std::size_t home, const std::string& room, const cluster::Envelope& e);
 
   // The owner half (home shard).
   void fromInbox(std::size_t home, const cluster::Envelope& e);
   OwnedRoom* ownedRoom(std::size_t home, const std::string& room, bool create);
-  void ownerPublish(std::size_t home, Sequenced s, std::weak_ptr<Member> localSender,
-                    std::size_t localShard);
+  void ownerPublish(std::size_t home, Sequenced s);
+  void ownerChange(std::size_t home, const cluster::Envelope& e);
+  // A local send is over: its API caller (if any) hears `result`, its sender (if any) `frame`.
+  void finishSend(std::size_t home, std::uint64_t request, PublishResult result, Frame frame);
   void ownerAnnounce(std::size_t home, const std::string& room, const std::string& username,
                      const std::string& instance, bool present);
   void ownerTyping(std::size_t home, const std::string& room, const std::string& username,
@@ -233,6 +259,7 @@ class ClusterOwner final : public RoomOwner {
   RoomRegistry& registry_;
   cluster::RedisLink& link_;
   cluster::BucketLeases& leases_;
+  const ModerationPolicy& moderation_;
   const ClusterOptions options_;
   const std::string self_;
   const std::int64_t startedMs_;

@@ -11,6 +11,26 @@
 
 namespace parley::chat {
 
+EditRefusal editRefusal(EditOutcome outcome) {
+  using R = metrics::Rejection;
+  switch (outcome) {
+    case EditOutcome::NotFound:
+      return {R::NotFound, "not_found", "no such message in this room (or it was deleted)"};
+    case EditOutcome::NotAllowed:
+      return {R::NotAllowed, "not_allowed",
+              "only its author, signed in, may edit a message; only its author or a moderator "
+              "may delete it"};
+    case EditOutcome::NoStore:
+      return {R::NoStore, "no_store",
+              "this server keeps no messages (--db none): there is nothing to edit or delete"};
+    case EditOutcome::StoreUnavailable:
+    case EditOutcome::Applied:
+      break;
+  }
+  return {std::nullopt, "store_unavailable",
+          "the store could not take the change: nothing was changed; try again"};
+}
+
 std::int64_t expiresAtMillis(std::int64_t expSeconds) {
   return expSeconds < std::numeric_limits<std::int64_t>::max() / 1000 ? expSeconds * 1000 : 0;
 }
@@ -111,9 +131,16 @@ void Conversation::onRoomFrame(ConversationContext& context, RoomSubscription& s
       }
       subscription.setTypingState(false);  // the message ends typing: a new `true` is a change
       context.hub.publish(context.shard, room,
-                          Hub::Publish{username_, std::move(req.content), std::move(req.clientId),
-                                       handle(subscription)});
+                          Hub::Publish{username_,
+                                       std::move(req.content),
+                                       std::move(req.clientId),
+                                       handle(subscription),
+                                       signedIn(),
+                                       {}});
       return;
+    case ClientRequest::Kind::Edit:
+    case ClientRequest::Kind::Delete:
+      return changeMessage(context, subscription, req);
     case ClientRequest::Kind::History:
       return requestHistory(context, room, req.before, req.limit);
     case ClientRequest::Kind::Typing:
@@ -123,6 +150,12 @@ void Conversation::onRoomFrame(ConversationContext& context, RoomSubscription& s
                       room);
       return typing(context, subscription, req.typing);
     case ClientRequest::Kind::Error:
+      if (req.asked == ClientRequest::Kind::Edit || req.asked == ClientRequest::Kind::Delete) {
+        context.metrics.reject(metrics::rejectionForCode(req.code));
+        return reply(
+            context.encode(buildEditErrorJson(req.code, req.message, req.messageId, room), 0),
+            room);
+      }
       return refuse(context, req.code, req.message, room);
     case ClientRequest::Kind::Auth:
     case ClientRequest::Kind::Subscribe:
@@ -131,23 +164,67 @@ void Conversation::onRoomFrame(ConversationContext& context, RoomSubscription& s
   }
 }
 
+void Conversation::changeMessage(ConversationContext& context, RoomSubscription& subscription,
+                                 ClientRequest& req) {
+  const std::string& room = subscription.room();
+  const std::uint64_t id = req.messageId;
+  auto refuseChange = [&](metrics::Rejection why, std::string_view code, std::string_view text) {
+    context.metrics.reject(why);
+    reply(context.encode(buildEditErrorJson(code, text, id, room), 0), room);
+  };
+  // With --auth open a name without a token proves nothing: anyone could call themselves Alice
+  // and rewrite her words. Only a signed-in connection is anyone's author.
+  if (!signedIn())
+    return refuseChange(metrics::Rejection::NotAllowed, "not_allowed",
+                        "sign in to edit or delete messages");
+  // Edits and deletes are writes like messages: the same buckets bound them.
+  if (takeMessageToken(context) != RateRefusal::None)
+    return refuseChange(metrics::Rejection::RateLimited, "rate_limited",
+                        "too many messages; this change was not made");
+  MessageEdit edit;
+  edit.kind =
+      req.kind == ClientRequest::Kind::Edit ? MessageEdit::Kind::Edit : MessageEdit::Kind::Delete;
+  edit.id = id;
+  edit.content = std::move(req.content);
+  edit.actor = Actor{username_, true, false};
+  // The answer comes back on this shard: only a refusal is said to this client alone (an
+  // applied change reaches every member, this one included, as an edited/deleted frame).
+  std::weak_ptr<Member> member = handle(subscription);
+  context.hub.change(
+      context.shard, room, std::move(edit),
+      [member, id, room, encode = context.encode, &metrics = context.metrics](EditOutcome outcome) {
+        if (outcome == EditOutcome::Applied) return;
+        auto m = member.lock();
+        if (!m) return;
+        auto [why, code, text] = editRefusal(outcome);
+        if (why) metrics.reject(*why);
+        m->deliver(encode(buildEditErrorJson(code, text, id, room), 0));
+      });
+}
+
 void Conversation::subscribe(ConversationContext& context, const std::string& room,
                              std::optional<std::uint64_t> since) {
   if (subscription(room))
     return refuse(context, "already_subscribed", "the connection is in this room already", room);
-  const auth::RoomAccess access =
-      rooms_ && rooms_->grants ? rooms_->grants->access(room) : auth::RoomAccess::Write;
-  if (access == auth::RoomAccess::None)
+  const auth::GrantLevel access =
+      rooms_ && rooms_->grants ? rooms_->grants->access(room) : auth::GrantLevel::Write;
+  if (access == auth::GrantLevel::None)
     return refuse(context, "room_not_granted", "the token does not reach this room", room);
   if (!rooms_) rooms_ = std::make_unique<Subscriptions>();
   if (rooms_->list.size() >= context.options.maxRooms)
     return refuse(context, "too_many_rooms",
                   "the connection is in as many rooms as the server allows: unsubscribe first",
                   room);
+  // Checked once here, not per message: a removal or a ban later evicts (RoomOwner::evict).
+  if (const auth::RoomVerdict verdict = context.hub.admit(room, username_);
+      verdict != auth::RoomVerdict::Allowed)
+    return verdict == auth::RoomVerdict::Banned
+               ? refuse(context, "banned", "you are banned from this room", room)
+               : refuse(context, "not_a_member", "this room is for its members only", room);
   // Its own allocation, owned here alone: when the client leaves the room it goes at once, and
   // the hub's weak handles to it find nothing.
   auto subscription = std::make_shared<RoomSubscription>(*this, room);
-  subscription->setReadOnly(access == auth::RoomAccess::Read);
+  subscription->setReadOnly(access == auth::GrantLevel::Read);
   rooms_->list.push_back(subscription);
   subscription->join(context, subscription, since);
 }
@@ -158,6 +235,14 @@ void Conversation::unsubscribe(ConversationContext& context, RoomSubscription& s
   // What the room had queued for the client already leaves first; nothing of it comes after.
   std::erase_if(rooms_->list, [&](const auto& s) { return s.get() == &subscription; });
   reply(context.encode(buildUnsubscribedJson(room), 0), {});
+}
+
+void Conversation::evicted(RoomSubscription& subscription, std::uint16_t closeCode,
+                           const char* reason, const Frame& notice) {
+  if (!multiplexed()) return transport_.close(closeCode, reason);
+  // The notice follows whatever of the room was queued already; nothing of the room after it.
+  transport_.send(notice);
+  if (rooms_) std::erase_if(rooms_->list, [&](const auto& s) { return s.get() == &subscription; });
 }
 
 void Conversation::refuse(ConversationContext& context, std::string_view code,
@@ -279,7 +364,7 @@ void Conversation::limitRooms(std::unique_ptr<const auth::RoomGrants> rooms) {
   if (!rooms) return;
   if (!multiplexed()) {
     // The upgrade refused a token that does not reach the room at all.
-    pathRoom_.setReadOnly(rooms->access(pathRoom_.room()) != auth::RoomAccess::Write);
+    pathRoom_.setReadOnly(rooms->access(pathRoom_.room()) != auth::GrantLevel::Write);
     return;
   }
   if (!rooms_) rooms_ = std::make_unique<Subscriptions>();
@@ -288,22 +373,22 @@ void Conversation::limitRooms(std::unique_ptr<const auth::RoomGrants> rooms) {
 
 bool Conversation::renewRoomLimits(std::unique_ptr<const auth::RoomGrants> rooms) {
   auto accessTo = [&](const RoomSubscription& s) {
-    return rooms ? rooms->access(s.room()) : auth::RoomAccess::Write;
+    return rooms ? rooms->access(s.room()) : auth::GrantLevel::Write;
   };
   if (!multiplexed()) {
-    const auth::RoomAccess access = accessTo(pathRoom_);
-    if (access == auth::RoomAccess::None) return false;
-    pathRoom_.setReadOnly(access != auth::RoomAccess::Write);
+    const auth::GrantLevel access = accessTo(pathRoom_);
+    if (access == auth::GrantLevel::None) return false;
+    pathRoom_.setReadOnly(access != auth::GrantLevel::Write);
     return true;
   }
   if (rooms_)
     for (const auto& s : rooms_->list)
-      if (accessTo(*s) == auth::RoomAccess::None) return false;
+      if (accessTo(*s) == auth::GrantLevel::None) return false;
   if (!rooms_) {
     if (!rooms) return true;
     rooms_ = std::make_unique<Subscriptions>();
   }
-  for (const auto& s : rooms_->list) s->setReadOnly(accessTo(*s) != auth::RoomAccess::Write);
+  for (const auto& s : rooms_->list) s->setReadOnly(accessTo(*s) != auth::GrantLevel::Write);
   rooms_->grants = std::move(rooms);
   return true;
 }

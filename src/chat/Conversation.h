@@ -57,6 +57,15 @@ struct ConversationContext {
   HubEnvironment::ClockFn unixClock;    // milliseconds, for token expiry
 };
 
+// How a refused edit or delete is said: its rejection reason, error code and sentence (the
+// WebSocket's error frame and the REST answer use the same ones).
+struct EditRefusal {
+  std::optional<metrics::Rejection> why;  // none for store_unavailable (not the client's doing)
+  std::string_view code;
+  std::string_view message;
+};
+EditRefusal editRefusal(EditOutcome outcome);
+
 // A token's exp (unix seconds) in unix milliseconds; 0 when it is too far to count (such a token
 // outlives any connection).
 std::int64_t expiresAtMillis(std::int64_t expSeconds);
@@ -94,6 +103,11 @@ class Conversation {
   void start(ConversationContext& context, std::optional<std::uint64_t> since);
   // One text frame from the client (already valid UTF-8).
   void onText(ConversationContext& context, std::string_view text);
+  // The room of `subscription` no longer admits the user (RoomSubscription::evicted, already out
+  // of the room): on /ws/{room} the connection closes with `closeCode`; on /ws the subscription
+  // ends (freed here) after `notice` is queued, and the connection's other rooms go on.
+  void evicted(RoomSubscription& subscription, std::uint16_t closeCode, const char* reason,
+               const Frame& notice);
   // The shard's sweep: past the token's deadline, closes the connection with 4001.
   void tick(std::int64_t steadyNowMs);
   // The connection is ending: leaves every room and drops what was held. Idempotent.
@@ -142,6 +156,13 @@ class Conversation {
   // given back when a later one refuses, so a refused message costs nothing.
   RateRefusal takeMessageToken(const ConversationContext& context);
   void typing(ConversationContext& context, RoomSubscription& subscription, bool state);
+  // {"type":"edit"} and {"type":"delete"}: asked of the room's owner; a refusal comes back as
+  // an error frame carrying the message's id.
+  void changeMessage(ConversationContext& context, RoomSubscription& subscription,
+                     ClientRequest& req);
+  // A connection that joined with a token: its name is proven (only then may it edit or
+  // delete its own messages). tokenDeadlineMs_ is set exactly then: no byte more per connection.
+  bool signedIn() const { return tokenDeadlineMs_ != 0; }
   void requestHistory(ConversationContext& context, const std::string& room, std::uint64_t before,
                       std::size_t limit);
   void renewToken(ConversationContext& context, const std::string& token);

@@ -12,6 +12,8 @@ ChatMessage chatMessageOf(const store::StoredMessage& m) {
   c.content = m.content;
   c.clientId = m.clientId;
   c.unixMillis = m.unixMillis;
+  c.deleted = m.deleted;
+  c.editedMillis = m.editedMillis;
   return c;
 }
 

@@ -4,6 +4,7 @@
 #include <string_view>
 #include <utility>
 
+#include "auth/RoomAccess.h"
 #include "chat/HistoryJson.h"
 #include "chat/HubEnvironment.h"
 #include "chat/Protocol.h"
@@ -22,10 +23,16 @@ struct HomeShardOwner::StoredBatch {
   store::StoreStatus status;
   std::vector<store::StoredMessage> messages;
   std::shared_ptr<std::vector<Pending>> pending;
+  // Or, instead of messages, one edit or delete (it keeps its place among the room's commits):
+  std::vector<store::MessageChange> changes;
+  std::size_t changeShard = 0;
+  EditDone changeDone;
 };
 
-HomeShardOwner::HomeShardOwner(const HubEnvironment& env, RoomRegistry& registry)
+HomeShardOwner::HomeShardOwner(const HubEnvironment& env, RoomRegistry& registry,
+                               const ModerationPolicy& moderation)
     : env_(env),
+      moderation_(moderation),
       rememberingSinceMs_(env.unixClock()),
       registry_(registry),
       shards_(std::make_unique<ShardState[]>(env.shardCount)) {}
@@ -65,6 +72,25 @@ void HomeShardOwner::answer(std::size_t shard, JoinDone done, JoinAnswer answer)
 void HomeShardOwner::sendTo(std::size_t shard, std::weak_ptr<Member> member, Frame frame) {
   env_.post(shard, [member = std::move(member), frame = std::move(frame)] {
     if (auto m = member.lock()) m->deliver(frame);
+  });
+}
+
+void HomeShardOwner::answerPublish(std::size_t shard, PublishDone done, PublishResult result) {
+  if (!done) return;
+  env_.post(shard, [done = std::move(done), result] { done(result); });
+}
+
+void HomeShardOwner::answerAwaiting(HomeRoom* r, const std::string& key, PublishResult result) {
+  if (!r || key.empty() || r->awaitingOriginal.empty()) return;
+  std::erase_if(r->awaitingOriginal, [&](auto& waiting) {
+    if (waiting.first != key) return false;
+    // Every retry is a duplicate of the original; a refused original refuses its retries too.
+    PublishResult answer = result;
+    if (answer.outcome == PublishResult::Outcome::Stored)
+      answer.outcome = PublishResult::Outcome::Duplicate;
+    // The API answers on the shard that asked, which this done's own closure posts to.
+    waiting.second(answer);
+    return true;
   });
 }
 
@@ -204,6 +230,19 @@ void HomeShardOwner::tick(std::size_t shard) {
   }
 }
 
+void HomeShardOwner::evict(std::size_t, const std::string& room) {
+  if (!env_.access) return;
+  // Every shard, not just the mask's: a joiner whose shard the home has not heard of yet is on
+  // its shard's list already (RoomOwner.h). A shard's walk runs after whatever that shard did
+  // before, so a join it admitted under the old access is in the list it walks.
+  for (std::size_t s = 0; s < env_.shardCount; ++s)
+    env_.post(s, [this, s, room] {
+      registry_.evict(s, room, *env_.access, [this, s, &room](const std::string& user, bool last) {
+        leave(s, room, user, last);
+      });
+    });
+}
+
 void HomeShardOwner::presence(std::size_t shard, const std::string& room,
                               std::function<void(std::vector<std::string>)> done) {
   const std::size_t home = env_.homeShard(room);
@@ -265,6 +304,8 @@ void HomeShardOwner::publish(std::size_t shard, const std::string& room, Publish
   p.unixMillis = env_.unixClock();
   p.originShard = shard;
   p.sender = std::move(message.sender);
+  p.done = std::move(message.done);
+  p.signedIn = message.signedIn;
   const std::size_t home = env_.homeShard(room);
   if (home == shard) return sequence(home, std::move(p));
   env_.post(home, [this, home, p = std::move(p)]() mutable { sequence(home, std::move(p)); });
@@ -295,6 +336,14 @@ void HomeShardOwner::sequence(std::size_t home, Pending p) {
           // its join history already carried it, and this answer must arrive.
           sendTo(p.originShard, p.sender,
                  std::make_shared<const WireFrame>(WireFrame{seen->frame->bytes, 0, {}}));
+          answerPublish(p.originShard, std::move(p.done),
+                        {PublishResult::Outcome::Duplicate, seen->frame->messageId});
+        } else if (p.done) {
+          // The original is on its way to the store: the API's answer waits for its id.
+          r->awaitingOriginal.emplace_back(
+              key, [this, shard = p.originShard, done = std::move(p.done)](PublishResult res) {
+                answerPublish(shard, done, res);
+              });
         }
         return;
       }
@@ -309,8 +358,14 @@ void HomeShardOwner::sequence(std::size_t home, Pending p) {
   }
 
   if (!env_.writer) {
-    // The sender left with the room's last member before its message got here: no one to tell.
-    if (!r) return;
+    if (!r) {
+      // The sender left with the room's last member before its message got here: no one to
+      // tell. The server API's publish into an empty room is still sequenced (and answered);
+      // the room is forgotten at the next tick, as any empty room without a store.
+      if (!p.done) return;
+      r = &state.rooms.try_emplace(p.room).first->second;
+      state.ticking.insert(p.room);
+    }
     ChatMessage m;
     m.id = ++r->lastId;
     m.room = p.room;
@@ -325,6 +380,7 @@ void HomeShardOwner::sequence(std::size_t home, Pending p) {
     state.sequenced.fetch_add(1, std::memory_order_relaxed);
     if (!key.empty()) r->recent.setFrame(key, frame);
     registry_.fanOut(home, p.room, r->shards, frame);
+    answerPublish(p.originShard, std::move(p.done), {PublishResult::Outcome::Stored, m.id});
     return;
   }
 
@@ -358,18 +414,22 @@ void HomeShardOwner::flushToStore(std::size_t home) {
     m.content = std::move(p.content);
     m.clientId = p.clientId;
     m.unixMillis = p.unixMillis;
+    m.signedIn = p.signedIn;
     m.checkClientIdSince = p.checkClientIdSince;
   }
-  env_.writer->submit(
-      std::move(messages), [this, home, pending](const store::StoreStatus& status,
-                                                 std::vector<store::StoredMessage>&& stored) {
-        auto batch = std::make_shared<StoredBatch>(StoredBatch{status, std::move(stored), pending});
-        env_.post(home, [this, home, batch = std::move(batch)]() mutable {
-          auto& state = shards_[home];
-          state.stored.push_back(std::move(batch));
-          if (!state.storedDrainPosted) drainStored(home);
-        });
-      });
+  env_.writer->submit(std::move(messages),
+                      [this, home, pending](const store::StoreStatus& status,
+                                            std::vector<store::StoredMessage>&& stored) {
+                        auto batch = std::make_shared<StoredBatch>();
+                        batch->status = status;
+                        batch->messages = std::move(stored);
+                        batch->pending = pending;
+                        env_.post(home, [this, home, batch = std::move(batch)]() mutable {
+                          auto& state = shards_[home];
+                          state.stored.push_back(std::move(batch));
+                          if (!state.storedDrainPosted) drainStored(home);
+                        });
+                      });
 }
 
 void HomeShardOwner::drainStored(std::size_t home) {
@@ -387,6 +447,8 @@ void HomeShardOwner::drainStored(std::size_t home) {
   while (!state.stored.empty()) {
     StoredBatch& b = *state.stored.front();
     if (b.messages.empty()) {
+      if (!b.changes.empty())
+        onChanged(home, b.status, b.changes.front(), b.changeShard, b.changeDone);
       state.stored.pop_front();
       continue;
     }
@@ -428,6 +490,8 @@ void HomeShardOwner::onStored(std::size_t home, const store::StoreStatus& status
   if (!status.ok) {
     storeRefusals_.fetch_add(1, std::memory_order_relaxed);
     if (r && !key.empty()) r->recent.forget(key);  // a retry must be able to go through
+    answerPublish(p.originShard, std::move(p.done), {PublishResult::Outcome::StoreUnavailable, 0});
+    answerAwaiting(r, key, {PublishResult::Outcome::StoreUnavailable, 0});
     sendTo(p.originShard, p.sender,
            env_.encode(buildErrorJson("store_unavailable",
                                       "the message could not be stored and was not delivered; "
@@ -446,9 +510,13 @@ void HomeShardOwner::onStored(std::size_t home, const store::StoreStatus& status
     if (r && !key.empty()) r->recent.setFrame(key, original);
     sendTo(p.originShard, p.sender,
            std::make_shared<const WireFrame>(WireFrame{original->bytes, 0, {}}));
+    answerPublish(p.originShard, std::move(p.done), {PublishResult::Outcome::Duplicate, m.id});
+    answerAwaiting(r, key, {PublishResult::Outcome::Duplicate, m.id});
     return;
   }
   state.sequenced.fetch_add(1, std::memory_order_relaxed);
+  answerPublish(p.originShard, std::move(p.done), {PublishResult::Outcome::Stored, m.id});
+  answerAwaiting(r, key, {PublishResult::Outcome::Stored, m.id});
   if (!r) return;  // stored; nobody is left in the room to deliver it to
   std::string json;
   json.reserve(112 + m.room.size() + m.username.size() + m.content.size());
@@ -456,6 +524,78 @@ void HomeShardOwner::onStored(std::size_t home, const store::StoreStatus& status
   Frame frame = env_.encode(json, m.id);
   if (!key.empty()) r->recent.setFrame(key, frame);
   registry_.fanOut(home, m.room, r->shards, frame);
+}
+
+// ---- edits and deletes ----------------------------------------------------------------------
+
+void HomeShardOwner::change(std::size_t shard, const std::string& room, MessageEdit edit,
+                            EditDone done) {
+  const std::size_t home = env_.homeShard(room);
+  onHome(shard, home,
+         [this, home, shard, room, edit = std::move(edit), done = std::move(done)]() mutable {
+           submitChange(home, shard, room, std::move(edit), std::move(done));
+         });
+}
+
+void HomeShardOwner::submitChange(std::size_t home, std::size_t shard, const std::string& room,
+                                  MessageEdit edit, EditDone done) {
+  if (!env_.writer) {
+    env_.post(shard, [done = std::move(done)] { done(EditOutcome::NoStore); });
+    return;
+  }
+  store::MessageChange c;
+  c.kind = edit.kind == MessageEdit::Kind::Edit ? store::MessageChange::Kind::Edit
+                                                : store::MessageChange::Kind::Delete;
+  c.room = room;
+  c.id = edit.id;
+  c.actor = edit.actor.username;
+  c.actorSignedIn = edit.actor.signedIn;
+  c.moderator = moderation_.mayModerate(edit.actor, room);
+  c.content = std::move(edit.content);
+  c.unixMillis = env_.unixClock();
+  // Behind every message of the room sequenced before it (promise 8): this turn's batch goes
+  // to the writer first, and the writer applies changes after the messages it commits with them.
+  auto& state = shards_[home];
+  if (!state.toStore.empty()) flushToStore(home);
+  std::vector<store::MessageChange> changes;
+  changes.push_back(std::move(c));
+  env_.writer->submitChanges(
+      std::move(changes),
+      [this, home, shard, done = std::move(done)](
+          const store::StoreStatus& status, std::vector<store::MessageChange>&& applied) mutable {
+        // Queued with the room's commits, so it is announced in its place among them.
+        auto batch = std::make_shared<StoredBatch>();
+        batch->status = status;
+        batch->changes = std::move(applied);
+        batch->changeShard = shard;
+        batch->changeDone = std::move(done);
+        env_.post(home, [this, home, batch = std::move(batch)]() mutable {
+          auto& st = shards_[home];
+          st.stored.push_back(std::move(batch));
+          if (!st.storedDrainPosted) drainStored(home);
+        });
+      });
+}
+
+void HomeShardOwner::onChanged(std::size_t home, const store::StoreStatus& status,
+                               const store::MessageChange& c, std::size_t shard, EditDone& done) {
+  using Outcome = store::MessageChange::Outcome;
+  EditOutcome outcome = !status.ok                       ? EditOutcome::StoreUnavailable
+                        : c.outcome == Outcome::Applied  ? EditOutcome::Applied
+                        : c.outcome == Outcome::NotFound ? EditOutcome::NotFound
+                                                         : EditOutcome::NotAllowed;
+  if (outcome == EditOutcome::Applied) {
+    auto& state = shards_[home];
+    if (auto it = state.rooms.find(c.room); it != state.rooms.end() && it->second.members > 0) {
+      // Id 0: the frame is about an old message, which a catching-up member's filter (by id)
+      // would otherwise drop; applying it twice is harmless.
+      const std::string json = c.kind == store::MessageChange::Kind::Edit
+                                   ? buildEditedJson(c.id, c.content, c.unixMillis, c.room)
+                                   : buildDeletedJson(c.id, c.room);
+      registry_.fanOut(home, c.room, it->second.shards, env_.encode(json, 0));
+    }
+  }
+  env_.post(shard, [done = std::move(done), outcome] { done(outcome); });
 }
 
 }  // namespace parley::chat

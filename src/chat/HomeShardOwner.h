@@ -23,6 +23,7 @@
 #include "chat/RoomRegistry.h"
 
 namespace parley::store {
+struct MessageChange;
 struct StoredMessage;
 struct StoreStatus;
 }  // namespace parley::store
@@ -33,7 +34,9 @@ struct HubEnvironment;
 
 class HomeShardOwner final : public RoomOwner {
  public:
-  HomeShardOwner(const HubEnvironment& env, RoomRegistry& registry);
+  // `moderation` answers who may delete any message of a room; it outlives the owner.
+  HomeShardOwner(const HubEnvironment& env, RoomRegistry& registry,
+                 const ModerationPolicy& moderation);
   ~HomeShardOwner() override;
   HomeShardOwner(const HomeShardOwner&) = delete;
   HomeShardOwner& operator=(const HomeShardOwner&) = delete;
@@ -43,10 +46,12 @@ class HomeShardOwner final : public RoomOwner {
   void leave(std::size_t shard, const std::string& room, const std::string& username,
              bool lastHere) override;
   void publish(std::size_t shard, const std::string& room, Publish message) override;
+  void change(std::size_t shard, const std::string& room, MessageEdit edit, EditDone done) override;
   void typing(std::size_t shard, const std::string& room, const std::string& username,
               bool state) override;
   void presence(std::size_t shard, const std::string& room,
                 std::function<void(std::vector<std::string>)> done) override;
+  void evict(std::size_t shard, const std::string& room) override;
   void tick(std::size_t shard) override;
   OwnerCounts counts() const override;
 
@@ -63,6 +68,9 @@ class HomeShardOwner final : public RoomOwner {
     std::uint32_t inFlight = 0;  // this room's messages handed to the store, not yet back
     std::uint32_t markers = 0;   // seam markers in the writer's queue for this room
     bool durableKnown = false;
+    // Retries from the server API whose original is still on its way to the store: answered
+    // with its id when it comes back (promise 9). Empty but for those moments.
+    std::vector<std::pair<std::string, PublishDone>> awaitingOriginal;
   };
   struct Pending {
     std::string room;
@@ -72,6 +80,8 @@ class HomeShardOwner final : public RoomOwner {
     std::int64_t unixMillis = 0;
     std::size_t originShard = 0;
     std::weak_ptr<Member> sender;
+    PublishDone done;  // the server API's publish: answered on originShard
+    bool signedIn = false;
     // > 0: the room's memory cannot vouch that this client_id is new: the writer asks the store
     // for a send at or after this time (StoredMessage::checkClientIdSince).
     std::int64_t checkClientIdSince = 0;
@@ -113,6 +123,14 @@ class HomeShardOwner final : public RoomOwner {
   void broadcastMembership(std::size_t home, const std::string& room, HomeRoom& r,
                            Membership change, const std::string& username);
   void sendTo(std::size_t shard, std::weak_ptr<Member> member, Frame frame);
+  // Answers a publish's `done` (if any) on `shard`, and the API retries waiting for `key`.
+  void answerPublish(std::size_t shard, PublishDone done, PublishResult result);
+  void answerAwaiting(HomeRoom* r, const std::string& key, PublishResult result);
+  // On the home shard: an edit or delete goes to the store behind the room's messages.
+  void submitChange(std::size_t home, std::size_t shard, const std::string& room, MessageEdit edit,
+                    EditDone done);
+  void onChanged(std::size_t home, const store::StoreStatus& status,
+                 const store::MessageChange& change, std::size_t shard, EditDone& done);
   void answer(std::size_t shard, JoinDone done, JoinAnswer answer);
   DuplicateLimits duplicateLimits() const;
   // An empty room stays while anything may still come back to it: its messages from the store
@@ -123,6 +141,7 @@ class HomeShardOwner final : public RoomOwner {
   }
 
   const HubEnvironment& env_;
+  const ModerationPolicy& moderation_;
   // When this owner began remembering client_ids (unix ms): within the window after it, a send
   // its memory does not know may still be a retry of one stored before a restart.
   const std::int64_t rememberingSinceMs_;

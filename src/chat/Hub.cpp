@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "auth/RoomAccess.h"
 #include "chat/CatchUp.h"
 #include "chat/HomeShardOwner.h"
 #include "chat/MembershipBatcher.h"
@@ -13,9 +14,13 @@ Hub::Hub(HubEnvironment env)
     : env_(std::move(env)),
       batcher_(std::make_unique<MembershipBatcher>(env_)),
       registry_(std::make_unique<RoomRegistry>(env_, *batcher_)),
-      // The single server's owner, or the cluster's (HubEnvironment::makeOwner).
-      owner_(env_.makeOwner ? env_.makeOwner(env_, *registry_)
-                            : std::make_unique<HomeShardOwner>(env_, *registry_)),
+      // The single server's owner, or the cluster's (HubEnvironment::makeOwner); both ask the
+      // moderation policy who may delete others' messages.
+      moderation_(env_.access ? std::unique_ptr<ModerationPolicy>(
+                                    std::make_unique<RoomRoleModeration>(*env_.access))
+                              : std::make_unique<ServerKeyModeration>()),
+      owner_(env_.makeOwner ? env_.makeOwner(env_, *registry_, *moderation_)
+                            : std::make_unique<HomeShardOwner>(env_, *registry_, *moderation_)),
       catchUp_(std::make_unique<CatchUp>(env_)),
       queries_(std::make_unique<RoomQueries>(env_, *registry_)) {}
 
@@ -47,12 +52,22 @@ void Hub::publish(std::size_t shard, const std::string& room, Publish message) {
   owner_->publish(shard, room, std::move(message));
 }
 
+void Hub::change(std::size_t shard, const std::string& room, MessageEdit edit, EditDone done) {
+  owner_->change(shard, room, std::move(edit), std::move(done));
+}
+
 void Hub::presence(std::size_t shard, const std::string& room,
                    std::function<void(std::vector<std::string>)> done) {
   owner_->presence(shard, room, std::move(done));
 }
 
 void Hub::tick(std::size_t shard) { owner_->tick(shard); }
+
+auth::RoomVerdict Hub::admit(std::string_view room, std::string_view username) const {
+  return env_.access ? env_.access->admit(room, username) : auth::RoomVerdict::Allowed;
+}
+
+void Hub::evict(std::size_t shard, const std::string& room) { owner_->evict(shard, room); }
 
 void Hub::flushBatches(std::size_t shard, std::int64_t nowMs) {
   batcher_->flushDue(shard, nowMs, *registry_);

@@ -18,8 +18,10 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "auth/RoomVerdict.h"
 #include "chat/HubEnvironment.h"
 #include "chat/Member.h"
 #include "chat/RoomOwner.h"
@@ -49,9 +51,18 @@ class Hub {
   // A typing indicator from `username` (already rate-limited by the caller).
   void typing(std::size_t shard, const std::string& room, const std::string& username, bool state);
   void publish(std::size_t shard, const std::string& room, Publish message);
+  // An edit or delete of message `edit.id` of `room` (RoomOwner promise 8); `done` runs on
+  // `shard`, posted.
+  void change(std::size_t shard, const std::string& room, MessageEdit edit, EditDone done);
   // The users in `room`; `done` runs on `shard`, posted.
   void presence(std::size_t shard, const std::string& room,
                 std::function<void(std::vector<std::string>)> done);
+  // Whether `username` may be in `room` (auth/RoomAccess; everyone may without one). Asked on a
+  // join, a subscribe and a REST read, never per message.
+  auth::RoomVerdict admit(std::string_view room, std::string_view username) const;
+  // The room's access changed: every connection whose user it no longer admits is cut, on every
+  // shard (RoomOwner::evict).
+  void evict(std::size_t shard, const std::string& room);
   // Periodic work of the rooms homed on `shard`: typing expiry, presence summaries.
   void tick(std::size_t shard);
   // Sends the join/leave batches of `shard`'s rooms that are due at steady-clock millisecond
@@ -79,6 +90,8 @@ class Hub {
   HubEnvironment env_;  // the parts keep a reference to it
   std::unique_ptr<MembershipBatcher> batcher_;
   std::unique_ptr<RoomRegistry> registry_;
+  // Who may delete any message of a room: the server's API key (room roles plug in here).
+  std::unique_ptr<ModerationPolicy> moderation_;
   std::unique_ptr<RoomOwner> owner_;
   std::unique_ptr<CatchUp> catchUp_;
   std::unique_ptr<RoomQueries> queries_;

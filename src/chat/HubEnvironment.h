@@ -13,6 +13,9 @@
 #include "chat/Member.h"
 #include "chat/Presence.h"
 
+namespace parley::auth {
+class RoomAccess;
+}
 namespace parley::store {
 class StoreWriter;
 class StoreReader;
@@ -20,6 +23,7 @@ class StoreReader;
 
 namespace parley::chat {
 
+class ModerationPolicy;
 class RoomOwner;
 class RoomRegistry;
 
@@ -52,11 +56,13 @@ struct HubEnvironment {
   // Both null when messages are not stored (--db none).
   store::StoreWriter* writer = nullptr;
   store::StoreReader* reader = nullptr;
+  // Who may be in which room (private rooms, bans). Null: every room is open to everyone.
+  const auth::RoomAccess* access = nullptr;
   HubOptions options;
   // Who owns the rooms' order: null for this server's home shards (HomeShardOwner); a cluster
   // instance gives the factory of its ClusterOwner (app/Server.cpp).
-  using OwnerFactory =
-      std::function<std::unique_ptr<RoomOwner>(const HubEnvironment&, RoomRegistry&)>;
+  using OwnerFactory = std::function<std::unique_ptr<RoomOwner>(
+      const HubEnvironment&, RoomRegistry&, const ModerationPolicy&)>;
   OwnerFactory makeOwner;
 
   // The shard that keeps a room's state on this server (its order, with the home-shard owner).

@@ -30,6 +30,12 @@ class Member {
   virtual void endCatchUp(std::vector<Frame> frames, std::uint64_t coveredId) = 0;
   // Between join and endCatchUp: what it is given now leaves with its history, in one write.
   virtual bool catchingUp() const = 0;
+  // The room no longer admits this member's user (removed from a private room, or banned): the
+  // registry has already taken it out of the room, and nothing of the room follows. It drops
+  // what it holds and tells its client: a connection to /ws/{room} closes with `closeCode` and
+  // `reason`; a /ws subscription sends `notice` (an `unsubscribed` frame with the code) and
+  // ends. Called on the member's shard, outside any fan-out; the member may be gone on return.
+  virtual void evicted(std::uint16_t closeCode, const char* reason, const Frame& notice) = 0;
 
  protected:
   ~Member() = default;

@@ -72,6 +72,39 @@ ClientRequest parseSubscribe(const boost::json::object& obj) {
   return r;
 }
 
+// A message's new text (a chat message's or an edit's): a non-empty string without U+0000 of at
+// most the limit's characters. Null when fine, else the error (`asked` set).
+std::optional<ClientRequest> contentError(const boost::json::value* contentValue,
+                                          ClientRequest::Kind asked, const ProtocolLimits& limits) {
+  if (!contentValue) return error(asked, "invalid_message", "missing \"content\"");
+  const auto* content = contentValue->if_string();
+  if (!content) return error(asked, "invalid_message", "\"content\" must be a string");
+  std::string_view code;
+  if (const char* why = contentProblem(*content, limits, code)) return error(asked, code, why);
+  return std::nullopt;
+}
+
+// {"type":"edit","id":N,"content":"..."} and {"type":"delete","id":N}.
+ClientRequest parseChange(const boost::json::object& obj, ClientRequest::Kind kind,
+                          const ProtocolLimits& limits) {
+  const auto id = positiveInteger(obj, "id", 0);
+  if (!id || *id == 0)
+    return error(kind, "invalid_message", "\"id\" must be a message id (a positive integer)");
+  ClientRequest r;
+  if (kind == ClientRequest::Kind::Edit) {
+    const auto* contentValue = obj.if_contains("content");
+    if (auto bad = contentError(contentValue, kind, limits)) {
+      bad->messageId = *id;
+      return *bad;
+    }
+    const auto& content = contentValue->get_string();
+    r.content.assign(content.data(), content.size());
+  }
+  r.kind = kind;
+  r.messageId = *id;
+  return r;
+}
+
 // What the frame asks for, checked (its `room` is read by parseClientFrame).
 ClientRequest parseRequest(const boost::json::object& obj, const ProtocolLimits& limits) {
   using Kind = ClientRequest::Kind;
@@ -98,6 +131,8 @@ ClientRequest parseRequest(const boost::json::object& obj, const ProtocolLimits&
       return r;
     }
     if (s && *s == "subscribe") return parseSubscribe(obj);
+    if (s && *s == "edit") return parseChange(obj, Kind::Edit, limits);
+    if (s && *s == "delete") return parseChange(obj, Kind::Delete, limits);
     if (s && *s == "unsubscribe") {
       ClientRequest r;
       r.kind = Kind::Unsubscribe;
@@ -106,22 +141,13 @@ ClientRequest parseRequest(const boost::json::object& obj, const ProtocolLimits&
     if (!s || *s != "message") return error("unknown_type", "unknown or unsupported \"type\"");
   }
   const auto* contentValue = obj.if_contains("content");
-  if (!contentValue) return error(Kind::Chat, "invalid_message", "missing \"content\"");
-  const auto* content = contentValue->if_string();
-  if (!content) return error(Kind::Chat, "invalid_message", "\"content\" must be a string");
-  if (content->empty()) return error(Kind::Chat, "empty_content", "\"content\" must not be empty");
-  // U+0000 cannot be stored (PostgreSQL text) and no client needs it.
-  if (std::string_view(*content).find('\0') != std::string_view::npos)
-    return error(Kind::Chat, "invalid_message", "\"content\" must not contain U+0000");
-  if (countCodePoints(*content) > limits.maxContentChars)
-    return error(Kind::Chat, "content_too_long", "\"content\" is longer than the server accepts");
+  if (auto bad = contentError(contentValue, Kind::Chat, limits)) return *bad;
+  const auto* content = &contentValue->get_string();
 
   ClientRequest r;
   if (const auto* idValue = obj.if_contains("client_id")) {
     const auto* id = idValue->if_string();
-    if (!id || id->empty() || countCodePoints(*id) > kMaxClientIdChars ||
-        std::any_of(id->begin(), id->end(),
-                    [](char c) { return static_cast<unsigned char>(c) < 0x20; }))
+    if (!id || !validClientId(*id))
       return error(Kind::Chat, "invalid_client_id",
                    "\"client_id\" must be a string of 1 to 64 characters");
     r.clientId.assign(id->data(), id->size());
@@ -132,6 +158,30 @@ ClientRequest parseRequest(const boost::json::object& obj, const ProtocolLimits&
 }
 
 }  // namespace
+
+const char* contentProblem(std::string_view content, const ProtocolLimits& limits,
+                           std::string_view& code) {
+  if (content.empty()) {
+    code = "empty_content";
+    return "\"content\" must not be empty";
+  }
+  // U+0000 cannot be stored (PostgreSQL text) and no client needs it.
+  if (content.find('\0') != std::string_view::npos) {
+    code = "invalid_message";
+    return "\"content\" must not contain U+0000";
+  }
+  if (countCodePoints(content) > limits.maxContentChars) {
+    code = "content_too_long";
+    return "\"content\" is longer than the server accepts";
+  }
+  return nullptr;
+}
+
+bool validClientId(std::string_view id) {
+  return !id.empty() && countCodePoints(id) <= kMaxClientIdChars &&
+         std::none_of(id.begin(), id.end(),
+                      [](char c) { return static_cast<unsigned char>(c) < 0x20; });
+}
 
 std::size_t countCodePoints(std::string_view utf8) {
   std::size_t n = 0;
@@ -237,7 +287,44 @@ void appendMessageJson(std::string& out, const ChatMessage& m) {
     out.append(R"(,"client_id":)");
     appendJsonString(out, m.clientId);
   }
+  if (m.deleted) out.append(R"(,"deleted":true)");
+  if (m.editedMillis) {
+    out.append(R"(,"edited_at":")");
+    appendTimestamp(out, m.editedMillis);
+    out.push_back('"');
+  }
   out.push_back('}');
+}
+
+std::string buildEditedJson(std::uint64_t id, std::string_view content, std::int64_t editedMillis,
+                            std::string_view room) {
+  std::string out = R"({"type":"edited","id":)" + std::to_string(id) + R"(,"content":)";
+  appendJsonString(out, content);
+  out.append(R"(,"edited_at":")");
+  appendTimestamp(out, editedMillis);
+  out.push_back('"');
+  appendRoom(out, room);
+  out.push_back('}');
+  return out;
+}
+
+std::string buildDeletedJson(std::uint64_t id, std::string_view room) {
+  std::string out = R"({"type":"deleted","id":)" + std::to_string(id);
+  appendRoom(out, room);
+  out.push_back('}');
+  return out;
+}
+
+std::string buildEditErrorJson(std::string_view code, std::string_view message, std::uint64_t id,
+                               std::string_view room) {
+  std::string out = R"({"type":"error","code":)";
+  appendJsonString(out, code);
+  out.append(R"(,"message":)");
+  appendJsonString(out, message);
+  if (id) out.append(R"(,"id":)" + std::to_string(id));
+  appendRoom(out, room);
+  out.push_back('}');
+  return out;
 }
 
 void appendRoom(std::string& out, std::string_view room) {
@@ -290,9 +377,13 @@ std::string buildMembershipJson(std::string_view type, std::string_view username
   return out;
 }
 
-std::string buildUnsubscribedJson(std::string_view room) {
+std::string buildUnsubscribedJson(std::string_view room, std::string_view code) {
   std::string out = R"({"type":"unsubscribed")";
   appendRoom(out, room);
+  if (!code.empty()) {
+    out.append(R"(,"code":)");
+    appendJsonString(out, code);
+  }
   out.push_back('}');
   return out;
 }

@@ -21,7 +21,7 @@ inline constexpr std::size_t kMaxPageLimit = 200;
 
 // What a client frame asks for. Error carries the `error` frame's code and message.
 struct ClientRequest {
-  enum class Kind { Chat, History, Typing, Auth, Subscribe, Unsubscribe, Error };
+  enum class Kind { Chat, History, Typing, Auth, Subscribe, Unsubscribe, Edit, Delete, Error };
   Kind kind = Kind::Error;
   // Error: what the frame asked for before it failed (Error: unknown, as for invalid JSON).
   Kind asked = Kind::Error;
@@ -30,7 +30,8 @@ struct ClientRequest {
   enum class RoomField : std::uint8_t { Absent, String, NotString };
   RoomField roomField = RoomField::Absent;
   std::string room;
-  std::string content;                 // Chat
+  std::string content;                 // Chat, Edit (the new text)
+  std::uint64_t messageId = 0;         // Edit, Delete: the message's id
   std::string clientId;                // Chat: optional, echoed back, makes retries idempotent
   std::uint64_t before = 0;            // History: messages with id < before (0: the newest)
   std::size_t limit = 0;               // History: page size, capped at kMaxPageLimit
@@ -40,6 +41,14 @@ struct ClientRequest {
   std::string_view code;               // Error: a stable code from docs/PROTOCOL.md
   std::string_view message;            // Error: a human sentence
 };
+
+// Why a message's text (a chat message's, an edit's, the server API's) is refused, or null when
+// it is fine: a non-empty string without U+0000 of at most limits.maxContentChars characters.
+// `code` gets the error code (empty_content, invalid_message, content_too_long).
+const char* contentProblem(std::string_view content, const ProtocolLimits& limits,
+                           std::string_view& code);
+// A client_id: 1 to kMaxClientIdChars characters, no control characters.
+bool validClientId(std::string_view clientId);
 
 // Parses one text frame (already checked to be valid UTF-8 by the WebSocket layer).
 ClientRequest parseClientFrame(std::string_view text, const ProtocolLimits& limits);
@@ -52,6 +61,10 @@ struct ChatMessage {
   std::string_view content;
   std::string_view clientId;  // omitted from the JSON when empty
   std::int64_t unixMillis = 0;
+  // History only (a live message is never either): "deleted":true (a tombstone: content
+  // empty), "edited_at" when it was edited.
+  bool deleted = false;
+  std::int64_t editedMillis = 0;
 };
 
 // {"type":"message","username":...,"content":...,"timestamp":...,"id":...,"room":...}
@@ -72,6 +85,16 @@ std::string buildHistoryJson(std::string_view messagesArray, bool hasMore, std::
 std::string buildErrorJson(std::string_view code, std::string_view message,
                            std::string_view clientId = {}, std::string_view room = {});
 
+// {"type":"edited","id":...,"content":...,"edited_at":...,"room":...}
+std::string buildEditedJson(std::uint64_t id, std::string_view content, std::int64_t editedMillis,
+                            std::string_view room);
+// {"type":"deleted","id":...,"room":...}
+std::string buildDeletedJson(std::uint64_t id, std::string_view room);
+// An error answering an edit or delete: {"type":"error","code":...,"message":...,"id":...}
+// (+ "room")
+std::string buildEditErrorJson(std::string_view code, std::string_view message, std::uint64_t id,
+                               std::string_view room);
+
 // {"type":"join"|"leave","username":...,"timestamp":...,"room":...}
 std::string buildMembershipJson(std::string_view type, std::string_view username,
                                 std::int64_t unixMillis, std::string_view room);
@@ -79,8 +102,9 @@ std::string buildMembershipJson(std::string_view type, std::string_view username
 // {"type":"typing","username":...,"state":true|false,"room":...}
 std::string buildTypingJson(std::string_view username, bool state, std::string_view room);
 
-// {"type":"unsubscribed","room":...}
-std::string buildUnsubscribedJson(std::string_view room);
+// {"type":"unsubscribed","room":...}; with `code` (the room refused the user: "not_a_member",
+// "banned"): {"type":"unsubscribed","room":...,"code":...}.
+std::string buildUnsubscribedJson(std::string_view room, std::string_view code = {});
 
 // {"type":"auth","username":...,"expires_at":...}: a renewed token was accepted.
 std::string buildAuthJson(std::string_view username, std::int64_t expiresAtMillis);

@@ -33,6 +33,17 @@
 //    sender of a publish through a frame posted to the sender's shard (by its weak handle); it
 //    never calls a member on a thread that is not the member's.
 //
+// 8. Changes in the room's order. An edit or a delete of a stored message (change()) goes to the
+//    store after every message of the room sequenced before it and is decided there (the author
+//    edits and deletes its own signed-in messages; a moderator, as the ModerationPolicy answers
+//    on the home shard, deletes any). Only an applied change is announced: an `edited` or
+//    `deleted` frame to every member on every shard, through the registry's fan-out, in the
+//    room's order among its messages, with message id 0 (it concerns an old id: a catching-up
+//    member must not drop it). `done` gets the outcome on the caller's shard (promise 6).
+// 9. A publish with `done` (the server API) is answered once, on the caller's shard: the stored
+//    id, the original's id for a retry of its client_id (also when the original is still on
+//    its way to the store: the answer then waits for it), or a refusal.
+//
 // Cost: one virtual call per operation (a publish, a join, ...), none per delivered frame.
 #pragma once
 
@@ -44,15 +55,43 @@
 #include <vector>
 
 #include "chat/Member.h"
+#include "chat/ModerationPolicy.h"
 
 namespace parley::chat {
+
+// How a publish ended, for a caller without a connection (the server API).
+struct PublishResult {
+  enum class Outcome : std::uint8_t { Stored, Duplicate, StoreUnavailable };
+  Outcome outcome = Outcome::StoreUnavailable;
+  std::uint64_t id = 0;  // Stored: the new id; Duplicate: the original's
+};
+using PublishDone = std::function<void(PublishResult)>;
 
 struct Publish {
   std::string username;
   std::string content;
   std::string clientId;          // empty: none given
   std::weak_ptr<Member> sender;  // told about a refusal, or given the original of a retry
+  bool signedIn = false;         // the sender's name is proven: its author may change it later
+  PublishDone done;              // empty for a connection (the sender hears through `sender`)
 };
+
+// An edit or a delete of message `id` of a room.
+struct MessageEdit {
+  enum class Kind : std::uint8_t { Edit, Delete };
+  Kind kind = Kind::Delete;
+  std::uint64_t id = 0;
+  std::string content;  // Edit: the new text, already checked against the content limits
+  Actor actor;
+};
+enum class EditOutcome : std::uint8_t {
+  Applied,           // stored and announced to the room
+  NotFound,          // no such message in the room, or it is deleted
+  NotAllowed,        // not the actor's own signed-in message (nor, for a delete, a moderator)
+  StoreUnavailable,  // the store refused: nothing changed
+  NoStore,           // --db none: messages are not kept, so there is nothing to change
+};
+using EditDone = std::function<void(EditOutcome)>;
 
 struct JoinAnswer {
   Frame presence;          // the room's presence list, the joiner included
@@ -83,12 +122,24 @@ class RoomOwner {
                      bool lastHere) = 0;
   // A chat message for `room` (the sender's limits are already checked).
   virtual void publish(std::size_t shard, const std::string& room, Publish message) = 0;
+  // An edit or delete of a stored message of `room` (promise 8); `done` runs on `shard`.
+  virtual void change(std::size_t shard, const std::string& room, MessageEdit edit,
+                      EditDone done) = 0;
   // A typing indicator (already rate-limited by the caller); a message ends it.
   virtual void typing(std::size_t shard, const std::string& room, const std::string& username,
                       bool state) = 0;
   // The users in `room`.
   virtual void presence(std::size_t shard, const std::string& room,
                         std::function<void(std::vector<std::string>)> done) = 0;
+  // The room's access changed (auth/RoomAccess already says so): a member was removed from a
+  // private room, a user was banned, or the room became private. Every connection to `room`,
+  // on every shard (and, for a cluster owner, on every instance), whose user the access no
+  // longer admits is taken out of the room and told (Member::evicted: close 4003 on /ws/{room},
+  // an `unsubscribed` frame with the code on /ws), and its leave is counted as any leave. This
+  // reaches every shard, not only those in the room's mask: a join checked against the old
+  // access just before the change is registered on its shard before the owner hears of it, and
+  // must be cut too. Posted; nothing runs inside the call.
+  virtual void evict(std::size_t shard, const std::string& room) = 0;
   // Periodic work (the shard's sweep, about once a second): typing that ran out, presence
   // summaries of crowded rooms, forgetting rooms nobody is in.
   virtual void tick(std::size_t shard) = 0;

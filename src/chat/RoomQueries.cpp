@@ -67,10 +67,10 @@ void RoomQueries::listWithCounts(std::size_t shard, std::size_t limit, Counts co
     std::vector<RoomInfo> rooms;
     for (const auto& s : stored) {
       auto it = members.find(s.room);
-      rooms.push_back({s.room, it == members.end() ? 0 : it->second, s.lastId});
+      rooms.push_back({s.room, it == members.end() ? 0 : it->second, s.lastId, false, {}});
       if (it != members.end()) members.erase(it);
     }
-    for (auto& [room, n] : members) rooms.push_back({room, n, 0});
+    for (auto& [room, n] : members) rooms.push_back({room, n, 0, false, {}});
     return rooms;
   };
   if (!env_.reader) return done(true, merge(std::move(counts), {}));

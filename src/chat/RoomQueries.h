@@ -29,6 +29,8 @@ struct RoomInfo {
   std::string room;
   std::size_t members = 0;  // connections
   std::uint64_t lastId = 0;
+  bool isPrivate = false;  // a registered private room (filled in by the REST route)
+  std::string with;        // a direct-message room: the other member, for the asking user
 };
 
 class RoomQueries {

@@ -3,7 +3,10 @@
 #include <cassert>
 #include <utility>
 
+#include "auth/RoomAccess.h"
+#include "chat/CloseCode.h"
 #include "chat/HubEnvironment.h"
+#include "chat/Protocol.h"
 
 namespace parley::chat {
 
@@ -83,6 +86,29 @@ void RoomRegistry::deliver(std::size_t shard, const std::string& room, const Fra
 void RoomRegistry::addChange(std::size_t shard, const std::string& room,
                              const std::string& record) {
   if (LocalRoom* local = find(shard, room)) batcher_.add(shard, room, *local, record);
+}
+
+void RoomRegistry::evict(std::size_t shard, const std::string& room, const auth::RoomAccess& access,
+                         const LeftFn& left) {
+  LocalRoom* local = find(shard, room);
+  if (!local) return;
+  // Judged first, told after: telling a member ends it (and maybe its connection), which changes
+  // the list. Each connection is in a room at most once, so no member of this list ends another.
+  std::vector<std::pair<Member*, auth::RoomVerdict>> out;
+  for (Member* m : local->members)
+    if (auto verdict = access.admit(room, m->username()); verdict != auth::RoomVerdict::Allowed)
+      out.emplace_back(m, verdict);
+  Frame notices[2];  // built once per verdict
+  for (auto& [m, verdict] : out) {
+    const bool banned = verdict == auth::RoomVerdict::Banned;
+    Frame& notice = notices[banned ? 1 : 0];
+    if (!notice) notice = env_.encode(buildUnsubscribedJson(room, auth::verdictCode(verdict)), 0);
+    const std::string username = m->username();
+    const bool lastHere = remove(shard, room, m) == Removal::LastHere;
+    left(username, lastHere);
+    m->evicted(close_code::kRemovedFromRoom,
+               banned ? "banned from the room" : "no longer a member of the room", notice);
+  }
 }
 
 void RoomRegistry::countMembers(std::size_t shard,

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -14,6 +15,10 @@
 
 #include "chat/Member.h"
 #include "chat/MembershipBatcher.h"
+
+namespace parley::auth {
+class RoomAccess;
+}
 
 namespace parley::chat {
 
@@ -72,6 +77,14 @@ class RoomRegistry {
   // The same for a join or leave: each shard adds it to the room's waiting batch there.
   void fanOutMembership(std::size_t from, const std::string& room, ShardMask shards,
                         const MembershipRecord& change);
+
+  // On `shard`: takes out of `room` every member whose user `access` no longer admits (removed
+  // from a private room, banned), each told so after it is out (Member::evicted: close 4003, or
+  // an `unsubscribed` frame on /ws). `left(username, lastHere)` runs for each before it is told,
+  // so that the owner counts the leave. Cost: one access check per local member of the room.
+  using LeftFn = std::function<void(const std::string& username, bool lastHere)>;
+  void evict(std::size_t shard, const std::string& room, const auth::RoomAccess& access,
+             const LeftFn& left);
 
   // On `shard`: adds each room's number of members (connections) on this shard to `counts`.
   void countMembers(std::size_t shard, std::unordered_map<std::string, std::size_t>& counts) const;

@@ -48,6 +48,14 @@ void RoomSubscription::endCatchUp(std::vector<Frame> frames, std::uint64_t cover
   for (const auto& f : held) deliver(f);
 }
 
+void RoomSubscription::evicted(std::uint16_t closeCode, const char* reason, const Frame& notice) {
+  // Already out of the room (the registry took it out): leave() must not go out again.
+  inRoom_ = false;
+  catchingUp_ = false;  // a catch-up still on its way finds nothing to end
+  dropHeld();
+  conversation_.evicted(*this, closeCode, reason, notice);  // may end this subscription: last
+}
+
 void RoomSubscription::dropHeld() {
   for (const auto& f : held_) conversation_.heldBytes_ -= f->bytes.size();
   held_.clear();

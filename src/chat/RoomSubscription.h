@@ -45,6 +45,7 @@ class RoomSubscription final : public Member {
   void deliver(const Frame& frame) override;
   void endCatchUp(std::vector<Frame> frames, std::uint64_t coveredId) override;
   bool catchingUp() const override { return catchingUp_; }
+  void evicted(std::uint16_t closeCode, const char* reason, const Frame& notice) override;
 
  private:
   void dropHeld();

@@ -10,6 +10,8 @@
 
 #include "auth/AuthService.h"
 #include "auth/LoginThrottle.h"
+#include "auth/RoomAccess.h"
+#include "auth/RoomService.h"
 #include "auth/TokenService.h"
 #include "chat/Hub.h"
 #include "chat/Names.h"
@@ -24,6 +26,22 @@ namespace parley::http {
 
 std::string_view bearerToken(std::string_view authorization) {
   return authorization.starts_with("Bearer ") ? authorization.substr(7) : std::string_view{};
+}
+
+Router::Router(RouterContext ctx)
+    : ctx_(std::move(ctx)),
+      messages_(ctx_),
+      rooms_(ctx_.hub, ctx_.roomAccess, ctx_.roomService, ctx_.metrics, ctx_.post) {}
+
+bool Router::refusedRoom(const std::string& room, const std::string& caller, const Reply& reply) {
+  const auth::RoomVerdict verdict = ctx_.hub.admit(room, caller);
+  if (verdict == auth::RoomVerdict::Allowed) return false;
+  if (verdict == auth::RoomVerdict::Banned)
+    reply(refuse(403, metrics::Rejection::Banned, "banned", "you are banned from this room"));
+  else
+    reply(refuse(403, metrics::Rejection::NotAMember, "not_a_member",
+                 "this room is for its members only"));
+  return true;
 }
 
 HttpReply Router::refuse(unsigned status, metrics::Rejection why, std::string_view code,
@@ -67,7 +85,9 @@ void Router::handle(std::size_t shard, const HttpRequest& req, Reply reply) {
   reply(routeRequest(req.method, path, status(), ctx_.metrics));
 }
 
-// REST: /api/rooms[/{room}/messages|presence], /api/register, /api/login, /api/refresh.
+// REST: /api/rooms[/{room}/messages|presence|members|bans], /api/dm/{user}, /api/register,
+// /api/login, /api/refresh, /api/cluster/rooms/{room}; the message changes and the server API
+// (MessageRoutes).
 void Router::handleApi(std::size_t shard, const HttpRequest& req, Reply reply) {
   auto url = boost::urls::parse_origin_form(req.target);
   if (!url)
@@ -82,27 +102,59 @@ void Router::handleApi(std::size_t shard, const HttpRequest& req, Reply reply) {
     if (req.method != "POST") return reply(refuseMethod("POST"));
     return handleAuth(shard, req, parts[1] == "register", std::move(reply));
   }
-  if (req.method != "GET") return reply(refuseMethod("GET"));
-  // Where a WebSocket needs a token, so does reading the rooms, their history and members.
-  std::unique_ptr<const auth::RoomGrants> rooms;  // the token's parley_rooms; null: every room
-  if (ctx_.authRequired) {
+  // Edits, deletes and the server API: each with its own authorization (a token, the API key).
+  if (messages_.handle(shard, req, parts, reply)) return;
+  // Registered rooms' changes (POST /api/rooms, /api/dm/{user}, members and bans) need a
+  // signed-in caller whatever the mode; the reads, where a WebSocket needs a token.
+  const bool roomsRoute = parts.size() >= 2 && parts[1] == "rooms";
+  const bool change = (parts.size() == 2 && roomsRoute && req.method == "POST") ||
+                      (parts.size() == 3 && parts[1] == "dm") ||
+                      (roomsRoute && parts.size() >= 4 &&
+                       (parts[3] == "members" || parts[3] == "bans") && req.method != "GET");
+  if (parts.size() == 3 && parts[1] == "dm" && req.method != "POST")
+    return reply(refuseMethod("POST"));
+  if (parts.size() == 2 && roomsRoute && req.method != "GET" && req.method != "POST")
+    return reply(refuseMethod("GET, POST"));
+  const bool managed = roomsRoute && parts.size() >= 4 && parts.size() <= 5 &&
+                       (parts[3] == "members" || parts[3] == "bans");
+  if (!change && !managed && req.method != "GET") return reply(refuseMethod("GET"));
+  // Who asks: the name of a valid token (?token= or Bearer); "" without one. With --auth open a
+  // read without a good token goes on as nobody's (a private room then refuses it).
+  std::string caller;
+  std::unique_ptr<const auth::RoomGrants> grants;  // the token's parley_rooms; null: every room
+  // The server API's key (PARLEY_API_KEY) on a registered room's changes and reads of members
+  // and bans: the application's backend, managing every room as its owner would.
+  if ((change || managed) && parts[1] == "rooms" && req.authorization.starts_with("ApiKey ")) {
+    if (ctx_.apiKey.empty())
+      return reply(refuse(404, metrics::Rejection::NotFound, "not_found", "no such endpoint"));
+    if (!constantTimeEqual(req.authorization.substr(7), ctx_.apiKey))
+      return reply(refuse(401, metrics::Rejection::InvalidApiKey, "invalid_api_key",
+                          "the API key is not this server's"));
+    caller = std::string(auth::RoomService::kServerActor);
+  } else {
     auto params = url->params();
     std::optional<std::string> token;
     if (auto it = params.find("token"); it != params.end())
       token = std::string((*it).value);
     else if (auto bearer = bearerToken(req.authorization); !bearer.empty())
       token = std::string(bearer);
-    if (!token)
+    if (!token && (ctx_.authRequired || change))
       return reply(refuse(401, metrics::Rejection::AuthRequired, "auth_required",
-                          "this server needs a token: Authorization: Bearer TOKEN"));
-    auth::TokenCheck check = ctx_.tokens.verify(*token, ctx_.unixMillis() / 1000);
-    if (auto no = chat::tokenRefusal(check))
-      return reply(refuse(401, no->why, no->code, no->message));
-    rooms = std::move(check.rooms);
+                          "this needs a token: Authorization: Bearer TOKEN"));
+    if (token) {
+      auth::TokenCheck check = ctx_.tokens.verify(*token, ctx_.unixMillis() / 1000);
+      if (auto no = chat::tokenRefusal(check)) {
+        if (ctx_.authRequired || change) return reply(refuse(401, no->why, no->code, no->message));
+      } else {
+        chat::checkUsername(check.username, caller);  // in NFC, as on the WebSocket
+        grants = std::move(check.rooms);
+      }
+    }
   }
+
   // A token limited to some rooms (parley_rooms) reads only those (read or write: both read).
-  auto refuseRoom = [&](const std::string& room) -> std::optional<HttpReply> {
-    if (rooms && rooms->access(room) == auth::RoomAccess::None)
+  auto refuseGrant = [&](const std::string& room) -> std::optional<HttpReply> {
+    if (grants && grants->access(room) == auth::GrantLevel::None)
       return refuse(403, metrics::Rejection::RoomNotGranted, "room_not_granted",
                     "the token does not reach this room");
     return std::nullopt;
@@ -128,24 +180,41 @@ void Router::handleApi(std::size_t shard, const HttpRequest& req, Reply reply) {
     r.body.push_back('}');
     return reply(std::move(r));
   }
-  if (parts.size() == 2 && parts[1] == "rooms") {
-    ctx_.hub.listRooms(shard, 1000,
-                       [reply = std::move(reply), rooms = std::shared_ptr<const auth::RoomGrants>(
-                                                      std::move(rooms))](bool ok, auto list) {
-                         // ...and sees only those in the list.
-                         if (rooms)
-                           std::erase_if(list, [&](const chat::Hub::RoomInfo& r) {
-                             return rooms->access(r.room) == auth::RoomAccess::None;
-                           });
-                         reply(roomsReply(ok, list));
-                       });
+  if (parts.size() == 2 && roomsRoute && req.method == "POST")
+    return rooms_.create(shard, caller, req.body, std::move(reply));
+  if (parts.size() == 3 && parts[1] == "dm")
+    return rooms_.openDirect(shard, caller, std::move(parts[2]), std::move(reply));
+  if (managed) {
+    if (const char* why = chat::roomNameError(parts[2]))
+      return reply(refuse(400, metrics::Rejection::InvalidRoom, "invalid_room", why));
+    const std::string user = parts.size() == 5 ? parts[4] : std::string();
+    if (parts.size() == 5 && user.empty())
+      return reply(refuse(400, metrics::Rejection::InvalidUsername, "invalid_username",
+                          "the path's user name is empty"));
+    return rooms_.manage(shard, req.method, caller, parts[2], parts[3], user, req.body,
+                         std::move(reply));
+  }
+  if (parts.size() == 2 && roomsRoute) {
+    ctx_.hub.listRooms(
+        shard, 1000,
+        [this, caller, reply = std::move(reply),
+         grants = std::shared_ptr<const auth::RoomGrants>(std::move(grants))](bool ok, auto rooms) {
+          auto list = rooms_.visibleRooms(caller, std::move(rooms));
+          // ...and a token limited to some rooms sees only those in the list.
+          if (grants)
+            std::erase_if(list, [&](const chat::Hub::RoomInfo& r) {
+              return grants->access(r.room) == auth::GrantLevel::None;
+            });
+          reply(roomsReply(ok, list));
+        });
     return;
   }
   if (parts.size() == 4 && parts[1] == "rooms" && parts[3] == "presence") {
     std::string room = std::move(parts[2]);
     if (const char* why = chat::roomNameError(room))
       return reply(refuse(400, metrics::Rejection::InvalidRoom, "invalid_room", why));
-    if (auto no = refuseRoom(room)) return reply(std::move(*no));
+    if (auto no = refuseGrant(room)) return reply(std::move(*no));
+    if (refusedRoom(room, caller, reply)) return;
     ctx_.hub.presence(shard, room,
                       [reply = std::move(reply), room](std::vector<std::string> users) {
                         reply(presenceReply(room, users));
@@ -156,7 +225,8 @@ void Router::handleApi(std::size_t shard, const HttpRequest& req, Reply reply) {
     const std::string& room = parts[2];
     if (const char* why = chat::roomNameError(room))
       return reply(refuse(400, metrics::Rejection::InvalidRoom, "invalid_room", why));
-    if (auto no = refuseRoom(room)) return reply(std::move(*no));
+    if (auto no = refuseGrant(room)) return reply(std::move(*no));
+    if (refusedRoom(room, caller, reply)) return;
     std::uint64_t before = 0;
     std::uint64_t limit = chat::kDefaultPageLimit;
     auto params = url->params();

@@ -9,14 +9,20 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 
+#include "chat/Protocol.h"
+#include "http/MessageRoutes.h"
+#include "http/RoomRoutes.h"
 #include "http/Routes.h"
 
 namespace parley::auth {
 class AuthService;
 class LoginThrottle;
+class RoomAccess;
+class RoomService;
 class TokenService;
 }  // namespace parley::auth
 namespace parley::chat {
@@ -61,13 +67,27 @@ struct RouterContext {
   std::function<ClusterHealth()> clusterHealth;
   std::function<std::string(std::string_view room)> clusterOwnerOf;
   std::function<std::string()> clusterMetrics;
+  // The server API (http/MessageRoutes): PARLEY_API_KEY ("" : the API answers 404), the limits
+  // a published or edited text is held to, and how a user's connections are closed on every
+  // shard (4009): `done` runs on `shard` with the number closed.
+  std::string apiKey;
+  chat::ProtocolLimits limits;
+  std::function<void(std::size_t shard, std::string username,
+                     std::function<void(std::size_t closed)> done)>
+      disconnectUser;
+  // Registered rooms: who may be where (read here), and the thread that changes it (null: no
+  // changes, every change answers 503).
+  const auth::RoomAccess& roomAccess;
+  auth::RoomService* roomService;
 };
 
 class Router {
  public:
   using Reply = std::function<void(HttpReply)>;
 
-  explicit Router(RouterContext ctx) : ctx_(std::move(ctx)) {}
+  explicit Router(RouterContext ctx);
+  Router(const Router&) = delete;
+  Router& operator=(const Router&) = delete;
 
   // At start-up, with --cluster: see RouterContext.
   void setCluster(std::function<ClusterHealth()> health,
@@ -83,6 +103,9 @@ class Router {
 
  private:
   void handleApi(std::size_t shard, const HttpRequest& req, Reply reply);
+  // The REST reads of one room (history, presence): refused with 403 when the room does not
+  // admit `caller` (a private room's non-member, a banned user).
+  bool refusedRoom(const std::string& room, const std::string& caller, const Reply& reply);
   void handleAuth(std::size_t shard, const HttpRequest& req, bool registering, Reply reply);
   void handleRefresh(const HttpRequest& req, Reply reply);
   HttpReply refuse(unsigned status, metrics::Rejection why, std::string_view code,
@@ -91,6 +114,8 @@ class Router {
   ServerStatus status() const;
 
   RouterContext ctx_;
+  MessageRoutes messages_;  // edits, deletes and the server API; refers to ctx_
+  RoomRoutes rooms_;
 };
 
 // The token in `Authorization: Bearer TOKEN`, or "" when the header holds none.

@@ -27,7 +27,13 @@ HttpReply roomsReply(bool complete, const std::vector<chat::Hub::RoomInfo>& room
     r.body.append(R"({"room":)");
     chat::appendJsonString(r.body, rooms[i].room);
     r.body.append(R"(,"members":)" + std::to_string(rooms[i].members) + R"(,"last_id":)" +
-                  std::to_string(rooms[i].lastId) + "}");
+                  std::to_string(rooms[i].lastId));
+    if (rooms[i].isPrivate) r.body.append(R"(,"visibility":"private")");
+    if (!rooms[i].with.empty()) {
+      r.body.append(R"(,"direct":true,"with":)");
+      chat::appendJsonString(r.body, rooms[i].with);
+    }
+    r.body.push_back('}');
   }
   r.body.append(complete ? R"(],"complete":true})" : R"(],"complete":false})");
   return r;

@@ -41,7 +41,14 @@ constexpr std::array<std::string_view, static_cast<unsigned>(Rejection::Count)> 
     "address_rate_limited",
     "room_not_granted",
     "read_only",
-    "token_not_renewable"};
+    "token_not_renewable",
+    "not_allowed",
+    "invalid_api_key",
+    "no_store",
+    "not_a_member",
+    "banned",
+    "not_room_admin",
+    "room_exists"};
 
 void line(std::string& out, std::string_view name, std::string_view labels, std::uint64_t value) {
   out.append(name);

@@ -45,6 +45,13 @@ enum class Rejection : unsigned {
   RoomNotGranted,      // the token's parley_rooms do not reach the room
   ReadOnly,            // a message to a room the token may only read
   TokenNotRenewable,   // /api/refresh with a token from the identity provider
+  NotAllowed,          // an edit or delete of a message that is not the asker's (not_allowed)
+  InvalidApiKey,       // the server API with a wrong key
+  NoStore,             // an edit or delete with --db none (no_store)
+  NotAMember,          // a private room refused a non-member (WebSocket, subscribe, REST)
+  Banned,              // a room refused a banned user
+  NotRoomAdmin,        // a room change the caller's role does not allow
+  RoomExists,          // POST /api/rooms: the room exists
   Count
 };
 
@@ -79,8 +86,8 @@ class Metrics {
 
  private:
   static constexpr auto relaxed = std::memory_order_relaxed;
-  static constexpr std::uint16_t kCodes[] = {1000, 1001, 1002, 1003, 1006, 1007,
-                                             1008, 1009, 1011, 4001, 4002, 4008};
+  static constexpr std::uint16_t kCodes[] = {1000, 1001, 1002, 1003, 1006, 1007, 1008,
+                                             1009, 1011, 4001, 4002, 4003, 4008, 4009};
   static constexpr unsigned kCodeCount = sizeof(kCodes) / sizeof(kCodes[0]);
 
   std::atomic<std::uint64_t> rejected_[static_cast<unsigned>(Rejection::Count)]{};

@@ -159,7 +159,7 @@ std::variant<Upgrade, Refusal> checkUpgrade(const bhttp::request<Body>& req, Ser
     up.tokenExpiresAtMs = chat::expiresAtMillis(check.expiresAt);
     // A token limited to some rooms (parley_rooms) reaches the path's room or nothing; on /ws
     // each subscribe is checked by the conversation.
-    if (check.rooms && !multiplexed && check.rooms->access(up.room) == auth::RoomAccess::None)
+    if (check.rooms && !multiplexed && check.rooms->access(up.room) == auth::GrantLevel::None)
       return Refusal{403, metrics::Rejection::RoomNotGranted, "room_not_granted",
                      "the token does not reach this room"};
     up.rooms = std::move(check.rooms);
@@ -178,6 +178,18 @@ std::variant<Upgrade, Refusal> checkUpgrade(const bhttp::request<Body>& req, Ser
     if (!up.since)
       return Refusal{400, metrics::Rejection::BadRequest, "invalid_since",
                      "since must be a non-negative integer (a message id)"};
+  }
+
+  // A private room admits its members, any room refuses who it banned: asked once here, never
+  // per message (a later removal or ban evicts: chat/RoomOwner.h). The same answer whether a
+  // private room of that name exists or not for names of direct-message rooms (auth/RoomAccess).
+  if (!multiplexed) {
+    const auth::RoomVerdict verdict = ctx.hub.admit(up.room, up.username);
+    if (verdict == auth::RoomVerdict::NotMember)
+      return Refusal{403, metrics::Rejection::NotAMember, "not_a_member",
+                     "this room is for its members only"};
+    if (verdict == auth::RoomVerdict::Banned)
+      return Refusal{403, metrics::Rejection::Banned, "banned", "you are banned from this room"};
   }
 
   if (!beast::websocket::is_upgrade(req))

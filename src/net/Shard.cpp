@@ -208,6 +208,15 @@ void Shard::sweep() {
   ctx_.hub.tick(index_);
 }
 
+std::size_t Shard::closeUser(std::string_view username, std::uint16_t code, const char* reason) {
+  std::vector<std::shared_ptr<WsSession>> matching;
+  for (const auto& s : sessions_)
+    if (s->state_ == WsSession::State::Open && s->conversation_.username() == username)
+      matching.push_back(s);
+  for (auto& s : matching) s->closeWith(code, reason);
+  return matching.size();
+}
+
 void Shard::closeAll(std::uint16_t code, const char* reason) {
   std::vector<std::shared_ptr<WsSession>> snapshot(sessions_);
   for (auto& s : snapshot) s->closeWith(code, reason);

@@ -16,6 +16,7 @@
 #include <deque>
 #include <memory>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include "chat/Conversation.h"
@@ -104,6 +105,9 @@ class Shard {
   void startTimers();
   // Closes every WebSocket of the shard with `code` (shutdown: 1001).
   void closeAll(std::uint16_t code, const char* reason);
+  // Closes the WebSockets of `username` (exactly that name, as connections carry it) with
+  // `code`; returns how many were open.
+  std::size_t closeUser(std::string_view username, std::uint16_t code, const char* reason);
 
  private:
   void flushDirty();

@@ -114,6 +114,27 @@ StoreStatus InboxStore::rooms(std::size_t limit, std::vector<RoomSummary>& out) 
   return {};
 }
 
+StoreStatus InboxStore::applyChanges(std::span<MessageChange> changes) {
+  if (changes.empty()) return {};
+  return inbox_->applyChanges(changes);
+}
+StoreStatus InboxStore::createRoom(const RegisteredRoom& room, bool& created) {
+  return db_->createRoom(room, created);
+}
+StoreStatus InboxStore::putMember(std::string_view room, const RoomGrant& grant) {
+  return db_->putMember(room, grant);
+}
+StoreStatus InboxStore::removeMember(std::string_view room, std::string_view userKey) {
+  return db_->removeMember(room, userKey);
+}
+StoreStatus InboxStore::putBan(std::string_view room, const RoomBan& ban) {
+  return db_->putBan(room, ban);
+}
+StoreStatus InboxStore::removeBan(std::string_view room, std::string_view userKey) {
+  return db_->removeBan(room, userKey);
+}
+StoreStatus InboxStore::loadRooms(std::vector<RegisteredRoom>& out) { return db_->loadRooms(out); }
+
 StoreStatus InboxStore::createAccount(const Account& account, bool& created) {
   return db_->createAccount(account, created);
 }

@@ -45,11 +45,21 @@ class InboxStore final : public StoreConnection {
                              std::string_view clientId, std::int64_t notBeforeMillis,
                              std::optional<StoredMessage>& out) override;
   StoreStatus rooms(std::size_t limit, std::vector<RoomSummary>& out) override;
+  // Through the inbox: what waits is ingested first (SqliteInbox::applyChanges).
+  StoreStatus applyChanges(std::span<MessageChange> changes) override;
 
   StoreStatus createAccount(const Account& account, bool& created) override;
   StoreStatus findAccounts(std::string_view key, std::vector<Account>& out) override;
   StoreStatus accountKeys(std::string_view afterKey, std::size_t limit,
                           std::vector<std::string>& out) override;
+
+  // Registered rooms go straight to the database, as accounts do.
+  StoreStatus createRoom(const RegisteredRoom& room, bool& created) override;
+  StoreStatus putMember(std::string_view room, const RoomGrant& grant) override;
+  StoreStatus removeMember(std::string_view room, std::string_view userKey) override;
+  StoreStatus putBan(std::string_view room, const RoomBan& ban) override;
+  StoreStatus removeBan(std::string_view room, std::string_view userKey) override;
+  StoreStatus loadRooms(std::vector<RegisteredRoom>& out) override;
 
   // Retention ingests what waits first: it counts too.
   StoreStatus pruneKeepLast(std::size_t keepPerRoom, std::uint64_t& deleted) override;

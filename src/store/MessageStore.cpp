@@ -14,4 +14,12 @@ std::string validateBatch(std::span<const StoredMessage> batch) {
   return {};
 }
 
+MessageChange::Outcome decideChange(const MessageChange& change, const StoredMessage* row) {
+  using Outcome = MessageChange::Outcome;
+  if (!row || row->deleted) return Outcome::NotFound;
+  const bool author = change.actorSignedIn && row->signedIn && row->username == change.actor;
+  if (change.kind == MessageChange::Kind::Delete && change.moderator) return Outcome::Applied;
+  return author ? Outcome::Applied : Outcome::NotAllowed;
+}
+
 }  // namespace parley::store

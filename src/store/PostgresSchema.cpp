@@ -79,6 +79,39 @@ CREATE TABLE account_key_rule (
   rule TEXT NOT NULL
 );
 )sql"},
+    // Edits and deletes (docs/decisions/0044-moderation.md): whether the sender's name was
+    // proven, and a change applied to the row itself (a delete leaves a tombstone: ids keep no
+    // gaps). ADD COLUMN with a constant default rewrites no row (PostgreSQL 11 and later).
+    {4, R"sql(
+ALTER TABLE messages ADD COLUMN signed_in BOOLEAN NOT NULL DEFAULT FALSE,
+  ADD COLUMN deleted BOOLEAN NOT NULL DEFAULT FALSE,
+  ADD COLUMN edited_ms BIGINT NOT NULL DEFAULT 0;
+)sql"},
+    // Registered rooms (docs/decisions/0045-private-rooms.md): private rooms and direct-message
+    // rooms, with their members and bans, keyed by account key. A room that is not here is public
+    // and unowned, as every room was before.
+    {5, R"sql(
+CREATE TABLE room_access (
+  room TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+  private BOOLEAN NOT NULL,
+  direct BOOLEAN NOT NULL,
+  created_ms BIGINT NOT NULL
+);
+CREATE TABLE room_members (
+  room TEXT COLLATE "C" NOT NULL REFERENCES room_access (room),
+  user_key TEXT COLLATE "C" NOT NULL,
+  username TEXT NOT NULL,
+  role TEXT NOT NULL,
+  PRIMARY KEY (room, user_key)
+);
+CREATE TABLE room_bans (
+  room TEXT COLLATE "C" NOT NULL REFERENCES room_access (room),
+  user_key TEXT COLLATE "C" NOT NULL,
+  username TEXT NOT NULL,
+  created_ms BIGINT NOT NULL,
+  PRIMARY KEY (room, user_key)
+);
+)sql"},
 };
 static_assert(std::size(kMigrations) > 0 &&
               kMigrations[std::size(kMigrations) - 1].version == kPostgresSchemaVersion);

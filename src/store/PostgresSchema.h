@@ -10,7 +10,7 @@ struct pg_conn;
 namespace parley::store {
 
 // The newest schema this binary creates and understands (the last migration's number).
-inline constexpr int kPostgresSchemaVersion = 3;
+inline constexpr int kPostgresSchemaVersion = 5;
 
 // Brings the database behind `conn` to kPostgresSchemaVersion in one transaction, serialized with
 // other servers by an advisory lock, with every account key made by this binary's rule

@@ -6,6 +6,7 @@
 #include <charconv>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <stdexcept>
 #include <utility>
 
@@ -27,13 +28,14 @@ struct StmtDef {
 // The batch travels as six text arrays, so one prepared statement serves every batch size and
 // an append is one round trip. One statement is one transaction: all rows or none.
 #define PARLEY_BATCH                                                                    \
-  "unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[]) " \
-  "AS b (room, id, username, content, client_id, created_ms)"
+  "unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[], " \
+  "$7::boolean[]) AS b (room, id, username, content, client_id, created_ms, signed_in)"
 
 constexpr StmtDef kStmts[] = {
     {"parley_append",
-     "WITH ins AS (INSERT INTO messages (room, id, username, content, client_id, created_ms) "
-     "SELECT room, id, username, content, client_id, created_ms FROM " PARLEY_BATCH
+     "WITH ins AS (INSERT INTO messages "
+     "(room, id, username, content, client_id, created_ms, signed_in) "
+     "SELECT room, id, username, content, client_id, created_ms, signed_in FROM " PARLEY_BATCH
      " RETURNING room, id, created_ms) "
      "INSERT INTO rooms (room, last_id, last_ms) "
      "SELECT room, max(id), max(created_ms) FROM ins GROUP BY room "
@@ -43,16 +45,19 @@ constexpr StmtDef kStmts[] = {
      "SELECT count(*) FROM " PARLEY_BATCH
      " JOIN messages m ON m.room = b.room AND m.id = b.id AND m.username = b.username "
      "AND m.content = b.content AND m.client_id IS NOT DISTINCT FROM b.client_id "
-     "AND m.created_ms = b.created_ms"},
+     "AND m.created_ms = b.created_ms AND m.signed_in = b.signed_in"},
     {"parley_last_id", "SELECT max(id) FROM messages WHERE room = $1"},
     {"parley_after",
-     "SELECT id, username, content, client_id, created_ms FROM messages "
+     "SELECT id, username, content, client_id, created_ms, signed_in, deleted, edited_ms "
+     "FROM messages "
      "WHERE room = $1 AND id > $2 ORDER BY id LIMIT $3"},
     {"parley_before",
-     "SELECT id, username, content, client_id, created_ms FROM messages "
+     "SELECT id, username, content, client_id, created_ms, signed_in, deleted, edited_ms "
+     "FROM messages "
      "WHERE room = $1 AND id < $2 ORDER BY id DESC LIMIT $3"},
     {"parley_find_client_id",
-     "SELECT id, username, content, client_id, created_ms FROM messages "
+     "SELECT id, username, content, client_id, created_ms, signed_in, deleted, edited_ms "
+     "FROM messages "
      "WHERE room = $1 AND username = $2 AND client_id = $3 AND created_ms >= $4 "
      "ORDER BY id DESC LIMIT 1"},
     {"parley_rooms",
@@ -86,6 +91,12 @@ constexpr StmtDef kStmts[] = {
     {"parley_account_keys",
      "SELECT name_key FROM accounts WHERE name_key > $1 AND key_rank = 0 ORDER BY name_key "
      "LIMIT $2"},
+    {"parley_find_message",
+     "SELECT username, signed_in, deleted FROM messages WHERE room = $1 AND id = $2 FOR UPDATE"},
+    {"parley_edit_message",
+     "UPDATE messages SET content = $3, edited_ms = $4 WHERE room = $1 AND id = $2"},
+    {"parley_delete_message",
+     "UPDATE messages SET content = '', deleted = TRUE WHERE room = $1 AND id = $2"},
 };
 #undef PARLEY_BATCH
 
@@ -205,6 +216,15 @@ bool PostgresStore::exec(Stmt which, std::span<const char* const> params, Result
   return false;
 }
 
+bool PostgresStore::execSql(const char* sql, std::span<const char* const> params, Result& res,
+                            std::string& error) {
+  res.reset(PQexecParams(conn_.get(), sql, static_cast<int>(params.size()), nullptr, params.data(),
+                         nullptr, nullptr, 0));
+  if (succeeded(res.get())) return true;
+  error = postgresError(res.get(), conn_.get());
+  return false;
+}
+
 bool PostgresStore::reconnect(std::string& error) {
   PQreset(conn_.get());
   prepared_.fill(false);  // a new session has none of them
@@ -251,9 +271,13 @@ StoreStatus PostgresStore::append(std::span<const StoredMessage> batch) {
       appendElement(clientIds, m.clientId);
     appendNumber(millis, m.unixMillis);
   }
-  for (auto* a : {&rooms, &ids, &users, &contents, &clientIds, &millis}) *a += '}';
+  std::string signedIn = "{";
+  for (const auto& m : batch)
+    signedIn += signedIn.size() > 1 ? (m.signedIn ? ",t" : ",f") : (m.signedIn ? "t" : "f");
+  for (auto* a : {&rooms, &ids, &users, &contents, &clientIds, &millis, &signedIn}) *a += '}';
   const char* const params[] = {rooms.c_str(),    ids.c_str(),       users.c_str(),
-                                contents.c_str(), clientIds.c_str(), millis.c_str()};
+                                contents.c_str(), clientIds.c_str(), millis.c_str(),
+                                signedIn.c_str()};
   return call("append", [&](std::string& error) {
     Result r;
     if (exec(kAppend, params, r, error)) return true;
@@ -298,6 +322,67 @@ bool PostgresStore::readMessages(Stmt which, std::span<const char* const> params
     m.content = toText(res.get(), i, 2);
     m.clientId = toText(res.get(), i, 3);  // NULL reads as ""
     m.unixMillis = toInt64(res.get(), i, 4);
+    m.signedIn = PQgetvalue(res.get(), i, 5)[0] == 't';
+    m.deleted = PQgetvalue(res.get(), i, 6)[0] == 't';
+    m.editedMillis = toInt64(res.get(), i, 7);
+  }
+  return true;
+}
+
+StoreStatus PostgresStore::applyChanges(std::span<MessageChange> changes) {
+  if (changes.empty()) return {};
+  for (const auto& c : changes)
+    if (hasNul(c.room) || hasNul(c.content) || c.id > static_cast<std::uint64_t>(kMaxStoredInteger))
+      return StoreStatus::failure(
+          "postgres change: text contains a NUL byte or the id is out of range");
+  StoreStatus st = call("change", [&](std::string& error) {
+    // One transaction: BEGIN, then per change a locked read of its row and the update the rule
+    // allows, then COMMIT; on a failure, rolled back at once.
+    const bool ok = applyInTransaction(changes, error);
+    if (!ok && PQtransactionStatus(conn_.get()) != PQTRANS_IDLE)
+      Result rollback(PQexec(conn_.get(), "ROLLBACK"));
+    return ok;
+  });
+  if (!st.ok)
+    for (auto& c : changes) c.outcome = MessageChange::Outcome::NotFound;
+  return st;
+}
+
+bool PostgresStore::applyInTransaction(std::span<MessageChange> changes, std::string& error) {
+  {
+    Result begin(PQexec(conn_.get(), "BEGIN"));
+    if (!succeeded(begin.get())) {
+      error = postgresError(begin.get(), conn_.get());
+      return false;
+    }
+  }
+  for (auto& c : changes) {
+    const std::string id = std::to_string(c.id);
+    const char* const key[] = {c.room.c_str(), id.c_str()};
+    Result row;
+    if (!exec(kFindMessage, key, row, error)) return false;
+    StoredMessage found;
+    const bool exists = PQntuples(row.get()) == 1;
+    if (exists) {
+      found.username = toText(row.get(), 0, 0);
+      found.signedIn = PQgetvalue(row.get(), 0, 1)[0] == 't';
+      found.deleted = PQgetvalue(row.get(), 0, 2)[0] == 't';
+    }
+    c.outcome = decideChange(c, exists ? &found : nullptr);
+    if (c.outcome != MessageChange::Outcome::Applied) continue;
+    Result done;
+    if (c.kind == MessageChange::Kind::Edit) {
+      const std::string ms = std::to_string(c.unixMillis);
+      const char* const params[] = {c.room.c_str(), id.c_str(), c.content.c_str(), ms.c_str()};
+      if (!exec(kEditMessage, params, done, error)) return false;
+    } else if (!exec(kDeleteMessage, key, done, error)) {
+      return false;
+    }
+  }
+  Result commit(PQexec(conn_.get(), "COMMIT"));
+  if (!succeeded(commit.get())) {
+    error = postgresError(commit.get(), conn_.get());
+    return false;
   }
   return true;
 }
@@ -462,6 +547,144 @@ StoreStatus PostgresStore::probeWrite() {
   return call("probeWrite", [&](std::string& error) {
     Result res;
     return exec(kProbeWrite, {}, res, error);
+  });
+}
+
+// One statement each: PostgreSQL runs every data-modifying WITH part to completion, in the
+// statement's one transaction.
+StoreStatus PostgresStore::createRoom(const RegisteredRoom& room, bool& created) {
+  created = false;
+  std::string keys = "{", names = "{", roles = "{";
+  if (hasNul(room.room)) return StoreStatus::failure("postgres createRoom: text contains a NUL");
+  for (const RoomGrant& g : room.members) {
+    if (hasNul(g.userKey) || hasNul(g.username))
+      return StoreStatus::failure("postgres createRoom: text contains a NUL");
+    appendElement(keys, g.userKey);
+    appendElement(names, g.username);
+    appendElement(roles, roomRoleName(g.role));
+  }
+  for (auto* a : {&keys, &names, &roles}) *a += '}';
+  const std::string createdMs = std::to_string(room.createdMillis);
+  const char* const params[] = {room.room.c_str(),
+                                room.isPrivate ? "t" : "f",
+                                room.direct ? "t" : "f",
+                                createdMs.c_str(),
+                                keys.c_str(),
+                                names.c_str(),
+                                roles.c_str()};
+  return call("createRoom", [&](std::string& error) {
+    Result res;
+    if (!execSql("WITH r AS (INSERT INTO room_access (room, private, direct, created_ms) "
+                 "VALUES ($1, $2, $3, $4) ON CONFLICT (room) DO NOTHING RETURNING room), "
+                 "m AS (INSERT INTO room_members (room, user_key, username, role) "
+                 "SELECT r.room, g.k, g.n, g.r FROM r, "
+                 "unnest($5::text[], $6::text[], $7::text[]) AS g (k, n, r)) "
+                 "SELECT count(*) FROM r",
+                 params, res, error))
+      return false;
+    created = toInt64(res.get(), 0, 0) == 1;
+    return true;
+  });
+}
+
+StoreStatus PostgresStore::putMember(std::string_view room, const RoomGrant& grant) {
+  if (hasNul(room) || hasNul(grant.userKey) || hasNul(grant.username))
+    return StoreStatus::failure("postgres putMember: text contains a NUL");
+  const std::string r(room);
+  const std::string role(roomRoleName(grant.role));
+  const char* const params[] = {r.c_str(), grant.userKey.c_str(), grant.username.c_str(),
+                                role.c_str()};
+  return call("putMember", [&](std::string& error) {
+    Result res;
+    return execSql(
+        "INSERT INTO room_members (room, user_key, username, role) "
+        "VALUES ($1, $2, $3, $4) ON CONFLICT (room, user_key) DO UPDATE SET "
+        "username = EXCLUDED.username, role = EXCLUDED.role",
+        params, res, error);
+  });
+}
+
+StoreStatus PostgresStore::removeMember(std::string_view room, std::string_view userKey) {
+  if (hasNul(room) || hasNul(userKey)) return {};
+  const std::string r(room), k(userKey);
+  const char* const params[] = {r.c_str(), k.c_str()};
+  return call("removeMember", [&](std::string& error) {
+    Result res;
+    return execSql("DELETE FROM room_members WHERE room = $1 AND user_key = $2", params, res,
+                   error);
+  });
+}
+
+StoreStatus PostgresStore::putBan(std::string_view room, const RoomBan& ban) {
+  if (hasNul(room) || hasNul(ban.userKey) || hasNul(ban.username))
+    return StoreStatus::failure("postgres putBan: text contains a NUL");
+  const std::string r(room);
+  const std::string createdMs = std::to_string(ban.createdMillis);
+  const char* const params[] = {r.c_str(), ban.userKey.c_str(), ban.username.c_str(),
+                                createdMs.c_str()};
+  return call("putBan", [&](std::string& error) {
+    Result res;
+    return execSql(
+        "WITH d AS (DELETE FROM room_members WHERE room = $1 AND user_key = $2) "
+        "INSERT INTO room_bans (room, user_key, username, created_ms) "
+        "VALUES ($1, $2, $3, $4) ON CONFLICT (room, user_key) DO UPDATE SET "
+        "username = EXCLUDED.username",
+        params, res, error);
+  });
+}
+
+StoreStatus PostgresStore::removeBan(std::string_view room, std::string_view userKey) {
+  if (hasNul(room) || hasNul(userKey)) return {};
+  const std::string r(room), k(userKey);
+  const char* const params[] = {r.c_str(), k.c_str()};
+  return call("removeBan", [&](std::string& error) {
+    Result res;
+    return execSql("DELETE FROM room_bans WHERE room = $1 AND user_key = $2", params, res, error);
+  });
+}
+
+StoreStatus PostgresStore::loadRooms(std::vector<RegisteredRoom>& out) {
+  out.clear();
+  return call("loadRooms", [&](std::string& error) {
+    out.clear();
+    // The three tables as of one moment: one statement reads them all.
+    Result res;
+    if (!execSql("SELECT 0, room, private::int, direct::int, created_ms, NULL, NULL "
+                 "FROM room_access "
+                 "UNION ALL SELECT 1, room, 0, 0, 0, user_key, username || chr(10) || role "
+                 "FROM room_members "
+                 "UNION ALL SELECT 2, room, 0, 0, created_ms, user_key, username FROM room_bans "
+                 "ORDER BY 1, 2, 6",
+                 std::span<const char* const>{}, res, error))
+      return false;
+    std::map<std::string, std::size_t, std::less<>> index;
+    const int rows = PQntuples(res.get());
+    for (int i = 0; i < rows; ++i) {
+      const std::int64_t kind = toInt64(res.get(), i, 0);
+      std::string room = toText(res.get(), i, 1);
+      if (kind == 0) {
+        RegisteredRoom& r = out.emplace_back();
+        r.room = room;
+        r.isPrivate = toInt64(res.get(), i, 2) != 0;
+        r.direct = toInt64(res.get(), i, 3) != 0;
+        r.createdMillis = toInt64(res.get(), i, 4);
+        index.emplace(std::move(room), out.size() - 1);
+        continue;
+      }
+      auto it = index.find(room);
+      if (it == index.end()) continue;
+      if (kind == 1) {
+        const std::string both = toText(res.get(), i, 6);
+        const auto cut = both.rfind('\n');
+        out[it->second].members.push_back(
+            {toText(res.get(), i, 5), both.substr(0, cut),
+             parseRoomRole(both.substr(cut + 1)).value_or(RoomRole::Member)});
+      } else {
+        out[it->second].bans.push_back(
+            {toText(res.get(), i, 5), toText(res.get(), i, 6), toInt64(res.get(), i, 4)});
+      }
+    }
+    return true;
   });
 }
 

@@ -30,6 +30,10 @@ namespace {
 
 constexpr std::size_t kHeaderBytes = 8;
 constexpr std::size_t kFixedPayloadBytes = 8 + 8 + 4 * 4;
+// The room's length field carries the message's signedIn flag in its top bit (room names are at
+// most 64 bytes): records written before the flag existed read as not signed in, and the record
+// layout, hence every log a crash left behind, stays as it was.
+constexpr std::uint32_t kSignedInBit = 0x8000'0000u;
 
 template <typename T>
 void put(std::string& out, T v) {
@@ -63,8 +67,11 @@ void SqliteInbox::encodeRecord(const StoredMessage& m, std::string& out) {
   out.resize(start + kHeaderBytes);
   put<std::uint64_t>(out, m.id);
   put<std::int64_t>(out, m.unixMillis);
-  for (const std::string* s : {&m.room, &m.username, &m.content, &m.clientId})
-    put<std::uint32_t>(out, static_cast<std::uint32_t>(s->size()));
+  for (const std::string* s : {&m.room, &m.username, &m.content, &m.clientId}) {
+    auto size = static_cast<std::uint32_t>(s->size());
+    if (s == &m.room && m.signedIn) size |= kSignedInBit;
+    put<std::uint32_t>(out, size);
+  }
   for (const std::string* s : {&m.room, &m.username, &m.content, &m.clientId}) out.append(*s);
   const std::size_t payload = out.size() - start - kHeaderBytes;
   const auto size = static_cast<std::uint32_t>(payload);
@@ -84,14 +91,20 @@ std::vector<StoredMessage> SqliteInbox::decodeLog(std::string_view bytes) {
     if (checksum(p, size) != get<std::uint32_t>(h + 4)) break;
     std::uint32_t lens[4];
     std::size_t total = kFixedPayloadBytes;
+    bool signedIn = false;
     for (int i = 0; i < 4; ++i) {
       lens[i] = get<std::uint32_t>(p + 16 + 4 * i);
+      if (i == 0) {
+        signedIn = (lens[0] & kSignedInBit) != 0;
+        lens[0] &= ~kSignedInBit;
+      }
       total += lens[i];
     }
     if (total != size) break;  // a checksum collision on garbage: treat as the end
     StoredMessage& m = out.emplace_back();
     m.id = get<std::uint64_t>(p);
     m.unixMillis = get<std::int64_t>(p + 8);
+    m.signedIn = signedIn;
     const char* s = p + kFixedPayloadBytes;
     for (int i = 0; i < 4; ++i) {
       std::string& field = i == 0 ? m.room : i == 1 ? m.username : i == 2 ? m.content : m.clientId;
@@ -475,6 +488,23 @@ StoreStatus SqliteInbox::append(std::span<const StoredMessage> batch, const Look
 bool SqliteInbox::ingest() {
   std::lock_guard ingesting(ingestMutex_);
   return ingestLocked();
+}
+
+StoreStatus SqliteInbox::applyChanges(std::span<MessageChange> changes) {
+  std::lock_guard ingesting(ingestMutex_);
+  {
+    std::lock_guard lock(mutex_);
+    if (!detached_.empty()) return StoreStatus::failure("sqlite change: " + detached_);
+  }
+  // The messages changed may still wait here: the database takes everything first (appends
+  // come from the caller's thread alone, so none slips in between), then the change, on the
+  // ingesting connection, which syncs as the policy says.
+  if (!ingestLocked()) {
+    std::lock_guard lock(mutex_);
+    return StoreStatus::failure("sqlite change: the inbox could not be ingested first: " +
+                                (detached_.empty() ? ingestError_ : detached_));
+  }
+  return db_->applyChanges(changes);
 }
 
 StoreStatus SqliteInbox::probeWrite() {

@@ -73,6 +73,12 @@ class SqliteInbox {
   // it succeeds) and returns false.
   bool maintain();
 
+  // Edits and deletes (MessageStore::applyChanges): everything waiting is ingested first, then
+  // the changes are applied in the database. Rare (people editing), so the cost of an ingest
+  // per writer round that carries changes buys a log format and readers that know nothing of
+  // changes (docs/decisions/0044-moderation.md). Call from the appending thread.
+  StoreStatus applyChanges(std::span<MessageChange> changes);
+
   // The writer's probe while unhealthy: a record recovery skips (id 0), written where appends go
   // (synced as they are) and cut off again, then the files' check. Fails as append() would.
   StoreStatus probeWrite();
@@ -106,9 +112,10 @@ class SqliteInbox {
 
   // The log's record format, exposed for tests: [u32 payload size][u32 CRC-32 of the payload]
   // [payload: u64 id, i64 unix ms, u32 sizes of room, username, content, client id, then their
-  // bytes], native byte order (the log never leaves the machine). decodeLog stops at the first
-  // record that is cut short or fails its checksum (a write that a crash interrupted). A record
-  // with id 0 is a probe's (no message has id 0): recovery skips it.
+  // bytes; the room's size has the signedIn flag in its top bit], native byte order (the log never
+  // leaves the machine). decodeLog stops at the first record that is cut short or fails its
+  // checksum (a write that a crash interrupted). A record with id 0 is a probe's (no message has id
+  // 0): recovery skips it.
   static void encodeRecord(const StoredMessage& m, std::string& out);
   static std::vector<StoredMessage> decodeLog(std::string_view bytes);
 

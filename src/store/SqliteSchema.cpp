@@ -103,6 +103,40 @@ CREATE TABLE account_key_rule (
   rule TEXT NOT NULL
 );
 )sql"},
+    // Edits and deletes (docs/decisions/0044-moderation.md): a message remembers whether its
+    // sender's name was proven (only then may its author change it), and a change is applied to
+    // the row itself: a delete leaves a tombstone (deleted, content emptied), so ids keep no gaps.
+    // ADD COLUMN with a constant default rewrites no row: instant on any database.
+    {5, R"sql(
+ALTER TABLE messages ADD COLUMN signed_in INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN edited_ms INTEGER NOT NULL DEFAULT 0;
+)sql"},
+    // Registered rooms (docs/decisions/0045-private-rooms.md): private rooms and direct-message
+    // rooms, with their members and bans, keyed by account key. A room that is not here is public
+    // and unowned, as every room was before.
+    {6, R"sql(
+CREATE TABLE room_access (
+  room TEXT NOT NULL PRIMARY KEY,
+  private INTEGER NOT NULL,
+  direct INTEGER NOT NULL,
+  created_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE room_members (
+  room TEXT NOT NULL,
+  user_key TEXT NOT NULL,
+  username TEXT NOT NULL,
+  role TEXT NOT NULL,
+  PRIMARY KEY (room, user_key)
+) WITHOUT ROWID;
+CREATE TABLE room_bans (
+  room TEXT NOT NULL,
+  user_key TEXT NOT NULL,
+  username TEXT NOT NULL,
+  created_ms INTEGER NOT NULL,
+  PRIMARY KEY (room, user_key)
+) WITHOUT ROWID;
+)sql"},
 };
 static_assert(std::size(kMigrations) > 0 &&
               kMigrations[std::size(kMigrations) - 1].version == kSqliteSchemaVersion);

@@ -9,7 +9,7 @@ struct sqlite3;
 namespace parley::store {
 
 // The newest schema this binary creates and understands (the last migration's number).
-inline constexpr int kSqliteSchemaVersion = 4;
+inline constexpr int kSqliteSchemaVersion = 6;
 
 // Brings the database open on `db` (at `path`, for messages) to kSqliteSchemaVersion in one
 // transaction, with every account key made by this binary's rule (store/AccountRekey). Throws

@@ -27,24 +27,27 @@ constexpr const char* kSql[] = {
     /* kCommit */ "COMMIT",
     /* kRollback */ "ROLLBACK",
     /* kInsert */
-    "INSERT INTO messages (room, id, username, content, client_id, created_ms) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    "INSERT INTO messages (room, id, username, content, client_id, created_ms, signed_in) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     /* kTouchRoom */
     "INSERT INTO rooms (room, last_id, last_ms) VALUES (?1, ?2, ?3) "
     "ON CONFLICT (room) DO UPDATE SET last_id = max(last_id, excluded.last_id), "
     "last_ms = max(last_ms, excluded.last_ms)",
     /* kHasExactly */
     "SELECT 1 FROM messages WHERE room = ?1 AND id = ?2 AND username = ?3 AND content = ?4 "
-    "AND client_id IS ?5 AND created_ms = ?6",
+    "AND client_id IS ?5 AND created_ms = ?6 AND signed_in = ?7",
     /* kLastId */ "SELECT max(id) FROM messages WHERE room = ?1",
     /* kAfter */
-    "SELECT id, username, content, client_id, created_ms FROM messages "
+    "SELECT id, username, content, client_id, created_ms, signed_in, deleted, edited_ms "
+    "FROM messages "
     "WHERE room = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
     /* kBefore */
-    "SELECT id, username, content, client_id, created_ms FROM messages "
+    "SELECT id, username, content, client_id, created_ms, signed_in, deleted, edited_ms "
+    "FROM messages "
     "WHERE room = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
     /* kFindClientId */
-    "SELECT id, username, content, client_id, created_ms FROM messages "
+    "SELECT id, username, content, client_id, created_ms, signed_in, deleted, edited_ms "
+    "FROM messages "
     "WHERE room = ?1 AND username = ?2 AND client_id = ?3 AND created_ms >= ?4 "
     "ORDER BY id DESC LIMIT 1",
     /* kRooms */ "SELECT room, last_id, last_ms FROM rooms ORDER BY last_ms DESC, room LIMIT ?1",
@@ -77,8 +80,14 @@ constexpr const char* kSql[] = {
     /* kAccountKeys */
     "SELECT name_key FROM accounts WHERE name_key > ?1 AND key_rank = 0 ORDER BY name_key "
     "LIMIT ?2",
+    /* kFindMessage */
+    "SELECT username, signed_in, deleted FROM messages WHERE room = ?1 AND id = ?2",
+    /* kEditMessage */
+    "UPDATE messages SET content = ?3, edited_ms = ?4 WHERE room = ?1 AND id = ?2",
+    /* kDeleteMessage */
+    "UPDATE messages SET content = '', deleted = 1 WHERE room = ?1 AND id = ?2",
 };
-static_assert(std::size(kSql) == 18);
+static_assert(std::size(kSql) == 21);
 
 std::int64_t clampLimit(std::size_t n) {
   return n > static_cast<std::size_t>(kMaxStoredInteger) ? kMaxStoredInteger
@@ -100,6 +109,7 @@ void bindMessage(sqlite3_stmt* s, const StoredMessage& m) {
   else
     bindText(s, 5, m.clientId);
   sqlite3_bind_int64(s, 6, m.unixMillis);
+  sqlite3_bind_int(s, 7, m.signedIn ? 1 : 0);
 }
 
 std::string columnText(sqlite3_stmt* s, int col) {
@@ -151,6 +161,7 @@ SqliteStore::SqliteStore(const std::string& path, bool syncEachCommit) : path_(p
   if (syncEachCommit) execOrThrow("PRAGMA synchronous=FULL", "cannot set synchronous=FULL");
   migrateSqliteSchema(db_.get(), path_);
   prepareAll();
+  roomTables_ = SqliteRoomTables(db_.get());
   if (path != ":memory:") file_ = FileIdentity::ofPath(path);
 }
 
@@ -314,6 +325,9 @@ StoreStatus SqliteStore::readMessages(Stmt which, std::string_view room,
     m.content = columnText(s, 2);
     m.clientId = columnText(s, 3);
     m.unixMillis = sqlite3_column_int64(s, 4);
+    m.signedIn = sqlite3_column_int(s, 5) != 0;
+    m.deleted = sqlite3_column_int(s, 6) != 0;
+    m.editedMillis = sqlite3_column_int64(s, 7);
   }
   if (rc == SQLITE_DONE) return {};
   out.clear();
@@ -434,6 +448,57 @@ StoreStatus SqliteStore::pruneOlderThan(std::int64_t cutoffMillis, std::uint64_t
   }
 }
 
+bool SqliteStore::applyOne(MessageChange& c, std::string& error) {
+  std::optional<StoredMessage> row;
+  {
+    sqlite3_stmt* s = stmt(kFindMessage);
+    Reset reset(s);
+    bindText(s, 1, c.room);
+    sqlite3_bind_int64(s, 2, static_cast<std::int64_t>(c.id));
+    const int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+      row.emplace();
+      row->username = columnText(s, 0);
+      row->signedIn = sqlite3_column_int(s, 1) != 0;
+      row->deleted = sqlite3_column_int(s, 2) != 0;
+    } else if (rc != SQLITE_DONE) {
+      error = sqlite3_errmsg(db_.get());
+      return false;
+    }
+  }
+  c.outcome = decideChange(c, row ? &*row : nullptr);
+  if (c.outcome != MessageChange::Outcome::Applied) return true;
+  const bool edit = c.kind == MessageChange::Kind::Edit;
+  sqlite3_stmt* s = stmt(edit ? kEditMessage : kDeleteMessage);
+  bindText(s, 1, c.room);
+  sqlite3_bind_int64(s, 2, static_cast<std::int64_t>(c.id));
+  if (edit) {
+    bindText(s, 3, c.content);
+    sqlite3_bind_int64(s, 4, c.unixMillis);
+  }
+  return run(edit ? kEditMessage : kDeleteMessage, error);
+}
+
+StoreStatus SqliteStore::applyChanges(std::span<MessageChange> changes) {
+  if (changes.empty()) return {};
+  for (const auto& c : changes)
+    if (c.content.find('\0') != std::string::npos ||
+        c.id > static_cast<std::uint64_t>(kMaxStoredInteger))
+      return StoreStatus::failure(
+          "sqlite change: text contains a NUL byte or the id is out of range");
+  if (auto why = lost(); !why.empty()) return StoreStatus::failure("sqlite change: " + why);
+  std::string error;
+  if (!run(kBegin, error)) return StoreStatus::failure("sqlite change: " + error);
+  bool ok = true;
+  for (auto& c : changes)
+    if (!(ok = applyOne(c, error))) break;
+  if (ok && run(kCommit, error)) return {};
+  std::string ignored;
+  run(kRollback, ignored);
+  for (auto& c : changes) c.outcome = MessageChange::Outcome::NotFound;
+  return StoreStatus::failure("sqlite change: " + error);
+}
+
 void SqliteStore::maintain() {
   // PASSIVE: copies what it can without waiting for (or blocking) the writer.
   sqlite3_wal_checkpoint_v2(db_.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
@@ -491,6 +556,36 @@ StoreStatus SqliteStore::accountKeys(std::string_view afterKey, std::size_t limi
     return failure("accountKeys");
   }
   return {};
+}
+
+StoreStatus SqliteStore::createRoom(const RegisteredRoom& room, bool& created) {
+  created = false;
+  if (auto why = lost(); !why.empty()) return StoreStatus::failure("sqlite createRoom: " + why);
+  return roomTables_.createRoom(room, created);
+}
+
+StoreStatus SqliteStore::putMember(std::string_view room, const RoomGrant& grant) {
+  if (auto why = lost(); !why.empty()) return StoreStatus::failure("sqlite putMember: " + why);
+  return roomTables_.putMember(room, grant);
+}
+
+StoreStatus SqliteStore::removeMember(std::string_view room, std::string_view userKey) {
+  if (auto why = lost(); !why.empty()) return StoreStatus::failure("sqlite removeMember: " + why);
+  return roomTables_.removeMember(room, userKey);
+}
+
+StoreStatus SqliteStore::putBan(std::string_view room, const RoomBan& ban) {
+  if (auto why = lost(); !why.empty()) return StoreStatus::failure("sqlite putBan: " + why);
+  return roomTables_.putBan(room, ban);
+}
+
+StoreStatus SqliteStore::removeBan(std::string_view room, std::string_view userKey) {
+  if (auto why = lost(); !why.empty()) return StoreStatus::failure("sqlite removeBan: " + why);
+  return roomTables_.removeBan(room, userKey);
+}
+
+StoreStatus SqliteStore::loadRooms(std::vector<RegisteredRoom>& out) {
+  return roomTables_.loadRooms(out);
 }
 
 StoreStatus SqliteStore::probeWrite() {

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "store/FileIdentity.h"
+#include "store/SqliteRoomTables.h"
 #include "store/StoreConnection.h"
 
 struct sqlite3;
@@ -45,11 +46,20 @@ class SqliteStore final : public StoreConnection {
                              std::string_view clientId, std::int64_t notBeforeMillis,
                              std::optional<StoredMessage>& out) override;
   StoreStatus rooms(std::size_t limit, std::vector<RoomSummary>& out) override;
+  StoreStatus applyChanges(std::span<MessageChange> changes) override;
 
   StoreStatus createAccount(const Account& account, bool& created) override;
   StoreStatus findAccounts(std::string_view key, std::vector<Account>& out) override;
   StoreStatus accountKeys(std::string_view afterKey, std::size_t limit,
                           std::vector<std::string>& out) override;
+
+  // RoomStore (store/SqliteRoomTables); writes refused once the file was lost, as appends are.
+  StoreStatus createRoom(const RegisteredRoom& room, bool& created) override;
+  StoreStatus putMember(std::string_view room, const RoomGrant& grant) override;
+  StoreStatus removeMember(std::string_view room, std::string_view userKey) override;
+  StoreStatus putBan(std::string_view room, const RoomBan& ban) override;
+  StoreStatus removeBan(std::string_view room, std::string_view userKey) override;
+  StoreStatus loadRooms(std::vector<RegisteredRoom>& out) override;
 
   StoreStatus pruneKeepLast(std::size_t keepPerRoom, std::uint64_t& deleted) override;
   StoreStatus pruneOlderThan(std::int64_t cutoffMillis, std::uint64_t& deleted) override;
@@ -83,6 +93,9 @@ class SqliteStore final : public StoreConnection {
     kCreateAccount,
     kFindAccounts,
     kAccountKeys,
+    kFindMessage,
+    kEditMessage,
+    kDeleteMessage,
     kStmtCount
   };
   struct CloseDb {
@@ -100,6 +113,8 @@ class SqliteStore final : public StoreConnection {
   bool run(Stmt which, std::string& error);
   bool insertAll(std::span<const StoredMessage> batch, std::string& error);
   bool storedExactly(std::span<const StoredMessage> batch);
+  // One change inside applyChanges' transaction: decided and, when allowed, applied.
+  bool applyOne(MessageChange& c, std::string& error);
   StoreStatus readMessages(Stmt which, std::string_view room, std::vector<StoredMessage>& out);
   StoreStatus failure(const char* what) const;
   // Why a write must not go ahead: the file was deleted or replaced since it was opened ("" when
@@ -111,6 +126,7 @@ class SqliteStore final : public StoreConnection {
   int lastErrorCode_ = 0;                 // extended code of run()'s last failure
   std::unique_ptr<sqlite3, CloseDb> db_;  // declared first: statements are finalized before it
   std::array<std::unique_ptr<sqlite3_stmt, Finalize>, kStmtCount> stmts_;
+  SqliteRoomTables roomTables_{nullptr};  // on db_, once it is open
 };
 
 }  // namespace parley::store

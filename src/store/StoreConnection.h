@@ -1,7 +1,8 @@
 // StoreConnection: one connection to the configured store (openStore), which each store thread
-// opens for itself: the writer, the reader, the maintainer and the auth thread. It is every
-// interface at once; each owner is handed (and sees) only the part it uses: MessageStore to the
-// reader, AccountStore to auth, StoreUpkeep to the maintainer, messages and upkeep to the writer.
+// opens for itself: the writer, the reader, the maintainer, the auth and the rooms threads. It is
+// every interface at once; each owner is handed (and sees) only the part it uses: MessageStore to
+// the reader, AccountStore to auth, RoomStore (and AccountStore) to the rooms thread, StoreUpkeep
+// to the maintainer, messages and upkeep to the writer.
 // Used by one thread at a time; never shared between threads.
 #pragma once
 
@@ -12,6 +13,7 @@
 
 #include "store/AccountStore.h"
 #include "store/MessageStore.h"
+#include "store/RoomStore.h"
 #include "store/StoreUpkeep.h"
 
 namespace parley::store {
@@ -33,7 +35,10 @@ struct StoreOptions {
   FsyncPolicy fsync = FsyncPolicy::Batch;  // SQLite only: PostgreSQL syncs as it is configured to
 };
 
-class StoreConnection : public MessageStore, public AccountStore, public StoreUpkeep {
+class StoreConnection : public MessageStore,
+                        public AccountStore,
+                        public RoomStore,
+                        public StoreUpkeep {
  public:
   // Short name for logs and /healthz: "sqlite" or "postgres".
   virtual std::string_view kind() const = 0;

@@ -59,6 +59,19 @@ void StoreWriter::submitMarker(std::string room, MarkerDone done) {
   if (wake) wake_.notify_one();
 }
 
+void StoreWriter::submitChanges(std::vector<MessageChange> changes, ChangesDone done) {
+  bool wake;
+  {
+    std::lock_guard lock(mutex_);
+    Batch b;
+    b.changes = std::move(changes);
+    b.changesDone = std::move(done);
+    queue_.push_back(std::move(b));
+    wake = idle_;
+  }
+  if (wake) wake_.notify_one();
+}
+
 bool StoreWriter::healthy() const {
   {
     std::lock_guard lock(mutex_);
@@ -219,16 +232,32 @@ void StoreWriter::commit(std::deque<Batch>& batches) {
   k = 0;
   for (auto& b : batches)
     for (auto& m : b.messages) m = std::move(all[k++]);
+  // Edits and deletes, after the messages (they refer to earlier ones only), in one transaction
+  // of their own: rare, and a refused change must not take the messages down with it.
+  std::vector<MessageChange> changes;
+  for (auto& b : batches)
+    for (auto& c : b.changes) changes.push_back(std::move(c));
+  StoreStatus changeStatus = status;
+  if (status.ok && !changes.empty()) changeStatus = store_->applyChanges(changes);
+  if (!changeStatus.ok && status.ok)
+    std::fprintf(stderr, "store: changes failed: %s\n", changeStatus.error.c_str());
   // Health follows writes: a commit of markers alone read the store and wrote nothing.
   if (count > 0 || !status.ok) setHealth(status);
+  if (status.ok && !changes.empty()) setHealth(changeStatus);
   if (status.ok) {
     std::lock_guard lock(mutex_);
     committed_ += count - duplicates;
   }
   if (!status.ok) std::fprintf(stderr, "store: commit failed: %s\n", status.error.c_str());
+  std::size_t c = 0;
   for (auto& b : batches) {
     if (b.markerDone) {
       b.markerDone(status, status.ok ? b.markerAssigned : b.markerDurable);
+      continue;
+    }
+    if (b.changesDone) {
+      for (auto& change : b.changes) change = std::move(changes[c++]);
+      b.changesDone(changeStatus, std::move(b.changes));
       continue;
     }
     if (!status.ok)

@@ -51,6 +51,13 @@ class StoreWriter {
   // ids this writer never saw; without it the first commit would collide and be refused).
   void forgetLastIds();
 
+  // Called on the writer thread once `changes` were decided and applied (each with its outcome)
+  // or refused (status not ok: none of them was applied).
+  using ChangesDone = std::function<void(const StoreStatus&, std::vector<MessageChange>&&)>;
+  // Any thread. Applied in the commit that takes them, after that commit's messages: so after
+  // every message submitted before them from the same thread (the only ones they can refer to).
+  void submitChanges(std::vector<MessageChange> changes, ChangesDone done);
+
   // Any thread: false from a failed commit until a write succeeds again (a commit, or the probe,
   // a write, that the writer makes every second meanwhile), and while the store refuses every
   // write (store refusal(): its files lost); lastError() says why.
@@ -70,6 +77,9 @@ class StoreWriter {
     MarkerDone markerDone;
     std::uint64_t markerAssigned = 0;  // last id given in the room up to the marker
     std::uint64_t markerDurable = 0;   // last id durable before this commit
+    // Edits and deletes instead of messages:
+    std::vector<MessageChange> changes;
+    ChangesDone changesDone;
   };
   void run();
   void commit(std::deque<Batch>& batches);

@@ -155,6 +155,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       FUZZ_CHECK(r.roomField == ClientRequest::RoomField::String, "%s without a room string", type);
       break;
     }
+    case Kind::Edit:
+    case Kind::Delete: {
+      const char* type = r.kind == Kind::Edit ? "edit" : "delete";
+      FUZZ_CHECK(member(fresh, "type") && *member(fresh, "type") == type, "not %s", type);
+      FUZZ_CHECK(r.messageId >= 1, "%s of message id 0", type);
+      if (r.kind == Kind::Edit)
+        FUZZ_CHECK(!r.content.empty() && referenceUtf8(r.content), "edit without a good content");
+      break;
+    }
     case Kind::Error:
       FUZZ_CHECK(!r.code.empty() && !r.message.empty(), "error without code or message");
       parseOrDie(parley::chat::buildErrorJson(r.code, r.message), "error frame");

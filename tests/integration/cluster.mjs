@@ -460,7 +460,7 @@ export async function startNginx({ upstreams, port, readyTimeoutMs = 5000 } = {}
 // Resolves {instances, ports, ids, kill9(i), restart(i), stop()}; instances[i] is startServer()'s
 // object (port, url, connect(), healthz(), metrics(), stop(), output()).
 export async function startInstances(k, { redisUrl, db, cluster = true, leaseMs = 5000, idPrefix = 'p',
-  jwtSecret = 'parley-cluster-test-secret-0123456789abcdef', args = [], readyTimeoutMs = 15000 } = {}) {
+  jwtSecret = 'parley-cluster-test-secret-0123456789abcdef', args = [], env = {}, readyTimeoutMs = 15000 } = {}) {
   if (cluster && !redisUrl) throw new Error('startInstances: redisUrl required with cluster: true');
   const ids = Array.from({ length: k }, (_, i) => `${idPrefix}${i + 1}`);
   const argsFor = (i) => {
@@ -483,7 +483,7 @@ export async function startInstances(k, { redisUrl, db, cluster = true, leaseMs 
     // Starts instance i again on its port with the same arguments (after kill9 or stop).
     async restart(i) {
       const old = instances[i];
-      instances[i] = await startServer({ args: argsFor(i), port: old.port, readyTimeoutMs });
+      instances[i] = await startServer({ args: argsFor(i), port: old.port, env, readyTimeoutMs });
       return instances[i];
     },
     async stop() {
@@ -491,7 +491,7 @@ export async function startInstances(k, { redisUrl, db, cluster = true, leaseMs 
     },
   };
   try {
-    for (let i = 0; i < k; i++) instances.push(await startServer({ args: argsFor(i), readyTimeoutMs }));
+    for (let i = 0; i < k; i++) instances.push(await startServer({ args: argsFor(i), env, readyTimeoutMs }));
   } catch (err) {
     await set.stop();
     throw err;

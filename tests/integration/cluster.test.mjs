@@ -19,11 +19,11 @@ after(async () => { await pg?.stop(); });
 
 // Redis, a fresh database and `k` instances, ready when every instance sees all `k` and every
 // bucket is held.
-async function startCluster(t, k = 3) {
+async function startCluster(t, k = 3, { env = {} } = {}) {
   const redis = await startRedis();
   t.after(() => redis.stop());
   const db = await pg.createDatabase();
-  const inst = await startInstances(k, { redisUrl: redis.url, db, leaseMs: LEASE_MS });
+  const inst = await startInstances(k, { redisUrl: redis.url, db, leaseMs: LEASE_MS, env });
   t.after(() => inst.stop());
   await waitSettled(inst, k);
   return { redis, db, inst };
@@ -152,10 +152,10 @@ test('resume after switching instances at random points: exact replay, nothing t
   await Promise.all([writer, ...hoppers].map((c) => c.open()));
   let hopping = true;
   const hops = (async () => {
-    while (hopping) {
+    // Each in turn (every one hops), at random moments.
+    for (let i = 0; hopping; i++) {
       await sleep(100 + Math.random() * 300);
-      const h = hoppers[Math.floor(Math.random() * hoppers.length)];
-      h.ws?.terminate(); // reconnects to the next instance with ?since=
+      hoppers[i % hoppers.length].ws?.terminate(); // reconnects to the next instance with ?since=
     }
   })();
   await sendAll([writer], { count: 120, perSecond: 60 });
@@ -168,6 +168,107 @@ test('resume after switching instances at random points: exact replay, nothing t
     assert.ok(h.reconnects > 0);
   }
   for (const c of [writer, ...hoppers]) c.close();
+});
+
+test('edits, deletes and the server API across instances: seen by every member, in history, answered once', { timeout: 60000 }, async (t) => {
+  const KEY = 'cluster-api-key-0123456789abcdef';
+  const { inst } = await startCluster(t, 3, { env: { PARLEY_API_KEY: KEY } });
+  const rooms = await roomsOwnedByEach(inst, 'mod');
+  const room = rooms.get(inst.ids[0]); // owned by the first instance; Alice is on the second
+  const register = async (port, username) => {
+    const r = await request(port, '/api/register', { method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username, password: 'correct horse' }) });
+    assert.equal(r.status, 201, r.body);
+    return r.json.token;
+  };
+  const token = await register(inst.ports[1], 'Alice');
+  const WebSocket = (await import('ws')).default;
+  const frames = [[], [], []];
+  const sockets = await Promise.all(inst.ports.map((port, i) => new Promise((resolve, reject) => {
+    const path = i === 1 ? `/ws/${room}?token=${token}` : `/ws/${room}?username=watcher${i}`;
+    const ws = new WebSocket(`ws://127.0.0.1:${port}${path}`);
+    ws.on('message', (d) => frames[i].push(JSON.parse(d.toString())));
+    ws.on('open', () => resolve(ws));
+    ws.on('error', reject);
+  })));
+  t.after(() => sockets.forEach((ws) => ws.terminate()));
+  const until = (pred, what) => poll(async () => pred(), (ok) => ok, 10000).then((ok) => assert.ok(ok, what));
+  await until(() => frames.every((f) => f.some((x) => x.type === 'presence')), 'joined everywhere');
+  sockets[1].send(JSON.stringify({ content: 'typo here', client_id: 'a1' }));
+  await until(() => frames.every((f) => f.some((x) => x.type === 'message' && x.id === 1)), 'message 1 everywhere');
+  sockets[1].send(JSON.stringify({ type: 'edit', id: 1, content: 'no typo' }));
+  await until(() => frames.every((f) => f.some((x) => x.type === 'edited' && x.id === 1 && x.content === 'no typo')), 'edited everywhere');
+  // The server API, on the third instance (no member of the room's owner there needed).
+  const api = (method, path, body) => request(inst.ports[2], path, { method,
+    headers: { 'content-type': 'application/json', authorization: `ApiKey ${KEY}` }, body: body && JSON.stringify(body) });
+  let r = await api('POST', `/api/rooms/${room}/messages`, { username: 'System', content: 'from the backend', client_id: 'b1' });
+  assert.deepEqual([r.status, r.json.id], [201, 2], r.body);
+  r = await api('POST', `/api/rooms/${room}/messages`, { username: 'System', content: 'from the backend', client_id: 'b1' });
+  assert.deepEqual([r.status, r.json.id, r.json.duplicate], [200, 2, true], r.body);
+  // Into a room with no member anywhere: answered by its owner all the same.
+  r = await api('POST', '/api/rooms/empty-room/messages', { username: 'System', content: 'nobody here' });
+  assert.deepEqual([r.status, r.json.id], [201, 1], r.body);
+  r = await api('DELETE', `/api/rooms/${room}/messages/2`);
+  assert.equal(r.status, 200, r.body);
+  await until(() => frames.every((f) => f.some((x) => x.type === 'deleted' && x.id === 2)), 'deleted everywhere');
+  const history = (await request(inst.ports[0], `/api/rooms/${room}/messages`)).json.messages;
+  assert.deepEqual(history.map((m) => [m.id, m.content, !!m.deleted, !!m.edited_at]),
+    [[1, 'no typo', false, true], [2, '', true, false]]);
+  // A guest's edit is refused by the owner, across instances.
+  sockets[0].send(JSON.stringify({ type: 'edit', id: 1, content: 'hijack' }));
+  await until(() => frames[0].some((x) => x.type === 'error' && x.code === 'not_allowed'), 'not_allowed');
+  // Disconnect Alice everywhere from the third instance: her socket is on the second.
+  const closed = new Promise((resolve) => sockets[1].on('close', (code) => resolve(code)));
+  r = await api('DELETE', '/api/users/Alice/connections');
+  assert.equal(r.status, 200, r.body);
+  assert.equal(await closed, 4009);
+});
+
+test('private rooms and DMs across instances: members admitted everywhere, strangers nowhere, a removal cuts at once', { timeout: 60000 }, async (t) => {
+  const { inst } = await startCluster(t);
+  const WebSocket = (await import('ws')).default;
+  const { upgradeRequest } = await import('./client.mjs');
+  const call = async (port, method, path, token, body) => request(port, path, { method,
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: body && JSON.stringify(body) });
+  const tokens = {};
+  for (const name of ['Alice', 'Bob', 'Eve']) {
+    const r = await request(inst.ports[0], '/api/register', { method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: name, password: 'correct horse' }) });
+    assert.equal(r.status, 201, r.body);
+    tokens[name] = r.json.token;
+  }
+  let r = await call(inst.ports[0], 'POST', '/api/rooms', tokens.Alice, { room: 'secret', visibility: 'private' });
+  assert.equal(r.status, 201, r.body);
+  r = await call(inst.ports[0], 'POST', '/api/rooms/secret/members', tokens.Alice, { username: 'Bob', role: 'member' });
+  assert.ok(r.status === 200 || r.status === 201, r.body);
+  // Every instance learns it: Bob is let in on the second, Eve is kept out of the third.
+  const status = async (port, who) => (await upgradeRequest(port, `/ws/secret?token=${tokens[who]}`)).status;
+  assert.equal(await poll(() => status(inst.ports[1], 'Bob'), (s) => s === 101, 5000, 100), 101);
+  assert.equal(await poll(() => status(inst.ports[2], 'Eve'), (s) => s === 403, 5000, 100), 403);
+  const history = await request(inst.ports[2], `/api/rooms/secret/messages?token=${tokens.Eve}`);
+  assert.equal(history.status, 403);
+  // Bob connected on the second instance; Alice removes him on the first: cut at once (4003).
+  const bob = new WebSocket(`ws://127.0.0.1:${inst.ports[1]}/ws/secret?token=${tokens.Bob}`);
+  await new Promise((resolve, reject) => { bob.on('open', resolve); bob.on('error', reject); });
+  // The room's owner moderates (deletes another's message); a plain member may not.
+  const echoed = new Promise((resolve) => bob.on('message', (d) => { const f = JSON.parse(d.toString()); if (f.type === 'message') resolve(f); }));
+  bob.send(JSON.stringify({ content: 'from Bob' }));
+  const sent = await echoed;
+  r = await call(inst.ports[2], 'DELETE', `/api/rooms/secret/messages/${sent.id}`, tokens.Alice);
+  assert.equal(r.status, 200, r.body);
+  const closed = new Promise((resolve) => bob.on('close', (code) => resolve(code)));
+  const t0 = Date.now();
+  r = await call(inst.ports[0], 'DELETE', '/api/rooms/secret/members/Bob', tokens.Alice);
+  assert.equal(r.status, 200, r.body);
+  assert.equal(await closed, 4003);
+  t.diagnostic(`removed member cut on another instance ${Date.now() - t0} ms after the DELETE was sent`);
+  // A DM opened on the third instance reaches both, on any instance.
+  r = await call(inst.ports[2], 'POST', '/api/dm/Alice', tokens.Eve);
+  assert.equal(r.status === 200 || r.status === 201, true, r.body);
+  const dm = r.json.room;
+  assert.equal(await poll(() => (async () => (await upgradeRequest(inst.ports[1], `/ws/${dm}?token=${tokens.Alice}`)).status)(),
+    (s) => s === 101, 5000, 100), 101);
+  assert.equal((await upgradeRequest(inst.ports[0], `/ws/${dm}?token=${tokens.Bob}`)).status, 403);
 });
 
 test('--cluster needs PostgreSQL: SQLite and none are refused at start-up with a clear message', async () => {

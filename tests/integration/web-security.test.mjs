@@ -76,9 +76,12 @@ test('HEAD answers the GET headers with their Content-Length; 405 says what is a
   assert.equal(head.body, '');
   assert.equal(head.headers['content-length'], String(Buffer.byteLength(get.body)));
   for (const [path, method, allow] of [['/', 'POST', 'GET, HEAD'], ['/healthz', 'DELETE', 'GET, HEAD'],
-    ['/metrics', 'PUT', 'GET, HEAD'], ['/api/rooms', 'POST', 'GET'], ['/api/login', 'GET', 'POST']]) {
+    ['/metrics', 'PUT', 'GET, HEAD'], ['/api/rooms', 'PUT', 'GET, POST'], ['/api/rooms/x/messages', 'PUT', 'GET'],
+    ['/api/dm/x', 'GET', 'POST'], ['/api/login', 'GET', 'POST']]) {
     const r = await request(s.port, path, { method });
     assert.equal(r.status, 405, `${method} ${path}`);
     assert.equal(r.headers.allow, allow, `${method} ${path}`);
   }
+  // (POST there is the server API's publish: without PARLEY_API_KEY it does not exist, 404.)
+  assert.equal((await request(s.port, '/api/rooms/x/messages', { method: 'POST' })).status, 404);
 });

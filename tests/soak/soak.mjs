@@ -62,7 +62,12 @@ const FD_SLACK = 0;
 //   grows). About twice the largest is the bound. What it catches: over ten minutes a leak of
 //   ~70 bytes per connect or ~35 per message; over one minute (~10,000 connects, ~21,000
 //   messages) ~800 bytes per connect.
-const RSS_SLACK_KIB = 8 * 1024;
+//   Short runs get 12 MiB: on a loaded 2-core machine (other builds and tests beside it, as in
+//   CI, 2026-12-03) one-minute runs grew +6.5 to +9.2 MiB, the same for the binary of the day
+//   before (fb338f8: +6.5), and level after the first round (a 160 s run: +6.4 MiB after it,
+//   +6.5 at the end): the allocator's and SQLite's caches reach their high-water mark later
+//   when the load is slower. 12 MiB still catches ~1.2 KB per connect in a minute.
+const RSS_SLACK_KIB = (SECONDS >= 300 ? 8 : 12) * 1024;
 
 const ROOMS = ['soak-a', 'soak-b', 'soak-c', 'soak-d', 'soak-e', 'soak-f'];
 const SLOW_ROOM = 'soak-slow';

@@ -332,14 +332,14 @@ TEST(AppToken, ParleyRoomsBecomeGrants) {
       claims(",\"parley_rooms\":{\"team-a\":\"write\",\"news\":\"read\",\"proj-*\":\"write\"}")));
   ASSERT_EQ(c.status, TokenStatus::Valid);
   ASSERT_NE(c.rooms, nullptr);
-  EXPECT_EQ(c.rooms->access("team-a"), RoomAccess::Write);
-  EXPECT_EQ(c.rooms->access("news"), RoomAccess::Read);
-  EXPECT_EQ(c.rooms->access("proj-x"), RoomAccess::Write);
-  EXPECT_EQ(c.rooms->access("team-b"), RoomAccess::None);
-  EXPECT_EQ(c.rooms->access("proj"), RoomAccess::None);
+  EXPECT_EQ(c.rooms->access("team-a"), GrantLevel::Write);
+  EXPECT_EQ(c.rooms->access("news"), GrantLevel::Read);
+  EXPECT_EQ(c.rooms->access("proj-x"), GrantLevel::Write);
+  EXPECT_EQ(c.rooms->access("team-b"), GrantLevel::None);
+  EXPECT_EQ(c.rooms->access("proj"), GrantLevel::None);
   const TokenCheck empty = v.verify(rsa().sign(claims(",\"parley_rooms\":{}")));
   ASSERT_NE(empty.rooms, nullptr);
-  EXPECT_EQ(empty.rooms->access("team-a"), RoomAccess::None);
+  EXPECT_EQ(empty.rooms->access("team-a"), GrantLevel::None);
   for (const char* bad : {"[]", "{\"a\":\"admin\"}", "{\"a\":true}", "{\"*a\":\"read\"}",
                           "{\"\":\"read\"}", "\"team-a\""})
     EXPECT_EQ(v.verify(rsa().sign(claims(std::string(",\"parley_rooms\":") + bad))).status,
@@ -349,14 +349,14 @@ TEST(AppToken, ParleyRoomsBecomeGrants) {
 
 TEST(RoomGrants, ExactBeatsPrefixLongerPrefixBeatsShorter) {
   RoomGrants g;
-  ASSERT_TRUE(g.add("*", RoomAccess::Read));
-  ASSERT_TRUE(g.add("proj-*", RoomAccess::Write));
-  ASSERT_TRUE(g.add("proj-secret", RoomAccess::Read));
-  EXPECT_EQ(g.access("lobby"), RoomAccess::Read);
-  EXPECT_EQ(g.access("proj-x"), RoomAccess::Write);
-  EXPECT_EQ(g.access("proj-secret"), RoomAccess::Read);
-  EXPECT_FALSE(g.add("a*b", RoomAccess::Read));
-  EXPECT_FALSE(g.add("", RoomAccess::Read));
+  ASSERT_TRUE(g.add("*", GrantLevel::Read));
+  ASSERT_TRUE(g.add("proj-*", GrantLevel::Write));
+  ASSERT_TRUE(g.add("proj-secret", GrantLevel::Read));
+  EXPECT_EQ(g.access("lobby"), GrantLevel::Read);
+  EXPECT_EQ(g.access("proj-x"), GrantLevel::Write);
+  EXPECT_EQ(g.access("proj-secret"), GrantLevel::Read);
+  EXPECT_FALSE(g.add("a*b", GrantLevel::Read));
+  EXPECT_FALSE(g.add("", GrantLevel::Read));
   EXPECT_EQ(g.size(), 3u);
 }
 

@@ -13,11 +13,13 @@
 #include <mutex>
 #include <thread>
 
+#include "auth/RoomAccess.h"
 #include "auth/TokenService.h"
 #include "chat/CloseCode.h"
 #include "chat/Conversation.h"
 #include "chat/Hub.h"
 #include "metrics/Metrics.h"
+#include "store/AccountStore.h"
 #include "store/StoreReader.h"
 #include "store/StoreWriter.h"
 
@@ -71,19 +73,22 @@ class OneShard {
 // without a store.
 struct Fixture {
   explicit Fixture(double maxMessageRate = 0, store::StoreWriter* writer = nullptr,
-                   store::StoreReader* reader = nullptr, std::size_t maxRooms = 100)
-      : hub(environment(writer, reader)), context{hub,
-                                                  0,
-                                                  metrics,
-                                                  tokens,
-                                                  ConversationOptions{{}, maxMessageRate, maxRooms},
-                                                  &encode,
-                                                  &testSteady,
-                                                  &testUnix} {
+                   store::StoreReader* reader = nullptr, std::size_t maxRooms = 100,
+                   const auth::RoomAccess* access = nullptr)
+      : hub(environment(writer, reader, access)),
+        context{hub,
+                0,
+                metrics,
+                tokens,
+                ConversationOptions{{}, maxMessageRate, maxRooms},
+                &encode,
+                &testSteady,
+                &testUnix} {
     steadyNow = 1'000'000;
     unixNow = kUnixStart;
   }
-  HubEnvironment environment(store::StoreWriter* writer, store::StoreReader* reader) {
+  HubEnvironment environment(store::StoreWriter* writer, store::StoreReader* reader,
+                             const auth::RoomAccess* access) {
     HubEnvironment env;
     env.post = [this](std::size_t, std::function<void()> t) { shard.post(std::move(t)); };
     env.wake = [](std::size_t, std::int64_t) {};
@@ -92,6 +97,7 @@ struct Fixture {
     env.steadyClock = &testSteady;
     env.writer = writer;
     env.reader = reader;
+    env.access = access;
     return env;
   }
   OneShard shard;
@@ -661,6 +667,156 @@ TEST(MultiplexedConversation, EndLeavesEveryRoom) {
   alice->conversation.end(f.context);
   f.shard.runAll();
   EXPECT_EQ(f.hub.roomCount(), 0u);
+}
+
+// A private room: a stranger's subscribe is refused with the room named and nothing of it sent;
+// once a member is removed (the access changed, then Hub::evict), their /ws/{room} connection
+// closes with 4003 and their /ws subscription alone ends, with `unsubscribed` and the reason,
+// while their other room goes on and nothing more of the room reaches them.
+TEST(MultiplexedConversation, ARoomThatNoLongerAdmitsTheUserDropsItAloneOrCloses4003) {
+  auth::RoomAccess access;
+  store::RegisteredRoom room;
+  room.room = "room";
+  room.isPrivate = true;
+  for (const char* name : {"alice", "bob"})
+    room.members.push_back({store::accountKey(name), name, store::RoomRole::Member});
+  access.putRoom(room);
+  Fixture f(0, nullptr, nullptr, 100, &access);
+  auto alice = joined(f, "alice");
+  auto bobPath = joined(f, "bob");
+  auto bobMulti = multiplexed(f, "bob");
+  bobMulti->say(R"({"type":"subscribe","room":"room"})");
+  bobMulti->say(R"({"type":"subscribe","room":"other"})");
+  auto mallory = multiplexed(f, "mallory");
+  mallory->say(R"({"type":"subscribe","room":"room"})");
+  EXPECT_EQ(typesAndRooms(*mallory), (std::vector<std::string>{"error:room"}));
+  EXPECT_EQ(mallory->lastCode(), "not_a_member");
+  EXPECT_EQ(mallory->conversation.subscription("room"), nullptr);
+  EXPECT_EQ(f.metrics.rejected(metrics::Rejection::NotAMember), 1u);
+
+  access.removeMember("room", store::accountKey("bob"));
+  f.hub.evict(0, "room");
+  f.shard.runAll();
+  EXPECT_EQ(bobPath->closedWith, close_code::kRemovedFromRoom);
+  EXPECT_EQ(bobMulti->last().at("type"), "unsubscribed");
+  EXPECT_EQ(bobMulti->last().at("room"), "room");
+  EXPECT_EQ(bobMulti->lastCode(), "not_a_member");
+  EXPECT_EQ(bobMulti->conversation.subscription("room"), nullptr);
+  ASSERT_NE(bobMulti->conversation.subscription("other"), nullptr);
+  EXPECT_EQ(alice->closedWith, 0);
+
+  const std::size_t seen = bobMulti->frames.size();
+  alice->say(R"({"content":"after"})");
+  bobMulti->say(R"({"room":"other","content":"still here"})");
+  EXPECT_EQ(typesAndRooms(*bobMulti).back(), "message:other");
+  EXPECT_EQ(bobMulti->frames.size(), seen + 1);  // nothing of the room
+  bobMulti->say(R"({"type":"subscribe","room":"room"})");
+  EXPECT_EQ(bobMulti->lastCode(), "not_a_member");
+}
+
+}  // namespace
+}  // namespace parley::chat
+
+namespace parley::chat {
+namespace {
+
+// Edits and deletes over the WebSocket, with the real SQLite store: who may, what everyone sees,
+// what history shows afterwards, and each refusal said with the message's id.
+TEST(Conversation, EditsAndDeletesReachEveryMemberAndHistoryKeepsTombstones) {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("parley-conversation-edit-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  {
+    const std::string url = "sqlite:" + (dir / "c.db").string();
+    store::StoreWriter writer(store::openStore(url), store::Retention{});
+    store::StoreReader reader(store::openStore(url));
+    Fixture f(0, &writer, &reader);
+    auto waitFor = [&](std::function<bool()> done) {
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+      while (!done() && std::chrono::steady_clock::now() < deadline) {
+        f.shard.runAll();
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+      return done();
+    };
+    auto connect = [&](std::string name, bool signedIn) {
+      auto c = std::make_shared<Connection>(f, std::move(name));
+      if (signedIn) c->conversation.expireTokenAt(f.context, unixNow + 3'600'000);
+      c->conversation.start(f.context, std::nullopt);
+      EXPECT_TRUE(waitFor([&] { return !c->conversation.holdsWrites(); }));
+      return c;
+    };
+    auto alice = connect("alice", true);
+    auto bob = connect("bob", true);
+    auto carol = connect("carol", false);  // --auth open: a name without a token
+    auto said = [&](const std::shared_ptr<Connection>& c, std::string_view text) {
+      const std::size_t before = c->frames.size();
+      c->conversation.onText(f.context, text);
+      EXPECT_TRUE(waitFor([&] { return c->frames.size() > before; })) << text;
+      return c->last();
+    };
+    said(alice, R"({"content":"one"})");
+    said(alice, R"({"content":"two"})");
+    said(carol, R"({"content":"three"})");
+    ASSERT_TRUE(waitFor([&] { return bob->messageIds().size() == 3; }));
+
+    unixNow += 5'000;
+    auto edited = said(alice, R"({"type":"edit","id":1,"content":"one, fixed"})");
+    EXPECT_EQ(
+        boost::json::serialize(edited),
+        R"({"type":"edited","id":1,"content":"one, fixed","edited_at":"2025-09-17T15:23:50.000Z","room":"room"})");
+    ASSERT_TRUE(waitFor([&] { return bob->last().at("type") == "edited"; }));
+    EXPECT_EQ(carol->last().at("type"), "edited");
+
+    // Refusals go to the asker alone, with the id.
+    auto refused = said(bob, R"({"type":"delete","id":1})");
+    EXPECT_EQ(
+        boost::json::serialize(refused),
+        R"({"type":"error","code":"not_allowed","message":"only its author, signed in, may edit a message; only its author or a moderator may delete it","id":1,"room":"room"})");
+    EXPECT_EQ(said(carol, R"({"type":"delete","id":3})").at("code"), "not_allowed");
+    EXPECT_EQ(said(carol, R"({"type":"delete","id":3})").at("message"),
+              "sign in to edit or delete messages");
+    EXPECT_EQ(said(alice, R"({"type":"edit","id":3,"content":"x"})").at("code"), "not_allowed");
+    EXPECT_EQ(said(alice, R"({"type":"delete","id":42})").at("code"), "not_found");
+    EXPECT_EQ(said(alice, R"({"type":"delete","id":0})").at("code"), "invalid_message");
+    EXPECT_EQ(said(alice, R"({"type":"delete"})").at("code"), "invalid_message");
+    auto tooLong = said(alice, R"({"type":"edit","id":1,"content":""})");
+    EXPECT_EQ(tooLong.at("code"), "empty_content");
+    EXPECT_EQ(tooLong.at("id"), 1);
+
+    auto deleted = said(alice, R"({"type":"delete","id":2})");
+    EXPECT_EQ(boost::json::serialize(deleted), R"({"type":"deleted","id":2,"room":"room"})");
+    ASSERT_TRUE(waitFor([&] { return bob->last().at("type") == "deleted"; }));
+    EXPECT_EQ(said(alice, R"({"type":"edit","id":2,"content":"back"})").at("code"), "not_found");
+    EXPECT_EQ(f.metrics.rejected(metrics::Rejection::NotAllowed), 4u);
+
+    // History: the edit with its time, the tombstone with its id, the rest as sent.
+    auto page = said(bob, R"({"type":"history"})");
+    EXPECT_EQ(
+        boost::json::serialize(page.at("messages")),
+        R"([{"type":"message","username":"alice","content":"one, fixed","timestamp":"2025-09-17T15:23:45.000Z","id":1,"room":"room","edited_at":"2025-09-17T15:23:50.000Z"},)"
+        R"({"type":"message","username":"alice","content":"","timestamp":"2025-09-17T15:23:45.000Z","id":2,"room":"room","deleted":true},)"
+        R"({"type":"message","username":"carol","content":"three","timestamp":"2025-09-17T15:23:45.000Z","id":3,"room":"room"}])");
+    // A newcomer's join history says the same.
+    auto dave = connect("dave", true);
+    bool sawTombstone = false;
+    for (const auto& frame : dave->frames)
+      if (frame.find(R"("id":2,"room":"room","deleted":true)") != std::string::npos)
+        sawTombstone = true;
+    EXPECT_TRUE(sawTombstone);
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Conversation, WithoutAStoreThereIsNothingToEdit) {
+  Fixture f;
+  auto alice = std::make_shared<Connection>(f, "alice");
+  alice->conversation.expireTokenAt(f.context, unixNow + 3'600'000);
+  alice->join();
+  alice->say(R"({"content":"hi"})");
+  alice->say(R"({"type":"delete","id":1})");
+  EXPECT_EQ(alice->lastCode(), "no_store");
+  EXPECT_EQ(alice->last().at("id"), 1);
 }
 
 }  // namespace

@@ -44,6 +44,10 @@ class RecordingMember : public Member {
   void deliver(const Frame& frame) override { frames.push_back(frame); }
   void endCatchUp(std::vector<Frame>, std::uint64_t) override { catchingUp_ = false; }
   bool catchingUp() const override { return catchingUp_; }
+  void evicted(std::uint16_t closeCode, const char*, const Frame& notice) override {
+    evictedWith = closeCode;
+    frames.push_back(notice);
+  }
 
   // Every JSON line it was given, in order.
   std::vector<std::string> lines() const {
@@ -55,6 +59,7 @@ class RecordingMember : public Member {
     return out;
   }
   std::vector<Frame> frames;
+  std::uint16_t evictedWith = 0;  // the close code it was evicted with (0: not evicted)
 
  private:
   std::string name_;

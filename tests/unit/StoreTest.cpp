@@ -21,6 +21,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -861,7 +862,14 @@ TEST_P(StoreTest, AccountsOfTheOldRuleGetNewKeysAndLookalikesBothKeepTheirs) {
   store();  // the current schema, then taken back to the last one before skeleton keys
   store_.reset();
   const bool sqlite = GetParam() == Backend::Sqlite;
-  rawExec(std::string("DROP TABLE account_key_rule; DROP TABLE accounts;") +
+  rawExec(std::string("DROP TABLE room_bans; DROP TABLE room_members; DROP TABLE room_access; "
+                      "DROP TABLE account_key_rule; DROP TABLE accounts;") +
+          // (and the message columns of the later schema 5 / 4: edits and deletes; the room tables:
+          // 6 / 5)
+          (sqlite ? "ALTER TABLE messages DROP COLUMN signed_in; ALTER TABLE messages DROP COLUMN "
+                    "deleted; ALTER TABLE messages DROP COLUMN edited_ms;"
+                  : "ALTER TABLE messages DROP COLUMN signed_in, DROP COLUMN deleted, DROP COLUMN "
+                    "edited_ms;") +
           (sqlite ? "CREATE TABLE accounts (name_key TEXT NOT NULL PRIMARY KEY, username TEXT NOT "
                     "NULL, password_hash TEXT NOT NULL, created_ms INTEGER NOT NULL) WITHOUT "
                     "ROWID; UPDATE schema_version SET version = 3;"
@@ -926,6 +934,146 @@ TEST_P(StoreTest, AccountsOfTheOldRuleGetNewKeysAndLookalikesBothKeepTheirs) {
   rawExec("UPDATE accounts SET name_key = 'not a key' WHERE username = 'bob'");
   ASSERT_TRUE(store().findAccounts(accountKey("bob"), found).ok);
   EXPECT_TRUE(found.empty());
+}
+
+MessageChange change(MessageChange::Kind kind, std::string room, std::uint64_t id,
+                     std::string actor, bool signedIn, bool moderator = false,
+                     std::string content = "", std::int64_t ms = 1'800'000'000'000) {
+  MessageChange c;
+  c.kind = kind;
+  c.room = std::move(room);
+  c.id = id;
+  c.actor = std::move(actor);
+  c.actorSignedIn = signedIn;
+  c.moderator = moderator;
+  c.content = std::move(content);
+  c.unixMillis = ms;
+  c.outcome = MessageChange::Outcome::Applied;  // must be set by the store, whatever it was
+  return c;
+}
+
+using Outcomes = std::vector<MessageChange::Outcome>;
+Outcomes outcomes(const std::vector<MessageChange>& changes) {
+  Outcomes out;
+  for (const auto& c : changes) out.push_back(c.outcome);
+  return out;
+}
+
+TEST_P(StoreTest, EditsAndDeletesFollowTheAuthorRuleAndLeaveTombstones) {
+  using K = MessageChange::Kind;
+  using O = MessageChange::Outcome;
+  auto signedIn = [](StoredMessage m) {
+    m.signedIn = true;
+    return m;
+  };
+  // 1-3 Alice signed in, 4 Bob signed in, 5 "Alice" without a token (--auth open), 6 elsewhere.
+  put({signedIn(msg("r", 1, "Alice")), signedIn(msg("r", 2, "Alice")),
+       signedIn(msg("r", 3, "Alice", "", "c-3")), signedIn(msg("r", 4, "Bob")),
+       msg("r", 5, "Alice")});
+  put({signedIn(msg("other", 1, "Alice"))});
+  std::vector<MessageChange> changes = {
+      change(K::Edit, "r", 1, "Alice", true, false, "fixed"),     // her own: applied
+      change(K::Edit, "r", 4, "Alice", true, false, "mine now"),  // Bob's: not allowed
+      change(K::Edit, "r", 2, "Alice", false, false, "x"),        // not signed in: not allowed
+      change(K::Edit, "r", 5, "Alice", true, false, "x"),         // sent without a token: nobody's
+      change(K::Delete, "r", 4, "Mod", true, true),               // a moderator deletes any
+      change(K::Edit, "r", 3, "Mod", true, true, "x"),            // but edits none
+      change(K::Delete, "r", 3, "Alice", true),                   // her own
+      change(K::Edit, "r", 3, "Alice", true, false, "back"),      // a tombstone stays one
+      change(K::Delete, "r", 3, "Alice", true),                   // gone already
+      change(K::Delete, "r", 99, "Alice", true),                  // never was
+      change(K::Delete, "nowhere", 1, "Alice", true, true),       // no such room
+      change(K::Edit, "r", 1, "Alice", true, false, "fixed again", 1'800'000'000'500),
+  };
+  const StoreStatus st = store().applyChanges(changes);
+  ASSERT_TRUE(st.ok) << st.error;
+  EXPECT_EQ(outcomes(changes), (Outcomes{O::Applied, O::NotAllowed, O::NotAllowed, O::NotAllowed,
+                                         O::Applied, O::NotAllowed, O::Applied, O::NotFound,
+                                         O::NotFound, O::NotFound, O::NotFound, O::Applied}));
+  auto check = [&] {
+    const auto all = this->all("r");
+    ASSERT_EQ(ids(all), iota(1, 5));  // no gaps: the deleted rows stay
+    EXPECT_EQ(all[0].content, "fixed again");
+    EXPECT_EQ(all[0].editedMillis, 1'800'000'000'500);
+    EXPECT_FALSE(all[0].deleted);
+    EXPECT_TRUE(all[0].signedIn);
+    EXPECT_EQ(all[1].content, "message 2");
+    EXPECT_EQ(all[1].editedMillis, 0);
+    EXPECT_TRUE(all[2].deleted);
+    EXPECT_EQ(all[2].content, "");
+    EXPECT_EQ(all[2].username, "Alice");  // who and when stay; the words go
+    EXPECT_EQ(all[2].clientId, "c-3");
+    EXPECT_TRUE(all[3].deleted);
+    EXPECT_FALSE(all[4].signedIn);
+    EXPECT_EQ(all[4].content, "message 5");
+    std::vector<StoredMessage> page;
+    ASSERT_TRUE(store().before("r", 0, 2, page).ok);
+    ASSERT_EQ(ids(page), (std::vector<std::uint64_t>{4, 5}));
+    EXPECT_TRUE(page[0].deleted);
+    EXPECT_EQ(this->all("other")[0].content, "message 1");
+  };
+  check();
+  reopen();
+  check();
+  EXPECT_EQ(last("r"), 5u);
+  put({msg("r", 6)});  // ids go on after tombstones
+  EXPECT_EQ(last("r"), 6u);
+}
+
+TEST_P(StoreTest, AChangeSeesMessagesAppendedJustBefore) {
+  // (SQLite: they still wait in the inbox; the change ingests them first.)
+  StoredMessage m = msg("r", 1, "Alice");
+  m.signedIn = true;
+  put({m});
+  std::vector<MessageChange> changes = {
+      change(MessageChange::Kind::Edit, "r", 1, "Alice", true, false, "edited")};
+  ASSERT_TRUE(store().applyChanges(changes).ok);
+  EXPECT_EQ(changes[0].outcome, MessageChange::Outcome::Applied);
+  EXPECT_EQ(all("r")[0].content, "edited");
+  put({msg("r", 2, "Alice")});
+  changes = {change(MessageChange::Kind::Delete, "r", 2, "Admin", false, true)};
+  ASSERT_TRUE(store().applyChanges(changes).ok);
+  EXPECT_EQ(changes[0].outcome, MessageChange::Outcome::Applied);
+  EXPECT_TRUE(all("r")[1].deleted);
+  std::vector<MessageChange> none;
+  EXPECT_TRUE(store().applyChanges(none).ok);
+  // Text a store cannot hold is refused whole, and nothing of it is applied.
+  changes = {
+      change(MessageChange::Kind::Edit, "r", 1, "Alice", true, false, "ok"),
+      change(MessageChange::Kind::Edit, "r", 1, "Alice", true, false, std::string("a\0b", 3))};
+  EXPECT_FALSE(store().applyChanges(changes).ok);
+  EXPECT_EQ(all("r")[0].content, "edited");
+}
+
+TEST_P(StoreTest, MessagesStoredBeforeEditsExistedReadAsUnchangedAndNotSignedIn) {
+  store();
+  store_.reset();
+  const bool sqlite = GetParam() == Backend::Sqlite;
+  // The schema before edits (SQLite 4, PostgreSQL 3) with a message in it (and without the room
+  // tables, which came after).
+  rawExec("DROP TABLE room_bans; DROP TABLE room_members; DROP TABLE room_access;");
+  rawExec(sqlite ? "ALTER TABLE messages DROP COLUMN signed_in; ALTER TABLE messages DROP COLUMN "
+                   "deleted; ALTER TABLE messages DROP COLUMN edited_ms; UPDATE schema_version SET "
+                   "version = 4; INSERT INTO messages (room, id, username, content, client_id, "
+                   "created_ms) VALUES ('r', 1, 'Alice', 'old', NULL, 1000);"
+                 : "ALTER TABLE messages DROP COLUMN signed_in, DROP COLUMN deleted, DROP COLUMN "
+                   "edited_ms; UPDATE schema_version SET version = 3; INSERT INTO messages (room, "
+                   "id, username, content, client_id, created_ms) VALUES ('r', 1, 'Alice', 'old', "
+                   "NULL, 1000);");
+  const auto all = this->all("r");
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].content, "old");
+  EXPECT_FALSE(all[0].signedIn);
+  EXPECT_FALSE(all[0].deleted);
+  EXPECT_EQ(all[0].editedMillis, 0);
+  EXPECT_EQ(query("SELECT version FROM schema_version"), std::to_string(knownVersion()));
+  // Its author cannot prove it was she: only a moderator may remove it.
+  std::vector<MessageChange> changes = {
+      change(MessageChange::Kind::Delete, "r", 1, "Alice", true),
+      change(MessageChange::Kind::Delete, "r", 1, "", false, true)};
+  ASSERT_TRUE(store().applyChanges(changes).ok);
+  EXPECT_EQ(outcomes(changes),
+            (Outcomes{MessageChange::Outcome::NotAllowed, MessageChange::Outcome::Applied}));
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values(Backend::Sqlite, Backend::Postgres),
@@ -1191,6 +1339,31 @@ TEST(SqliteInbox, RecordsRoundTripAndADamagedTailEndsTheLog) {
   EXPECT_EQ(got[0].content, batch[0].content);
 }
 
+TEST(SqliteInbox, TheSignedInFlagRidesInTheRoomLengthAndOldRecordsReadAsNotSignedIn) {
+  StoredMessage a;
+  a.room = "general";
+  a.id = 7;
+  a.username = "Alice";
+  a.content = "hi";
+  a.unixMillis = 1234;
+  a.signedIn = true;
+  StoredMessage b = a;
+  b.id = 8;
+  b.signedIn = false;
+  std::string log;
+  SqliteInbox::encodeRecord(a, log);
+  SqliteInbox::encodeRecord(b, log);
+  const auto back = SqliteInbox::decodeLog(log);
+  ASSERT_EQ(back.size(), 2u);
+  EXPECT_EQ(back[0], a);
+  EXPECT_EQ(back[1], b);
+  // A record of the layout before the flag (b's bytes) is byte for byte what it was: room
+  // length 7 in the first length field.
+  std::uint32_t roomLength = 0;
+  std::memcpy(&roomLength, log.data() + log.size() / 2 + 8 + 16, 4);
+  EXPECT_EQ(roomLength, 7u);
+}
+
 TEST(SqliteInbox, ReadersSeeWaitingMessagesMergedWithTheDatabase) {
   const std::string dir = makeTempDir("parley-inbox-");
   const std::string path = dir + "/parley.db";
@@ -1253,7 +1426,9 @@ TEST(SqliteInbox, WhatACrashLeftInTheLogsIsIngestedAtOpen) {
   SqliteInbox::encodeRecord(msg("general", 3), log0);
   for (const auto& m : range("general", 4, 5)) SqliteInbox::encodeRecord(m, log0);
   SqliteInbox::encodeRecord(msg("general", 6), log1);
-  SqliteInbox::encodeRecord(msg("other", 1), log1);
+  StoredMessage other = msg("other", 1);
+  other.signedIn = true;  // survives the log: its author may still edit it
+  SqliteInbox::encodeRecord(other, log1);
   std::string torn;
   SqliteInbox::encodeRecord(msg("general", 7), torn);
   log1 += torn.substr(0, torn.size() - 3);
@@ -1267,6 +1442,9 @@ TEST(SqliteInbox, WhatACrashLeftInTheLogsIsIngestedAtOpen) {
   std::vector<StoredMessage> got;
   ASSERT_TRUE(store->after("general", 0, 100, got).ok);
   EXPECT_EQ(fields(got), fields(range("general", 1, 6)));
+  ASSERT_TRUE(store->after("other", 0, 100, got).ok);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_TRUE(got[0].signedIn);
   // The torn message was never acknowledged: its id is free, and the sequence goes on.
   EXPECT_TRUE(appendTo(*store, {msg("general", 7)}).ok);
   EXPECT_FALSE(appendTo(*store, {msg("other", 1, "x", "again")}).ok);
@@ -1743,6 +1921,80 @@ TEST(StoreWriterIdempotency, ARetryAfterARestartIsAnsweredFromTheStoreAndStoredO
   EXPECT_EQ(all[0].content, "hello");
   EXPECT_EQ(all[1].content, "new");
   fs::remove_all(dir);
+}
+
+// Registered rooms (private rooms, direct messages, bans) round-trip through the store: created
+// once, members added, re-roled and removed, a ban taking the member out in the same transaction,
+// a lifted ban; everything there again after a reopen.
+TEST_P(StoreTest, RegisteredRoomsKeepMembersRolesAndBans) {
+  RegisteredRoom team;
+  team.room = "team";
+  team.isPrivate = true;
+  team.createdMillis = 1'000;
+  team.members = {{"alice", "Alice", RoomRole::Owner}};
+  bool created = false;
+  ASSERT_TRUE(store().createRoom(team, created).ok);
+  EXPECT_TRUE(created);
+  RegisteredRoom again = team;
+  again.isPrivate = false;
+  again.members = {{"mallory", "Mallory", RoomRole::Owner}};
+  ASSERT_TRUE(store().createRoom(again, created).ok);
+  EXPECT_FALSE(created);  // taken: nothing of the second is kept
+  ASSERT_TRUE(store().putMember("team", {"bob", "Bob", RoomRole::Member}).ok);
+  ASSERT_TRUE(store().putMember("team", {"bob", "Bob", RoomRole::Admin}).ok);  // a new role
+  ASSERT_TRUE(store().putMember("team", {"eve", "Eve", RoomRole::Member}).ok);
+  ASSERT_TRUE(store().putMember("team", {"carol", "Carol", RoomRole::Member}).ok);
+  ASSERT_TRUE(store().removeMember("team", "carol").ok);
+  ASSERT_TRUE(store().putBan("team", {"eve", "Eve", 2'000}).ok);      // and out of the members
+  ASSERT_TRUE(store().putBan("team", {"trent", "Trent", 3'000}).ok);  // never a member
+  ASSERT_TRUE(store().removeBan("team", "trent").ok);
+  RegisteredRoom dm;
+  dm.room = "dm.0123456789abcdef0123456789abcdef";
+  dm.isPrivate = dm.direct = true;
+  dm.createdMillis = 4'000;
+  dm.members = {{"alice", "Alice", RoomRole::Member}, {"bob", "Bob", RoomRole::Member}};
+  ASSERT_TRUE(store().createRoom(dm, created).ok);
+  EXPECT_TRUE(created);
+
+  RegisteredRoom expectTeam = team;
+  expectTeam.members = {{"alice", "Alice", RoomRole::Owner}, {"bob", "Bob", RoomRole::Admin}};
+  expectTeam.bans = {{"eve", "Eve", 2'000}};
+  const std::vector<RegisteredRoom> expected{dm, expectTeam};  // by name
+  std::vector<RegisteredRoom> loaded;
+  ASSERT_TRUE(store().loadRooms(loaded).ok);
+  EXPECT_EQ(loaded, expected);
+  reopen();
+  ASSERT_TRUE(store().loadRooms(loaded).ok);
+  EXPECT_EQ(loaded, expected);
+}
+
+// A database of the schema before registered rooms (SQLite 5, PostgreSQL 4) gets their tables on
+// open, its messages and accounts untouched.
+TEST_P(StoreTest, SchemaBeforeRegisteredRoomsGetsTheirTables) {
+  const StoredMessage m{1, "general", "Alice", "hi", "", 1'000};
+  ASSERT_TRUE(store().append(std::span(&m, 1)).ok);
+  bool created = false;
+  ASSERT_TRUE(store().createAccount(account("alice"), created).ok);
+  store_.reset();
+  const bool sqlite = GetParam() == Backend::Sqlite;
+  rawExec(std::string("DROP TABLE room_bans; DROP TABLE room_members; DROP TABLE room_access; ") +
+          (sqlite ? "UPDATE schema_version SET version = 5;"
+                  : "UPDATE schema_version SET version = 4;"));
+  std::vector<RegisteredRoom> loaded;
+  ASSERT_TRUE(store().loadRooms(loaded).ok);
+  EXPECT_TRUE(loaded.empty());
+  EXPECT_EQ(query("SELECT version FROM schema_version"), std::to_string(knownVersion()));
+  std::vector<StoredMessage> page;
+  ASSERT_TRUE(store().after("general", 0, 10, page).ok);
+  EXPECT_EQ(page.size(), 1u);
+  std::vector<Account> found;
+  ASSERT_TRUE(store().findAccounts(accountKey("alice"), found).ok);
+  EXPECT_EQ(found.size(), 1u);
+  RegisteredRoom r;
+  r.room = "x";
+  r.members = {{"alice", "alice", RoomRole::Owner}};
+  ASSERT_TRUE(store().createRoom(r, created).ok);
+  EXPECT_TRUE(created);
 }
 
 }  // namespace

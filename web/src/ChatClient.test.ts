@@ -208,6 +208,22 @@ describe('ChatClient', () => {
     c.dispose();
   });
 
+  it('4009 (disconnected by the application) stays closed until asked, and says so', () => {
+    vi.useFakeTimers();
+    localStorage.setItem('parley-session', JSON.stringify({ username: 'Dora', token: 't', expiresAt: Date.now() + 3600e3 }));
+    const c = newClient();
+    c.start();
+    FakeSocket.last().open();
+    FakeSocket.last().drop(4009, 'disconnected by the application');
+    vi.advanceTimersByTime(60_000);
+    expect(FakeSocket.all).toHaveLength(1);
+    expect(c.getState().screen).toBe('chat');
+    expect(c.getState().status.text).toBe('The server disconnected you.');
+    c.reconnectNow();
+    expect(FakeSocket.all).toHaveLength(2);
+    c.dispose();
+  });
+
   it('4001 ends the session: expired, sign in again, no reconnect', () => {
     vi.useFakeTimers();
     localStorage.setItem('parley-session', JSON.stringify({ username: 'Dora', token: 't', expiresAt: Date.now() + 3600e3 }));

@@ -10,6 +10,7 @@ import { describeLink, type Status } from './linkStatus';
 import { Prefs, type ReadMark } from './Prefs';
 import { type AccountReply, type ChatMessage, isRoomName, parseRoomList, type RoomSummary, type ServerFrame } from './protocol';
 import * as R from './roomState';
+import { RoomsApi } from './roomsApi';
 import { type Session, SessionKeeper, sessionFromReply } from './session';
 
 export interface Announcement {
@@ -56,6 +57,14 @@ const REASONS: Record<string, string> = {
   empty_content: 'Not sent: the message is empty.',
 };
 
+const CHANGE_REASONS: Record<string, string> = {
+  not_found: 'the message is gone.',
+  not_allowed: 'only your own messages, while signed in.',
+  no_store: 'this server keeps no messages.',
+  store_unavailable: 'the server could not store the change; try again.',
+  rate_limited: 'too many changes at once.',
+};
+
 export class ChatClient {
   private state: ChatState;
   private readonly listeners = new Set<() => void>();
@@ -78,6 +87,8 @@ export class ChatClient {
   private saveTimer: ReturnType<typeof setTimeout> | undefined;
   private directoryTimer: ReturnType<typeof setInterval> | undefined;
   private stopReason: string | null = null;
+  // Registered rooms (private rooms, direct messages, members, bans), as the signed-in user.
+  readonly roomsApi: RoomsApi;
 
   constructor(opts: ChatClientOptions = {}) {
     this.prefs = opts.prefs ?? new Prefs();
@@ -106,6 +117,7 @@ export class ChatClient {
         this.conn.send({ type: 'auth', token: next.token });
       },
     });
+    this.roomsApi = new RoomsApi(this.fetcher, () => this.sessions.current?.token ?? null);
     this.conn = new Connection({
       url: () => this.socketUrl(),
       opened: () => this.opened(),
@@ -224,6 +236,26 @@ export class ChatClient {
     this.scheduleSave();
   }
 
+  // A new room of one's own (private: members only); on success it is opened. Answers the
+  // refusal's words, or null.
+  async createRoom(name: string, isPrivate: boolean): Promise<string | null> {
+    const a = await this.roomsApi.create(name, isPrivate);
+    if (!a.ok) return a.message;
+    await this.refreshDirectory();
+    this.openRoom(a.value);
+    return null;
+  }
+
+  // The direct-message room with `user` (made the first time); opened on success. Answers the
+  // refusal's words, or null.
+  async openDirect(user: string): Promise<string | null> {
+    const a = await this.roomsApi.openDirect(user);
+    if (!a.ok) return a.message;
+    await this.refreshDirectory();
+    this.openRoom(a.value.room);
+    return null;
+  }
+
   // The reader sees the newest message of the active room (at the bottom, page visible).
   setReading(reading: boolean): void {
     this.reading = reading;
@@ -271,6 +303,25 @@ export class ChatClient {
     const sent = r.ready && this.conn.send({ type: 'message', room: name, content: p.content, client_id: clientId });
     this.patchRoom(name, (x) => R.setPending(x, clientId, { state: sent ? 'sent' : 'queued', reason: undefined }));
   }
+
+  // Edits or deletes one's own message (only an account's: the server refuses guests, whose
+  // name proves nothing). The change shows when the server's `edited`/`deleted` comes back.
+  editMessage(name: string, id: number, content: string): boolean {
+    const r = this.state.rooms[name];
+    if (!r?.ready || !content.trim() || codePoints(content) > MAX_CONTENT) return false;
+    return this.conn.send({ type: 'edit', room: name, id, content });
+  }
+
+  deleteMessage(name: string, id: number): boolean {
+    const r = this.state.rooms[name];
+    return !!r?.ready && this.conn.send({ type: 'delete', room: name, id });
+  }
+
+  // Whether the menu offers edit and delete for `m`: a signed-in user's own live message.
+  canChange = (m: ChatMessage): boolean => {
+    const s = this.sessions.current;
+    return !!s && !m.deleted && m.username === s.username;
+  };
 
   discard(name: string, clientId: string): void {
     this.patchRoom(name, (x) => R.dropPending(x, clientId));
@@ -407,7 +458,16 @@ export class ChatClient {
         if (f.username !== this.selfName()) this.patchRoom(f.room, (x) => R.setTyping(x, f.username, f.state));
         return;
       case 'unsubscribed':
-        return; // leaveRoom already forgot it
+        // The server dropped the room: the user was removed from it or banned. Kept, with the
+        // reason, so the reader sees what happened; leaving it is theirs.
+        if (f.code && this.state.rooms[f.room]) this.refusedRoom(f.room, f.code);
+        return; // otherwise leaveRoom already forgot it
+      case 'edited':
+        this.patchRoom(f.room, (x) => R.applyEdit(x, f.id, f.content, f.edited_at));
+        return;
+      case 'deleted':
+        this.patchRoom(f.room, (x) => R.applyDelete(x, f.id));
+        return;
       case 'error':
         this.onError(f);
         return;
@@ -441,11 +501,21 @@ export class ChatClient {
       return;
     }
     const room = f.room ? this.state.rooms[f.room] : undefined;
+    if (f.id !== undefined) { // an edit or delete was refused: say so where it was asked
+      const target = room?.name ?? this.state.active;
+      const why = CHANGE_REASONS[f.code] ?? (f.message || f.code);
+      if (target) this.patchRoom(target, (x) => R.addNotice(x, `Not changed: ${why}`, at, ++this.noticeKey, true));
+      return;
+    }
     switch (f.code) {
       case 'already_subscribed':
         return;
       case 'not_subscribed':
         if (room && this.state.joined.includes(room.name)) this.subscribeRoom(room.name);
+        return;
+      case 'not_a_member':
+      case 'banned':
+        if (room) this.refusedRoom(room.name, f.code);
         return;
       case 'too_many_rooms':
       case 'invalid_room':
@@ -471,6 +541,11 @@ export class ChatClient {
     if (target) this.patchRoom(target, (x) => R.addNotice(x, `The server said: ${f.message || f.code}`, at, ++this.noticeKey, true));
   }
 
+  private refusedRoom(name: string, code: string): void {
+    const problem = code === 'banned' ? 'You are banned from this room.' : 'This room is for its members only: you are not one (or no longer).';
+    this.patchRoom(name, (x) => ({ ...x, ready: false, problem }));
+  }
+
   private flushQueued(name: string): void {
     const r = this.state.rooms[name];
     if (!r) return;
@@ -490,6 +565,10 @@ export class ChatClient {
     this.typingSentAt.clear();
     if (info.code === 4001) { // the token expired: a reconnect with it would be refused
       this.signedOut('Your session expired. Please sign in again.');
+      return false;
+    }
+    if (info.code === 4009) { // the application's backend disconnected this user: not on our own
+      this.stopReason = 'The server disconnected you.';
       return false;
     }
     if (!info.wasOpen) void this.explainRefusal(info.url);

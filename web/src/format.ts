@@ -95,3 +95,9 @@ export function codePoints(s: string): number {
   for (const _ of s) n++;
   return n;
 }
+
+// "#team", or "@Bob" for a direct-message room (the other person, as the room list names them).
+export function roomTitle(name: string, directory: { room: string; with?: string }[]): string {
+  const other = directory.find((d) => d.room === name)?.with;
+  return other ? `@${other}` : `#${name}`;
+}

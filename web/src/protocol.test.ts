@@ -45,3 +45,25 @@ describe('rooms', () => {
     expect(parseRoomList(null)).toEqual([]);
   });
 });
+
+describe('edits and deletes', () => {
+  it('reads edited and deleted frames, and an edit error\'s id', () => {
+    expect(parseServerFrame('{"type":"edited","id":4,"content":"new","edited_at":"t2","room":"r"}'))
+      .toEqual({ type: 'edited', id: 4, content: 'new', edited_at: 't2', room: 'r' });
+    expect(parseServerFrame('{"type":"deleted","id":4,"room":"r"}')).toEqual({ type: 'deleted', id: 4, room: 'r' });
+    expect(parseServerFrame('{"type":"deleted","room":"r"}')).toBeNull();
+    expect(parseServerFrame('{"type":"edited","id":4,"room":"r"}')).toBeNull();
+    expect(parseServerFrame('{"type":"error","code":"not_allowed","message":"m","id":4,"room":"r"}'))
+      .toEqual({ type: 'error', code: 'not_allowed', message: 'm', id: 4, room: 'r' });
+  });
+
+  it('reads tombstones (their text dropped whatever it says) and edited_at in history', () => {
+    const f = parseServerFrame('{"type":"history","room":"r","has_more":false,"messages":[' +
+      '{"type":"message","username":"A","content":"x","timestamp":"t","id":1,"room":"r","deleted":true},' +
+      '{"type":"message","username":"A","content":"y","timestamp":"t","id":2,"room":"r","edited_at":"t3"}]}');
+    expect(f?.type === 'history' && f.messages).toEqual([
+      { id: 1, room: 'r', username: 'A', content: '', timestamp: 't', deleted: true },
+      { id: 2, room: 'r', username: 'A', content: 'y', timestamp: 't', edited_at: 't3' },
+    ]);
+  });
+});

@@ -10,6 +10,8 @@ export interface ChatMessage {
   content: string;
   timestamp: string;
   client_id?: string;
+  deleted?: true; // a tombstone: its author deleted it (content is empty)
+  edited_at?: string; // edited by its author, at this time
 }
 
 export type ServerFrame =
@@ -20,8 +22,10 @@ export type ServerFrame =
   | { type: 'join' | 'leave'; room: string; username: string; timestamp: string }
   | { type: 'presence_summary'; room: string; count: number; joined: number; left: number }
   | { type: 'typing'; room: string; username: string; state: boolean }
-  | { type: 'unsubscribed'; room: string }
-  | { type: 'error'; room?: string; code: string; message: string; client_id?: string }
+  | { type: 'unsubscribed'; room: string; code?: string }
+  | { type: 'edited'; room: string; id: number; content: string; edited_at: string }
+  | { type: 'deleted'; room: string; id: number }
+  | { type: 'error'; room?: string; code: string; message: string; client_id?: string; id?: number }
   | { type: 'auth'; username: string; expires_at: string };
 
 export type ClientFrame =
@@ -30,6 +34,8 @@ export type ClientFrame =
   | { type: 'message'; room: string; content: string; client_id: string }
   | { type: 'typing'; room: string; state: boolean }
   | { type: 'history'; room: string; before: number; limit: number }
+  | { type: 'edit'; room: string; id: number; content: string }
+  | { type: 'delete'; room: string; id: number }
   | { type: 'auth'; token: string };
 
 // {"username","token","expires_at"} from /api/register, /api/login and /api/refresh, or the
@@ -42,11 +48,14 @@ export interface AccountReply {
   message?: unknown;
 }
 
-// One entry of GET /api/rooms: `members` counts connections.
+// One entry of GET /api/rooms: `members` counts connections; a private room says so, and a
+// direct-message room names the other person (`with`).
 export interface RoomSummary {
   room: string;
   members: number;
   lastId: number;
+  isPrivate?: boolean;
+  with?: string;
 }
 
 // Room names, as the server accepts them: 1-64 of A-Z a-z 0-9 . _ ~ -, but not "." or ".."
@@ -67,6 +76,11 @@ export function parseMessage(v: unknown, room?: string): ChatMessage | null {
     timestamp: str(v.timestamp) ? v.timestamp : '',
   };
   if (str(v.client_id)) m.client_id = v.client_id;
+  if (v.deleted === true) {
+    m.deleted = true;
+    m.content = '';
+  }
+  if (str(v.edited_at)) m.edited_at = v.edited_at;
   return m;
 }
 
@@ -113,11 +127,18 @@ export function parseServerFrame(text: string): ServerFrame | null {
       return room && str(v.username) && typeof v.state === 'boolean'
         ? { type: 'typing', room, username: v.username, state: v.state } : null;
     case 'unsubscribed':
-      return room ? { type: 'unsubscribed', room } : null;
+      if (!room) return null;
+      return str(v.code) ? { type: 'unsubscribed', room, code: v.code } : { type: 'unsubscribed', room };
+    case 'edited':
+      return room && int(v.id) && str(v.content)
+        ? { type: 'edited', room, id: v.id, content: v.content, edited_at: str(v.edited_at) ? v.edited_at : '' } : null;
+    case 'deleted':
+      return room && int(v.id) ? { type: 'deleted', room, id: v.id } : null;
     case 'error': {
       const f: ServerFrame = { type: 'error', code: str(v.code) ? v.code : 'error', message: str(v.message) ? v.message : '' };
       if (room) f.room = room;
       if (str(v.client_id)) f.client_id = v.client_id;
+      if (int(v.id)) f.id = v.id;
       return f;
     }
     case 'auth':
@@ -133,7 +154,10 @@ export function parseRoomList(v: unknown): RoomSummary[] {
   const out: RoomSummary[] = [];
   for (const r of v.rooms) {
     if (isObj(r) && str(r.room) && isRoomName(r.room)) {
-      out.push({ room: r.room, members: int(r.members) ? r.members : 0, lastId: int(r.last_id) ? r.last_id : 0 });
+      const s: RoomSummary = { room: r.room, members: int(r.members) ? r.members : 0, lastId: int(r.last_id) ? r.last_id : 0 };
+      if (r.visibility === 'private') s.isPrivate = true;
+      if (str(r.with)) s.with = r.with;
+      out.push(s);
     }
   }
   return out;

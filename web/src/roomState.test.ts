@@ -98,3 +98,21 @@ describe('people', () => {
     expect(r.memberCount).toBe(1300);
   });
 });
+
+describe('edits and deletes', () => {
+  it('an edit replaces the text in place; a delete leaves a tombstone; neither touches others', () => {
+    let r = R.addHistory(R.newRoom('r'), [m(1), m(2), m(3)], false, false, nobody);
+    r = R.applyEdit(r, 2, 'fixed', 't9');
+    expect(r.messages[1]).toMatchObject({ id: 2, content: 'fixed', edited_at: 't9' });
+    r = R.applyDelete(r, 2);
+    expect(r.messages[1]).toMatchObject({ id: 2, content: '', deleted: true });
+    expect(r.messages[1].edited_at).toBeUndefined();
+    expect(ids(r)).toEqual([1, 2, 3]);
+    // A tombstone is not edited back; changes to messages not loaded change nothing.
+    const same = R.applyEdit(r, 2, 'back', 't10');
+    expect(same).toBe(r);
+    expect(R.applyDelete(r, 99)).toBe(r);
+    expect(R.applyEdit(r, 99, 'x', 't')).toBe(r);
+    expect(r.messages[0].content).toBe('m1');
+  });
+});

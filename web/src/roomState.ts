@@ -76,6 +76,26 @@ export function mergeMessages(list: ChatMessage[], add: ChatMessage[]): ChatMess
   return [...byId.values()].sort((a, b) => a.id - b.id);
 }
 
+// Message `id` changed by its author: new text and the edit's time. A message not loaded is left
+// alone (history read later carries the change); a tombstone stays one.
+export function applyEdit(r: RoomState, id: number, content: string, editedAt: string): RoomState {
+  const i = r.messages.findIndex((m) => m.id === id);
+  if (i < 0 || r.messages[i].deleted) return r;
+  const messages = r.messages.slice();
+  messages[i] = { ...messages[i], content, edited_at: editedAt };
+  return { ...r, messages };
+}
+
+// Message `id` deleted: it stays in its place as a tombstone, its text gone.
+export function applyDelete(r: RoomState, id: number): RoomState {
+  const i = r.messages.findIndex((m) => m.id === id);
+  if (i < 0 || r.messages[i].deleted) return r;
+  const messages = r.messages.slice();
+  const { edited_at: _, ...rest } = messages[i];
+  messages[i] = { ...rest, content: '', deleted: true };
+  return { ...r, messages };
+}
+
 // Messages after lastRead that someone else wrote, counting ids that are not loaded (ids have no
 // gaps, so a hole before the first loaded message is that many messages).
 export function countUnread(r: RoomState, isOwn: IsOwn): number {

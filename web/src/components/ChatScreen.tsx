@@ -2,11 +2,12 @@
 // room (log, typing line, composer) and its people. Holds only layout state (drawer, people
 // panel open); everything else comes from the ChatClient.
 import { useEffect, useRef, useState } from 'react';
-import { typingLine } from '../format';
+import { roomTitle, typingLine } from '../format';
 import { useChatState, useClient } from '../useChat';
 import { Composer } from './Composer';
 import { MessageLog } from './MessageLog';
 import { PeoplePanel } from './PeoplePanel';
+import { RoomMembers } from './RoomMembers';
 import { RoomSidebar } from './RoomSidebar';
 import { StatusBanner } from './StatusBanner';
 import { ThemeToggle } from './ThemeToggle';
@@ -61,7 +62,7 @@ export function ChatScreen() {
         <>
           <main className="room" aria-labelledby="room-title">
             <div className="room-head">
-              <h2 id="room-title">#{room.name}</h2>
+              <h2 id="room-title">{roomTitle(room.name, state.directory)}</h2>
               <button type="button" className="link-button" onClick={() => client.leaveRoom(room.name)}>Leave room</button>
             </div>
             {room.problem && <p className="message error" role="alert">{room.problem}</p>}
@@ -69,7 +70,9 @@ export function ChatScreen() {
             <p className="typing" aria-hidden={room.typing.length === 0}>{typingLine(room.typing)}</p>
             <Composer key={`composer-${room.name}`} room={room.name} disabled={!!room.problem} />
           </main>
-          <PeoplePanel room={room} self={self} open={people} onToggle={() => setPeople(!people)} />
+          <PeoplePanel room={room} self={self} open={people} onToggle={() => setPeople(!people)}>
+            {state.user?.account && <RoomMembers key={`members-${room.name}`} room={room.name} self={self} />}
+          </PeoplePanel>
         </>
       ) : (
         <main className="room empty"><p>Join a room from the list.</p></main>

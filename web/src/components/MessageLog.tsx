@@ -9,6 +9,7 @@ import { buildLogItems, type LogItem } from '../logItems';
 import type { RoomState } from '../roomState';
 import { namesLine } from '../format';
 import { useClient } from '../useChat';
+import { MessageBody } from './MessageBody';
 import { MessageText } from './MessageText';
 
 const NEAR_TOP_PX = 400; // ask for the previous page this close to the top
@@ -144,7 +145,7 @@ function Row({ item, room, self }: { item: LogItem; room: string; self: string }
               <time dateTime={m.timestamp} title={full}>{clock(m.timestamp)}</time>
             </div>
           )}
-          <MessageText text={m.content} />
+          <MessageBody room={room} m={m} />
         </li>
       );
     }

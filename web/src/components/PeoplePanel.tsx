@@ -1,11 +1,12 @@
 // Who is in the room: a count and a list named "People" that scrolls on its own and can be
 // collapsed, so that a room of hundreds never pushes into the message log. Never lists more than
 // the server sent (a large room's presence is capped: the count says how many in all).
-import { useId } from 'react';
+import { type ReactNode, useId } from 'react';
 import type { RoomState } from '../roomState';
 
-export function PeoplePanel({ room, self, open, onToggle }: {
-  room: RoomState; self: string; open: boolean; onToggle: () => void;
+// `children`: what follows the list (a registered room's members and bans: RoomMembers).
+export function PeoplePanel({ room, self, open, onToggle, children }: {
+  room: RoomState; self: string; open: boolean; onToggle: () => void; children?: ReactNode;
 }) {
   const id = useId();
   const hidden = room.memberCount - room.members.length;
@@ -26,6 +27,7 @@ export function PeoplePanel({ room, self, open, onToggle }: {
           ))}
         </ul>
         {hidden > 0 && <p className="more">and {hidden} more</p>}
+        {children}
       </div>
     </aside>
   );
