@@ -62,7 +62,7 @@ case "$MODE" in cluster | single) ;; *) die "BENCH_CLUSTER_MODE must be cluster 
 [ -x "$PG_BINDIR/initdb" ] || die "PostgreSQL 15 is missing from $PG_BINDIR (make bench-cluster installs it)"
 command -v redis-server >/dev/null || die "redis-server is missing (make bench-cluster installs it)"
 command -v curl >/dev/null || die "curl is missing"
-if [ "$MODE" = cluster ] && ! "$PARLEY_BIN" --help 2>&1 | grep -q -- '--cluster'; then
+if [ "$MODE" = cluster ] && [[ "$("$PARLEY_BIN" --help 2>&1)" != *--cluster* ]]; then
   die "this parley has no --cluster yet: BENCH_CLUSTER_MODE=single proves the mechanics without it"
 fi
 "$CHATBENCH" --self-test >/dev/null || die "chatbench --self-test failed"

@@ -144,7 +144,9 @@ start_server() { # name -> 0 and SRV_* set, or 1 with START_ERROR set
       extra=$(cut -d'|' -f2 <<<"$spec")
       need=$(cut -d'|' -f3 <<<"$spec")
       [ -x "$PARLEY_BIN" ] || { START_ERROR="not built ($PARLEY_BIN missing)"; return 1; }
-      if [ -n "$need" ] && ! timeout 10 "$PARLEY_BIN" --help 2>&1 | grep -q -- "$need"; then
+      # (The help whole, then the test: `grep -q` quits early and, under pipefail, its writer's
+      # SIGPIPE would fail the pipe.)
+      if [ -n "$need" ] && [[ "$(timeout 10 "$PARLEY_BIN" --help 2>&1)" != *"$need"* ]]; then
         START_ERROR="skipped: \`parley --help\` does not mention $need"
         return 1
       fi

@@ -41,7 +41,7 @@ case "$MODE" in cluster | single) ;; *) die "CLUSTER_MODE must be cluster or sin
 [ -x "$PARLEY_BIN" ] || die "$PARLEY_BIN not found: run make build first"
 for b in redis-server nginx curl; do command -v "$b" >/dev/null || die "$b is missing (make cluster installs it)"; done
 [ -x "$PG_BINDIR/initdb" ] || die "PostgreSQL 15 is missing from $PG_BINDIR (make cluster installs it)"
-if [ "$MODE" = cluster ] && ! "$PARLEY_BIN" --help 2>&1 | grep -q -- '--cluster'; then
+if [ "$MODE" = cluster ] && [[ "$("$PARLEY_BIN" --help 2>&1)" != *--cluster* ]]; then
   die "this parley has no --cluster yet: run with CLUSTER_MODE=single to try the rest"
 fi
 

@@ -24,6 +24,7 @@ namespace {
 // answer to a query. Field 0 is always the room: it picks the home shard.
 constexpr char kMessage = 'M', kTyping = 'T', kJoin = 'J', kLeave = 'L', kPresence = 'S';
 constexpr char kChanged = 'F';  // an applied edit or delete: its frame
+constexpr char kBatch = 'B';    // a commit's messages of one room, packed (cluster/Envelope)
 constexpr char kSend = 'P', kAnnounce = 'A', kTypingIn = 'Y', kQuery = 'Q', kChange = 'C';
 constexpr char kDuplicate = 'D', kRefused = 'E', kQueryAnswer = 'R', kChangeOutcome = 'O';
 constexpr char kAck = 'K';  // a stored send's id, for an origin waiting without a member
@@ -51,6 +52,7 @@ ClusterOwner::ClusterOwner(const HubEnvironment& env, RoomRegistry& registry,
       self_(leases.instanceId()),
       startedMs_(env.unixClock()),
       shards_(std::make_unique<ShardState[]>(env.shardCount)),
+      inbound_(std::make_unique<InboundQueue[]>(env.shardCount)),
       bucketSinceMs_(std::make_unique<std::atomic<std::int64_t>[]>(leases.bucketCount())) {
   for (std::size_t b = 0; b < leases.bucketCount(); ++b) bucketSinceMs_[b].store(0);
   linkUp_.store(link.up());
@@ -442,6 +444,20 @@ void ClusterOwner::fromRoomChannel(std::size_t home, const std::string& room,
       relayFrame(home, room, id, env_.encode(e.field(2), id));
       return;
     }
+    case kBatch: {
+      bool ok = true;
+      if (!cluster::unpackEnvelopes(e.field(1), [&](std::string_view bytes) {
+            cluster::Envelope m;
+            if (!cluster::parseEnvelope(bytes, m) || m.kind != kMessage || m.field(0) != room) {
+              ok = false;
+              return;
+            }
+            fromRoomChannel(home, room, m);
+          }))
+        break;
+      if (!ok) malformed_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
     case kTyping: {
       const std::string user(e.field(1));
       auto frame = std::make_shared<WireFrame>();
@@ -473,23 +489,44 @@ void ClusterOwner::fromRoomChannel(std::size_t home, const std::string& room,
 }
 
 void ClusterOwner::onMessage(std::string_view channel, std::string_view payload) {
-  // Parsed once here to find the room (and its shard), again there: views do not travel.
+  // Parsed here to find the room (and its shard), again there: views do not travel.
   cluster::Envelope e;
   if (!cluster::parseEnvelope(payload, e) || e.count == 0) {
     malformed_.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  std::string room(e.field(0));
-  const std::size_t home = env_.homeShard(room);
+  const std::size_t home = env_.homeShard(e.field(0));
   const bool fromRoom = channel.starts_with(kRoomPrefix);
-  env_.post(home, [this, home, fromRoom, room = std::move(room), bytes = std::string(payload)] {
+  // Batched per shard: what arrives while a drain is already posted joins it, so a burst of a
+  // room's messages is fanned out in one task and leaves in one write per member (corking), as a
+  // commit's messages do on a single server. (One task per message: fanout on one instance with
+  // --cluster ran at ~0.65x of one without.)
+  InboundQueue& q = inbound_[home];
+  bool post = false;
+  {
+    std::lock_guard lock(q.mutex);
+    q.items.push_back(Inbound{fromRoom, std::string(payload)});
+    post = !q.posted;
+    q.posted = true;
+  }
+  if (post) env_.post(home, [this, home] { drainInbound(home); });
+}
+
+void ClusterOwner::drainInbound(std::size_t home) {
+  std::vector<Inbound> items;
+  {
+    std::lock_guard lock(inbound_[home].mutex);
+    items.swap(inbound_[home].items);
+    inbound_[home].posted = false;
+  }
+  for (const Inbound& in : items) {
     cluster::Envelope e;
-    cluster::parseEnvelope(bytes, e);
-    if (fromRoom)
-      fromRoomChannel(home, room, e);
+    cluster::parseEnvelope(in.payload, e);
+    if (in.fromRoom)
+      fromRoomChannel(home, std::string(e.field(0)), e);
     else
       fromInbox(home, e);
-  });
+  }
 }
 
 // ---- sends, typing, presence from local members ------------------------------------------
@@ -998,6 +1035,13 @@ void ClusterOwner::onStored(std::size_t home, const store::StoreStatus& status,
                             std::vector<store::StoredMessage>& stored,
                             std::vector<Sequenced>& sent) {
   auto& s = shards_[home];
+  struct RoomBatch {
+    std::string room;
+    std::string packed;
+    std::size_t count = 0;
+  };
+  std::vector<RoomBatch> batches;
+  std::vector<std::pair<std::string, std::string>> acks;
   for (std::size_t i = 0; i < sent.size(); ++i) {
     Sequenced& q = sent[i];
     OwnedRoom* o = ownedRoom(home, q.room, false);
@@ -1046,18 +1090,30 @@ void ClusterOwner::onStored(std::size_t home, const store::StoreStatus& status,
       continue;
     }
     s.sequenced.fetch_add(1, std::memory_order_relaxed);
-    broadcast(q.room, cluster::EnvelopeWriter(kMessage, 64 + json.size())
-                          .add(q.room)
-                          .add(m.id)
-                          .add(json)
-                          .add(q.origin)
-                          .add(q.request)
-                          .take());
+    auto batch = std::find_if(batches.begin(), batches.end(),
+                              [&](const RoomBatch& b) { return b.room == q.room; });
+    if (batch == batches.end()) batch = batches.insert(batches.end(), RoomBatch{q.room, {}, 0});
+    cluster::packEnvelope(batch->packed, cluster::EnvelopeWriter(kMessage, 64 + json.size())
+                                             .add(q.room)
+                                             .add(m.id)
+                                             .add(json)
+                                             .add(q.origin)
+                                             .add(q.request)
+                                             .bytes());
+    ++batch->count;
     // The server API's publish: its instance may have no member here to see the frame.
     if (q.wantsAck)
-      send(q.origin, cluster::EnvelopeWriter(kAck).add(q.room).add(q.request).add(m.id).take(),
-           false, home, 0);
+      acks.emplace_back(q.origin,
+                        cluster::EnvelopeWriter(kAck).add(q.room).add(q.request).add(m.id).take());
   }
+  // A commit's messages of one room go out as ONE Redis message: the relays fan them out in one
+  // turn, so each member gets them in one write (corking), as a single server's commit does.
+  // (One SPUBLISH per message: fanout on one --cluster instance at 0.55-0.65x of one without.)
+  for (RoomBatch& b : batches)
+    broadcast(
+        b.room,
+        cluster::EnvelopeWriter(kBatch, 16 + b.packed.size()).add(b.room).add(b.packed).take());
+  for (auto& [origin, ack] : acks) send(origin, std::move(ack), false, home, 0);
 }
 
 // ---- events from the cluster side ---------------------------------------------------------

@@ -33,6 +33,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -207,6 +208,18 @@ class ClusterOwner final : public RoomOwner {
     std::atomic<std::size_t> roomsWithMembers{0};
   };
 
+  // What the link's thread hands a shard: messages from Redis, waiting for the shard's drain.
+  struct Inbound {
+    bool fromRoom = false;  // a room's channel (else this instance's inbox)
+    std::string payload;
+  };
+  struct alignas(64) InboundQueue {
+    std::mutex mutex;  // the link's thread and the shard: one push, one swap
+    std::vector<Inbound> items;
+    bool posted = false;
+  };
+  void drainInbound(std::size_t home);
+
   template <typename Task>
   void onHome(std::size_t from, std::size_t home, Task&& task);
   template <typename Task>
@@ -264,6 +277,7 @@ class ClusterOwner final : public RoomOwner {
   const std::string self_;
   const std::int64_t startedMs_;
   std::unique_ptr<ShardState[]> shards_;
+  std::unique_ptr<InboundQueue[]> inbound_;
   std::unique_ptr<std::atomic<std::int64_t>[]> bucketSinceMs_;  // when this instance took it
   std::atomic<bool> linkUp_{false};
   std::atomic<std::uint64_t> storeRefusals_{0};

@@ -1,6 +1,7 @@
 #include "cluster/Envelope.h"
 
 #include <charconv>
+#include <vector>
 
 namespace parley::cluster {
 
@@ -50,6 +51,32 @@ bool parseEnvelope(std::string_view payload, Envelope& out) {
     out.fields[out.count++] = payload.substr(colon + 1, length);
     at = colon + 1 + length;
   }
+  return true;
+}
+
+void packEnvelope(std::string& packed, std::string_view envelope) {
+  char digits[24];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, envelope.size());
+  (void)ec;
+  packed.append(digits, end);
+  packed.push_back(':');
+  packed.append(envelope);
+}
+
+bool unpackEnvelopes(std::string_view packed, const std::function<void(std::string_view)>& each) {
+  // Checked whole first: a batch is applied all or not at all.
+  std::vector<std::string_view> parts;
+  for (std::size_t at = 0; at < packed.size();) {
+    const std::size_t colon = packed.find(':', at);
+    if (colon == std::string_view::npos || colon == at || colon - at > 10) return false;
+    std::size_t length = 0;
+    auto [end, ec] = std::from_chars(packed.data() + at, packed.data() + colon, length);
+    if (ec != std::errc() || end != packed.data() + colon) return false;
+    if (length > packed.size() - colon - 1) return false;
+    parts.push_back(packed.substr(colon + 1, length));
+    at = colon + 1 + length;
+  }
+  for (std::string_view p : parts) each(p);
   return true;
 }
 

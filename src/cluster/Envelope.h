@@ -9,6 +9,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -40,5 +41,11 @@ struct Envelope {
 
 // False when `payload` is not a whole, well-formed envelope (its fields then mean nothing).
 bool parseEnvelope(std::string_view payload, Envelope& out);
+
+// Several envelopes in one field (a batch: one Redis message for many): packEnvelope appends one
+// to `packed`; unpackEnvelopes calls `each(bytes)` for each in order, and is false (having
+// called it for none) when `packed` is not a whole sequence of them.
+void packEnvelope(std::string& packed, std::string_view envelope);
+bool unpackEnvelopes(std::string_view packed, const std::function<void(std::string_view)>& each);
 
 }  // namespace parley::cluster

@@ -53,17 +53,38 @@ TEST(EnvelopeTest, MalformedPayloadsAreRefusedWhole) {
 TEST(EnvelopeTest, NumbersMustBeWholeDecimals) {
   Envelope e;
   // (The envelope's fields are views: the bytes must outlive it.)
-  const std::string bytes = EnvelopeWriter('A')
-                                .add("12x")
-                                .add("18446744073709551615")
-                                .add("18446744073709551616")
-                                .take();
+  const std::string bytes =
+      EnvelopeWriter('A').add("12x").add("18446744073709551615").add("18446744073709551616").take();
   ASSERT_TRUE(parseEnvelope(bytes, e));
   std::uint64_t n = 0;
   EXPECT_FALSE(e.number(0, n));
   EXPECT_TRUE(e.number(1, n));
   EXPECT_EQ(n, 18446744073709551615u);
   EXPECT_FALSE(e.number(2, n));  // overflows
+}
+
+}  // namespace
+}  // namespace parley::cluster
+
+namespace parley::cluster {
+namespace {
+
+TEST(EnvelopeTest, PackedEnvelopesComeBackInOrderOrNotAtAll) {
+  std::string packed;
+  const std::string a = EnvelopeWriter('M').add("room").add(std::uint64_t{1}).take();
+  const std::string b = EnvelopeWriter('M').add("room").add(std::uint64_t{2}).add("x:y").take();
+  packEnvelope(packed, a);
+  packEnvelope(packed, b);
+  std::vector<std::string> seen;
+  ASSERT_TRUE(unpackEnvelopes(packed, [&](std::string_view e) { seen.emplace_back(e); }));
+  EXPECT_EQ(seen, (std::vector<std::string>{a, b}));
+  seen.clear();
+  // A cut batch is refused whole: nothing of it is applied.
+  EXPECT_FALSE(unpackEnvelopes(std::string_view(packed).substr(0, packed.size() - 1),
+                               [&](std::string_view e) { seen.emplace_back(e); }));
+  EXPECT_TRUE(seen.empty());
+  EXPECT_FALSE(unpackEnvelopes("3x:abc", [&](std::string_view) {}));
+  EXPECT_TRUE(unpackEnvelopes("", [&](std::string_view) {}));
 }
 
 }  // namespace
