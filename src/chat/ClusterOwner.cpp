@@ -992,9 +992,8 @@ void ClusterOwner::ownerPublish(std::size_t home, Sequenced q) {
       return;
     }
     o.recent.remember(key, q.unixMillis, limits);
-    const std::int64_t windowStart = q.unixMillis - limits.windowMs;
-    if (o.rememberingSinceMs > windowStart || o.recent.forgotByCountSince(windowStart))
-      q.checkClientIdSince = std::max<std::int64_t>(1, windowStart);
+    q.checkClientIdSince =
+        DuplicateWindow::storeCheckSince(q.unixMillis, o.rememberingSinceMs, &o.recent, limits);
   }
   ++o.inFlight;
   s.toStore.push_back(std::move(q));

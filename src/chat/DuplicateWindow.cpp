@@ -47,4 +47,13 @@ void DuplicateWindow::forgetExpired(std::int64_t nowMs, const DuplicateLimits& l
   }
 }
 
+std::int64_t DuplicateWindow::storeCheckSince(std::int64_t nowMs, std::int64_t rememberingSinceMs,
+                                              const DuplicateWindow* window,
+                                              const DuplicateLimits& limits) {
+  const std::int64_t windowStart = nowMs - limits.windowMs;
+  if (rememberingSinceMs > windowStart || (window && window->forgotByCountSince(windowStart)))
+    return std::max<std::int64_t>(1, windowStart);
+  return 0;
+}
+
 }  // namespace parley::chat

@@ -47,6 +47,14 @@ class DuplicateWindow {
   // age): then a retry of it would not be found here.
   bool forgotByCountSince(std::int64_t fromMs) const { return forgotByCountAtMs_ >= fromMs; }
 
+  // When the store must be asked whether a send at `nowMs` is a retry (StoredMessage::
+  // checkClientIdSince): the window's start, when memory cannot vouch for it (it began at
+  // `rememberingSinceMs`, after the window's start: a restart or a room's new owner; or
+  // `window`, the room's memory, null when there is none, forgot some of it for the count
+  // bound); else 0 (memory knows).
+  static std::int64_t storeCheckSince(std::int64_t nowMs, std::int64_t rememberingSinceMs,
+                                      const DuplicateWindow* window, const DuplicateLimits& limits);
+
   bool empty() const { return sent_.empty(); }
   std::size_t size() const { return sent_.size(); }
 

@@ -351,10 +351,9 @@ void HomeShardOwner::sequence(std::size_t home, Pending p) {
     }
     // What memory cannot vouch for, the store can: since a start (a crash before the original's
     // echo, then a retry), or past the window's count bound in a very busy room.
-    const std::int64_t windowStart = p.unixMillis - duplicateLimits().windowMs;
-    if (env_.writer &&
-        (rememberingSinceMs_ > windowStart || (r && r->recent.forgotByCountSince(windowStart))))
-      p.checkClientIdSince = std::max<std::int64_t>(1, windowStart);
+    if (env_.writer)
+      p.checkClientIdSince = DuplicateWindow::storeCheckSince(
+          p.unixMillis, rememberingSinceMs_, r ? &r->recent : nullptr, duplicateLimits());
   }
 
   if (!env_.writer) {

@@ -5,6 +5,9 @@
 // to the store writer as one batch, and come back, committed, to be fanned out in commit order.
 // Each shard's part is touched by its own thread only (no lock of its own; the counters are
 // relaxed atomics). Never touches a member: frames leave through the registry's fan-out.
+// HomeShardOwner.cpp passes 600 lines and stays one file: membership, typing, the seam, sequencing
+// and edits all read and change the same per-shard HomeRoom (its inFlight and markers decide both
+// a join's seam and when a room may be forgotten); split, each part would reach into the others'.
 #pragma once
 
 #include <atomic>

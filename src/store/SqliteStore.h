@@ -2,6 +2,10 @@
 // itself. The server reaches it through an InboxStore (openStore), whose inbox takes the appends;
 // on its own it serves the inbox's ingest and sqlite::memory:. One connection per object, used by
 // one thread at a time: never shared, never called from an event loop.
+// SqliteStore.cpp passes 600 lines and stays one file: every call runs on the one connection's
+// prepared statements, in a transaction guarded by the same check that its files are still the
+// ones opened (FileIdentity); the registered rooms' tables, which need neither, live apart
+// (SqliteRoomTables).
 #pragma once
 
 #include <array>
