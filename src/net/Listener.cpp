@@ -1,6 +1,5 @@
 #include "net/Listener.h"
 
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -10,6 +9,7 @@
 #include <chrono>
 
 #include "metrics/Metrics.h"
+#include "net/DescriptorReserve.h"
 #include "net/HttpSession.h"
 #include "net/Shard.h"
 
@@ -34,11 +34,8 @@ constexpr std::string_view kAddressFull =
 }  // namespace
 
 Listener::Listener(Shard& shard, const tcp::endpoint& endpoint)
-    : shard_(shard),
-      protocol_(endpoint.protocol()),
-      acceptor_(shard.io()),
-      backoff_(shard.io()),
-      reserve_(::open("/dev/null", O_RDONLY | O_CLOEXEC)) {
+    : shard_(shard), protocol_(endpoint.protocol()), acceptor_(shard.io()), backoff_(shard.io()) {
+  DescriptorReserve::process();  // the spare is opened at start-up, not first at the limit
   acceptor_.open(endpoint.protocol());
   acceptor_.set_option(tcp::acceptor::reuse_address(true));
   const int one = 1;
@@ -80,17 +77,11 @@ void Listener::admit(FileDescriptor fd, const sockaddr_storage& peer) {
 // Out of descriptors, connections would wait in the kernel's queue until the client gave up:
 // the spare descriptor makes room for one accept, long enough to tell it why and close.
 bool Listener::refuseWithReserve() {
-  if (!reserve_) return false;
-  reserve_.reset();
-  FileDescriptor fd(
-      ::accept4(acceptor_.native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
-  const bool accepted = static_cast<bool>(fd);
-  if (accepted) {
-    shard_.ctx().metrics.reject(metrics::Rejection::ServerFull);
-    refuseAtTheDoor(std::move(fd), kServerFull);
-  }
-  reserve_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-  return accepted;
+  return DescriptorReserve::process().refuseOne(
+      acceptor_.native_handle(), [this](FileDescriptor fd) {
+        shard_.ctx().metrics.reject(metrics::Rejection::ServerFull);
+        refuseAtTheDoor(std::move(fd), kServerFull);
+      });
 }
 
 void Listener::refuseAtTheDoor(FileDescriptor fd, std::string_view response) {
@@ -122,8 +113,8 @@ void Listener::accept() {
     for (int i = 0; !ec && i < kAcceptsPerTurn; ++i) {
       sockaddr_storage peer{};
       socklen_t peerLength = sizeof peer;
-      FileDescriptor fd(::accept4(acceptor_.native_handle(), reinterpret_cast<sockaddr*>(&peer),
-                                  &peerLength, SOCK_NONBLOCK | SOCK_CLOEXEC));
+      FileDescriptor fd = DescriptorReserve::process().accept(
+          acceptor_.native_handle(), reinterpret_cast<sockaddr*>(&peer), &peerLength);
       if (fd) {
         admit(std::move(fd), peer);
         continue;

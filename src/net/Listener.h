@@ -2,8 +2,8 @@
 // kernel spreads new connections over the shards with no shared accept lock.
 // Counts every connection at accept (ConnectionGate) and refuses the ones over a bound with an
 // HTTP answer and a close, never by leaving them to hang; when the process is out of
-// descriptors it refuses one on a spare descriptor kept for that, and otherwise pauses and
-// tries again.
+// descriptors it refuses one on the process's spare descriptor (DescriptorReserve), and
+// otherwise pauses and tries again.
 #pragma once
 
 #include <boost/asio/ip/tcp.hpp>
@@ -37,7 +37,6 @@ class Listener {
   boost::asio::ip::tcp protocol_;
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::steady_timer backoff_;
-  FileDescriptor reserve_;  // /dev/null, given up for a moment when accept4 says EMFILE
 };
 
 }  // namespace parley::net

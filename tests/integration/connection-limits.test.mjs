@@ -118,9 +118,14 @@ test('out of descriptors, a new client gets 503 and a close, not a hang; the ser
   }
   await sleep(300);
   // Generous: on a loaded machine the refusals of the queued connections ahead of it take time.
-  const r = await rawGet(s.port, '/healthz', { ms: 8000 });
-  assert.notEqual(r, 'hang', `at the descriptor limit a client must be answered (held ${held.length})`);
-  assert.equal(r.status, 503, JSON.stringify(r));
+  // Many at once, so that both shards' listeners (SO_REUSEPORT spreads them) refuse side by side:
+  // with a spare descriptor per shard, one shard could take the slot the other freed and leave
+  // it without a spare for good, its clients hanging (DescriptorReserve).
+  const refused = await Promise.all(Array.from({ length: 24 }, () => rawGet(s.port, '/healthz', { ms: 8000 })));
+  for (const r of refused) {
+    assert.notEqual(r, 'hang', `at the descriptor limit a client must be answered (held ${held.length})`);
+    assert.equal(r.status, 503, JSON.stringify(r));
+  }
   for (const sock of held) sock.destroy();
   let ok;
   // Bounded by time, not tries: on a loaded machine the held connections take a while to go.
