@@ -53,7 +53,7 @@ ClusterNode::ClusterNode(const Config& config)
     if (o) o->onLinkState(up);
     // Back after an outage: a room's access may have changed meanwhile, unheard.
     const bool was = linkUp_.exchange(up);
-    if (o && up && !was && accessChanged_) accessChanged_("");
+    if (o && up && !was && accessChanged_) accessChanged_("", true);
   };
   link_ = cluster::RedisLink::start(std::move(options), std::move(handlers));
 
@@ -95,11 +95,12 @@ void ClusterNode::onControl(std::string_view payload) {
   if (!cluster::parseEnvelope(payload, e) || e.count != 2) return;
   if (!owner_.load() || e.field(0) == instanceId_ || e.field(1).empty()) return;
   if (e.kind == cluster::kControlDisconnect && closeUser_) closeUser_(std::string(e.field(1)));
-  if (e.kind == cluster::kControlAccessChanged && accessChanged_)
-    accessChanged_(std::string(e.field(1)));
+  if ((e.kind == cluster::kControlAccessChanged || e.kind == cluster::kControlAccessGranted) &&
+      accessChanged_)
+    accessChanged_(std::string(e.field(1)), e.kind == cluster::kControlAccessChanged);
 }
 
-void ClusterNode::onAccessChanged(std::function<void(const std::string&)> reload) {
+void ClusterNode::onAccessChanged(std::function<void(const std::string&, bool)> reload) {
   accessChanged_ = std::move(reload);
 }
 

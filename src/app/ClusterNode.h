@@ -52,8 +52,9 @@ class ClusterNode {
   void onDisconnectUser(std::function<void(const std::string&)> closeHere);
   // Another instance changed a registered room's access (members, bans), or Redis came back
   // ("": any room may have changed): `reload` brings this instance's access table up to date
-  // and then calls evictHere(room). Set before start(); called on the link's thread.
-  void onAccessChanged(std::function<void(const std::string& room)> reload);
+  // and then, if the change may refuse someone (`mayRefuse`), calls evictHere(room). Set before
+  // start(); called on the link's thread.
+  void onAccessChanged(std::function<void(const std::string& room, bool mayRefuse)> reload);
   void evictHere(const std::string& room);
 
   // Prometheus lines for the cluster's counters.
@@ -68,8 +69,8 @@ class ClusterNode {
   std::unique_ptr<cluster::RedisLink> link_;
   std::unique_ptr<cluster::BucketLeases> leases_;
   bool started_ = false;
-  std::function<void(const std::string&)> closeUser_;      // set before start(), read on the link
-  std::function<void(const std::string&)> accessChanged_;  // the same
+  std::function<void(const std::string&)> closeUser_;  // set before start(), read on the link
+  std::function<void(const std::string&, bool)> accessChanged_;  // the same
   std::atomic<bool> linkUp_{true};
 };
 

@@ -85,6 +85,9 @@ struct Config {
   std::string cluster;
   std::string instanceId;
   std::int64_t clusterLeaseMs = 5000;
+  // Longest wait of a commit for the rest of a wave of sends under heavy load
+  // (store::StoreWriter, decision 0046); -1: 15 ms with --cluster, 0 (never) without.
+  std::int64_t commitLingerMs = -1;
 };
 
 // Parses argv (and PARLEY_* variables). Returns the config, or nothing with `exitCode` set when

@@ -89,7 +89,10 @@ int runServer(const Config& config) {
     retention.keepPerRoom = config.retentionMessages;
     retention.maxAgeMs = static_cast<std::int64_t>(config.retentionDays * 86'400'000.0);
     retention.everyMs = config.retentionInterval.count();
-    writer = std::make_unique<store::StoreWriter>(store::openStore(config.db, options), retention);
+    const std::int64_t lingerMs =
+        config.commitLingerMs >= 0 ? config.commitLingerMs : (config.cluster.empty() ? 0 : 15);
+    writer = std::make_unique<store::StoreWriter>(store::openStore(config.db, options), retention,
+                                                  std::chrono::milliseconds(lingerMs));
     reader = std::make_unique<store::StoreReader>(store::openStore(config.db, options));
     if (auto own = store::openStore(config.db, options); own->wantsMaintenance())
       maintainer = std::make_unique<store::StoreMaintainer>(std::move(own));
@@ -233,12 +236,12 @@ int runServer(const Config& config) {
   // Another instance changed a room's members or bans in the shared store: read them again,
   // then cut here whoever they no longer admit.
   if (clusterNode && roomService)
-    clusterNode->onAccessChanged(
-        [node = clusterNode.get(), service = roomService.get()](const std::string& room) {
-          service->reload([node, room](bool ok) {
-            if (ok) node->evictHere(room);
-          });
-        });
+    clusterNode->onAccessChanged([node = clusterNode.get(), service = roomService.get()](
+                                     const std::string& room, bool mayRefuse) {
+      service->reload([node, room, mayRefuse](bool ok) {
+        if (ok && mayRefuse) node->evictHere(room);
+      });
+    });
   routes.disconnectUser = [&shards, node = clusterNode.get()](
                               std::size_t from, std::string username,
                               std::function<void(std::size_t)> done) {

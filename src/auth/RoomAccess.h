@@ -6,7 +6,7 @@
 //
 // Written only by the rooms thread (auth/RoomService), after the store took the change, and at
 // start-up; read by any thread. Asked once per join or subscribe, never per message: a member
-// removed or banned later is cut by eviction (RoomOwner::evict), not by a check on each send
+// removed or banned later is cut by eviction (RoomOwner::accessChanged), not by a check on each send
 // (docs/decisions/0045-private-rooms.md). Never does I/O.
 #pragma once
 

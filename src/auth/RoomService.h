@@ -52,7 +52,7 @@ struct RoomResult {
   std::string username;  // the user acted on, as registered
   store::RoomRole role = store::RoomRole::Member;
   bool created = false;  // openDirect: the room is new
-  // Ok, and connections to the room may now be refused: the caller evicts (RoomOwner::evict).
+  // Ok, and connections to the room may now be refused: the caller evicts (RoomOwner::accessChanged).
   bool evict = false;
   std::string error;  // Unavailable: why, for the log
 };

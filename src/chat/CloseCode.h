@@ -24,7 +24,7 @@ inline constexpr std::uint16_t kInternalError = 1011;
 inline constexpr std::uint16_t kAuthExpired = 4001;
 inline constexpr std::uint16_t kKeepAliveTimeout = 4002;
 // The room refused the user after they joined: removed from a private room's members, or banned
-// (RoomOwner::evict). Only the /ws/{room} connection closes; on /ws the room alone is dropped.
+// (RoomOwner::accessChanged). Only the /ws/{room} connection closes; on /ws the room alone is dropped.
 inline constexpr std::uint16_t kRemovedFromRoom = 4003;
 inline constexpr std::uint16_t kSlowConsumer = 4008;
 // The application's backend disconnected the user (DELETE /api/users/{user}/connections).

@@ -45,6 +45,8 @@
 #include "chat/Presence.h"
 #include "chat/RoomOwner.h"
 #include "chat/RoomRegistry.h"
+#include "store/MessageStore.h"
+#include "store/StoreStatus.h"
 
 namespace parley::cluster {
 class RedisLink;
@@ -101,9 +103,10 @@ class ClusterOwner final : public RoomOwner {
   void change(std::size_t shard, const std::string& room, MessageEdit edit, EditDone done) override;
   void typing(std::size_t shard, const std::string& room, const std::string& username,
               bool state) override;
-  // Here, every shard's connections to `room` the access no longer admits; then every other
-  // instance is told on the control channel to read the rooms again and do the same.
-  void evict(std::size_t shard, const std::string& room) override;
+  // Here (with `mayRefuse`), every shard's connections to `room` the access no longer admits;
+  // then every other instance is told on the control channel to read the rooms again (and,
+  // with `mayRefuse`, to do the same).
+  void accessChanged(std::size_t shard, const std::string& room, bool mayRefuse) override;
   // Any thread: this instance's part of an eviction (after its access table was brought up to
   // date): `room`, or every room with members here when empty (after Redis came back: a change
   // may have been missed).
@@ -208,17 +211,43 @@ class ClusterOwner final : public RoomOwner {
     std::atomic<std::size_t> roomsWithMembers{0};
   };
 
-  // What the link's thread hands a shard: messages from Redis, waiting for the shard's drain.
+  // What another thread hands a shard, waiting for the shard's one drain task: what arrives
+  // while a drain is posted joins it.
+  template <typename Item>
+  class alignas(64) HandOver {
+   public:
+    // True when the caller must post the drain.
+    bool push(Item item) {
+      std::lock_guard lock(mutex_);
+      items_.push_back(std::move(item));
+      return !std::exchange(posted_, true);
+    }
+    std::vector<Item> take() {
+      std::lock_guard lock(mutex_);
+      posted_ = false;
+      return std::exchange(items_, {});
+    }
+
+   private:
+    std::mutex mutex_;  // the other thread and the shard: one push, one swap
+    std::vector<Item> items_;
+    bool posted_ = false;
+  };
+  // From the link's thread: messages from Redis.
   struct Inbound {
     bool fromRoom = false;  // a room's channel (else this instance's inbox)
     std::string payload;
   };
-  struct alignas(64) InboundQueue {
-    std::mutex mutex;  // the link's thread and the shard: one push, one swap
-    std::vector<Inbound> items;
-    bool posted = false;
-  };
   void drainInbound(std::size_t home);
+  // From the store writer's thread: one submission's outcome. One commit may answer several
+  // submissions (every flush while the writer was busy or lingering): their answers, called
+  // back one after the other, are drained together and leave as one Redis message per room.
+  struct Stored {
+    store::StoreStatus status;
+    std::vector<store::StoredMessage> messages;
+    std::vector<Sequenced> sent;
+  };
+  void drainStored(std::size_t home);
 
   template <typename Task>
   void onHome(std::size_t from, std::size_t home, Task&& task);
@@ -263,8 +292,13 @@ class ClusterOwner final : public RoomOwner {
   void refuse(std::size_t home, const Sequenced& s, std::string_view code,
               std::string_view message);
   void flushToStore(std::size_t home);
-  void onStored(std::size_t home, const store::StoreStatus& status,
-                std::vector<store::StoredMessage>& stored, std::vector<Sequenced>& sent);
+  // A commit's messages of one room, packed for one Redis message (kBatch).
+  struct RoomBatch {
+    std::string room;
+    std::string packed;
+  };
+  void onStored(std::size_t home, Stored& result, std::vector<RoomBatch>& batches,
+                std::vector<std::pair<std::string, std::string>>& acks);
   void broadcast(const std::string& room, std::string payload);
   void removeInstances(std::size_t home, const std::unordered_set<std::string>& gone);
 
@@ -277,7 +311,8 @@ class ClusterOwner final : public RoomOwner {
   const std::string self_;
   const std::int64_t startedMs_;
   std::unique_ptr<ShardState[]> shards_;
-  std::unique_ptr<InboundQueue[]> inbound_;
+  std::unique_ptr<HandOver<Inbound>[]> inbound_;
+  std::unique_ptr<HandOver<Stored>[]> stored_;
   std::unique_ptr<std::atomic<std::int64_t>[]> bucketSinceMs_;  // when this instance took it
   std::atomic<bool> linkUp_{false};
   std::atomic<std::uint64_t> storeRefusals_{0};

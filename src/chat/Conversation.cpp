@@ -215,7 +215,7 @@ void Conversation::subscribe(ConversationContext& context, const std::string& ro
     return refuse(context, "too_many_rooms",
                   "the connection is in as many rooms as the server allows: unsubscribe first",
                   room);
-  // Checked once here, not per message: a removal or a ban later evicts (RoomOwner::evict).
+  // Checked once here, not per message: a removal or a ban later evicts (RoomOwner::accessChanged).
   if (const auth::RoomVerdict verdict = context.hub.admit(room, username_);
       verdict != auth::RoomVerdict::Allowed)
     return verdict == auth::RoomVerdict::Banned

@@ -230,8 +230,8 @@ void HomeShardOwner::tick(std::size_t shard) {
   }
 }
 
-void HomeShardOwner::evict(std::size_t, const std::string& room) {
-  if (!env_.access) return;
+void HomeShardOwner::accessChanged(std::size_t, const std::string& room, bool mayRefuse) {
+  if (!env_.access || !mayRefuse) return;  // one access table, already current: no one to tell
   // Every shard, not just the mask's: a joiner whose shard the home has not heard of yet is on
   // its shard's list already (RoomOwner.h). A shard's walk runs after whatever that shard did
   // before, so a join it admitted under the old access is in the list it walks.

@@ -54,7 +54,7 @@ class HomeShardOwner final : public RoomOwner {
               bool state) override;
   void presence(std::size_t shard, const std::string& room,
                 std::function<void(std::vector<std::string>)> done) override;
-  void evict(std::size_t shard, const std::string& room) override;
+  void accessChanged(std::size_t shard, const std::string& room, bool mayRefuse) override;
   void tick(std::size_t shard) override;
   OwnerCounts counts() const override;
 

@@ -67,7 +67,9 @@ auth::RoomVerdict Hub::admit(std::string_view room, std::string_view username) c
   return env_.access ? env_.access->admit(room, username) : auth::RoomVerdict::Allowed;
 }
 
-void Hub::evict(std::size_t shard, const std::string& room) { owner_->evict(shard, room); }
+void Hub::accessChanged(std::size_t shard, const std::string& room, bool mayRefuse) {
+  owner_->accessChanged(shard, room, mayRefuse);
+}
 
 void Hub::flushBatches(std::size_t shard, std::int64_t nowMs) {
   batcher_->flushDue(shard, nowMs, *registry_);

@@ -61,8 +61,8 @@ class Hub {
   // join, a subscribe and a REST read, never per message.
   auth::RoomVerdict admit(std::string_view room, std::string_view username) const;
   // The room's access changed: every connection whose user it no longer admits is cut, on every
-  // shard (RoomOwner::evict).
-  void evict(std::size_t shard, const std::string& room);
+  // shard (RoomOwner::accessChanged).
+  void accessChanged(std::size_t shard, const std::string& room, bool mayRefuse);
   // Periodic work of the rooms homed on `shard`: typing expiry, presence summaries.
   void tick(std::size_t shard);
   // Sends the join/leave batches of `shard`'s rooms that are due at steady-clock millisecond

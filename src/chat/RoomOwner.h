@@ -131,15 +131,17 @@ class RoomOwner {
   // The users in `room`.
   virtual void presence(std::size_t shard, const std::string& room,
                         std::function<void(std::vector<std::string>)> done) = 0;
-  // The room's access changed (auth/RoomAccess already says so): a member was removed from a
-  // private room, a user was banned, or the room became private. Every connection to `room`,
-  // on every shard (and, for a cluster owner, on every instance), whose user the access no
-  // longer admits is taken out of the room and told (Member::evicted: close 4003 on /ws/{room},
-  // an `unsubscribed` frame with the code on /ws), and its leave is counted as any leave. This
-  // reaches every shard, not only those in the room's mask: a join checked against the old
-  // access just before the change is registered on its shard before the owner hears of it, and
-  // must be cut too. Posted; nothing runs inside the call.
-  virtual void evict(std::size_t shard, const std::string& room) = 0;
+  // The room's access changed (auth/RoomAccess already says so). With `mayRefuse` (a member was
+  // removed from a private room, a user was banned, or the room became private), every
+  // connection to `room`, on every shard (and, for a cluster owner, on every instance), whose
+  // user the access no longer admits is taken out of the room and told (Member::evicted: close
+  // 4003 on /ws/{room}, an `unsubscribed` frame with the code on /ws), and its leave is counted
+  // as any leave. This reaches every shard, not only those in the room's mask: a join checked
+  // against the old access just before the change is registered on its shard before the owner
+  // hears of it, and must be cut too. Without it (a new member, a lifted ban, a room created)
+  // nobody is cut: a single server has nothing to do, a cluster owner tells the other instances
+  // to read the access again. Posted; nothing runs inside the call.
+  virtual void accessChanged(std::size_t shard, const std::string& room, bool mayRefuse) = 0;
   // Periodic work (the shard's sweep, about once a second): typing that ran out, presence
   // summaries of crowded rooms, forgetting rooms nobody is in.
   virtual void tick(std::size_t shard) = 0;

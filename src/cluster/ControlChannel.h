@@ -13,6 +13,7 @@ inline constexpr std::string_view kControlChannel = "parley:control";
 
 // Envelope kinds on the control channel.
 inline constexpr char kControlDisconnect = 'U';     // fields: instance, username
-inline constexpr char kControlAccessChanged = 'R';  // fields: instance, room
+inline constexpr char kControlAccessChanged = 'R';  // fields: instance, room (may refuse someone)
+inline constexpr char kControlAccessGranted = 'G';  // fields: instance, room (refuses no one more)
 
 }  // namespace parley::cluster

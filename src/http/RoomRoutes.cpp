@@ -100,10 +100,10 @@ void RoomRoutes::answer(std::size_t shard, auth::RoomResult result, std::functio
   post_(shard, [this, shard, result = std::move(result), ok = std::move(ok),
                 reply = std::move(reply)]() mutable {
     if (result.outcome != auth::RoomOutcome::Ok) return reply(refuseOutcome(result));
-    // The access already says no: cut whoever it refuses, on every shard. Any other change goes
-    // the same way (it cuts no one): with a cluster, the owner's eviction is also what tells the
-    // other instances to read the rooms again, and a new member or a lifted ban must reach them.
-    if (!result.room.empty()) hub_.evict(shard, result.room);
+    // The access already says so: cut whoever it now refuses, on every shard (result.evict);
+    // with a cluster, every change (a new member, a lifted ban too) must also reach the other
+    // instances' access tables, which the owner sees to.
+    if (!result.room.empty()) hub_.accessChanged(shard, result.room, result.evict);
     reply(ok());
   });
 }

@@ -3,7 +3,7 @@
 // /api/dm/{user}, and who sees which room in GET /api/rooms. Reads are answered on the shard
 // from auth/RoomAccess; changes go to the rooms thread (auth/RoomService), whose answer comes
 // back to the asking shard, and a change that may refuse connections already in the room is
-// followed by the room owner's eviction (chat::Hub::evict). Knows nothing of sockets.
+// followed by the room owner's eviction (chat::Hub::accessChanged). Knows nothing of sockets.
 #pragma once
 
 #include <cstddef>

@@ -3,7 +3,7 @@
 // tell it why (503) and close it, instead of leaving it to hang in the kernel's queue.
 //
 // One per process, not one per shard: the descriptor table is the process's. With a spare per
-// shard (until 2026-12-04), the slot one shard freed could be taken by the other shard's plain
+// shard (until 2026-12-03), the slot one shard freed could be taken by the other shard's plain
 // accept4; the first shard's accept then failed, its spare could not be reopened, and from then
 // on its share of new clients hung at the limit (connection-limits' out-of-descriptors case,
 // flaky under ASan). Here every listener's accept4 holds the lock shared, and the give-up,

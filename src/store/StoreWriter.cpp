@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <optional>
@@ -17,8 +18,9 @@ std::int64_t nowMs() {
 
 }  // namespace
 
-StoreWriter::StoreWriter(std::unique_ptr<StoreConnection> store, Retention retention)
-    : store_(std::move(store)), retention_(retention), kind_(store_->kind()) {
+StoreWriter::StoreWriter(std::unique_ptr<StoreConnection> store, Retention retention,
+                         std::chrono::milliseconds linger)
+    : store_(std::move(store)), retention_(retention), kind_(store_->kind()), linger_(linger) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -41,9 +43,15 @@ void StoreWriter::submit(std::vector<StoredMessage> messages, Done done) {
     b.done = std::move(done);
     queue_.push_back(std::move(b));
     // A futex wake costs a system call: only when the writer sleeps idle or a batch is full.
-    wake = idle_ || queuedMessages_ >= kFullBatch;
+    wake = idle_ || queuedMessages_ >= wakeAt_;
   }
   if (wake) wake_.notify_one();
+}
+
+std::size_t StoreWriter::waveTarget() const {
+  std::size_t largest = 0;
+  for (std::size_t n : recentCommits_) largest = std::max(largest, n);
+  return largest >= kLingerFrom ? std::min(largest, kFullBatch) : 0;
 }
 
 void StoreWriter::submitMarker(std::string room, MarkerDone done) {
@@ -122,10 +130,28 @@ void StoreWriter::run() {
       // Under sustained load (the previous commit was moments ago), wait a little for more:
       // one transaction per kGatherMs instead of one per wake-up. Light traffic commits at
       // once. Submitters do not wake us meanwhile, unless a batch is full.
+      //
+      // Under heavy load that comes in waves, wait for the rest of the wave (decision 0046): a
+      // cluster owner's sends come from every instance's members, each instance's share when
+      // that instance has fanned the previous commit out, one after the other on a busy
+      // machine. Committing each share on its own splits one commit into one per instance, and
+      // every member then gets a write per share instead of one per wave (three instances on
+      // one core: 26 messages per write against 80, CPU per delivery 1.7x of one instance).
+      // So, when recent commits were large, wait (up to linger_) until as many messages as the
+      // largest of them are queued. Light traffic never waits; a wave that came whole (one
+      // instance) does not either.
       const auto now = std::chrono::steady_clock::now();
-      if (!stopping_ && now - lastCommit_ < kBusyWithin && queuedMessages_ < kFullBatch)
+      const std::size_t wave = linger_.count() > 0 ? waveTarget() : 0;
+      if (!stopping_ && queuedMessages_ > 0 && wave > queuedMessages_) {
+        wakeAt_ = wave;
+        wake_.wait_for(lock, linger_,
+                       [this, wave] { return stopping_ || queuedMessages_ >= wave; });
+        wakeAt_ = kFullBatch;
+      } else if (!stopping_ && now - lastCommit_ < kBusyWithin && queuedMessages_ < kFullBatch) {
         wake_.wait_for(lock, kGatherMs,
                        [this] { return stopping_ || queuedMessages_ >= kFullBatch; });
+      }
+      if (queuedMessages_ > 0) recentCommits_[recentNext_++ % kWaveMemory] = queuedMessages_;
       batches.swap(queue_);
       queuedMessages_ = 0;
     }

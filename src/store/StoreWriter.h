@@ -32,8 +32,10 @@ class StoreWriter {
   using Done = std::function<void(const StoreStatus&, std::vector<StoredMessage>&&)>;
 
   // `store`: the writer thread's own connection (its messages and upkeep: appends, retention,
-  // the recovery probe, the backlog).
-  StoreWriter(std::unique_ptr<StoreConnection> store, Retention retention);
+  // the recovery probe, the backlog). `linger`: how long a commit may wait for the rest of a
+  // wave under heavy load (see below; zero: never).
+  StoreWriter(std::unique_ptr<StoreConnection> store, Retention retention,
+              std::chrono::milliseconds linger = std::chrono::milliseconds(0));
   ~StoreWriter();  // commits what is queued, then stops
   StoreWriter(const StoreWriter&) = delete;
   StoreWriter& operator=(const StoreWriter&) = delete;
@@ -99,6 +101,16 @@ class StoreWriter {
   static constexpr std::chrono::milliseconds kBusyWithin{5};
   static constexpr std::size_t kFullBatch = 512;
   std::chrono::steady_clock::time_point lastCommit_{};  // writer thread only
+  // Lingering for a wave (a cluster owner's, decision 0046): when one of the last kWaveMemory
+  // commits carried at least kLingerFrom messages, wait up to linger_ until as many as the
+  // largest of them are queued. Light traffic (smaller commits) never lingers.
+  static constexpr std::size_t kLingerFrom = 16;
+  static constexpr std::size_t kWaveMemory = 4;
+  std::size_t waveTarget() const;  // writer thread only
+  std::chrono::milliseconds linger_;
+  std::size_t recentCommits_[kWaveMemory] = {};  // messages of the last commits (writer thread)
+  std::size_t recentNext_ = 0;
+  std::size_t wakeAt_ = kFullBatch;  // queued messages that wake a gathering writer (mutex_)
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;

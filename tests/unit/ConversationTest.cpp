@@ -670,7 +670,7 @@ TEST(MultiplexedConversation, EndLeavesEveryRoom) {
 }
 
 // A private room: a stranger's subscribe is refused with the room named and nothing of it sent;
-// once a member is removed (the access changed, then Hub::evict), their /ws/{room} connection
+// once a member is removed (the access changed, then Hub::accessChanged), their /ws/{room} connection
 // closes with 4003 and their /ws subscription alone ends, with `unsubscribed` and the reason,
 // while their other room goes on and nothing more of the room reaches them.
 TEST(MultiplexedConversation, ARoomThatNoLongerAdmitsTheUserDropsItAloneOrCloses4003) {
@@ -695,7 +695,7 @@ TEST(MultiplexedConversation, ARoomThatNoLongerAdmitsTheUserDropsItAloneOrCloses
   EXPECT_EQ(f.metrics.rejected(metrics::Rejection::NotAMember), 1u);
 
   access.removeMember("room", store::accountKey("bob"));
-  f.hub.evict(0, "room");
+  f.hub.accessChanged(0, "room", true);
   f.shard.runAll();
   EXPECT_EQ(bobPath->closedWith, close_code::kRemovedFromRoom);
   EXPECT_EQ(bobMulti->last().at("type"), "unsubscribed");

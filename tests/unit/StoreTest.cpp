@@ -1999,3 +1999,91 @@ TEST_P(StoreTest, SchemaBeforeRegisteredRoomsGetsTheirTables) {
 
 }  // namespace
 }  // namespace parley::store
+
+namespace parley::store {
+namespace {
+
+std::vector<StoredMessage> wave(std::size_t n, const std::string& tag) {
+  std::vector<StoredMessage> messages;
+  for (std::size_t i = 0; i < n; ++i) messages.push_back(sent("", tag + std::to_string(i), 1'000));
+  return messages;
+}
+
+// Submits `messages`; the future is ready once they are committed.
+std::future<StoreStatus> submitAsync(StoreWriter& writer, std::vector<StoredMessage> messages) {
+  auto done = std::make_shared<std::promise<StoreStatus>>();
+  auto answer = done->get_future();
+  writer.submit(std::move(messages),
+                [done](const StoreStatus& s, std::vector<StoredMessage>&&) { done->set_value(s); });
+  return answer;
+}
+
+// The linger is long here (seconds) so that what the test sees is the rule, not the timing: a
+// wait cut short by the wave, or the whole linger.
+constexpr auto kLongLinger = std::chrono::milliseconds(5000);
+constexpr auto kWellBeforeTheLinger = std::chrono::milliseconds(4000);
+constexpr auto kAMoment = std::chrono::milliseconds(150);
+
+// After a large commit, a share of the next wave waits for the rest of it (up to the linger):
+// the two shares commit together, as soon as the wave is whole.
+TEST(StoreWriterLinger, AShareOfAWaveWaitsForTheRestAndCommitsWithIt) {
+  const std::string dir = makeTempDir("parley-linger-");
+  {
+    StoreWriter writer(openStore("sqlite:" + dir + "/parley.db"), Retention{}, kLongLinger);
+    ASSERT_TRUE(submitAndWait(writer, wave(20, "first ")).first.ok);  // no history: at once
+    auto share = submitAsync(writer, wave(8, "a "));
+    EXPECT_EQ(share.wait_for(kAMoment), std::future_status::timeout) << "committed before the wave";
+    auto rest = submitAsync(writer, wave(12, "b "));
+    ASSERT_EQ(share.wait_for(kWellBeforeTheLinger), std::future_status::ready);
+    ASSERT_EQ(rest.wait_for(kWellBeforeTheLinger), std::future_status::ready);
+    EXPECT_TRUE(share.get().ok);
+    EXPECT_TRUE(rest.get().ok);
+    EXPECT_EQ(writer.committed(), 40u);
+  }  // the writers stop before their files go
+  fs::remove_all(dir);
+}
+
+// Light traffic (commits under the threshold) never lingers, and a wave that comes whole (one
+// instance, a single server) does not wait either.
+TEST(StoreWriterLinger, LightTrafficAndWholeWavesNeverWait) {
+  const std::string dir = makeTempDir("parley-linger-");
+  {
+    StoreWriter writer(openStore("sqlite:" + dir + "/parley.db"), Retention{}, kLongLinger);
+    for (int i = 0; i < 5; ++i)
+      EXPECT_EQ(submitAsync(writer, wave(3, "light ")).wait_for(kWellBeforeTheLinger),
+                std::future_status::ready);
+    for (int i = 0; i < 3; ++i)
+      EXPECT_EQ(submitAsync(writer, wave(30, "whole ")).wait_for(kWellBeforeTheLinger),
+                std::future_status::ready);
+    EXPECT_EQ(writer.committed(), 105u);
+  }  // the writers stop before their files go
+  fs::remove_all(dir);
+}
+
+// A wave that never fills (fewer senders now) waits out the linger once per remembered large
+// commit, then commits at once again; zero linger (a single server's default) never waits.
+TEST(StoreWriterLinger, AShrunkenWaveWaitsOutTheLingerThenStopsWaiting) {
+  const std::string dir = makeTempDir("parley-linger-");
+  {
+    const auto linger = std::chrono::milliseconds(1000);
+    StoreWriter writer(openStore("sqlite:" + dir + "/parley.db"), Retention{}, linger);
+    ASSERT_TRUE(submitAndWait(writer, wave(20, "big ")).first.ok);
+    int waitedOut = 0;
+    for (int i = 0; i < 8; ++i) {
+      auto small = submitAsync(writer, wave(5, "small "));
+      if (small.wait_for(linger / 2) == std::future_status::timeout) ++waitedOut;
+      ASSERT_EQ(small.wait_for(kWellBeforeTheLinger), std::future_status::ready);
+    }
+    // The large commit is remembered over the next four (kWaveMemory) commits.
+    EXPECT_EQ(waitedOut, 4);
+
+    StoreWriter never(openStore("sqlite:" + dir + "/other.db"), Retention{});
+    ASSERT_TRUE(submitAndWait(never, wave(20, "big ")).first.ok);
+    EXPECT_EQ(submitAsync(never, wave(5, "small ")).wait_for(kWellBeforeTheLinger),
+              std::future_status::ready);
+  }  // the writers stop before their files go
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace parley::store
