@@ -460,11 +460,8 @@ void ClusterOwner::fromRoomChannel(std::size_t home, const std::string& room,
       return;
     }
     case kTyping: {
-      const std::string user(e.field(1));
-      auto frame = std::make_shared<WireFrame>();
-      frame->bytes = env_.encode(buildTypingJson(user, e.field(2) == "1", room), 0)->bytes;
-      frame->skipUser = user;
-      registry_.fanOut(home, room, r.shards, frame);
+      if (e.field(1).empty()) break;
+      relayTyping(home, room, r, std::string(e.field(1)), e.field(2) == "1");
       return;
     }
     case kJoin:
@@ -487,6 +484,22 @@ void ClusterOwner::fromRoomChannel(std::size_t home, const std::string& room,
       break;
   }
   malformed_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void ClusterOwner::relayTyping(std::size_t home, const std::string& room, RelayRoom& r,
+                               const std::string& user, bool state) {
+  if (state) {
+    // A second past the owner's own expiry: while the owner lives, its `false` comes first.
+    // Bounded by the room's members here (the owner sends typing only for members).
+    if (r.typingUntil.size() < options_.maxHeldPerRoom || r.typingUntil.contains(user))
+      r.typingUntil[user] = env_.steadyClock() + env_.options.presence.typingTimeoutMs + 1000;
+  } else {
+    r.typingUntil.erase(user);
+  }
+  auto frame = std::make_shared<WireFrame>();
+  frame->bytes = env_.encode(buildTypingJson(user, state, room), 0)->bytes;
+  frame->skipUser = user;
+  registry_.fanOut(home, room, r.shards, frame);
 }
 
 void ClusterOwner::onMessage(std::string_view channel, std::string_view payload) {
@@ -1217,6 +1230,12 @@ void ClusterOwner::tick(std::size_t shard) {
     it = s.queries.erase(it);
   }
   for (auto& [room, r] : s.relays) {
+    if (!r.typingUntil.empty()) {
+      std::vector<std::string> ended;
+      for (const auto& [user, until] : r.typingUntil)
+        if (steady >= until) ended.push_back(user);
+      for (const auto& user : ended) relayTyping(shard, room, r, user, false);
+    }
     if (!r.joins.empty()) advanceJoins(shard, room, r);
     if (r.subscribed &&
         (r.readAgain || (r.gapSinceMs > 0 && steady - r.gapSinceMs >= options_.gapWaitMs)))

@@ -155,6 +155,9 @@ class ClusterOwner final : public RoomOwner {
     std::vector<WaitingJoin> joins;                        // until subscribed and answered
     // Sent (from a shard) before the channel was in place: handed on after, in order.
     std::vector<std::pair<std::size_t, Publish>> sends;
+    // Users the owner said are typing, until when (steady ms): if the owner dies before its
+    // `false`, the relay ends the `true` itself (a little after the owner would have).
+    std::unordered_map<std::string, std::int64_t> typingUntil;
   };
   struct OwnedRoom {
     RoomPresence presence;  // "connections" are instances: a user on two is one member
@@ -276,6 +279,8 @@ class ClusterOwner final : public RoomOwner {
   void settleSend(std::size_t home, std::uint64_t request, std::uint64_t id);
   void dropRelay(std::size_t home, const std::string& room);
   void fromRoomChannel(std::size_t home, const std::string& room, const cluster::Envelope& e);
+  void relayTyping(std::size_t home, const std::string& room, RelayRoom& r, const std::string& user,
+                   bool state);
 
   // The owner half (home shard).
   void fromInbox(std::size_t home, const cluster::Envelope& e);

@@ -120,6 +120,37 @@ test('the owner killed with kill -9 under load: nothing any client saw is lost, 
   for (const c of clients) c.close();
 });
 
+test('typing shown for a room whose owner died ends on the other instances by itself', { timeout: 60000 }, async (t) => {
+  const { inst } = await startCluster(t, 2);
+  const rooms = await roomsOwnedByEach(inst, 'typing');
+  const room = rooms.get(inst.ids[0]);
+  const WebSocket = (await import('ws')).default;
+  const open = (username) => new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${inst.ports[1]}/ws/${room}?username=${username}`);
+    ws.frames = [];
+    ws.on('message', (d) => ws.frames.push(JSON.parse(d.toString())));
+    ws.on('open', () => resolve(ws));
+    ws.on('error', reject);
+  });
+  // Both on the second instance; the room's owner is the first, which relays the typing.
+  const typer = await open('typer');
+  const watcher = await open('watcher');
+  const typing = (state) => watcher.frames.some((f) => f.type === 'typing' && f.username === 'typer' && f.state === state);
+  await poll(async () => {
+    typer.send(JSON.stringify({ type: 'typing', state: true }));
+    return typing(true);
+  }, (ok) => ok, 10000, 1100);  // the same state again at most once a second
+  assert.ok(typing(true), 'the watcher saw typer typing');
+  const t0 = Date.now();
+  await inst.kill9(0);
+  // No `false` can come from the dead owner: the relay ends the `true` itself, a second after
+  // the owner's 6 s would have.
+  assert.ok(await poll(async () => typing(false), (ok) => ok, 15000, 100), 'typing never ended');
+  t.diagnostic(`typing ended ${Date.now() - t0} ms after the owner was killed`);
+  typer.close();
+  watcher.close();
+});
+
 test('Redis killed with kill -9 and restarted empty under load: nothing lost, no ghosts, no missing users', { timeout: 90000 }, async (t) => {
   const { inst, redis } = await startCluster(t);
   const room = 'redis-dies';
