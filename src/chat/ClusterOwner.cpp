@@ -23,7 +23,7 @@ namespace {
 // typing, a presence query; to a sender's instance: the original of a duplicate, a refusal, the
 // answer to a query. Field 0 is always the room: it picks the home shard.
 constexpr char kMessage = 'M', kTyping = 'T', kJoin = 'J', kLeave = 'L', kPresence = 'S';
-constexpr char kChanged = 'F';  // an applied edit or delete: its frame
+constexpr char kChanged = 'F';  // an applied edit or delete: its frame, the message's id
 constexpr char kBatch = 'B';    // a commit's messages of one room, packed (cluster/Envelope)
 constexpr char kSend = 'P', kAnnounce = 'A', kTypingIn = 'Y', kQuery = 'Q', kChange = 'C';
 constexpr char kDuplicate = 'D', kRefused = 'E', kQueryAnswer = 'R', kChangeOutcome = 'O';
@@ -421,6 +421,16 @@ void ClusterOwner::deliverInOrder(std::size_t home, const std::string& room, Rel
     registry_.fanOut(home, room, r.shards, first->second);
     r.held.erase(first);
   }
+  if (!r.heldChanges.empty() && r.lastKnown) {
+    // In the order they came (the owner's), once their messages are out.
+    std::vector<std::pair<std::uint64_t, Frame>> waiting;
+    for (auto& [of, frame] : r.heldChanges)
+      if (of <= r.lastDelivered)
+        registry_.fanOut(home, room, r.shards, frame);
+      else
+        waiting.emplace_back(of, std::move(frame));
+    r.heldChanges.swap(waiting);
+  }
   if (r.held.empty())
     r.gapSinceMs = 0;
   else if (r.gapSinceMs == 0)
@@ -474,10 +484,20 @@ void ClusterOwner::fromRoomChannel(std::size_t home, const std::string& room,
                            static_cast<std::int64_t>(at), std::string(e.field(1))});
       return;
     }
+    case kChanged: {
+      // (An edit or delete's frame has message id 0: it is about an old message, which a
+      // catching-up member's filter must not drop; applying it twice is harmless.)
+      Frame frame = env_.encode(e.field(1), 0);
+      std::uint64_t of = 0;  // the message changed (absent from an older owner: at once)
+      if (e.number(2, of) && (!r.lastKnown || of > r.lastDelivered) &&
+          r.heldChanges.size() < options_.maxHeldPerRoom) {
+        r.heldChanges.emplace_back(of, std::move(frame));
+        return;
+      }
+      registry_.fanOut(home, room, r.shards, frame);
+      return;
+    }
     case kPresence:
-    case kChanged:
-      // (An edit or delete has message id 0: it is about an old message, which a catching-up
-      // member's filter must not drop; applying it twice is harmless.)
       registry_.fanOut(home, room, r.shards, env_.encode(e.field(1), 0));
       return;
     default:
@@ -745,6 +765,7 @@ void ClusterOwner::ownerChange(std::size_t home, const cluster::Envelope& e) {
                           .add(c->kind == store::MessageChange::Kind::Edit
                                    ? buildEditedJson(c->id, c->content, c->unixMillis, c->room)
                                    : buildDeletedJson(c->id, c->room))
+                          .add(c->id)
                           .take());
           answer(outcome);
         });

@@ -158,6 +158,9 @@ class ClusterOwner final : public RoomOwner {
     // Users the owner said are typing, until when (steady ms): if the owner dies before its
     // `false`, the relay ends the `true` itself (a little after the owner would have).
     std::unordered_map<std::string, std::int64_t> typingUntil;
+    // Edits and deletes of messages not delivered here yet (a gap is being filled): each waits
+    // for its message, so no member sees a change before the message it changes.
+    std::vector<std::pair<std::uint64_t, Frame>> heldChanges;
   };
   struct OwnedRoom {
     RoomPresence presence;  // "connections" are instances: a user on two is one member
