@@ -1,7 +1,5 @@
 #include "auth/AuthService.h"
 
-#include <pthread.h>
-
 #include <cstdio>
 #include <string>
 #include <utility>
@@ -23,67 +21,36 @@ AuthService::AuthService(std::unique_ptr<store::AccountStore> accounts, AccountD
       hasher_(hasher),
       tokens_(tokens),
       nowMillis_(std::move(nowMillis)),
-      maxQueued_(maxQueued) {
+      worker_("auth", maxQueued, [this](Job& job, bool stopping) { run(job, stopping); }) {
+  // (The worker's thread waits for jobs, which only come after construction: loading the names
+  // here, before any submit, races nothing.)
   if (accounts_) names_.load(*accounts_);
-  thread_ = std::thread([this] {
-    pthread_setname_np(pthread_self(), "auth");
-    run();
-  });
 }
 
-AuthService::~AuthService() {
-  {
-    std::lock_guard lock(mutex_);
-    stopping_ = true;
-  }
-  wake_.notify_all();
-  thread_.join();
-}
+AuthService::~AuthService() = default;
 
 bool AuthService::registerAccount(std::string username, std::string password, Done done) {
-  return submit({true, std::move(username), std::move(password), {}, std::move(done)});
+  return worker_.submit({true, std::move(username), std::move(password), {}, std::move(done)});
 }
 
 bool AuthService::login(std::string username, std::string password, std::string address,
                         Done done) {
-  return submit(
+  return worker_.submit(
       {false, std::move(username), std::move(password), std::move(address), std::move(done)});
 }
 
-bool AuthService::submit(Job job) {
-  {
-    std::lock_guard lock(mutex_);
-    if (stopping_ || queue_.size() >= maxQueued_) return false;
-    queue_.push_back(std::move(job));
-  }
-  wake_.notify_one();
-  return true;
-}
-
-void AuthService::run() {
-  for (;;) {
-    Job job;
-    bool stopping;
-    {
-      std::unique_lock lock(mutex_);
-      wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;
-      job = std::move(queue_.front());
-      queue_.pop_front();
-      stopping = stopping_;
-    }
-    // At shutdown the queue is answered, not hashed: each hash would delay the exit ~0.1 s.
-    AuthResult result;
-    if (stopping)
-      result.error = "server is shutting down";
-    else
-      result = handle(job);
-    // The client hears "try again later"; the operator hears why.
-    if (!stopping && result.outcome == AuthOutcome::Unavailable)
-      std::fprintf(stderr, "auth: %s failed: %s\n", job.registering ? "register" : "login",
-                   result.error.c_str());
-    job.done(std::move(result));
-  }
+void AuthService::run(Job& job, bool stopping) {
+  // At shutdown the queue is answered, not hashed: each hash would delay the exit ~0.1 s.
+  AuthResult result;
+  if (stopping)
+    result.error = "server is shutting down";
+  else
+    result = handle(job);
+  // The client hears "try again later"; the operator hears why.
+  if (!stopping && result.outcome == AuthOutcome::Unavailable)
+    std::fprintf(stderr, "auth: %s failed: %s\n", job.registering ? "register" : "login",
+                 result.error.c_str());
+  job.done(std::move(result));
 }
 
 store::StoreStatus AuthService::find(const std::string& key, std::vector<store::Account>& out) {

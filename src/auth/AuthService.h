@@ -3,20 +3,17 @@
 // is bounded, and it answers every job it accepts exactly once.
 #pragma once
 
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "auth/LoginPolicy.h"
 #include "store/AccountStore.h"
+#include "store/BoundedWorker.h"
 
 namespace parley::auth {
 
@@ -73,8 +70,7 @@ class AuthService {
     std::string address;  // login only
     Done done;
   };
-  bool submit(Job job);
-  void run();
+  void run(Job& job, bool stopping);
   AuthResult handle(const Job& job);
   store::StoreStatus find(const std::string& key, std::vector<store::Account>& out);
   store::StoreStatus create(const store::Account& account, bool& created);
@@ -89,12 +85,7 @@ class AuthService {
   const PasswordHasher& hasher_;
   const TokenService& tokens_;
   std::function<std::int64_t()> nowMillis_;
-  std::size_t maxQueued_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  std::deque<Job> queue_;
-  bool stopping_ = false;
-  std::thread thread_;
+  store::BoundedWorker<Job> worker_;  // last: joined before what its jobs use goes
 };
 
 }  // namespace parley::auth

@@ -1,7 +1,5 @@
 #include "auth/RoomService.h"
 
-#include <pthread.h>
-
 #include <cstdio>
 #include <utility>
 #include <vector>
@@ -22,27 +20,16 @@ RoomService::RoomService(std::unique_ptr<store::StoreConnection> rooms, RoomAcce
       access_(access),
       names_(names),
       nowMillis_(std::move(nowMillis)),
-      maxQueued_(maxQueued) {
+      worker_("rooms", maxQueued, &RoomService::run) {
   if (store_) {
     std::vector<store::RegisteredRoom> all;
     if (auto st = store_->loadRooms(all); !st.ok)
       throw std::runtime_error("cannot read the registered rooms: " + st.error);
     access_.load(std::move(all));
   }
-  thread_ = std::thread([this] {
-    pthread_setname_np(pthread_self(), "rooms");
-    run();
-  });
 }
 
-RoomService::~RoomService() {
-  {
-    std::lock_guard lock(mutex_);
-    stopping_ = true;
-  }
-  wake_.notify_all();
-  thread_.join();
-}
+RoomService::~RoomService() = default;
 
 bool RoomService::reload(std::function<void(bool ok)> then) {
   return submit(
@@ -60,36 +47,18 @@ bool RoomService::reload(std::function<void(bool ok)> then) {
 }
 
 bool RoomService::submit(Work work, Done done) {
-  {
-    std::lock_guard lock(mutex_);
-    if (stopping_ || queue_.size() >= maxQueued_) return false;
-    queue_.push_back({std::move(work), std::move(done)});
-  }
-  wake_.notify_one();
-  return true;
+  return worker_.submit({std::move(work), std::move(done)});
 }
 
-void RoomService::run() {
-  for (;;) {
-    Job job;
-    bool stopping;
-    {
-      std::unique_lock lock(mutex_);
-      wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;
-      job = std::move(queue_.front());
-      queue_.pop_front();
-      stopping = stopping_;
-    }
-    RoomResult result;
-    if (stopping)
-      result.error = "server is shutting down";
-    else
-      result = job.work();
-    if (!stopping && result.outcome == RoomOutcome::Unavailable)
-      std::fprintf(stderr, "rooms: a change failed: %s\n", result.error.c_str());
-    job.done(std::move(result));
-  }
+void RoomService::run(Job& job, bool stopping) {
+  RoomResult result;
+  if (stopping)
+    result.error = "server is shutting down";
+  else
+    result = job.work();
+  if (!stopping && result.outcome == RoomOutcome::Unavailable)
+    std::fprintf(stderr, "rooms: a change failed: %s\n", result.error.c_str());
+  job.done(std::move(result));
 }
 
 bool RoomService::create(std::string actor, std::string room, bool isPrivate, Done done) {

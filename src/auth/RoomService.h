@@ -8,17 +8,14 @@
 // (RoomResult::evict) through the room's owner.
 #pragma once
 
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 
+#include "store/BoundedWorker.h"
 #include "store/RoomStore.h"
 
 namespace parley::store {
@@ -52,7 +49,8 @@ struct RoomResult {
   std::string username;  // the user acted on, as registered
   store::RoomRole role = store::RoomRole::Member;
   bool created = false;  // openDirect: the room is new
-  // Ok, and connections to the room may now be refused: the caller evicts (RoomOwner::accessChanged).
+  // Ok, and connections to the room may now be refused: the caller evicts
+  // (RoomOwner::accessChanged).
   bool evict = false;
   std::string error;  // Unavailable: why, for the log
 };
@@ -97,7 +95,7 @@ class RoomService {
     Done done;
   };
   bool submit(Work work, Done done);
-  void run();
+  static void run(Job& job, bool stopping);
 
   // On the service's thread.
   RoomResult doCreate(const std::string& actor, const std::string& room, bool isPrivate);
@@ -118,12 +116,7 @@ class RoomService {
   RoomAccess& access_;
   const AccountDirectory& names_;
   std::function<std::int64_t()> nowMillis_;
-  std::size_t maxQueued_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  std::deque<Job> queue_;
-  bool stopping_ = false;
-  std::thread thread_;
+  store::BoundedWorker<Job> worker_;  // last: joined before what its jobs use goes
 };
 
 }  // namespace parley::auth

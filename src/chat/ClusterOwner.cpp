@@ -993,7 +993,7 @@ void ClusterOwner::ownerPublish(std::size_t home, Sequenced q) {
         cluster::EnvelopeWriter(kTyping).add(q.room).add(q.username).add(std::uint64_t{0}).take());
   }
   if (!q.clientId.empty()) {
-    const DuplicateLimits limits{env_.options.idempotencyWindowMs, env_.options.idempotencyPerRoom};
+    const DuplicateLimits& limits = env_.options.duplicates;
     const std::string key = DuplicateWindow::key(q.username, q.clientId);
     if (const DuplicateWindow::Sent* seen = o.recent.find(key, q.unixMillis, limits)) {
       // The original to the sender alone: now, or once it is back from the store (the retry's
@@ -1281,8 +1281,7 @@ void ClusterOwner::tick(std::size_t shard) {
                           .add(room)
                           .add(o.presence.takeSummaryJson(room, now))
                           .take());
-    o.recent.forgetExpired(now,
-                           {env_.options.idempotencyWindowMs, env_.options.idempotencyPerRoom});
+    o.recent.forgetExpired(now, env_.options.duplicates);
     if (o.presence.empty() && o.recent.empty() && o.inFlight == 0 && o.rebuildUntilMs == 0)
       it = s.owned.erase(it);
     else

@@ -12,14 +12,10 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "chat/DuplicateLimits.h"
 #include "chat/Member.h"
 
 namespace parley::chat {
-
-struct DuplicateLimits {
-  std::int64_t windowMs = 0;
-  std::size_t perRoom = 0;
-};
 
 class DuplicateWindow {
  public:

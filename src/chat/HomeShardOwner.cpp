@@ -51,10 +51,6 @@ OwnerCounts HomeShardOwner::counts() const {
   return c;
 }
 
-DuplicateLimits HomeShardOwner::duplicateLimits() const {
-  return {env_.options.idempotencyWindowMs, env_.options.idempotencyPerRoom};
-}
-
 template <typename Task>
 void HomeShardOwner::onHome(std::size_t from, std::size_t home, Task&& task) {
   if (from == home)
@@ -208,7 +204,7 @@ void HomeShardOwner::tick(std::size_t shard) {
     }
     HomeRoom& r = room->second;
     if (r.members == 0) {
-      r.recent.forgetExpired(now, duplicateLimits());
+      r.recent.forgetExpired(now, env_.options.duplicates);
       if (removable(r)) {
         s.rooms.erase(room);
         it = s.ticking.erase(it);
@@ -327,7 +323,7 @@ void HomeShardOwner::sequence(std::size_t home, Pending p) {
     key = DuplicateWindow::key(p.username, p.clientId);
     if (r) {
       if (const DuplicateWindow::Sent* seen =
-              r->recent.find(key, p.unixMillis, duplicateLimits())) {
+              r->recent.find(key, p.unixMillis, env_.options.duplicates)) {
         duplicates_.fetch_add(1, std::memory_order_relaxed);
         // The original goes back to the sender alone; one still on its way to the store will
         // reach it with everyone else.
@@ -347,13 +343,13 @@ void HomeShardOwner::sequence(std::size_t home, Pending p) {
         }
         return;
       }
-      r->recent.remember(key, p.unixMillis, duplicateLimits());
+      r->recent.remember(key, p.unixMillis, env_.options.duplicates);
     }
     // What memory cannot vouch for, the store can: since a start (a crash before the original's
     // echo, then a retry), or past the window's count bound in a very busy room.
     if (env_.writer)
       p.checkClientIdSince = DuplicateWindow::storeCheckSince(
-          p.unixMillis, rememberingSinceMs_, r ? &r->recent : nullptr, duplicateLimits());
+          p.unixMillis, rememberingSinceMs_, r ? &r->recent : nullptr, env_.options.duplicates);
   }
 
   if (!env_.writer) {

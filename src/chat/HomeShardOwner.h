@@ -135,7 +135,6 @@ class HomeShardOwner final : public RoomOwner {
   void onChanged(std::size_t home, const store::StoreStatus& status,
                  const store::MessageChange& change, std::size_t shard, EditDone& done);
   void answer(std::size_t shard, JoinDone done, JoinAnswer answer);
-  DuplicateLimits duplicateLimits() const;
   // An empty room stays while anything may still come back to it: its messages from the store
   // (so inFlight stays exact), a seam marker (so the marker's answer is about this very room),
   // or client ids a reconnecting sender may retry. The tick forgets it afterwards.

@@ -10,6 +10,7 @@
 #include <memory>
 #include <string_view>
 
+#include "chat/DuplicateLimits.h"
 #include "chat/Member.h"
 #include "chat/Presence.h"
 
@@ -28,11 +29,10 @@ class RoomOwner;
 class RoomRegistry;
 
 struct HubOptions {
-  std::size_t historyOnJoin = 50;                     // messages sent on join (0: none)
-  std::size_t maxReplay = 1000;                       // most messages replayed for ?since=
-  std::size_t replayPage = 200;                       // messages per history frame of a replay
-  std::int64_t idempotencyWindowMs = 10 * 60 * 1000;  // a client_id is remembered this long
-  std::size_t idempotencyPerRoom = 1000;              // ... and at most this many per room
+  std::size_t historyOnJoin = 50;  // messages sent on join (0: none)
+  std::size_t maxReplay = 1000;    // most messages replayed for ?since=
+  std::size_t replayPage = 200;    // messages per history frame of a replay
+  DuplicateLimits duplicates;      // how long and how many client_ids are remembered
   PresenceOptions presence;
 };
 

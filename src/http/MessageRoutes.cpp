@@ -11,6 +11,7 @@
 #include "chat/Names.h"
 #include "chat/Protocol.h"
 #include "chat/TokenRefusal.h"
+#include "http/RequestToken.h"
 #include "http/Router.h"
 #include "metrics/Metrics.h"
 

@@ -18,15 +18,12 @@
 #include "chat/Protocol.h"
 #include "chat/TokenRefusal.h"
 #include "http/AuthRoutes.h"
+#include "http/RequestToken.h"
 #include "metrics/Metrics.h"
 #include "store/MessageStore.h"
 #include "store/StoreWriter.h"
 
 namespace parley::http {
-
-std::string_view bearerToken(std::string_view authorization) {
-  return authorization.starts_with("Bearer ") ? authorization.substr(7) : std::string_view{};
-}
 
 Router::Router(RouterContext ctx)
     : ctx_(std::move(ctx)),
@@ -132,12 +129,7 @@ void Router::handleApi(std::size_t shard, const HttpRequest& req, Reply reply) {
                           "the API key is not this server's"));
     caller = std::string(auth::RoomService::kServerActor);
   } else {
-    auto params = url->params();
-    std::optional<std::string> token;
-    if (auto it = params.find("token"); it != params.end())
-      token = std::string((*it).value);
-    else if (auto bearer = bearerToken(req.authorization); !bearer.empty())
-      token = std::string(bearer);
+    const std::optional<std::string> token = requestToken(url->params(), req.authorization);
     if (!token && (ctx_.authRequired || change))
       return reply(refuse(401, metrics::Rejection::AuthRequired, "auth_required",
                           "this needs a token: Authorization: Bearer TOKEN"));

@@ -118,7 +118,4 @@ class Router {
   RoomRoutes rooms_;
 };
 
-// The token in `Authorization: Bearer TOKEN`, or "" when the header holds none.
-std::string_view bearerToken(std::string_view authorization);
-
 }  // namespace parley::http

@@ -30,6 +30,7 @@
 #include "chat/Names.h"
 #include "chat/Protocol.h"
 #include "chat/TokenRefusal.h"
+#include "http/RequestToken.h"
 #include "http/Router.h"
 #include "metrics/Metrics.h"
 #include "net/SessionPool.h"
@@ -80,17 +81,6 @@ struct Refusal {
   std::string_view code;
   std::string_view message;
 };
-
-// The token a request carries: ?token= (a browser cannot set headers on a WebSocket) or
-// Authorization: Bearer. Nothing when it carries none.
-template <class Body>
-std::optional<std::string> requestToken(const bhttp::request<Body>& req,
-                                        const boost::urls::params_view& params) {
-  if (auto it = params.find("token"); it != params.end()) return std::string((*it).value);
-  if (auto bearer = http::bearerToken(req[bhttp::field::authorization]); !bearer.empty())
-    return std::string(bearer);
-  return std::nullopt;
-}
 
 // Why `token` is not good now, or nothing (and `check` says whose it is).
 std::optional<Refusal> tokenRefusal(const auth::TokenService& tokens, std::string_view token,
@@ -145,7 +135,7 @@ std::variant<Upgrade, Refusal> checkUpgrade(const bhttp::request<Body>& req, Ser
       return Refusal{400, metrics::Rejection::InvalidUsername, "invalid_username", why};
   }
   // A token names the user. Given, it must be good, whatever the mode.
-  if (const auto token = requestToken(req, params)) {
+  if (const auto token = http::requestToken(params, req[bhttp::field::authorization])) {
     auth::TokenCheck check;
     if (auto no = tokenRefusal(ctx.tokens, *token, check)) return *no;
     // Valid (tokenRefusal checked it); in NFC, as ?username= is (a token issued before names

@@ -3,13 +3,10 @@
 // Never writes: ids and durability belong to StoreWriter alone.
 #pragma once
 
-#include <condition_variable>
-#include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
-#include <thread>
 
+#include "store/BoundedWorker.h"
 #include "store/MessageStore.h"
 
 namespace parley::store {
@@ -27,15 +24,8 @@ class StoreReader {
   bool submit(Job job);
 
  private:
-  void run();
-
   std::unique_ptr<MessageStore> store_;
-  std::size_t maxQueued_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  std::deque<Job> queue_;
-  bool stopping_ = false;
-  std::thread thread_;
+  BoundedWorker<Job> worker_;  // last: joined before store_ goes
 };
 
 }  // namespace parley::store
