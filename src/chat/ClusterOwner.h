@@ -300,13 +300,14 @@ class ClusterOwner final : public RoomOwner {
   void refuse(std::size_t home, const Sequenced& s, std::string_view code,
               std::string_view message);
   void flushToStore(std::size_t home);
-  // A commit's messages of one room, packed for one Redis message (kBatch).
-  struct RoomBatch {
-    std::string room;
-    std::string packed;
+  // What one drain of the writer's answers publishes: each room's stored messages packed for
+  // one Redis message (kBatch), in the order the rooms came, and the API's acknowledgements.
+  struct Outgoing {
+    std::vector<std::pair<std::string, std::string>> batches;  // (room, packed envelopes)
+    std::unordered_map<std::string, std::size_t> batchOf;      // room -> index in batches
+    std::vector<std::pair<std::string, std::string>> acks;     // (instance, envelope)
   };
-  void onStored(std::size_t home, Stored& result, std::vector<RoomBatch>& batches,
-                std::vector<std::pair<std::string, std::string>>& acks);
+  void onStored(std::size_t home, Stored& result, Outgoing& out);
   void broadcast(const std::string& room, std::string payload);
   void removeInstances(std::size_t home, const std::unordered_set<std::string>& gone);
 
