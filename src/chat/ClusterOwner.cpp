@@ -278,6 +278,10 @@ void ClusterOwner::advanceJoins(std::size_t home, const std::string& room, Relay
         s.queries[w.query] = PresenceQuery{w.shard, nullptr, w.deadlineMs};
         send(owner, cluster::EnvelopeWriter(kQuery).add(room).add(self_).add(w.query).take(), false,
              home, 0);
+      } else {
+        // No owner known (one is taking the bucket): nobody to ask, so no wait; the local users
+        // now, and the owner's whole list once it has one.
+        w.queryDeadlineMs = now;
       }
     }
     const bool timedOut = now >= w.deadlineMs;
