@@ -149,11 +149,11 @@ Frame ClusterOwner::errorFrame(std::string_view code, std::string_view message,
 }
 
 // Hands `payload` to `instance`'s inbox: this instance's own is a posted task (same order as
-// everything else posted to the home shard); another's goes through Redis. With
-// `reportFailure`, a payload nobody received (the instance is gone, Redis is down) settles the
-// local send `request` as cluster_unavailable.
-void ClusterOwner::send(const std::string& instance, std::string payload, bool reportFailure,
-                        std::size_t home, std::uint64_t request) {
+// everything else posted to the home shard); another's goes through Redis. `unreceived`, if
+// any, runs on the home shard when nobody received the payload (the instance is gone, Redis is
+// down): the sender need not wait for an answer that cannot come.
+void ClusterOwner::send(const std::string& instance, std::string payload, std::size_t home,
+                        std::function<void()> unreceived) {
   if (instance == self_) {
     env_.post(home, [this, home, payload = std::move(payload)] {
       cluster::Envelope e;
@@ -162,20 +162,21 @@ void ClusterOwner::send(const std::string& instance, std::string payload, bool r
     return;
   }
   cluster::RedisLink::ReplyFn done;
-  if (reportFailure)
-    done = [this, home, request](cluster::RedisReply reply) {
+  if (unreceived)
+    done = [this, home, unreceived = std::move(unreceived)](cluster::RedisReply reply) {
       if (!reply.error() && reply.integer > 0) return;
-      env_.post(home, [this, home, request] {
-        auto& s = shards_[home];
-        auto it = s.sends.find(request);
-        if (it == s.sends.end()) return;
-        unavailable_.fetch_add(1, std::memory_order_relaxed);
-        finishSend(
-            home, request, {PublishResult::Outcome::StoreUnavailable, 0},
-            errorFrame("cluster_unavailable", kUnavailable, it->second.clientId, it->second.room));
-      });
+      env_.post(home, unreceived);
     };
   link_.publish(inboxChannel(instance), payload, std::move(done));
+}
+
+std::vector<std::string> ClusterOwner::usersHere(std::size_t home, const std::string& room) const {
+  std::vector<std::string> users;
+  const auto& relays = shards_[home].relays;
+  if (auto it = relays.find(room); it != relays.end())
+    for (const auto& [user, n] : it->second.users) users.push_back(user);
+  std::sort(users.begin(), users.end());
+  return users;
 }
 
 void ClusterOwner::broadcast(const std::string& room, std::string payload) {
@@ -249,7 +250,7 @@ void ClusterOwner::announce(std::size_t home, const std::string& room, const std
            .add(self_)
            .add(std::uint64_t{present ? 1u : 0u})
            .take(),
-       false, home, 0);
+       home);
 }
 
 // A join completes once the room's channel is in place and the relay knows where its ids stand
@@ -276,8 +277,17 @@ void ClusterOwner::advanceJoins(std::size_t home, const std::string& room, Relay
       if (!owner.empty()) {
         // A presence query (PresenceQuery with no callback: the answer lands in the join).
         s.queries[w.query] = PresenceQuery{w.shard, nullptr, w.deadlineMs};
-        send(owner, cluster::EnvelopeWriter(kQuery).add(room).add(self_).add(w.query).take(), false,
-             home, 0);
+        // An owner that cannot hear it (gone, Redis down): the local users at once, not after
+        // the presence wait (a reconnect storm after an instance died meets exactly this).
+        send(owner, cluster::EnvelopeWriter(kQuery).add(room).add(self_).add(w.query).take(), home,
+             [this, home, room, query = w.query] {
+               auto& relays = shards_[home].relays;
+               auto it = relays.find(room);
+               if (it == relays.end()) return;
+               for (auto& waiting : it->second.joins)
+                 if (waiting.query == query) waiting.queryDeadlineMs = env_.steadyClock();
+               advanceJoins(home, room, it->second);
+             });
       } else {
         // No owner known (one is taking the bucket): nobody to ask, so no wait; the local users
         // now, and the owner's whole list once it has one.
@@ -592,14 +602,32 @@ void ClusterOwner::publishOnHome(std::size_t home, std::size_t shard, const std:
                                    message.sender,
                                    std::move(message.done),
                                    env_.steadyClock() + options_.sendTimeoutMs};
-  const std::string owner = ownerOf(room);
+  dispatch(home, std::move(q));
+}
+
+void ClusterOwner::dispatch(std::size_t home, Sequenced q) {
+  auto& s = shards_[home];
+  const std::string owner = ownerOf(q.room);
   if (owner == self_) return ownerPublish(home, std::move(q));
-  if (owner.empty() || !linkUp_.load(std::memory_order_relaxed)) {
+  if (!linkUp_.load(std::memory_order_relaxed)) {
     unavailable_.fetch_add(1, std::memory_order_relaxed);
     return finishSend(home, q.request, {PublishResult::Outcome::StoreUnavailable, 0},
-                      errorFrame("cluster_unavailable", kUnavailable, q.clientId, room));
+                      errorFrame("cluster_unavailable", kUnavailable, q.clientId, q.room));
+  }
+  if (owner.empty() || s.ownerlessPerRoom.contains(q.room)) {
+    // No owner known (a bucket changing hands, for a heartbeat or two): wait for one rather
+    // than refuse a send that would go through a moment later; behind the room's earlier ones.
+    if (s.ownerless.size() < options_.maxHeldPerRoom) {
+      ++s.ownerlessPerRoom[q.room];
+      s.ownerless.push_back(std::move(q));
+      return;
+    }
+    unavailable_.fetch_add(1, std::memory_order_relaxed);
+    return finishSend(home, q.request, {PublishResult::Outcome::StoreUnavailable, 0},
+                      errorFrame("cluster_unavailable", kUnavailable, q.clientId, q.room));
   }
   forwarded_.fetch_add(1, std::memory_order_relaxed);
+  const std::string room = q.room;
   send(owner,
        cluster::EnvelopeWriter(kSend, 64 + q.content.size())
            .add(room)
@@ -610,7 +638,26 @@ void ClusterOwner::publishOnHome(std::size_t home, std::size_t shard, const std:
            .add(q.request)
            .add(std::uint64_t{(q.signedIn ? 1u : 0u) | (q.wantsAck ? 2u : 0u)})
            .take(),
-       true, home, q.request);
+       home, [this, home, request = q.request] {
+         // Nobody took it: cluster_unavailable now, not after the send timeout.
+         auto& s = shards_[home];
+         auto it = s.sends.find(request);
+         if (it == s.sends.end()) return;
+         unavailable_.fetch_add(1, std::memory_order_relaxed);
+         finishSend(
+             home, request, {PublishResult::Outcome::StoreUnavailable, 0},
+             errorFrame("cluster_unavailable", kUnavailable, it->second.clientId, it->second.room));
+       });
+}
+
+void ClusterOwner::releaseOwnerless(std::size_t home) {
+  auto& s = shards_[home];
+  if (s.ownerless.empty()) return;
+  std::deque<Sequenced> waiting;
+  waiting.swap(s.ownerless);
+  s.ownerlessPerRoom.clear();
+  for (Sequenced& q : waiting)
+    if (s.sends.contains(q.request)) dispatch(home, std::move(q));  // (else: timed out, told)
 }
 
 void ClusterOwner::typing(std::size_t shard, const std::string& room, const std::string& username,
@@ -625,7 +672,7 @@ void ClusterOwner::typing(std::size_t shard, const std::string& room, const std:
              .add(username)
              .add(std::uint64_t{state ? 1u : 0u})
              .take(),
-         false, home, 0);
+         home);
   });
 }
 
@@ -637,11 +684,7 @@ void ClusterOwner::presence(std::size_t shard, const std::string& room,
     const std::string owner = ownerOf(room);
     if (owner.empty()) {
       // No owner: the users this instance knows.
-      std::vector<std::string> users;
-      if (auto it = s.relays.find(room); it != s.relays.end())
-        for (const auto& [user, n] : it->second.users) users.push_back(user);
-      std::sort(users.begin(), users.end());
-      env_.post(shard, [done = std::move(done), users = std::move(users)]() mutable {
+      env_.post(shard, [done = std::move(done), users = usersHere(home, room)]() mutable {
         done(std::move(users));
       });
       return;
@@ -649,8 +692,17 @@ void ClusterOwner::presence(std::size_t shard, const std::string& room,
     const std::uint64_t request = newRequest(home);
     s.queries[request] =
         PresenceQuery{shard, std::move(done), env_.steadyClock() + options_.joinTimeoutMs};
-    send(owner, cluster::EnvelopeWriter(kQuery).add(room).add(self_).add(request).take(), false,
-         home, 0);
+    send(owner, cluster::EnvelopeWriter(kQuery).add(room).add(self_).add(request).take(), home,
+         [this, home, room, request] {
+           auto& queries = shards_[home].queries;
+           auto q = queries.find(request);
+           if (q == queries.end() || !q->second.done) return;
+           env_.post(q->second.shard,
+                     [done = std::move(q->second.done), users = usersHere(home, room)]() mutable {
+                       done(std::move(users));
+                     });
+           queries.erase(q);
+         });
   });
 }
 
@@ -710,7 +762,7 @@ void ClusterOwner::change(std::size_t shard, const std::string& room, MessageEdi
                     .add(self_)
                     .add(request)
                     .take(),
-                false, home, 0);
+                home);
          });
 }
 
@@ -734,7 +786,7 @@ void ClusterOwner::ownerChange(std::size_t home, const cluster::Envelope& e) {
              .add(request)
              .add(static_cast<std::uint64_t>(outcome))
              .take(),
-         false, home, 0);
+         home);
   };
   if (!ownedHere(room)) return answer(EditOutcome::StoreUnavailable);
   store::MessageChange c;
@@ -839,7 +891,7 @@ void ClusterOwner::fromInbox(std::size_t home, const cluster::Envelope& e) {
                .add(ownedRoom(home, room, true)->presence.presenceJson(room, env_.options.presence))
                .add(joined)
                .take(),
-           false, home, 0);
+           home);
       return;
     }
     case kDuplicate: {
@@ -981,7 +1033,7 @@ void ClusterOwner::refuse(std::size_t home, const Sequenced& q, std::string_view
                           std::string_view message) {
   send(q.origin,
        cluster::EnvelopeWriter(kRefused).add(q.room).add(q.request).add(code).add(message).take(),
-       false, home, 0);
+       home);
 }
 
 void ClusterOwner::ownerPublish(std::size_t home, Sequenced q) {
@@ -1011,7 +1063,7 @@ void ClusterOwner::ownerPublish(std::size_t home, Sequenced q) {
                  .add(seen->frame->bytes)
                  .add(seen->frame->messageId)
                  .take(),
-             false, home, 0);
+             home);
       } else if (auto& waiting = o.awaiting[key]; waiting.size() < kMaxAwaiting) {
         waiting.emplace_back(q.origin, q.request);
       }
@@ -1064,7 +1116,7 @@ void ClusterOwner::drainStored(std::size_t home) {
   for (auto& [room, packed] : out.batches)
     broadcast(room,
               cluster::EnvelopeWriter(kBatch, 16 + packed.size()).add(room).add(packed).take());
-  for (auto& [origin, ack] : out.acks) send(origin, std::move(ack), false, home, 0);
+  for (auto& [origin, ack] : out.acks) send(origin, std::move(ack), home);
 }
 
 void ClusterOwner::onStored(std::size_t home, Stored& result, Outgoing& out) {
@@ -1109,7 +1161,7 @@ void ClusterOwner::onStored(std::size_t home, Stored& result, Outgoing& out) {
     auto original = [&](const std::string& origin, std::uint64_t request) {
       send(origin,
            cluster::EnvelopeWriter(kDuplicate).add(q.room).add(request).add(json).add(m.id).take(),
-           false, home, 0);
+           home);
     };
     for (const auto& [origin, request] : waiting) original(origin, request);
     if (m.duplicate) {
@@ -1190,6 +1242,7 @@ void ClusterOwner::onOwnerChanged(std::size_t bucket, const std::string& owner) 
   (void)owner;
   onEveryShard([this, bucket](std::size_t shard) {
     auto& s = shards_[shard];
+    releaseOwnerless(shard);  // sends waiting for an owner: one may be known now
     for (auto& [room, r] : s.relays) {
       if (leases_.bucketOf(room) != bucket) continue;
       // The new owner learns who is here; what the old one stored but never published is read.
@@ -1233,6 +1286,9 @@ void ClusterOwner::tick(std::size_t shard) {
     finishSend(shard, request, {PublishResult::Outcome::StoreUnavailable, 0},
                errorFrame("cluster_unavailable", kUnavailable, p.clientId, p.room));
   }
+  // After the deadlines above (a timed-out send is not handed on): an owner may be known now
+  // without a change event (a restarted link).
+  releaseOwnerless(shard);
   for (auto it = s.changes.begin(); it != s.changes.end();) {
     if (steady < it->second.deadlineMs) {
       ++it;

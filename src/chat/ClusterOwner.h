@@ -213,6 +213,10 @@ class ClusterOwner final : public RoomOwner {
     std::uint64_t nextRequest = 0;
     std::vector<Sequenced> toStore;
     bool storeFlushPosted = false;
+    // Local sends whose room has no known owner (its bucket is changing hands): handed on, in
+    // order, once one is known (onOwnerChanged, tick); each send's deadline bounds the wait.
+    std::deque<Sequenced> ownerless;
+    std::unordered_map<std::string, std::size_t> ownerlessPerRoom;
     std::atomic<std::uint64_t> sequenced{0};
     std::atomic<std::size_t> roomsWithMembers{0};
   };
@@ -262,14 +266,20 @@ class ClusterOwner final : public RoomOwner {
   std::uint64_t newRequest(std::size_t home);
   bool ownedHere(std::string_view room) const;
   std::string ownerOf(std::string_view room) const;
-  void send(const std::string& instance, std::string payload, bool reportFailure, std::size_t home,
-            std::uint64_t request);
+  void send(const std::string& instance, std::string payload, std::size_t home,
+            std::function<void()> unreceived = {});
+  // The users with connections here, sorted (what a presence answer falls back to).
+  std::vector<std::string> usersHere(std::size_t home, const std::string& room) const;
   void sendTo(std::size_t shard, std::weak_ptr<Member> member, Frame frame);
   void answer(std::size_t shard, JoinDone done, JoinAnswer answer);
   Frame errorFrame(std::string_view code, std::string_view message, std::string_view clientId,
                    std::string_view room) const;
 
   void publishOnHome(std::size_t home, std::size_t shard, const std::string& room, Publish message);
+  // A local send (registered in `sends`) to its owner: this instance's own sequencing, a
+  // forward, or the wait for an owner to be known.
+  void dispatch(std::size_t home, Sequenced q);
+  void releaseOwnerless(std::size_t home);
   // The relay half (home shard).
   void announce(std::size_t home, const std::string& room, const std::string& username,
                 bool present);
