@@ -144,14 +144,26 @@ void StoreWriter::run() {
       const std::size_t wave = linger_.count() > 0 ? waveTarget() : 0;
       if (!stopping_ && queuedMessages_ > 0 && wave > queuedMessages_) {
         wakeAt_ = wave;
-        wake_.wait_for(lock, linger_,
-                       [this, wave] { return stopping_ || queuedMessages_ >= wave; });
+        const bool whole = wake_.wait_for(
+            lock, linger_, [this, wave] { return stopping_ || queuedMessages_ >= wave; });
         wakeAt_ = kFullBatch;
-      } else if (!stopping_ && now - lastCommit_ < kBusyWithin && queuedMessages_ < kFullBatch) {
-        wake_.wait_for(lock, kGatherMs,
-                       [this] { return stopping_ || queuedMessages_ >= kFullBatch; });
+        // What the memory learns from a wait must not feed the next one. A wave that came whole
+        // counts as the wave, not with what came on top of it while waiting (steady traffic
+        // would ratchet every commit up to the full linger: x1 rooms p50 3.6 -> 16.5 ms). One
+        // that did not come is forgotten with the rest (a wait that gathers ~16 messages would
+        // otherwise retrigger itself: rate at 1,000 msg/s once ran every commit at the full
+        // linger, x3 p99 15 ms against 8.6).
+        if (whole && !stopping_) {
+          recentCommits_[recentNext_++ % kWaveMemory] = wave;
+        } else {
+          std::fill(std::begin(recentCommits_), std::end(recentCommits_), std::size_t{0});
+        }
+      } else {
+        if (!stopping_ && now - lastCommit_ < kBusyWithin && queuedMessages_ < kFullBatch)
+          wake_.wait_for(lock, kGatherMs,
+                         [this] { return stopping_ || queuedMessages_ >= kFullBatch; });
+        if (queuedMessages_ > 0) recentCommits_[recentNext_++ % kWaveMemory] = queuedMessages_;
       }
-      if (queuedMessages_ > 0) recentCommits_[recentNext_++ % kWaveMemory] = queuedMessages_;
       batches.swap(queue_);
       queuedMessages_ = 0;
     }

@@ -103,7 +103,8 @@ class StoreWriter {
   std::chrono::steady_clock::time_point lastCommit_{};  // writer thread only
   // Lingering for a wave (a cluster owner's, decision 0046): when one of the last kWaveMemory
   // commits carried at least kLingerFrom messages, wait up to linger_ until as many as the
-  // largest of them are queued. Light traffic (smaller commits) never lingers.
+  // largest of them are queued. Light traffic (smaller commits) never lingers; a wave that came
+  // is remembered as the wave, a wait that ran out forgets them all (no wait feeds the next).
   static constexpr std::size_t kLingerFrom = 16;
   static constexpr std::size_t kWaveMemory = 4;
   std::size_t waveTarget() const;  // writer thread only
