@@ -2030,15 +2030,15 @@ TEST(StoreWriterLinger, AShareOfAWaveWaitsForTheRestAndCommitsWithIt) {
   const std::string dir = makeTempDir("parley-linger-");
   {
     StoreWriter writer(openStore("sqlite:" + dir + "/parley.db"), Retention{}, kLongLinger);
-    ASSERT_TRUE(submitAndWait(writer, wave(20, "first ")).first.ok);  // no history: at once
-    auto share = submitAsync(writer, wave(8, "a "));
+    ASSERT_TRUE(submitAndWait(writer, wave(40, "first ")).first.ok);  // no history: at once
+    auto share = submitAsync(writer, wave(16, "a "));
     EXPECT_EQ(share.wait_for(kAMoment), std::future_status::timeout) << "committed before the wave";
-    auto rest = submitAsync(writer, wave(12, "b "));
+    auto rest = submitAsync(writer, wave(24, "b "));
     ASSERT_EQ(share.wait_for(kWellBeforeTheLinger), std::future_status::ready);
     ASSERT_EQ(rest.wait_for(kWellBeforeTheLinger), std::future_status::ready);
     EXPECT_TRUE(share.get().ok);
     EXPECT_TRUE(rest.get().ok);
-    EXPECT_EQ(writer.committed(), 40u);
+    EXPECT_EQ(writer.committed(), 80u);
   }  // the writers stop before their files go
   fs::remove_all(dir);
 }
@@ -2053,9 +2053,9 @@ TEST(StoreWriterLinger, LightTrafficAndWholeWavesNeverWait) {
       EXPECT_EQ(submitAsync(writer, wave(3, "light ")).wait_for(kWellBeforeTheLinger),
                 std::future_status::ready);
     for (int i = 0; i < 3; ++i)
-      EXPECT_EQ(submitAsync(writer, wave(30, "whole ")).wait_for(kWellBeforeTheLinger),
+      EXPECT_EQ(submitAsync(writer, wave(60, "whole ")).wait_for(kWellBeforeTheLinger),
                 std::future_status::ready);
-    EXPECT_EQ(writer.committed(), 105u);
+    EXPECT_EQ(writer.committed(), 195u);
   }  // the writers stop before their files go
   fs::remove_all(dir);
 }
@@ -2068,7 +2068,7 @@ TEST(StoreWriterLinger, AShrunkenWaveWaitsOutTheLingerThenStopsWaiting) {
   {
     const auto linger = std::chrono::milliseconds(1000);
     StoreWriter writer(openStore("sqlite:" + dir + "/parley.db"), Retention{}, linger);
-    ASSERT_TRUE(submitAndWait(writer, wave(20, "big ")).first.ok);
+    ASSERT_TRUE(submitAndWait(writer, wave(40, "big ")).first.ok);
     int waitedOut = 0;
     for (int i = 0; i < 8; ++i) {
       auto small = submitAsync(writer, wave(5, "small "));
@@ -2078,7 +2078,7 @@ TEST(StoreWriterLinger, AShrunkenWaveWaitsOutTheLingerThenStopsWaiting) {
     EXPECT_EQ(waitedOut, 1);
 
     StoreWriter never(openStore("sqlite:" + dir + "/other.db"), Retention{});
-    ASSERT_TRUE(submitAndWait(never, wave(20, "big ")).first.ok);
+    ASSERT_TRUE(submitAndWait(never, wave(40, "big ")).first.ok);
     EXPECT_EQ(submitAsync(never, wave(5, "small ")).wait_for(kWellBeforeTheLinger),
               std::future_status::ready);
   }  // the writers stop before their files go
