@@ -73,10 +73,13 @@ bool isWhiteSpace(char32_t c) {
          c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000 || c == 0xFEFF;
 }
 
-bool usernameRule(std::string_view name) {
+// `maxChars`: 32 for an ASCII name (already NFC); a name with other characters is counted after
+// NFC, which this reference does not model and which may join up to three code points into one
+// (a combining mark onto its letter: 33 code points can be 32 characters), so 96 there.
+bool usernameRule(std::string_view name, std::size_t maxChars = 32) {
   if (name.empty() || !parley::fuzz::referenceUtf8(name)) return false;
   const auto cps = codePoints(name);
-  if (cps.size() > 32) return false;
+  if (cps.size() > maxChars) return false;
   for (char32_t c : cps)
     if (c < 0x20 || (c >= 0x7F && c <= 0x9F)) return false;
   return !isWhiteSpace(cps.front()) && !isWhiteSpace(cps.back());
@@ -112,7 +115,7 @@ bool originForm(std::string_view t) {
 bool agreesWithRule(std::string_view name, bool accepted) {
   const bool ascii = std::all_of(name.begin(), name.end(),
                                  [](char c) { return static_cast<unsigned char>(c) < 0x80; });
-  return ascii ? accepted == usernameRule(name) : (!accepted || usernameRule(name));
+  return ascii ? accepted == usernameRule(name) : (!accepted || usernameRule(name, 3 * 32));
 }
 
 }  // namespace
