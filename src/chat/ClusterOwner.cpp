@@ -143,6 +143,15 @@ void ClusterOwner::finishSend(std::size_t home, std::uint64_t request, PublishRe
   s.sends.erase(it);
 }
 
+void ClusterOwner::sendUnavailable(std::size_t home, std::uint64_t request) {
+  auto& s = shards_[home];
+  auto it = s.sends.find(request);
+  if (it == s.sends.end()) return;
+  unavailable_.fetch_add(1, std::memory_order_relaxed);
+  finishSend(home, request, {PublishResult::Outcome::StoreUnavailable, 0},
+             errorFrame("cluster_unavailable", kUnavailable, it->second.clientId, it->second.room));
+}
+
 Frame ClusterOwner::errorFrame(std::string_view code, std::string_view message,
                                std::string_view clientId, std::string_view room) const {
   return env_.encode(buildErrorJson(code, message, clientId, room), 0);
@@ -609,22 +618,14 @@ void ClusterOwner::dispatch(std::size_t home, Sequenced q) {
   auto& s = shards_[home];
   const std::string owner = ownerOf(q.room);
   if (owner == self_) return ownerPublish(home, std::move(q));
-  if (!linkUp_.load(std::memory_order_relaxed)) {
-    unavailable_.fetch_add(1, std::memory_order_relaxed);
-    return finishSend(home, q.request, {PublishResult::Outcome::StoreUnavailable, 0},
-                      errorFrame("cluster_unavailable", kUnavailable, q.clientId, q.room));
-  }
-  if (owner.empty() || s.ownerlessPerRoom.contains(q.room)) {
+  if (!linkUp_.load(std::memory_order_relaxed)) return sendUnavailable(home, q.request);
+  if (owner.empty() || s.ownerlessRooms.contains(q.room)) {
     // No owner known (a bucket changing hands, for a heartbeat or two): wait for one rather
     // than refuse a send that would go through a moment later; behind the room's earlier ones.
-    if (s.ownerless.size() < options_.maxHeldPerRoom) {
-      ++s.ownerlessPerRoom[q.room];
-      s.ownerless.push_back(std::move(q));
-      return;
-    }
-    unavailable_.fetch_add(1, std::memory_order_relaxed);
-    return finishSend(home, q.request, {PublishResult::Outcome::StoreUnavailable, 0},
-                      errorFrame("cluster_unavailable", kUnavailable, q.clientId, q.room));
+    if (s.ownerless.size() >= options_.maxHeldPerRoom) return sendUnavailable(home, q.request);
+    s.ownerlessRooms.insert(q.room);
+    s.ownerless.push_back(std::move(q));
+    return;
   }
   forwarded_.fetch_add(1, std::memory_order_relaxed);
   const std::string room = q.room;
@@ -638,16 +639,8 @@ void ClusterOwner::dispatch(std::size_t home, Sequenced q) {
            .add(q.request)
            .add(std::uint64_t{(q.signedIn ? 1u : 0u) | (q.wantsAck ? 2u : 0u)})
            .take(),
-       home, [this, home, request = q.request] {
-         // Nobody took it: cluster_unavailable now, not after the send timeout.
-         auto& s = shards_[home];
-         auto it = s.sends.find(request);
-         if (it == s.sends.end()) return;
-         unavailable_.fetch_add(1, std::memory_order_relaxed);
-         finishSend(
-             home, request, {PublishResult::Outcome::StoreUnavailable, 0},
-             errorFrame("cluster_unavailable", kUnavailable, it->second.clientId, it->second.room));
-       });
+       // Nobody took it: cluster_unavailable now, not after the send timeout.
+       home, [this, home, request = q.request] { sendUnavailable(home, request); });
 }
 
 void ClusterOwner::releaseOwnerless(std::size_t home) {
@@ -655,7 +648,7 @@ void ClusterOwner::releaseOwnerless(std::size_t home) {
   if (s.ownerless.empty()) return;
   std::deque<Sequenced> waiting;
   waiting.swap(s.ownerless);
-  s.ownerlessPerRoom.clear();
+  s.ownerlessRooms.clear();
   for (Sequenced& q : waiting)
     if (s.sends.contains(q.request)) dispatch(home, std::move(q));  // (else: timed out, told)
 }
@@ -1280,12 +1273,7 @@ void ClusterOwner::tick(std::size_t shard) {
   std::vector<std::uint64_t> late;
   for (const auto& [request, p] : s.sends)
     if (steady >= p.deadlineMs) late.push_back(request);
-  for (std::uint64_t request : late) {
-    unavailable_.fetch_add(1, std::memory_order_relaxed);
-    const PendingSend& p = s.sends.at(request);
-    finishSend(shard, request, {PublishResult::Outcome::StoreUnavailable, 0},
-               errorFrame("cluster_unavailable", kUnavailable, p.clientId, p.room));
-  }
+  for (std::uint64_t request : late) sendUnavailable(shard, request);
   // After the deadlines above (a timed-out send is not handed on): an owner may be known now
   // without a change event (a restarted link).
   releaseOwnerless(shard);

@@ -216,7 +216,7 @@ class ClusterOwner final : public RoomOwner {
     // Local sends whose room has no known owner (its bucket is changing hands): handed on, in
     // order, once one is known (onOwnerChanged, tick); each send's deadline bounds the wait.
     std::deque<Sequenced> ownerless;
-    std::unordered_map<std::string, std::size_t> ownerlessPerRoom;
+    std::unordered_set<std::string> ownerlessRooms;  // rooms with a send in `ownerless`
     std::atomic<std::uint64_t> sequenced{0};
     std::atomic<std::size_t> roomsWithMembers{0};
   };
@@ -300,6 +300,9 @@ class ClusterOwner final : public RoomOwner {
   OwnedRoom* ownedRoom(std::size_t home, const std::string& room, bool create);
   void ownerPublish(std::size_t home, Sequenced s);
   void ownerChange(std::size_t home, const cluster::Envelope& e);
+  // A local send the cluster could not take (no owner, none received it, no answer in time):
+  // counted, and its sender told cluster_unavailable with its client_id. Nothing if it is over.
+  void sendUnavailable(std::size_t home, std::uint64_t request);
   // A local send is over: its API caller (if any) hears `result`, its sender (if any) `frame`.
   void finishSend(std::size_t home, std::uint64_t request, PublishResult result, Frame frame);
   void ownerAnnounce(std::size_t home, const std::string& room, const std::string& username,

@@ -5,18 +5,41 @@
 
 namespace parley::cluster {
 
+namespace {
+
+// One length-prefixed field, "<length>:<bytes>": the unit of an envelope and of a batch.
+void appendField(std::string& out, std::string_view field) {
+  char digits[24];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, field.size());
+  (void)ec;  // 24 digits hold any size_t
+  out.append(digits, end);
+  out.push_back(':');
+  out.append(field);
+}
+
+// Reads the field at `at` of `s` into `field` and moves `at` past it; false when what is there
+// is not a whole field. A length is at most 10 digits: no payload Parley sends is near 10 GB.
+bool readField(std::string_view s, std::size_t& at, std::string_view& field) {
+  const std::size_t colon = s.find(':', at);
+  if (colon == std::string_view::npos || colon == at || colon - at > 10) return false;
+  std::size_t length = 0;
+  auto [end, ec] = std::from_chars(s.data() + at, s.data() + colon, length);
+  if (ec != std::errc() || end != s.data() + colon) return false;
+  if (length > s.size() - colon - 1) return false;
+  field = s.substr(colon + 1, length);
+  at = colon + 1 + length;
+  return true;
+}
+
+}  // namespace
+
 EnvelopeWriter::EnvelopeWriter(char kind, std::size_t reserve) {
   bytes_.reserve(reserve);
   bytes_.push_back(kind);
 }
 
 EnvelopeWriter& EnvelopeWriter::add(std::string_view field) {
-  char digits[24];
-  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, field.size());
-  (void)ec;  // 24 digits hold any size_t
-  bytes_.append(digits, end);
-  bytes_.push_back(':');
-  bytes_.append(field);
+  appendField(bytes_, field);
   return *this;
 }
 
@@ -41,41 +64,18 @@ bool parseEnvelope(std::string_view payload, Envelope& out) {
   std::size_t at = 1;
   while (at < payload.size()) {
     if (out.count == Envelope::kMaxFields) return false;
-    const std::size_t colon = payload.find(':', at);
-    // A length is at most 10 digits here: no payload Parley sends is near 10 GB.
-    if (colon == std::string_view::npos || colon == at || colon - at > 10) return false;
-    std::size_t length = 0;
-    auto [end, ec] = std::from_chars(payload.data() + at, payload.data() + colon, length);
-    if (ec != std::errc() || end != payload.data() + colon) return false;
-    if (length > payload.size() - colon - 1) return false;
-    out.fields[out.count++] = payload.substr(colon + 1, length);
-    at = colon + 1 + length;
+    if (!readField(payload, at, out.fields[out.count++])) return false;
   }
   return true;
 }
 
-void packEnvelope(std::string& packed, std::string_view envelope) {
-  char digits[24];
-  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, envelope.size());
-  (void)ec;
-  packed.append(digits, end);
-  packed.push_back(':');
-  packed.append(envelope);
-}
+void packEnvelope(std::string& packed, std::string_view envelope) { appendField(packed, envelope); }
 
 bool unpackEnvelopes(std::string_view packed, const std::function<void(std::string_view)>& each) {
   // Checked whole first: a batch is applied all or not at all.
   std::vector<std::string_view> parts;
-  for (std::size_t at = 0; at < packed.size();) {
-    const std::size_t colon = packed.find(':', at);
-    if (colon == std::string_view::npos || colon == at || colon - at > 10) return false;
-    std::size_t length = 0;
-    auto [end, ec] = std::from_chars(packed.data() + at, packed.data() + colon, length);
-    if (ec != std::errc() || end != packed.data() + colon) return false;
-    if (length > packed.size() - colon - 1) return false;
-    parts.push_back(packed.substr(colon + 1, length));
-    at = colon + 1 + length;
-  }
+  for (std::size_t at = 0; at < packed.size();)
+    if (!readField(packed, at, parts.emplace_back())) return false;
   for (std::string_view p : parts) each(p);
   return true;
 }

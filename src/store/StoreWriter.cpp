@@ -140,7 +140,6 @@ void StoreWriter::run() {
       // So, when recent commits were large, wait (up to linger_) until as many messages as the
       // largest of them are queued. Light traffic never waits; a wave that came whole (one
       // instance) does not either.
-      const auto now = std::chrono::steady_clock::now();
       const std::size_t wave = linger_.count() > 0 ? waveTarget() : 0;
       if (!stopping_ && queuedMessages_ > 0 && wave > queuedMessages_) {
         wakeAt_ = wave;
@@ -159,7 +158,8 @@ void StoreWriter::run() {
           std::fill(std::begin(recentCommits_), std::end(recentCommits_), std::size_t{0});
         }
       } else {
-        if (!stopping_ && now - lastCommit_ < kBusyWithin && queuedMessages_ < kFullBatch)
+        const auto sinceCommit = std::chrono::steady_clock::now() - lastCommit_;
+        if (!stopping_ && sinceCommit < kBusyWithin && queuedMessages_ < kFullBatch)
           wake_.wait_for(lock, kGatherMs,
                          [this] { return stopping_ || queuedMessages_ >= kFullBatch; });
         if (queuedMessages_ > 0) recentCommits_[recentNext_++ % kWaveMemory] = queuedMessages_;
